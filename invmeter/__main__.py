@@ -1,0 +1,5 @@
+"""``python -m invmeter`` runs the CLI."""
+
+from invmeter.cli import cli
+
+cli()

@@ -1,0 +1,72 @@
+"""Shared checks that turn bad input into one-line errors."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from invmeter.errors import InvalidParameterError, UnknownNameError
+
+__all__ = ["did_you_mean", "unknown_name", "check_positive_int", "check_writable", "check_range"]
+
+
+def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Return up to ``n`` candidates closest to ``name`` (substring matches first, then fuzzy ones)."""
+    pool = list(dict.fromkeys(candidates))
+    lowered = name.lower()
+    close = difflib.get_close_matches(lowered, pool, n=n, cutoff=0.5)
+    contains = [c for c in pool if lowered and (lowered in c.lower() or c.lower() in lowered)]
+    out = list(dict.fromkeys(close + sorted(contains, key=len)))
+    return out[:n]
+
+
+def unknown_name(kind: str, name: str, candidates: Iterable[str], hint: str = "") -> UnknownNameError:
+    """Build the uniform 'Unknown <kind> ...' error, with close matches and a hint on listing valid names."""
+    pool = list(candidates)
+    close = did_you_mean(name, pool)
+    msg = f"Unknown {kind} {name!r}."
+    if close:
+        msg += " Did you mean " + ", ".join(repr(c) for c in close) + "?"
+    if hint:
+        msg += " " + hint
+    elif len(pool) <= 40:
+        msg += " Available: " + ", ".join(sorted(pool)) + "."
+    return UnknownNameError(msg)
+
+
+def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
+    """Return ``value`` as an int >= ``minimum`` or raise InvalidParameterError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidParameterError(f"The {name!r} parameter must be an integer >= {minimum}. Got {value!r} instead.")
+    return value
+
+
+def check_range(name: str, value: float, lo: float, hi: float, owner: str = "") -> float:
+    """Return ``value`` as a float in ``[lo, hi]`` or raise InvalidParameterError."""
+    where = f" of {owner}" if owner else ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"The {name!r} parameter{where} must be a number. Got {value!r} instead.") from None
+    if not lo <= number <= hi:
+        raise InvalidParameterError(
+            f"The {name!r} parameter{where} must be in [{lo:g}, {hi:g}]. Got {number:g} instead."
+        )
+    return number
+
+
+def check_writable(path: str | os.PathLike[str], what: str = "output") -> Path:
+    """Fail early (before any work) if ``path`` cannot be written; '-' (stdout) is always fine."""
+    p = Path(path)
+    if str(path) == "-":
+        return p
+    if p.is_dir():
+        raise InvalidParameterError(f"The {what} path {str(p)!r} is a directory; give a file name.")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise InvalidParameterError(f"Cannot write {what} to {str(p)!r}: folder {str(parent)!r} does not exist.")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InvalidParameterError(f"Cannot write {what} to {str(p)!r}: permission denied. Choose another path.")
+    return p

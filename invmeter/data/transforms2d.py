@@ -1,0 +1,150 @@
+"""Transforms-2D (the paper's dataset): one foreground prototype per class, transformed at object level and
+pasted on a background. Scenes are seeded, so the same scene can be rendered with and without a transform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from invmeter.data.backgrounds import ProceduralBackgrounds
+from invmeter.data.prototypes import ProceduralObjects
+from invmeter.errors import InvalidParameterError
+from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms
+
+__all__ = ["Transforms2D", "Scenes", "Transforms2DPairs"]
+
+
+@dataclass(frozen=True)
+class Scenes:
+    """What is fixed about each sample: its class, its background and its dataset-transform parameters."""
+
+    labels: Tensor  # (N,) int64 class indices into Transforms2D.objects
+    backgrounds: Tensor  # (N,) int64 indices into the background bank
+    transforms: SampledTransforms | None  # the dataset's own transforms, per sample
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: slice | Tensor) -> Scenes:
+        t = self.transforms[index] if self.transforms is not None else None
+        return Scenes(self.labels[index], self.backgrounds[index], t)
+
+
+@dataclass(frozen=True)
+class Transforms2D:
+    """The dataset D(O, T): objects O (object ``objects[k]`` is class k) under transforms T, on backgrounds.
+
+    Attributes:
+        objects: Object ids from ``object_source``; their order defines the class indices.
+        transforms: The dataset's transforms (``None`` = untransformed prototypes), applied per sample with
+            each family's dataset probability (flips: p = 0.5).
+        image_size: Side of the square images in pixels (the paper: 32).
+        object_scale: Side of the object canvas as a fraction of the image side (the paper: 0.7).
+        object_source: Where prototypes come from (default: the procedural generator).
+        background_source: Where backgrounds come from (default: procedural textures).
+    """
+
+    objects: tuple[int, ...] = tuple(range(10))
+    transforms: TransformSpec | None = None
+    image_size: int = 32
+    object_scale: float = 0.7
+    object_source: Any = field(default_factory=ProceduralObjects)
+    background_source: Any = field(default_factory=ProceduralBackgrounds)
+
+    def __post_init__(self) -> None:
+        if len(self.objects) < 2:
+            raise InvalidParameterError(f"Transforms-2D needs at least 2 classes (objects); got {len(self.objects)}.")
+        if len(set(self.objects)) != len(self.objects):
+            raise InvalidParameterError("Transforms-2D objects must be distinct.")
+        if self.image_size < 8:
+            raise InvalidParameterError(f"The image size must be at least 8 pixels. Got {self.image_size}.")
+        if not 0.05 <= self.object_scale <= 1.0:
+            raise InvalidParameterError(f"object_scale must be in [0.05, 1]. Got {self.object_scale}.")
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.objects)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.object_source.class_names(list(self.objects))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": "transforms2d",
+            "objects": list(self.objects),
+            "n_classes": self.n_classes,
+            "transforms": str(self.transforms) if self.transforms is not None else None,
+            "image_size": self.image_size,
+            "object_scale": self.object_scale,
+            "object_source": self.object_source.describe(),
+            "background_source": self.background_source.describe(),
+        }
+
+    def prototypes(self) -> Tensor:
+        """Premultiplied RGBA canvases ``(K, 4, S, S)``, one per class."""
+        return self.object_source.render(list(self.objects), self.image_size, self.object_scale)
+
+    def sample_scenes(self, n: int, generator: torch.Generator, balanced: bool = False) -> Scenes:
+        """Draw ``n`` scenes: classes (uniform, or exactly balanced), backgrounds and dataset transforms."""
+        if balanced:
+            labels = torch.arange(n) % self.n_classes
+            labels = labels[torch.randperm(n, generator=generator)]
+        else:
+            labels = torch.randint(self.n_classes, (n,), generator=generator)
+        backgrounds = torch.randint(self.background_source.count, (n,), generator=generator)
+        spec = self.transforms.for_dataset() if self.transforms is not None else None
+        sampled = spec.sample(n, generator) if spec is not None else None
+        return Scenes(labels, backgrounds, sampled)
+
+    def render(
+        self, scenes: Scenes, prototypes: Tensor, probe: SampledTransforms | None = None
+    ) -> Tensor:
+        """Render scenes as RGB images ``(N, 3, S, S)`` in [0, 1]; ``probe`` transforms are applied to the object
+        after the dataset's own transforms (a controlled pair differs only by ``probe``)."""
+        obj = prototypes[scenes.labels]
+        if scenes.transforms is not None:
+            obj = apply_transforms(obj, scenes.transforms)
+        if probe is not None:
+            obj = apply_transforms(obj, probe)
+        background = self.background_source.render(scenes.backgrounds, self.image_size)
+        return background * (1.0 - obj[:, 3:4]) + obj[:, :3]
+
+
+class Transforms2DPairs:
+    """Controlled pairs on Transforms-2D: scene i rendered without and with the probed transform.
+
+    Classes are exactly balanced; every random choice comes from ``seed``.
+    """
+
+    def __init__(self, dataset: Transforms2D, transform: TransformSpec, n: int, seed: int = 0) -> None:
+        if n < 2 * dataset.n_classes:
+            raise InvalidParameterError(
+                f"Need at least 2 images per class for a train/test split; got {n} images for "
+                f"{dataset.n_classes} classes. Increase the number of images."
+            )
+        self.dataset = dataset
+        self.transform = transform
+        generator = torch.Generator().manual_seed(seed)
+        self.scenes = dataset.sample_scenes(n, generator, balanced=True)
+        self.probe = transform.sample(n, generator)
+        self.labels = self.scenes.labels
+        self.class_names = dataset.class_names
+        self._prototypes = dataset.prototypes()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.dataset.describe(), "n_images": len(self), "level": "object"}
+
+    def render(self, index: slice) -> tuple[Tensor, Tensor]:
+        """Clean and transformed RGB views ``(B, 3, S, S)`` for images ``index``."""
+        scenes = self.scenes[index]
+        clean = self.dataset.render(scenes, self._prototypes)
+        transformed = self.dataset.render(scenes, self._prototypes, self.probe[index])
+        return clean, transformed

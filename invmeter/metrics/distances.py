@@ -1,0 +1,65 @@
+"""Exact l2 between/within-class distance ratio over all pairs, computed blockwise in O(N·d) memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from invmeter.errors import DataError
+
+__all__ = ["ClassDistanceSums", "class_distance_sums", "l2_ratio_from_sums"]
+
+
+@dataclass(frozen=True)
+class ClassDistanceSums:
+    """Per-image sums of distances to other images of the same / other classes, and the pair counts."""
+
+    within: np.ndarray  # (N,) sum_j{y_j = y_i, j != i} ||z_i - z_j||
+    between: np.ndarray  # (N,) sum_j{y_j != y_i} ||z_i - z_j||
+    n_within: np.ndarray  # (N,) number of such j
+    n_between: np.ndarray  # (N,)
+
+
+def class_distance_sums(z: Tensor, labels: Tensor, block: int = 1024) -> ClassDistanceSums:
+    """All pairwise Euclidean distances, accumulated per image by class relation, one row block at a time.
+
+    Distances come from the Gram expansion in float64, clamped at 0 before the square root (NaN-free for
+    identical rows); the diagonal is excluded exactly. Peak memory is ``block x N`` float64.
+    """
+    zd = z.double()
+    zd = zd - zd.mean(dim=0, keepdim=True)  # centring reduces cancellation in the expansion
+    sq = (zd * zd).sum(dim=1)
+    y = labels.to(torch.int64)
+    n = len(zd)
+    within = torch.zeros(n, dtype=torch.float64)
+    between = torch.zeros(n, dtype=torch.float64)
+    counts = torch.bincount(y, minlength=int(y.max()) + 1).double() if n else torch.zeros(0, dtype=torch.float64)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        d2 = sq[start:stop, None] + sq[None, :] - 2.0 * (zd[start:stop] @ zd.T)
+        d = d2.clamp_min_(0.0).sqrt_()
+        rows = torch.arange(start, stop)
+        d[rows - start, rows] = 0.0
+        same = y[start:stop, None] == y[None, :]
+        within[start:stop] = (d * same).sum(dim=1)
+        between[start:stop] = d.sum(dim=1) - within[start:stop]
+    n_within = counts[y] - 1.0
+    return ClassDistanceSums(within.numpy(), between.numpy(), n_within.numpy(), (n - counts[y]).numpy())
+
+
+def l2_ratio_from_sums(s: ClassDistanceSums, weights: np.ndarray | None = None) -> np.ndarray | float:
+    """mean between-class distance / mean within-class distance; with ``(B, N)`` weights returns B values."""
+    if s.n_within.sum() == 0:
+        raise DataError("l2_ratio needs at least one class with 2 or more images.")
+    if s.n_between.sum() == 0:
+        raise DataError("l2_ratio needs at least 2 classes.")
+    if weights is None:
+        within = s.within.sum() / s.n_within.sum()
+        return float(s.between.sum() / s.n_between.sum() / within) if within > 0 else float("inf")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (weights @ s.between) / (weights @ s.n_between)
+        within = (weights @ s.within) / (weights @ s.n_within)
+        return between / within

@@ -1,0 +1,41 @@
+"""Paired-distance invariance: how far t moves g(x), relative to how far apart random images are."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["paired_distances", "derangement", "invariance_terms", "invariance_from_terms"]
+
+
+def paired_distances(a: Tensor, b: Tensor) -> np.ndarray:
+    """Row-wise Euclidean distances ``||a_i - b_i||`` in float64, computed directly (exactly 0 for equal rows)."""
+    return torch.linalg.vector_norm(a.double() - b.double(), dim=1).numpy()
+
+
+def derangement(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A seeded permutation with no fixed point (each image paired with a different image); n >= 2."""
+    if n < 2:
+        raise ValueError("A derangement needs at least 2 items.")
+    perm = rng.permutation(n)
+    shift = rng.integers(1, n)
+    # Composing a random permutation with a cyclic shift of its positions never maps an index to itself.
+    out = np.empty(n, dtype=np.int64)
+    out[perm] = perm[(np.arange(n) + shift) % n]
+    return out
+
+
+def invariance_terms(clean: Tensor, transformed: Tensor, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image ``d_i = ||z_i - z'_i||`` and ``r_i = ||z_i - z_pi(i)||`` for a seeded derangement pi."""
+    perm = derangement(len(clean), rng)
+    return paired_distances(clean, transformed), paired_distances(clean, clean[torch.from_numpy(perm)])
+
+
+def invariance_from_terms(d: np.ndarray, r: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray | float:
+    """``1 - mean(d) / mean(r)``; with ``(B, N)`` resample ``weights`` returns B values."""
+    if weights is None:
+        denom = r.mean()
+        return float(1.0 - d.mean() / denom) if denom > 0 else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 - (weights @ d) / (weights @ r)

@@ -1,0 +1,122 @@
+"""invmeter checkpoints: weights in safetensors plus a JSON sidecar that records the architecture.
+
+``DIR/model.safetensors`` + ``DIR/model.json``; the sidecar holds ``arch`` (``cifar:resnet18`` or
+``timm:NAME``), ``width``, ``num_classes``, ``class_names``, preprocessing, the training config, the dataset spec,
+library versions and final metrics. Writes are atomic (temporary file + rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from invmeter.errors import CheckpointError
+from invmeter.models.handle import ModelHandle
+from invmeter.models.weights import load_state_file
+
+__all__ = ["CHECKPOINT_FORMAT", "build_architecture", "save_checkpoint", "read_sidecar", "load_checkpoint", "atomic_write"]
+
+CHECKPOINT_FORMAT = "invmeter-checkpoint/1"
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def build_architecture(arch: str, *, num_classes: int, width: float = 1.0) -> nn.Module:
+    """Instantiate ``cifar:NAME`` (with ``width``) or ``timm:NAME`` with random weights."""
+    prefix, _, name = arch.partition(":")
+    if prefix == "cifar":
+        from invmeter.models.cifar import create_cifar_model
+
+        return create_cifar_model(name, num_classes=num_classes, width=width)
+    if prefix == "timm":
+        import timm
+
+        if not timm.is_model(name):
+            raise CheckpointError(f"Checkpoint architecture {arch!r} is not a known timm model.")
+        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+    raise CheckpointError(f"Unknown checkpoint architecture {arch!r}; expected 'cifar:NAME' or 'timm:NAME'.")
+
+
+def save_checkpoint(model: nn.Module, directory: str | Path, meta: dict[str, Any], stem: str = "model") -> Path:
+    """Write ``DIR/<stem>.safetensors`` and ``DIR/<stem>.json`` atomically; returns the weights path."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    weights = directory / f"{stem}.safetensors"
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
+    sidecar = {"format": CHECKPOINT_FORMAT, **meta}
+    atomic_write(directory / f"{stem}.json", lambda tmp: tmp.write_text(json.dumps(sidecar, indent=2, default=str)))
+    return weights
+
+
+def _sidecar_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def read_sidecar(path: str | Path) -> dict[str, Any]:
+    """Read and check the JSON sidecar of a checkpoint (``model.safetensors`` -> ``model.json``)."""
+    side = _sidecar_path(Path(path))
+    if not side.is_file():
+        raise CheckpointError(
+            f"Checkpoint {str(path)!r} has no sidecar {side.name!r} recording its architecture; for a bare state dict "
+            "use --model ARCH --weights PATH."
+        )
+    try:
+        meta = json.loads(side.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CheckpointError(f"Checkpoint sidecar {str(side)!r} is not valid JSON; is it corrupt?") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT or "arch" not in meta:
+        raise CheckpointError(f"{str(side)!r} is not an invmeter checkpoint sidecar (format {CHECKPOINT_FORMAT}).")
+    return meta
+
+
+def load_checkpoint(path: str | Path) -> ModelHandle:
+    """Load a checkpoint written by ``invmeter train`` (a ``.safetensors`` file or its folder) as a handle."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.safetensors"
+    if not p.is_file():
+        raise CheckpointError(f"Checkpoint {str(p)!r} does not exist.")
+    meta = read_sidecar(p)
+    model = build_architecture(meta["arch"], num_classes=int(meta["num_classes"]), width=float(meta.get("width", 1.0)))
+    state = load_state_file(p)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        names = (missing or unexpected)[:3]
+        raise CheckpointError(
+            f"Checkpoint {str(p)!r} does not match its recorded architecture {meta['arch']!r} "
+            f"({'missing' if missing else 'unexpected'} keys such as {', '.join(names)})."
+        )
+    size = tuple(meta.get("input_size", (32, 32)))
+    kind = "timm" if meta["arch"].startswith("timm:") else "linear-input"
+    return ModelHandle(
+        model=model.eval(),
+        name=str(p),
+        weights=f"file:{p}",
+        input_size=(int(size[0]), int(size[1])),
+        mean=tuple(meta["mean"]) if meta.get("mean") else None,
+        std=tuple(meta["std"]) if meta.get("std") else None,
+        kind=kind,
+        layer="pre_logits" if kind == "timm" else "linear (input)",
+        num_classes=int(meta["num_classes"]),
+        label_names=tuple(meta.get("class_names", ())),
+        extra={"arch": meta["arch"], "width": meta.get("width", 1.0), "checkpoint": meta.get("dataset")},
+    )

@@ -1,0 +1,29 @@
+"""Transformation families, specs and batched kernels (see ``invmeter transforms`` for the list)."""
+
+from invmeter.transforms.registry import (
+    PAPER_FAMILIES as PAPER_FAMILIES,
+    TransformFamily as TransformFamily,
+    get_family as get_family,
+    list_transforms as list_transforms,
+    register_family as register_family,
+)
+from invmeter.transforms.spec import (
+    SampledTransforms as SampledTransforms,
+    TransformSpec as TransformSpec,
+    TransformStep as TransformStep,
+    apply_transforms as apply_transforms,
+    parse_transform as parse_transform,
+)
+
+__all__ = [
+    "PAPER_FAMILIES",
+    "SampledTransforms",
+    "TransformFamily",
+    "TransformSpec",
+    "TransformStep",
+    "apply_transforms",
+    "get_family",
+    "list_transforms",
+    "parse_transform",
+    "register_family",
+]

@@ -1,0 +1,204 @@
+"""Transform specs (``rotation:45+blur``), seeded per-image parameter sampling, and batched application."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from invmeter.errors import InvalidParameterError
+from invmeter.transforms import functional as K
+from invmeter.transforms.registry import TransformFamily, get_family
+
+__all__ = ["TransformStep", "TransformSpec", "SampledTransforms", "parse_transform", "apply_transforms"]
+
+INTERPOLATION = "bilinear"
+FILL = 0.0
+
+
+@dataclass(frozen=True)
+class TransformStep:
+    """One family in a spec with its magnitude.
+
+    Attributes:
+        family: Registry name, e.g. ``"rotation"``.
+        magnitude: ``None`` for the family's default (paper) distribution, else the ``name:m`` value.
+        fixed: Use the fixed value m (random sign for signed families) instead of sampling ``U[-m, m]``.
+        options: Named strengths (``color_jitter:hue=0.1``), sorted by name.
+        p: Probability of applying to an image. Controlled pairs use 1; datasets use the family's ``dataset_p``.
+    """
+
+    family: str
+    magnitude: float | None = None
+    fixed: bool = False
+    options: tuple[tuple[str, float], ...] = ()
+    p: float = 1.0
+
+    def __post_init__(self) -> None:
+        fam = get_family(self.family)
+        fam.check_magnitude(self.magnitude)
+        fam.check_options(dict(self.options))
+        if self.fixed and (fam.fixed is None or self.magnitude is None):
+            raise InvalidParameterError(f"Transform {self.family!r} has no magnitude to sweep over.")
+        if not 0.0 <= self.p <= 1.0:
+            raise InvalidParameterError(f"The probability 'p' of transform {self.family!r} must be in [0, 1]. Got {self.p}.")
+
+    @property
+    def info(self) -> TransformFamily:
+        return get_family(self.family)
+
+    def __str__(self) -> str:
+        if self.options:
+            return f"{self.family}:" + ",".join(f"{k}={v:g}" for k, v in self.options)
+        if self.magnitude is None:
+            return self.family
+        return f"{self.family}:{self.magnitude:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        fam = self.info
+        lo_hi = None if self.fixed else fam.ranges(self.magnitude, dict(self.options))
+        return {
+            "family": self.family,
+            "magnitude": self.magnitude,
+            "mode": "fixed" if self.fixed else "uniform",
+            "options": dict(self.options),
+            "p": self.p,
+            "params": list(fam.params),
+            "units": fam.units,
+            "ranges": [list(r) for r in lo_hi] if lo_hi is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    """An ordered composition of transform steps, applied left to right (``rotation+blur``: rotate, then blur)."""
+
+    steps: tuple[TransformStep, ...]
+    interpolation: str = field(default=INTERPOLATION)
+    fill: float = field(default=FILL)
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise InvalidParameterError("A transform spec needs at least one family, e.g. 'rotation'.")
+
+    def __str__(self) -> str:
+        return "+".join(str(s) for s in self.steps)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(s.family for s in self.steps)
+
+    def at_magnitude(self, magnitude: float) -> TransformSpec:
+        """The same families at the fixed value ``magnitude`` (for sweeps)."""
+        return replace(self, steps=tuple(replace(s, magnitude=magnitude, fixed=True, options=()) for s in self.steps))
+
+    def for_dataset(self) -> TransformSpec:
+        """The spec as a dataset uses it: each family applied with its dataset probability (flips p=0.5)."""
+        return replace(self, steps=tuple(replace(s, p=s.info.dataset_p) for s in self.steps))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": str(self),
+            "steps": [s.to_dict() for s in self.steps],
+            "interpolation": self.interpolation,
+            "fill": self.fill,
+        }
+
+    def sample(self, n: int, generator: torch.Generator) -> SampledTransforms:
+        """Draw per-image parameters for ``n`` images, step by step, from ``generator``."""
+        params = []
+        for step in self.steps:
+            fam = step.info
+            p = fam.sample(n, generator, step.magnitude, step.fixed, dict(step.options))
+            if step.p < 1.0:
+                keep = torch.rand(n, generator=generator, dtype=torch.float64) < step.p
+                p = torch.where(keep.unsqueeze(1), p, fam.identity_params(n))
+            params.append(p)
+        return SampledTransforms(self, tuple(params))
+
+
+@dataclass(frozen=True)
+class SampledTransforms:
+    """Per-image parameters for a spec: ``params[k]`` is ``(N, len(family.params))`` float64 for step k."""
+
+    spec: TransformSpec
+    params: tuple[Tensor, ...]
+
+    def __len__(self) -> int:
+        return len(self.params[0])
+
+    def __getitem__(self, index: slice | Tensor) -> SampledTransforms:
+        return SampledTransforms(self.spec, tuple(p[index] for p in self.params))
+
+    def identity(self) -> SampledTransforms:
+        """The same steps with identity parameters (renders the untransformed view)."""
+        return SampledTransforms(self.spec, tuple(s.info.identity_params(len(self)) for s in self.spec.steps))
+
+
+def apply_transforms(images: Tensor, sampled: SampledTransforms) -> Tensor:
+    """Apply sampled transforms to ``images`` (``(N, C, H, W)`` float in [0, 1]); returns a new tensor.
+
+    Consecutive geometric steps are fused into one affine map and resampled once.
+    """
+    if len(sampled) != len(images):
+        raise InvalidParameterError(f"Got {len(images)} images but parameters for {len(sampled)}.")
+    _, _, h, w = images.shape
+    out = images
+    pending: Tensor | None = None
+    for step, params in zip(sampled.spec.steps, sampled.params):
+        fam = step.info
+        params = params.to(images.device)
+        if fam.matrix is not None:
+            m = fam.matrix(params, h, w)
+            pending = m if pending is None else m @ pending
+            continue
+        if pending is not None:
+            out, pending = K.warp(out, pending), None
+        assert fam.kernel is not None  # every non-geometric family has a kernel (registry invariant)
+        out = fam.kernel(out, params)
+    if pending is not None:
+        out = K.warp(out, pending)
+    return out if out is not images else images.clone()
+
+
+def _parse_number(text: str, family: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidParameterError(
+            f"The magnitude of transform {family!r} must be a number (e.g. '{family}:0.5'). Got {text!r}."
+        ) from None
+    if math.isnan(value) or math.isinf(value):
+        raise InvalidParameterError(f"The magnitude of transform {family!r} must be finite. Got {text!r}.")
+    return value
+
+
+def _parse_step(text: str) -> TransformStep:
+    name, sep, arg = text.strip().partition(":")
+    name = name.strip()
+    if not name:
+        raise InvalidParameterError(f"Empty transform name in {text!r}; write e.g. 'rotation' or 'rotation:45'.")
+    get_family(name)  # raises with suggestions for unknown names
+    if not sep:
+        return TransformStep(name)
+    if "=" in arg:
+        options = {}
+        for item in arg.split(","):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise InvalidParameterError(f"Expected key=value in {text!r}, e.g. 'color_jitter:hue=0.1'.")
+            options[key.strip()] = _parse_number(value.strip(), name)
+        return TransformStep(name, options=tuple(sorted(options.items())))
+    return TransformStep(name, magnitude=_parse_number(arg.strip(), name))
+
+
+def parse_transform(text: str | TransformSpec) -> TransformSpec:
+    """Parse ``'rotation'``, ``'rotation:45'``, ``'color_jitter:hue=0.1'`` or compositions ``'rotation:45+blur'``."""
+    if isinstance(text, TransformSpec):
+        return text
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidParameterError(f"A transform must be a name such as 'rotation'. Got {text!r}.")
+    return TransformSpec(tuple(_parse_step(part) for part in text.split("+")))

@@ -1,0 +1,159 @@
+"""Metrics against NumPy/scikit-learn reference computations and constructed known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from invmeter.errors import DataError, InvalidParameterError, UnknownNameError
+from invmeter.features import Representations
+from invmeter.metrics import DEFAULT_METRICS, LinearProbe, compute_metrics, stratified_split
+from invmeter.metrics.bootstrap import bootstrap_ci
+from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
+from invmeter.metrics.invariance import derangement, invariance_from_terms, invariance_terms
+
+
+def _reps(clean: np.ndarray, transformed: np.ndarray, labels: np.ndarray) -> Representations:
+    return Representations(
+        clean=torch.tensor(clean, dtype=torch.float32),
+        transformed=torch.tensor(transformed, dtype=torch.float32),
+        labels=torch.tensor(labels),
+        logits_clean=None,
+        logits_transformed=None,
+        layer="test",
+        layers={},
+        seconds={},
+    )
+
+
+def _features(
+    n: int = 120, d: int = 16, k: int = 4, seed: int = 0, centre_seed: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % k
+    centres = (rng if centre_seed is None else np.random.default_rng(centre_seed)).normal(size=(k, d)) * 2
+    clean = centres[labels] + rng.normal(size=(n, d))
+    transformed = clean + 0.5 * rng.normal(size=(n, d))
+    return clean.astype(np.float32), transformed.astype(np.float32), labels
+
+
+def test_derangement_has_no_fixed_points_and_is_a_permutation() -> None:
+    for n in (2, 3, 10, 101):
+        perm = derangement(n, np.random.default_rng(n))
+        assert sorted(perm.tolist()) == list(range(n))
+        assert not np.any(perm == np.arange(n))
+
+
+def test_invariance_matches_numpy_reference() -> None:
+    clean, transformed, _ = _features()
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    d, r = invariance_terms(torch.tensor(clean), torch.tensor(transformed), rng_a)
+    perm = derangement(len(clean), rng_b)
+    c64, t64 = clean.astype(np.float64), transformed.astype(np.float64)
+    expected = 1 - np.linalg.norm(c64 - t64, axis=1).mean() / np.linalg.norm(c64 - c64[perm], axis=1).mean()
+    assert invariance_from_terms(d, r) == pytest.approx(expected, abs=1e-6)
+
+
+def test_l2_ratio_matches_numpy_reference_over_all_pairs() -> None:
+    _, transformed, labels = _features(n=90, k=3)
+    z = transformed.astype(np.float64)
+    dist = np.linalg.norm(z[:, None] - z[None], axis=2)
+    same = labels[:, None] == labels[None]
+    off_diag = ~np.eye(len(z), dtype=bool)
+    expected = dist[~same].mean() / dist[same & off_diag].mean()
+    for block in (7, 1024):  # blockwise result does not depend on the block size
+        sums = class_distance_sums(torch.tensor(transformed), torch.tensor(labels), block=block)
+        assert l2_ratio_from_sums(sums) == pytest.approx(expected, rel=1e-9)
+
+
+def test_identical_views_are_perfectly_invariant_without_nan() -> None:
+    clean, _, labels = _features()
+    values = compute_metrics(_reps(clean, clean, labels), n_boot=200)
+    assert values["invariance"].value == 1.0
+    assert values["accuracy_delta"].value == 0.0
+    assert values["consistency"].value == 1.0
+    assert values["probe_accuracy"].value == values["clean_accuracy"].value
+    assert all(np.isfinite(v.value) and np.all(np.isfinite(v.ci95)) for v in values.values())
+
+
+def test_l2_ratio_is_finite_when_classes_collapse_to_points() -> None:
+    z = np.repeat(np.eye(3, dtype=np.float32) * 5, 10, axis=0)
+    sums = class_distance_sums(torch.tensor(z), torch.tensor(np.repeat(np.arange(3), 10)))
+    assert l2_ratio_from_sums(sums) == float("inf")  # zero within-class spread: perfectly separated, not NaN
+    z = z + np.random.default_rng(0).normal(scale=1e-3, size=z.shape).astype(np.float32)
+    sums = class_distance_sums(torch.tensor(z), torch.tensor(np.repeat(np.arange(3), 10)))
+    assert 1000 < l2_ratio_from_sums(sums) < 1e6
+
+
+def test_probe_matches_scikit_learn_logistic_regression() -> None:
+    clean, _, labels = _features(n=400, d=32, k=5, seed=1)
+    x_train, x_test, y_train, y_test = clean[:200], clean[200:], labels[:200], labels[200:]
+    ours = LinearProbe(C=1.0).fit(torch.tensor(x_train), torch.tensor(y_train))
+    mu, sd = x_train.mean(0), x_train.std(0)
+    ref = LogisticRegression(C=1.0, max_iter=5000, tol=1e-10).fit((x_train - mu) / sd, y_train)
+    assert ours.score(torch.tensor(x_test), y_test) == pytest.approx(ref.score((x_test - mu) / sd, y_test), abs=1 / 200)
+    np.testing.assert_allclose(ours.coef_.numpy(), ref.coef_, atol=2e-3)
+
+
+def test_paper_probe_learns_separable_classes() -> None:
+    clean, _, labels = _features(n=600, d=16, k=3, seed=2)
+    probe = LinearProbe(solver="adam", epochs=60, lr=1e-2).fit(torch.tensor(clean[:300]), torch.tensor(labels[:300]))
+    assert probe.score(torch.tensor(clean[300:]), labels[300:]) > 0.9
+
+
+def test_probe_errors() -> None:
+    with pytest.raises(InvalidParameterError, match="not fitted"):
+        LinearProbe().predict(torch.zeros(2, 3))
+    with pytest.raises(InvalidParameterError, match="'solver'"):
+        LinearProbe(solver="sgd").fit(torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]))
+
+
+def test_split_is_by_image_stratified_and_disjoint() -> None:
+    labels = torch.tensor(np.arange(100) % 5)
+    train, test = stratified_split(labels, 0.5, seed=0)
+    assert not set(train) & set(test) and len(train) + len(test) == 100
+    assert np.bincount(labels.numpy()[train]).tolist() == [10] * 5
+    again = stratified_split(labels, 0.5, seed=0)
+    assert np.array_equal(train, again[0])
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_shrinks_with_n() -> None:
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (50, 800):
+        x = rng.normal(size=n)
+        lo, hi = bootstrap_ci(lambda w, x=x: (w @ x) / len(x), n, 2000, np.random.default_rng(1))
+        assert lo < x.mean() < hi
+        widths.append(hi - lo)
+        assert hi - lo == pytest.approx(2 * 1.96 * x.std() / np.sqrt(n), rel=0.15)
+    assert widths[1] < widths[0] / 3
+
+
+def test_l2_ratio_bootstrap_has_u_statistic_width() -> None:
+    """The linearised bootstrap's spread matches the spread of l2_ratio over independent samples."""
+    ratios, widths = [], []
+    for seed in range(30):
+        _, transformed, labels = _features(n=60, d=4, k=3, seed=100 + seed, centre_seed=0)
+        values = compute_metrics(_reps(transformed, transformed, labels), metrics=["l2_ratio"], n_boot=400, seed=seed)
+        ratios.append(values["l2_ratio"].value)
+        widths.append(values["l2_ratio"].ci95[1] - values["l2_ratio"].ci95[0])
+    # a 95% interval is about 3.92 standard deviations wide
+    assert np.mean(widths) / 3.92 == pytest.approx(np.std(ratios), rel=0.35)
+
+
+def test_metric_errors() -> None:
+    clean, transformed, labels = _features()
+    with pytest.raises(UnknownNameError, match="Did you mean 'invariance'"):
+        compute_metrics(_reps(clean, transformed, labels), metrics=["invariants"])
+    with pytest.raises(DataError, match="single class"):
+        compute_metrics(_reps(clean, transformed, np.zeros(len(labels), dtype=int)))
+
+
+def test_same_seed_same_values() -> None:
+    clean, transformed, labels = _features()
+    a = compute_metrics(_reps(clean, transformed, labels), seed=4, n_boot=100)
+    b = compute_metrics(_reps(clean, transformed, labels), seed=4, n_boot=100)
+    assert a == b
+    assert list(a) == list(DEFAULT_METRICS)
