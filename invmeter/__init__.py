@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from invmeter.api import score as score  # noqa: E402
+from invmeter.api import score as score, sweep as sweep  # noqa: E402
 from invmeter.data import FolderPairs as FolderPairs, Transforms2D as Transforms2D  # noqa: E402
 from invmeter.errors import (  # noqa: E402
     DataError as DataError,
@@ -11,10 +11,17 @@ from invmeter.errors import (  # noqa: E402
     InvmeterWarning as InvmeterWarning,
     UnknownNameError as UnknownNameError,
 )
-from invmeter.features import Representations as Representations, extract as extract  # noqa: E402
+from invmeter.features import extract as extract  # noqa: E402
+from invmeter.types import Representations as Representations  # noqa: E402
 from invmeter.metrics import METRICS as METRICS, LinearProbe as LinearProbe, compute_metrics as compute_metrics  # noqa: E402
 from invmeter.models import ModelHandle as ModelHandle, list_models as list_models, load_model as load_model  # noqa: E402
 from invmeter.report import Report as Report  # noqa: E402
+from invmeter.train import (  # noqa: E402
+    TrainConfig as TrainConfig,
+    TrainResult as TrainResult,
+    finetune_last_layer as finetune_last_layer,
+    train as train,
+)
 from invmeter.transforms import (  # noqa: E402
     TransformSpec as TransformSpec,
     apply_transforms as apply_transforms,
@@ -33,6 +40,8 @@ __all__ = [
     "ModelHandle",
     "Report",
     "Representations",
+    "TrainConfig",
+    "TrainResult",
     "TransformSpec",
     "Transforms2D",
     "UnknownNameError",
@@ -40,9 +49,12 @@ __all__ = [
     "apply_transforms",
     "compute_metrics",
     "extract",
+    "finetune_last_layer",
     "list_models",
     "list_transforms",
     "load_model",
     "parse_transform",
     "score",
+    "sweep",
+    "train",
 ]

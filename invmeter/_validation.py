@@ -9,7 +9,7 @@ from pathlib import Path
 
 from invmeter.errors import InvalidParameterError, UnknownNameError
 
-__all__ = ["did_you_mean", "unknown_name", "check_positive_int", "check_writable", "check_range"]
+__all__ = ["did_you_mean", "unknown_name", "check_positive_int", "check_writable", "check_range", "parse_number_list"]
 
 
 def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
@@ -70,3 +70,17 @@ def check_writable(path: str | os.PathLike[str], what: str = "output") -> Path:
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise InvalidParameterError(f"Cannot write {what} to {str(p)!r}: permission denied. Choose another path.")
     return p
+
+
+def parse_number_list(name: str, text: str, kind: type = float) -> list:
+    """``"0,15,30"`` -> ``[0.0, 15.0, 30.0]`` (``kind`` int or float); a bad item is a one-line error."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        values = [kind(item) for item in items]
+    except ValueError:
+        raise InvalidParameterError(
+            f"--{name} must be a comma-separated list of {'integers' if kind is int else 'numbers'}, e.g. 0,1,2. Got {text!r}."
+        ) from None
+    if not values:
+        raise InvalidParameterError(f"--{name} is empty; give e.g. 0,1,2.")
+    return values

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -14,37 +14,11 @@ from invmeter._progress import Progress
 from invmeter._validation import unknown_name
 from invmeter.data import PairSource
 from invmeter.errors import InvalidParameterError
+from invmeter.metrics.invariance import derangement
 from invmeter.models.handle import ModelHandle
+from invmeter.types import Representations
 
-__all__ = ["Representations", "extract", "resolve_device", "normalize"]
-
-
-@dataclass(frozen=True)
-class Representations:
-    """Representations of both views of N controlled pairs.
-
-    Attributes:
-        clean: ``(N, D)`` float32 features of the untransformed views (``z_i``).
-        transformed: ``(N, D)`` float32 features of the transformed views (``z'_i``).
-        labels: ``(N,)`` int64 class labels of the data.
-        logits_clean: ``(N, K)`` outputs of the model's own classifier where it has one, else ``None``.
-        logits_transformed: Same for the transformed views.
-        layer: Where the features were read (``pre_logits``, ``fc (input)``, a module name).
-        layers: For multi-layer extraction: ``{layer name: (clean, transformed)}``; else empty.
-        seconds: Wall time spent rendering images and in forward passes.
-    """
-
-    clean: Tensor
-    transformed: Tensor
-    labels: Tensor
-    logits_clean: Tensor | None
-    logits_transformed: Tensor | None
-    layer: str
-    layers: dict[str, tuple[Tensor, Tensor]]
-    seconds: dict[str, float]
-
-    def __len__(self) -> int:
-        return len(self.labels)
+__all__ = ["Representations", "extract", "extract_images", "resolve_device", "normalize", "to_unit_float"]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -67,6 +41,21 @@ def normalize(images: Tensor, mean: Sequence[float] | None, std: Sequence[float]
     m = torch.tensor(mean, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1)
     s = torch.tensor(std, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1)
     return (images - m) / s
+
+
+def prepare_model(handle: ModelHandle, device: torch.device) -> torch.memory_format:
+    """Put the model on ``device`` in eval mode; convolutional models run channels-last (measured faster on CPU,
+    see benchmarks/RESULTS.md). Returns the memory format inputs should use."""
+    model = handle.model.to(device).eval()
+    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model.to(memory_format=torch.channels_last)
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def to_unit_float(images: Tensor) -> Tensor:
+    """uint8 images (0-255) as float32 in [0, 1]; float images are returned unchanged."""
+    return images.float().div_(255.0) if images.dtype == torch.uint8 else images
 
 
 @contextmanager
@@ -125,61 +114,124 @@ def _forward(handle: ModelHandle, x: Tensor, layers: Sequence[str]) -> tuple[Ten
     return out.flatten(1), None, handle.layer, dict(store)
 
 
+def _batch_distances(a: Tensor, b: Tensor, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per image of one batch: ``||a_i - b_i||`` and ``||a_i - a_pi(i)||`` for a derangement pi within the batch."""
+    a64, b64 = a.flatten(1).double(), b.flatten(1).double()
+    d = torch.linalg.vector_norm(a64 - b64, dim=1).numpy()
+    if len(a) < 2:
+        return d, np.full(len(a), np.nan)
+    perm = torch.from_numpy(derangement(len(a), rng))
+    return d, torch.linalg.vector_norm(a64 - a64[perm], dim=1).numpy()
+
+
 def extract(
     handle: ModelHandle,
     pairs: PairSource,
     *,
     layers: Sequence[str] = (),
+    profile: Sequence[str] = (),
+    clean: Representations | None = None,
     batch_size: int = 64,
     device: str | torch.device = "auto",
+    seed: int = 0,
     progress: bool = False,
 ) -> Representations:
     """Run the model once on each view of each pair and keep the representations.
 
     Views are rendered in [0, 1] pixel space (transform applied there), then normalised with the model's own
-    mean/std. The model sees exactly ``2 N`` images. ``layers`` adds the flattened outputs of named modules,
-    captured in the same passes.
+    mean/std. The model sees exactly ``2 N`` images, or ``N`` when ``clean`` (representations of the same
+    scenes' clean views, e.g. from another magnitude of a sweep) is given.
+
+    Args:
+        layers: Named modules whose flattened outputs are kept in full (``Representations.layers``).
+        profile: Named modules for a per-layer invariance profile: only per-image paired distances and
+            distances to another image of the same batch are kept (``Representations.profile``), so large feature
+            maps cost no memory. The representation itself is profiled last.
+        seed: Seeds the within-batch pairing of the profile.
     """
     dev = resolve_device(device) if isinstance(device, str) else device
-    model = handle.model.to(dev).eval()
+    memory_format = prepare_model(handle, dev)
     n = len(pairs)
-    clean_f, trans_f, clean_l, trans_l = [], [], [], []
-    per_layer: dict[str, tuple[list[Tensor], list[Tensor]]] = {name: ([], []) for name in layers}
+    if clean is not None and not torch.equal(clean.labels, pairs.labels):
+        raise InvalidParameterError("The reused clean representations belong to different scenes.")
+    feats_out: dict[str, list[Tensor]] = {"clean": [], "transformed": [], "logits_clean": [], "logits_transformed": []}
+    kept: dict[str, tuple[list[Tensor], list[Tensor]]] = {name: ([], []) for name in layers}
+    dist: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    rng = np.random.default_rng([seed, 3])
     t_render = t_forward = 0.0
-    layer_read = handle.layer
+    layer_read = clean.layer if clean is not None else handle.layer
     bar = Progress(total=n, label="extracting features", enabled=progress)
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             index = slice(start, min(start + batch_size, n))
             t0 = time.perf_counter()
-            clean, transformed = pairs.render(index)
-            views = torch.cat([clean, transformed]).to(dev, non_blocking=True)
-            views = normalize(views, handle.mean, handle.std)
+            clean_img, transformed_img = pairs.render(index)
+            b = clean_img.shape[0]
+            views = transformed_img if clean is not None else torch.cat([clean_img, transformed_img])
+            views = normalize(views.to(dev, non_blocking=True), handle.mean, handle.std)
             t1 = time.perf_counter()
-            feats, logits, layer_read, extra = _forward(handle, views, layers)
-            b = clean.shape[0]
+            feats, logits, layer_read, extra = _forward(handle, views.contiguous(memory_format=memory_format), [*layers, *profile])
             feats = feats.float().cpu()
-            clean_f.append(feats[:b])
-            trans_f.append(feats[b:])
+            logits = logits.float().cpu() if logits is not None else None
+            if clean is not None:
+                c_feats = clean.clean[index]
+                c_logits = clean.logits_clean[index] if clean.logits_clean is not None else None
+                feats = torch.cat([c_feats, feats])
+                logits = torch.cat([c_logits, logits]) if c_logits is not None and logits is not None else None
+            feats_out["clean"].append(feats[:b])
+            feats_out["transformed"].append(feats[b:])
             if logits is not None:
-                logits = logits.float().cpu()
-                clean_l.append(logits[:b])
-                trans_l.append(logits[b:])
-            for name, value in extra.items():
-                value = value.flatten(1).float().cpu()
-                per_layer[name][0].append(value[:b])
-                per_layer[name][1].append(value[b:])
+                feats_out["logits_clean"].append(logits[:b])
+                feats_out["logits_transformed"].append(logits[b:])
+            for name in layers:
+                value = extra[name].flatten(1).float().cpu()
+                kept[name][0].append(value[:b])
+                kept[name][1].append(value[b:])
+            if profile:
+                outputs = {name: extra[name] for name in profile}
+                outputs[layer_read] = feats
+                for name, value in outputs.items():
+                    if clean is not None and name != layer_read:
+                        raise InvalidParameterError("A layer profile cannot reuse clean representations.")
+                    d, r = _batch_distances(value[:b].cpu(), value[b:].cpu(), rng)
+                    dist.setdefault(name, ([], []))[0].append(d)
+                    dist[name][1].append(r)
             t_render += t1 - t0
             t_forward += time.perf_counter() - t1
             bar.update(b)
     bar.close()
     return Representations(
-        clean=torch.cat(clean_f),
-        transformed=torch.cat(trans_f),
+        clean=torch.cat(feats_out["clean"]),
+        transformed=torch.cat(feats_out["transformed"]),
         labels=pairs.labels.clone(),
-        logits_clean=torch.cat(clean_l) if clean_l else None,
-        logits_transformed=torch.cat(trans_l) if trans_l else None,
+        logits_clean=torch.cat(feats_out["logits_clean"]) if feats_out["logits_clean"] else None,
+        logits_transformed=torch.cat(feats_out["logits_transformed"]) if feats_out["logits_transformed"] else None,
         layer=layer_read,
-        layers={k: (torch.cat(v[0]), torch.cat(v[1])) for k, v in per_layer.items()},
+        layers={k: (torch.cat(v[0]), torch.cat(v[1])) for k, v in kept.items()},
         seconds={"render": t_render, "forward": t_forward},
+        profile={k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in dist.items()},
     )
+
+
+def extract_images(
+    handle: ModelHandle,
+    images: Tensor | np.ndarray,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device = "auto",
+) -> Tensor:
+    """Representations ``(N, D)`` float32 of plain images, one forward pass per image (no transform).
+
+    ``images`` is ``(N, 3, H, W)``: uint8 (as stored by ``build_split``, memory-mapped arrays are read batch by
+    batch) or float in [0, 1]; each batch is normalised with the model's own mean/std.
+    """
+    dev = resolve_device(device) if isinstance(device, str) else device
+    memory_format = prepare_model(handle, dev)
+    feats = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            batch = batch if isinstance(batch, Tensor) else torch.from_numpy(np.array(batch))  # a copy: memmaps are read-only
+            x = normalize(to_unit_float(batch.to(dev)), handle.mean, handle.std).contiguous(memory_format=memory_format)
+            feats.append(_forward(handle, x, [])[0].float().cpu())
+    return torch.cat(feats) if feats else torch.empty(0, 0)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from invmeter.errors import InvalidParameterError
-from invmeter.metrics import MetricValue
+from invmeter.metrics import METRICS, MetricValue
 
-__all__ = ["Report", "append_csv"]
+__all__ = ["Report", "append_csv", "reports_to_json", "sweep_table", "comparison_table", "sweep_to_dict"]
 
 _DIRECTION = {
     "invariance": "1 = invariant",
@@ -61,7 +62,7 @@ class Report:
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, default=_jsonable)
+        return reports_to_json([self], indent=indent)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Report:
@@ -71,45 +72,115 @@ class Report:
             model=d["model"],
             transform=d["transform"],
             data=d["data"],
-            metrics={k: MetricValue(v["value"], tuple(v["ci95"])) for k, v in d["metrics"].items()},
+            metrics={k: MetricValue.from_dict(v) for k, v in d["metrics"].items()},
             provenance=d["provenance"],
             warnings=tuple(d.get("warnings", ())),
             extra={k: v for k, v in d.items() if k not in known},
         )
 
     def to_row(self) -> dict[str, Any]:
-        """A flat, CSV-ready row: configuration next to every metric and its interval."""
+        """A flat, CSV-ready row: configuration next to every metric and its interval (fixed columns: a metric
+        that was not computed is left empty)."""
         row: dict[str, Any] = {
             "model": self.model.get("name"),
             "weights": self.model.get("weights"),
             "layer": self.model.get("layer"),
             "transform": self.transform.get("spec"),
+            "magnitude": self.extra.get("magnitude", ""),
             "data": self.data.get("name"),
             "n_images": self.data.get("n_images"),
             "seed": self.provenance.get("seed"),
         }
-        for key, m in self.metrics.items():
-            row[key] = m.value
-            row[f"{key}_lo"], row[f"{key}_hi"] = m.ci95
+        for key in METRICS:
+            m = self.metrics.get(key)
+            row[key], row[f"{key}_lo"], row[f"{key}_hi"] = (m.value, *m.ci95) if m else ("", "", "")
+        row["verdict"] = self.extra.get("verdict", "")
         row["invmeter_version"] = self.invmeter_version
         return row
 
     def to_table(self) -> str:
-        """A readable table of the metrics with their 95% intervals."""
+        """A readable table of the metrics with their 95% intervals (and seeds, baseline, layers when present)."""
+        seeds = self.extra.get("seeds")
+        base = self.extra.get("baseline")
+        header = f"{'metric':<22}{'value':>9}   {'95% CI':<19}"
+        if seeds:
+            header += f"{'mean ± std (' + str(len(seeds['seeds'])) + ' seeds)':<24}"
+        if base:
+            header += f"{'random-init':>12}  "
         lines = [
             f"model      {self.model.get('name')}  (weights: {self.model.get('weights')}, layer: {self.model.get('layer')})",
             f"transform  {self.transform.get('spec')}",
             f"data       {_data_line(self.data)}",
             "",
-            f"{'metric':<22}{'value':>9}   {'95% CI':<19} reading",
-            "-" * 72,
+            header + "reading",
+            "-" * (len(header) + 24),
         ]
         for key, m in self.metrics.items():
-            ci = f"[{m.ci95[0]:.3f}, {m.ci95[1]:.3f}]"
-            lines.append(f"{key:<22}{m.value:>9.3f}   {ci:<19} {_DIRECTION.get(key, '')}")
+            row = f"{key:<22}{m.value:>9.3f}   {_interval(m.ci95):<19}"
+            if seeds:
+                stats = seeds["metrics"][key]
+                row += f"{stats['mean']:.3f} ± {stats['std']:.3f}".ljust(24)
+            if base:
+                row += f"{_fmt(base['metrics'][key]['value']):>12}  "
+            lines.append(row + _DIRECTION.get(key, ""))
+        if "verdict" in self.extra:
+            lines.append(f"verdict: {self.extra['verdict']}")
+        if "layers" in self.extra:
+            lines += ["", f"{'layer':<30}{'invariance':>11}   95% CI"]
+            for entry in self.extra["layers"]:
+                inv = entry["invariance"]
+                lines.append(f"{entry['layer']:<30}{_fmt(inv['value']):>11}   {_interval(inv['ci95'])}")
         for w in self.warnings:
             lines.append(f"WARNING: {w}")
         return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+def _interval(ci: Sequence[float | None]) -> str:
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
+def sweep_table(reports: Sequence[Report]) -> str:
+    """One row per magnitude: invariance, equivariance, probe and accuracy metrics, verdict."""
+    keys = [k for k in ("invariance", "equivariance", "probe_accuracy", "accuracy_delta", "consistency") if k in reports[0].metrics]
+    step = reports[0].transform["steps"][0]
+    lines = [f"model {reports[0].model['name']}  sweep of {step['family']} ({step['units']}), fixed magnitude per row",
+             f"{'magnitude':>10}" + "".join(f"{k:>25}" for k in keys) + "   verdict"]
+    for r in reports:
+        cells = "".join(f"{_fmt(r[k]) + ' ' + _interval(r.metrics[k].ci95):>25}" for k in keys)
+        lines.append(f"{r.extra['magnitude']:>10g}{cells}   {r.extra.get('verdict', '')}")
+    return "\n".join(lines)
+
+
+def comparison_table(reports: Sequence[Report], metric: str = "invariance") -> str:
+    """``metric`` for each model (rows) and transform (columns)."""
+    models = list(dict.fromkeys(r.model["name"] for r in reports))
+    transforms = list(dict.fromkeys(r.transform["spec"] for r in reports))
+    width = max(len(m) for m in models) + 2
+    lines = [f"{metric}: models x transforms", f"{'':<{width}}" + "".join(f"{t:>16}" for t in transforms)]
+    for model in models:
+        cells = {r.transform["spec"]: r[metric] for r in reports if r.model["name"] == model}
+        lines.append(f"{model:<{width}}" + "".join(f"{_fmt(cells.get(t)):>16}" for t in transforms))
+    return "\n".join(lines)
+
+
+def sweep_to_dict(reports: Sequence[Report]) -> dict[str, Any]:
+    """A sweep as one JSON object: shared fields once, then ``"sweep": [{"magnitude", "metrics", "verdict"}]``."""
+    first = reports[0].to_dict()
+    shared = {k: first[k] for k in ("invmeter_version", "model", "data", "provenance") if k in first}
+    shared["transform"] = {**first["transform"], "mode": "fixed magnitude per entry (random sign for signed families)"}
+    entries = []
+    for r in reports:
+        entry = {"magnitude": r.extra["magnitude"], "metrics": {k: v.to_dict() for k, v in r.metrics.items()}}
+        if "verdict" in r.extra:
+            entry["verdict"] = r.extra["verdict"]
+        entries.append(entry)
+    if reports[0].warnings:
+        shared["warnings"] = list(reports[0].warnings)
+    return {**shared, "sweep": entries}
 
 
 def _data_line(data: dict[str, Any]) -> str:
@@ -129,6 +200,16 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+def reports_to_json(reports: Sequence[Report], indent: int | None = 2) -> str:
+    """One report as a JSON object, several as a JSON list, a sweep as one object with a ``"sweep"`` list
+    (strict JSON: non-finite numbers are null)."""
+    if all("magnitude" in r.extra for r in reports):
+        payload: Any = sweep_to_dict(reports)
+    else:
+        payload = reports[0].to_dict() if len(reports) == 1 else [r.to_dict() for r in reports]
+    return json.dumps(payload, indent=indent, default=_jsonable, allow_nan=False)
 
 
 def append_csv(reports: list[Report], path: str | Path) -> None:

@@ -80,3 +80,71 @@ def hflip_invariant_model() -> nn.Module:
 @pytest.fixture
 def counting_model() -> CountingModel:
     return CountingModel()
+
+
+@pytest.fixture(scope="session")
+def large_photo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 classes (scikit-image photos) x 40 seeded random crops, 32x32: enough images to fit linear effects."""
+    root = tmp_path_factory.mktemp("photos_large")
+    rng = np.random.default_rng(1)
+    for name, img in _photos().items():
+        (root / name).mkdir()
+        h, w = img.shape[:2]
+        for k in range(40):
+            side = int(rng.integers(min(h, w) // 4, min(h, w) // 2))
+            top, left = rng.integers(0, h - side), rng.integers(0, w - side)
+            Image.fromarray(img[top : top + side, left : left + side]).resize((32, 32), Image.BILINEAR).save(root / name / f"{k}.png")
+    return root
+
+
+class Rot90Averaged(nn.Module):
+    """mean_k h(rot90(x, k)) over the four right-angle rotations: exactly invariant to 90° turns of the image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.h = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(self.h(torch.rot90(x, k, (-2, -1))) for k in range(4)) / 4
+
+
+class PooledPixels(nn.Module):
+    """Representation = pixels average-pooled to a 4x4 grid: a flip permutes them (equivariant, not invariant)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+
+
+def _ellipse_alpha(h: int, w: int) -> np.ndarray:
+    """An anti-aliased ellipse filling an ``h x w`` box, as uint8 alpha (the object's footprint)."""
+    y, x = np.mgrid[0:h, 0:w]
+    r = np.hypot((y + 0.5 - h / 2) / (0.45 * h), (x + 0.5 - w / 2) / (0.45 * w))
+    return (np.clip((1.0 - r) * min(h, w) * 0.45 + 0.5, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def object_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 real-photo objects (one RGBA PNG per class): a 64x48 crop of each photo with an elliptical alpha mask."""
+    root = tmp_path_factory.mktemp("objects")
+    for name, img in _photos().items():
+        h, w = img.shape[:2]
+        crop = np.asarray(Image.fromarray(img[h // 4 : h // 4 + h // 2, w // 4 : w // 4 + w // 2]).resize((48, 64)))
+        rgba = np.dstack([crop[..., :3], _ellipse_alpha(64, 48)])
+        Image.fromarray(rgba, "RGBA").save(root / f"{name}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def background_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 background photos (JPEG, various sizes): seeded crops of the scikit-image photos."""
+    root = tmp_path_factory.mktemp("backgrounds")
+    rng = np.random.default_rng(1)
+    photos = list(_photos().values())
+    for k in range(6):
+        img = photos[k % len(photos)]
+        h, w = img.shape[:2]
+        ch, cw = int(h * rng.uniform(0.4, 0.8)), int(w * rng.uniform(0.4, 0.8))
+        top, left = rng.integers(0, h - ch), rng.integers(0, w - cw)
+        Image.fromarray(img[top : top + ch, left : left + cw, :3]).resize((cw // 3, ch // 3)).save(root / f"bg{k}.jpg")
+    return root

@@ -8,9 +8,9 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from invmeter.errors import DataError, InvalidParameterError, UnknownNameError
-from invmeter.features import Representations
+from invmeter.types import Representations
 from invmeter.metrics import DEFAULT_METRICS, LinearProbe, compute_metrics, stratified_split
-from invmeter.metrics.bootstrap import bootstrap_ci
+from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
 from invmeter.metrics.invariance import derangement, invariance_from_terms, invariance_terms
 
@@ -124,7 +124,9 @@ def test_bootstrap_interval_brackets_the_estimate_and_shrinks_with_n() -> None:
     widths = []
     for n in (50, 800):
         x = rng.normal(size=n)
-        lo, hi = bootstrap_ci(lambda w, x=x: (w @ x) / len(x), n, 2000, np.random.default_rng(1))
+        weights = resample_weights(n, 2000, np.random.default_rng(1))
+        assert np.all(weights.sum(axis=1) == n)
+        lo, hi = percentile_ci((weights @ x) / n)
         assert lo < x.mean() < hi
         widths.append(hi - lo)
         assert hi - lo == pytest.approx(2 * 1.96 * x.std() / np.sqrt(n), rel=0.15)

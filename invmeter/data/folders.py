@@ -8,15 +8,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from invmeter.data._files import IMAGE_EXTENSIONS, open_image
 from invmeter.errors import DataError
 from invmeter.transforms import TransformSpec, apply_transforms
 
 __all__ = ["IMAGE_EXTENSIONS", "find_class_images", "load_image", "FolderPairs"]
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 
 
 def find_class_images(root: str | Path) -> tuple[list[Path], list[int], list[str]]:
@@ -50,11 +48,8 @@ def find_class_images(root: str | Path) -> tuple[list[Path], list[int], list[str
 
 def load_image(path: Path, image_size: int) -> Tensor:
     """Read an image as RGB float ``(3, S, S)`` in [0, 1]: shorter side resized to S, then centre-cropped."""
-    try:
-        with Image.open(path) as img:
-            array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"Cannot read image {str(path)!r}: {exc.__class__.__name__}. Remove or replace it.") from None
+    with open_image(path) as img:
+        array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
     h, w = x.shape[-2:]
     scale = image_size / min(h, w)

@@ -2,19 +2,28 @@
 
 A prototype is rendered onto an ``S x S`` canvas (S = image size) with the object occupying a centred square
 of side ``object_scale · S`` (0.7 in the paper), as premultiplied RGBA float in [0, 1] (transparent = 0).
+Sources: :class:`ProceduralObjects` (built in) and :class:`ImageObjects` (RGBA images on disk, including the
+SI-score layout, via :func:`load_object_source`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ProceduralObjects", "place_on_canvas"]
+from invmeter.data._files import check_folder, fingerprint, image_files, open_image, si_score_part
+from invmeter.errors import DataError
+
+__all__ = ["ImageObjects", "ProceduralObjects", "load_object_source", "place_on_canvas"]
+
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
 def place_on_canvas(rgba: Tensor, image_size: int, object_scale: float) -> Tensor:
@@ -107,3 +116,92 @@ class ProceduralObjects:
         spot = np.clip((rng.uniform(0.12, 0.2) - np.hypot(x - sx, y - sy)) / px + 0.5, 0, 1)
         rgb = rgb * (1 - spot) + c3[:, None, None] * spot
         return np.concatenate([rgb * alpha, alpha[None]], axis=0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ImageObjects:
+    """Objects from image files with an alpha mask: ``files[k]`` is the prototype of class ``names[k]``.
+
+    Build one with :func:`load_object_source`. Prototypes are resized (bilinear, antialiased, aspect ratio not
+    kept, as in the paper's code) to the object canvas; the alpha channel is the object's footprint.
+    """
+
+    root: Path
+    files: tuple[Path, ...]
+    names: tuple[str, ...]
+    layout: str  # "files" (one class per file), "subfolders" (first image per subfolder) or "si-score"
+
+    @property
+    def name(self) -> str:
+        return f"images({self.root})"
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "source": "images", "path": str(self.root.resolve()), "layout": self.layout, "count": len(self.files),
+            "fingerprint": fingerprint(self.files, self.root),
+        }
+
+    def count(self) -> int:
+        """Number of available objects (classes)."""
+        return len(self.files)
+
+    def class_names(self, ids: list[int]) -> list[str]:
+        return [self.names[k] for k in ids]
+
+    def render(self, ids: list[int], image_size: int, object_scale: float = 0.7) -> Tensor:
+        """Premultiplied RGBA canvases ``(len(ids), 4, S, S)`` for object ids ``ids``."""
+        return torch.stack([_load_prototype(self.files[k], image_size, object_scale) for k in ids])
+
+
+@functools.lru_cache(maxsize=128)
+def _load_prototype_cached(path: Path, stamp: tuple[int, int], image_size: int, object_scale: float) -> Tensor:
+    with open_image(path) as img:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+    if rgba[..., 3].max() == 0:
+        raise DataError(f"Object image {str(path)!r} is fully transparent; its alpha channel must mark the object.")
+    return place_on_canvas(torch.from_numpy(rgba).permute(2, 0, 1).unsqueeze(0), image_size, object_scale)[0]
+
+
+def _load_prototype(path: Path, image_size: int, object_scale: float) -> Tensor:
+    stat = path.stat()  # the file's size and mtime key the cache, so an edited file is read again
+    return _load_prototype_cached(path, (stat.st_size, stat.st_mtime_ns), image_size, object_scale)
+
+
+def _has_alpha(path: Path) -> bool:
+    with open_image(path) as img:
+        return img.mode in _ALPHA_MODES or "transparency" in img.info
+
+
+def load_object_source(path: str | Path) -> ImageObjects:
+    """Objects from a folder: one RGBA image per class (named by file), one subfolder per class (its first image,
+    sorted by name, is the prototype, as in the paper), or an SI-score folder (``foregrounds/<class>/*.png``).
+
+    Raises DataError (one line) for a missing or empty folder, a single object, or an image without alpha.
+    """
+    root = check_folder(path, "object")
+    layout = "si-score" if si_score_part(root, "foregrounds") else ""
+    root = si_score_part(root, "foregrounds") or root
+    per_class = [(d.name, image_files(d)) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    per_class = [(name, found[0]) for name, found in per_class if found]
+    loose = image_files(root)
+    if per_class and loose:
+        raise DataError(
+            f"The object folder {str(root)!r} mixes image files and class subfolders; use one image per class "
+            "or one subfolder per class, not both."
+        )
+    if per_class:
+        names, files, layout = tuple(n for n, _ in per_class), tuple(f for _, f in per_class), layout or "subfolders"
+    else:
+        names, files, layout = tuple(f.stem for f in loose), tuple(loose), "files"
+    if len(files) < 2:
+        raise DataError(
+            f"The object folder {str(root)!r} has {len(files)} object image(s); Transforms-2D needs at least 2 "
+            "(one RGBA image per class, or one subfolder per class)."
+        )
+    for file in files:
+        if not _has_alpha(file):
+            raise DataError(
+                f"Object image {str(file)!r} has no alpha channel; objects must be RGBA images (e.g. PNG) whose "
+                "transparent pixels mark the background."
+            )
+    return ImageObjects(root=root, files=files, names=names, layout=layout)

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from invmeter.data.backgrounds import ProceduralBackgrounds
 from invmeter.data.prototypes import ProceduralObjects
-from invmeter.errors import InvalidParameterError
+from invmeter.errors import DataError, InvalidParameterError
 from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms
 
 __all__ = ["Transforms2D", "Scenes", "Transforms2DPairs"]
@@ -40,12 +40,16 @@ class Transforms2D:
 
     Attributes:
         objects: Object ids from ``object_source``; their order defines the class indices.
-        transforms: The dataset's transforms (``None`` = untransformed prototypes), applied per sample with
-            each family's dataset probability (flips: p = 0.5).
+        transforms: The dataset's transforms for every class (``None`` = untransformed prototypes), applied per
+            sample with each family's dataset probability (flips: p = 0.5), in the spec's order. A default-range
+            ``translation`` places the object uniformly anywhere inside the image given its size after the
+            ``scale`` steps before it (the paper's placement); other ranges are taken as written.
         image_size: Side of the square images in pixels (the paper: 32).
         object_scale: Side of the object canvas as a fraction of the image side (the paper: 0.7).
         object_source: Where prototypes come from (default: the procedural generator).
         background_source: Where backgrounds come from (default: procedural textures).
+        class_transforms: Per-class transforms instead of ``transforms`` (T1⊕T2): class k uses
+            ``class_transforms[k]`` (``None`` = untransformed). See :func:`invmeter.data.design.direct_sum`.
     """
 
     objects: tuple[int, ...] = tuple(range(10))
@@ -54,16 +58,33 @@ class Transforms2D:
     object_scale: float = 0.7
     object_source: Any = field(default_factory=ProceduralObjects)
     background_source: Any = field(default_factory=ProceduralBackgrounds)
+    class_transforms: tuple[TransformSpec | None, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.objects) < 2:
             raise InvalidParameterError(f"Transforms-2D needs at least 2 classes (objects); got {len(self.objects)}.")
         if len(set(self.objects)) != len(self.objects):
             raise InvalidParameterError("Transforms-2D objects must be distinct.")
+        available = self.object_source.count()
+        if available is not None and not all(0 <= k < available for k in self.objects):
+            raise DataError(
+                f"Objects {list(self.objects)} are not all in the object source {self.object_source.name}, which has "
+                f"{available} objects (ids 0..{available - 1}). Choose fewer classes."
+            )
         if self.image_size < 8:
             raise InvalidParameterError(f"The image size must be at least 8 pixels. Got {self.image_size}.")
         if not 0.05 <= self.object_scale <= 1.0:
             raise InvalidParameterError(f"object_scale must be in [0.05, 1]. Got {self.object_scale}.")
+        if self.class_transforms is not None:
+            if self.transforms is not None:
+                raise InvalidParameterError(
+                    "Give either 'transforms' (every class) or 'class_transforms' (one spec per class), not both."
+                )
+            if len(self.class_transforms) != len(self.objects):
+                raise InvalidParameterError(
+                    f"'class_transforms' needs one spec (or None) per class: {len(self.objects)}. "
+                    f"Got {len(self.class_transforms)}."
+                )
 
     @property
     def n_classes(self) -> int:
@@ -74,7 +95,7 @@ class Transforms2D:
         return self.object_source.class_names(list(self.objects))
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": "transforms2d",
             "objects": list(self.objects),
             "n_classes": self.n_classes,
@@ -84,10 +105,28 @@ class Transforms2D:
             "object_source": self.object_source.describe(),
             "background_source": self.background_source.describe(),
         }
+        if self.class_transforms is not None:
+            out["class_transforms"] = [str(t) if t is not None else None for t in self.class_transforms]
+        return out
 
     def prototypes(self) -> Tensor:
         """Premultiplied RGBA canvases ``(K, 4, S, S)``, one per class."""
         return self.object_source.render(list(self.objects), self.image_size, self.object_scale)
+
+    def transform_groups(self) -> list[tuple[TransformSpec, Tensor]]:
+        """Each distinct transform spec with the classes using it, as a ``(K,)`` bool mask, in class order."""
+        if self.class_transforms is None:
+            return [] if self.transforms is None else [(self.transforms, torch.ones(self.n_classes, dtype=torch.bool))]
+        groups: dict[TransformSpec, list[int]] = {}
+        for k, spec in enumerate(self.class_transforms):
+            if spec is not None:
+                groups.setdefault(spec, []).append(k)
+        masks = []
+        for spec, classes in groups.items():
+            mask = torch.zeros(self.n_classes, dtype=torch.bool)
+            mask[classes] = True
+            masks.append((spec, mask))
+        return masks
 
     def sample_scenes(self, n: int, generator: torch.Generator, balanced: bool = False) -> Scenes:
         """Draw ``n`` scenes: classes (uniform, or exactly balanced), backgrounds and dataset transforms."""
@@ -97,22 +136,50 @@ class Transforms2D:
         else:
             labels = torch.randint(self.n_classes, (n,), generator=generator)
         backgrounds = torch.randint(self.background_source.count, (n,), generator=generator)
-        spec = self.transforms.for_dataset() if self.transforms is not None else None
-        sampled = spec.sample(n, generator) if spec is not None else None
-        return Scenes(labels, backgrounds, sampled)
+        return Scenes(labels, backgrounds, self._sample_transforms(labels, generator))
+
+    def _sample_transforms(self, labels: Tensor, generator: torch.Generator) -> SampledTransforms | None:
+        """Per-sample parameters of every class group's spec, concatenated into one spec; a sample's parameters
+        are the identity (skipped when applied) in the steps of the groups it does not belong to."""
+        n = len(labels)
+        steps, params = [], []
+        for spec, classes in self.transform_groups():
+            sampled = spec.for_dataset().sample(n, generator)
+            member = classes[labels].unsqueeze(1)
+            for step, p in zip(sampled.spec.steps, _place_objects(sampled, self.object_scale)):
+                steps.append(step)
+                params.append(torch.where(member, p, step.info.identity_params(n)))
+        return SampledTransforms(TransformSpec(tuple(steps)), tuple(params)) if steps else None
 
     def render(
-        self, scenes: Scenes, prototypes: Tensor, probe: SampledTransforms | None = None
+        self, scenes: Scenes, prototypes: Tensor, probe: SampledTransforms | None = None, backgrounds: Tensor | None = None
     ) -> Tensor:
         """Render scenes as RGB images ``(N, 3, S, S)`` in [0, 1]; ``probe`` transforms are applied to the object
-        after the dataset's own transforms (a controlled pair differs only by ``probe``)."""
+        after the dataset's own transforms (a controlled pair differs only by ``probe``). ``backgrounds``: the
+        scenes' backgrounds ``(N, 3, S, S)`` if already rendered (else rendered from the source)."""
         obj = prototypes[scenes.labels]
         if scenes.transforms is not None:
             obj = apply_transforms(obj, scenes.transforms)
         if probe is not None:
             obj = apply_transforms(obj, probe)
-        background = self.background_source.render(scenes.backgrounds, self.image_size)
-        return background * (1.0 - obj[:, 3:4]) + obj[:, :3]
+        if backgrounds is None:
+            backgrounds = self.background_source.render(scenes.backgrounds, self.image_size)
+        return backgrounds * (1.0 - obj[:, 3:4]) + obj[:, :3]
+
+
+def _place_objects(sampled: SampledTransforms, object_scale: float) -> list[Tensor]:
+    """Parameters with default-range translations rescaled to the paper's placement: the object (side
+    ``object_scale`` x the scale factors before it, in image fractions) lands uniformly anywhere inside the image."""
+    side = torch.full((len(sampled),), object_scale, dtype=torch.float64)
+    out = []
+    for step, p in zip(sampled.spec.steps, sampled.params):
+        if step.family == "scale":
+            side = side * p[:, 0]
+        elif step.family == "translation" and step.magnitude is None:
+            default_half_range = step.info.ranges(None, {})[0][1]
+            p = p / default_half_range * ((1.0 - side) / 2).clamp_min(0.0).unsqueeze(1)
+        out.append(p)
+    return out
 
 
 class Transforms2DPairs:
@@ -145,6 +212,7 @@ class Transforms2DPairs:
     def render(self, index: slice) -> tuple[Tensor, Tensor]:
         """Clean and transformed RGB views ``(B, 3, S, S)`` for images ``index``."""
         scenes = self.scenes[index]
-        clean = self.dataset.render(scenes, self._prototypes)
-        transformed = self.dataset.render(scenes, self._prototypes, self.probe[index])
+        backgrounds = self.dataset.background_source.render(scenes.backgrounds, self.dataset.image_size)
+        clean = self.dataset.render(scenes, self._prototypes, backgrounds=backgrounds)
+        transformed = self.dataset.render(scenes, self._prototypes, self.probe[index], backgrounds=backgrounds)
         return clean, transformed

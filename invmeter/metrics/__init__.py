@@ -10,10 +10,11 @@ import torch
 from torch import Tensor
 
 from invmeter._validation import unknown_name
-from invmeter.errors import DataError
-from invmeter.features import Representations
-from invmeter.metrics.bootstrap import bootstrap_ci
+from invmeter.errors import DataError, InvalidParameterError
+from invmeter.types import Representations
+from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
+from invmeter.metrics.equivariance import equivariance_from_terms, equivariance_terms
 from invmeter.metrics.invariance import invariance_from_terms, invariance_terms
 from invmeter.metrics.probe import PROBE_SOLVERS, LinearProbe
 
@@ -35,8 +36,9 @@ METRICS: dict[str, str] = {
     "transformed_accuracy": "the clean-fit probe's accuracy on transformed test views",
     "accuracy_delta": "transformed_accuracy - clean_accuracy (0 = the transform costs nothing)",
     "consistency": "fraction of test images whose clean-fit prediction is unchanged by the transform",
+    "equivariance": "held-out R² of the best linear effect u with z' = u(z), fit per fixed transform parameter",
 }
-DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
+DEFAULT_METRICS: tuple[str, ...] = tuple(k for k in METRICS if k != "equivariance")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,17 @@ class MetricValue:
     ci95: tuple[float, float]
 
     def to_dict(self) -> dict[str, object]:
-        return {"value": self.value, "ci95": list(self.ci95)}
+        """JSON-ready; non-finite numbers (no interval, an infinite ratio) become ``None``."""
+        return {"value": _finite_or_none(self.value), "ci95": [_finite_or_none(v) for v in self.ci95]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> MetricValue:
+        lo, hi = (float("nan") if v is None else float(v) for v in d["ci95"])  # type: ignore[union-attr]
+        return cls(float("nan") if d["value"] is None else float(d["value"]), (lo, hi))  # type: ignore[arg-type]
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
 
 
 def stratified_split(labels: Tensor, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,8 +77,9 @@ def stratified_split(labels: Tensor, train_fraction: float, seed: int) -> tuple[
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def _mean_ci(correct: np.ndarray, n_boot: int, rng: np.random.Generator) -> MetricValue:
-    return MetricValue(float(correct.mean()), bootstrap_ci(lambda w: (w @ correct) / len(correct), len(correct), n_boot, rng))
+def _mean_ci(x: np.ndarray, weights: np.ndarray) -> MetricValue:
+    """Mean of per-image values, with its interval from resample ``weights`` ``(B, len(x))``."""
+    return MetricValue(float(x.mean()), percentile_ci((weights @ x) / len(x)))
 
 
 def compute_metrics(
@@ -77,8 +90,15 @@ def compute_metrics(
     n_boot: int = 1000,
     train_fraction: float = 0.5,
     probe: str = "lbfgs",
+    groups: np.ndarray | None = None,
+    model_labels: np.ndarray | None = None,
 ) -> dict[str, MetricValue]:
     """Compute the requested metrics from cached representations (no further forward passes).
+
+    ``groups`` (N,) gives each image the id of its exact transform parameters; ``equivariance`` needs it and is
+    only meaningful at fixed magnitudes (see :func:`invmeter.sweep`). ``model_labels`` (N,) are the data's labels
+    in the model's own label set: the accuracy metrics then use the model's classifier on every image instead of
+    a clean-fit probe (``probe_accuracy`` stays a probe).
 
     Every value carries a 95% percentile-bootstrap CI over images (``n_boot`` resamples; probe metrics resample
     the test images with the fitted probes held fixed; ``l2_ratio`` uses the linearised U-statistic bootstrap).
@@ -90,20 +110,46 @@ def compute_metrics(
         raise DataError("The data has a single class; the metrics need at least 2 classes.")
     rng = np.random.default_rng([seed, 2])
     out: dict[str, MetricValue] = {}
-    n = len(reps)
+    weights = resample_weights(len(reps), n_boot, rng)  # shared by the whole-set metrics
     if "invariance" in metrics:
         d, r = invariance_terms(reps.clean, reps.transformed, rng)
         value = invariance_from_terms(d, r)
-        out["invariance"] = MetricValue(value, bootstrap_ci(lambda w: invariance_from_terms(d, r, w), n, n_boot, rng))
+        out["invariance"] = MetricValue(value, percentile_ci(invariance_from_terms(d, r, weights)))
     if "l2_ratio" in metrics:
         sums = class_distance_sums(reps.transformed, reps.labels)
         value = l2_ratio_from_sums(sums)
-        ci = bootstrap_ci(lambda w: l2_ratio_from_sums(sums, w), n, n_boot, rng, scale=2.0, estimate=value)
-        out["l2_ratio"] = MetricValue(value, ci)
+        out["l2_ratio"] = MetricValue(value, percentile_ci(l2_ratio_from_sums(sums, weights), estimate=value, scale=2.0))
     probe_keys = {"probe_accuracy", "clean_accuracy", "transformed_accuracy", "accuracy_delta", "consistency"}
+    if model_labels is not None:
+        out.update(_head_metrics(reps, np.asarray(model_labels), resample_weights(len(reps), n_boot, rng)))
+        probe_keys = {"probe_accuracy"}
     if probe_keys & set(metrics):
         out.update(_probe_metrics(reps, set(metrics) & probe_keys, seed, n_boot, train_fraction, probe, rng))
+    if "equivariance" in metrics:
+        if groups is None:
+            raise InvalidParameterError("The equivariance metric needs fixed transform magnitudes; use --magnitudes.")
+        train, test = stratified_split(reps.labels, train_fraction, seed)
+        residual, total = equivariance_terms(reps.clean, reps.transformed, np.asarray(groups), train, test)
+        weights = resample_weights(len(test), n_boot, rng)
+        value = equivariance_from_terms(residual, total)
+        out["equivariance"] = MetricValue(value, percentile_ci(equivariance_from_terms(residual, total, weights)))
     return {k: out[k] for k in metrics}
+
+
+def _head_metrics(reps: Representations, labels: np.ndarray, weights: np.ndarray) -> dict[str, MetricValue]:
+    """Accuracy metrics from the model's own classifier (no probe): every image is a test image."""
+    if reps.logits_clean is None or reps.logits_transformed is None:
+        raise InvalidParameterError("The model has no classifier output; use --labels data.")
+    pred_clean = reps.logits_clean.argmax(dim=1).numpy()
+    pred_trans = reps.logits_transformed.argmax(dim=1).numpy()
+    ok_clean = (pred_clean == labels).astype(np.float64)
+    ok_trans = (pred_trans == labels).astype(np.float64)
+    return {
+        "clean_accuracy": _mean_ci(ok_clean, weights),
+        "transformed_accuracy": _mean_ci(ok_trans, weights),
+        "accuracy_delta": _mean_ci(ok_trans - ok_clean, weights),
+        "consistency": _mean_ci((pred_clean == pred_trans).astype(np.float64), weights),
+    }
 
 
 def _probe_metrics(
@@ -112,18 +158,20 @@ def _probe_metrics(
 ) -> dict[str, MetricValue]:
     train, test = stratified_split(reps.labels, train_fraction, seed)
     y_train, y_test = reps.labels[train], reps.labels[test].numpy()
+    weights = resample_weights(len(test), n_boot, rng)  # test images, shared by the probe metrics
     out: dict[str, MetricValue] = {}
     if "probe_accuracy" in wanted:
         transformed_probe = LinearProbe(solver=solver, random_state=seed).fit(reps.transformed[train], y_train)
-        out["probe_accuracy"] = _mean_ci(transformed_probe.predict(reps.transformed[test]) == y_test, n_boot, rng)
+        correct = (transformed_probe.predict(reps.transformed[test]) == y_test).astype(np.float64)
+        out["probe_accuracy"] = _mean_ci(correct, weights)
     if wanted - {"probe_accuracy"}:
         clean_probe = LinearProbe(solver=solver, random_state=seed).fit(reps.clean[train], y_train)
         pred_clean = clean_probe.predict(reps.clean[test])
         pred_trans = clean_probe.predict(reps.transformed[test])
         ok_clean = (pred_clean == y_test).astype(np.float64)
         ok_trans = (pred_trans == y_test).astype(np.float64)
-        out["clean_accuracy"] = _mean_ci(ok_clean, n_boot, rng)
-        out["transformed_accuracy"] = _mean_ci(ok_trans, n_boot, rng)
-        out["accuracy_delta"] = _mean_ci(ok_trans - ok_clean, n_boot, rng)
-        out["consistency"] = _mean_ci((pred_clean == pred_trans).astype(np.float64), n_boot, rng)
+        out["clean_accuracy"] = _mean_ci(ok_clean, weights)
+        out["transformed_accuracy"] = _mean_ci(ok_trans, weights)
+        out["accuracy_delta"] = _mean_ci(ok_trans - ok_clean, weights)
+        out["consistency"] = _mean_ci((pred_clean == pred_trans).astype(np.float64), weights)
     return out

@@ -1,31 +1,27 @@
-"""Percentile bootstrap over images, vectorised: resampled index sets are drawn once per metric."""
+"""Percentile bootstrap over images, vectorised: one set of resample counts serves every metric."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-__all__ = ["bootstrap_ci", "resample_weights"]
+__all__ = ["resample_weights", "percentile_ci"]
 
 
 def resample_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``(n_boot, n)`` multinomial counts: how often each of n images appears in each resample."""
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    """``(n_boot, n)`` float64 counts: how often each of n images appears in each resample (with replacement)."""
+    if n_boot <= 0 or n == 0:
+        return np.zeros((0, n))
+    draws = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
 
 
-def bootstrap_ci(
-    statistic: Callable[[np.ndarray], np.ndarray], n: int, n_boot: int, rng: np.random.Generator, scale: float = 1.0,
-    estimate: float | None = None,
-) -> tuple[float, float]:
-    """95% percentile interval of ``statistic(weights)`` over ``n_boot`` resamples of ``n`` images.
+def percentile_ci(values: np.ndarray, *, estimate: float | None = None, scale: float = 1.0) -> tuple[float, float]:
+    """95% percentile interval of bootstrap ``values`` (NaN if there are none).
 
-    ``statistic`` maps ``(B, n)`` resample counts to ``(B,)`` values. ``scale`` stretches deviations from
-    ``estimate`` (2 for U-statistics over pairs, whose resampled row means move half as much as the statistic).
+    ``scale`` stretches deviations from ``estimate`` (2 for U-statistics over pairs of images, whose resampled
+    per-image row means move half as much as the statistic does between samples).
     """
-    if n_boot <= 0 or n < 2:
-        return (float("nan"), float("nan"))
-    values = statistic(resample_weights(n, n_boot, rng))
+    values = np.asarray(values, dtype=np.float64)
     if scale != 1.0 and estimate is not None:
         values = estimate + scale * (values - estimate)
     values = values[np.isfinite(values)]

@@ -2,40 +2,70 @@
 
 ``DIR/model.safetensors`` + ``DIR/model.json``; the sidecar holds ``arch`` (``cifar:resnet18`` or
 ``timm:NAME``), ``width``, ``num_classes``, ``class_names``, preprocessing, the training config, the dataset spec,
-library versions and final metrics. Writes are atomic (temporary file + rename).
+library versions, final metrics and the SHA-256 of the weights file (a weights file and a sidecar from different
+runs, or a damaged weights file, are refused). Writes are atomic (temporary file, fsync, rename).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from invmeter.errors import CheckpointError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.weights import load_state_file
 
-__all__ = ["CHECKPOINT_FORMAT", "build_architecture", "save_checkpoint", "read_sidecar", "load_checkpoint", "atomic_write"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "build_architecture",
+    "save_checkpoint",
+    "read_sidecar",
+    "load_checkpoint",
+    "checkpoint_handle",
+    "atomic_write",
+    "remove_stale_temporaries",
+]
 
 CHECKPOINT_FORMAT = "invmeter-checkpoint/1"
 
 
 def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
+    """Call ``write(tmp_path)``, flush it to disk, then rename onto ``path``: readers never see a half-written
+    file, even if the process is killed mid-write (a killed write leaves only a ``.NAME.*.tmp`` file behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_temporaries(directory: Path, name: str) -> None:
+    """Delete temporary files that a killed :func:`atomic_write` of ``directory/name`` left behind."""
+    for tmp in directory.glob(f".{name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def build_architecture(arch: str, *, num_classes: int, width: float = 1.0) -> nn.Module:
@@ -62,7 +92,7 @@ def save_checkpoint(model: nn.Module, directory: str | Path, meta: dict[str, Any
     weights = directory / f"{stem}.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
-    sidecar = {"format": CHECKPOINT_FORMAT, **meta}
+    sidecar = {"format": CHECKPOINT_FORMAT, **meta, "weights_sha256": _sha256(weights)}
     atomic_write(directory / f"{stem}.json", lambda tmp: tmp.write_text(json.dumps(sidecar, indent=2, default=str)))
     return weights
 
@@ -89,28 +119,50 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
 
 
 def load_checkpoint(path: str | Path) -> ModelHandle:
-    """Load a checkpoint written by ``invmeter train`` (a ``.safetensors`` file or its folder) as a handle."""
+    """Load a checkpoint written by ``invmeter train`` (a ``.safetensors`` file or its folder) as a handle.
+
+    Every way a checkpoint can be wrong (missing, corrupt, a sidecar from another run, weights that do not fit the
+    recorded architecture) is a one-line :class:`CheckpointError`.
+    """
     p = Path(path)
     if p.is_dir():
         p = p / "model.safetensors"
     if not p.is_file():
         raise CheckpointError(f"Checkpoint {str(p)!r} does not exist.")
     meta = read_sidecar(p)
-    model = build_architecture(meta["arch"], num_classes=int(meta["num_classes"]), width=float(meta.get("width", 1.0)))
+    expected = meta.get("weights_sha256")
+    if expected is not None and _sha256(p) != expected:
+        raise CheckpointError(
+            f"Checkpoint {str(p)!r} does not match its sidecar {_sidecar_path(p).name!r} (SHA-256 differs): the files "
+            "come from different runs or the weights are damaged."
+        )
+    try:
+        arch, num_classes, width = str(meta["arch"]), int(meta["num_classes"]), float(meta.get("width", 1.0))
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"Checkpoint sidecar {str(_sidecar_path(p))!r} lacks a valid 'num_classes'.") from None
+    model = build_architecture(arch, num_classes=num_classes, width=width)
     state = load_state_file(p)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError:  # tensor shapes differ (e.g. another width or number of classes)
+        missing, unexpected = [], ["(tensors of other shapes)"]
     if missing or unexpected:
         names = (missing or unexpected)[:3]
         raise CheckpointError(
-            f"Checkpoint {str(p)!r} does not match its recorded architecture {meta['arch']!r} "
+            f"Checkpoint {str(p)!r} does not match its recorded architecture {arch!r} "
             f"({'missing' if missing else 'unexpected'} keys such as {', '.join(names)})."
         )
+    return checkpoint_handle(model, meta, name=str(p), weights=f"file:{p}")
+
+
+def checkpoint_handle(model: nn.Module, meta: dict[str, Any], *, name: str, weights: str) -> ModelHandle:
+    """The :class:`ModelHandle` of a model described by checkpoint metadata (preprocessing, input size, labels)."""
     size = tuple(meta.get("input_size", (32, 32)))
     kind = "timm" if meta["arch"].startswith("timm:") else "linear-input"
     return ModelHandle(
         model=model.eval(),
-        name=str(p),
-        weights=f"file:{p}",
+        name=name,
+        weights=weights,
         input_size=(int(size[0]), int(size[1])),
         mean=tuple(meta["mean"]) if meta.get("mean") else None,
         std=tuple(meta["std"]) if meta.get("std") else None,

@@ -7,6 +7,8 @@ otherwise (``weights="auto"``) replaced by a random initialisation with a loud w
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import fnmatch
 import importlib
 import os
@@ -20,7 +22,7 @@ from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameE
 from invmeter.models.handle import ModelHandle
 from invmeter.models.weights import load_weights_into, reachable, weights_unavailable
 
-__all__ = ["load_model", "wrap_module", "list_models", "WEIGHT_CHOICES"]
+__all__ = ["load_model", "wrap_module", "list_models", "random_init_copy", "WEIGHT_CHOICES"]
 
 WEIGHT_CHOICES = ("auto", "pretrained", "random")
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
@@ -190,8 +192,11 @@ def _is_path(text: str) -> bool:
 # --- front door -----------------------------------------------------------------------------------------------
 
 
-def load_model(spec: str, *, weights: str = "auto", image_size: int | None = None) -> ModelHandle:
+def load_model(spec: str, *, weights: str = "auto", image_size: int | None = None, init_seed: int = 0) -> ModelHandle:
     """Resolve a model spec into a :class:`ModelHandle` in eval mode.
+
+    Construction runs under ``torch.manual_seed(init_seed)`` (the global RNG is restored afterwards), so a
+    random initialisation is the same every time.
 
     Args:
         spec: ``resnet18`` / ``timm:NAME`` (timm), ``torchvision:NAME``, ``cifar:resnet18|vgg11|densenet121``,
@@ -200,7 +205,17 @@ def load_model(spec: str, *, weights: str = "auto", image_size: int | None = Non
         weights: ``auto`` (pretrained if obtainable, else random init with a warning), ``pretrained``,
             ``random``, or a path to a state dict (safetensors or a weights-only torch file).
         image_size: Overrides the model's input size (square, pixels).
+        init_seed: Seed of any random initialisation.
     """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        handle = _load(spec, weights, image_size)
+    if handle.weights == "random-init":
+        handle = dataclasses.replace(handle, extra={**handle.extra, "init_seed": init_seed})
+    return handle
+
+
+def _load(spec: str, weights: str, image_size: int | None) -> ModelHandle:
     if not isinstance(spec, str) or not spec.strip():
         raise InvalidParameterError(f"A model spec must be a non-empty string. Got {spec!r}.")
     if weights not in WEIGHT_CHOICES and not _is_path(weights):
@@ -262,3 +277,27 @@ def list_models(pattern: str = "*") -> list[str]:
     names += [f"cifar:{n}" for n in CIFAR_ARCHS]
     pat = pattern.lower()
     return [n for n in names if fnmatch.fnmatch(n.lower(), pat) or fnmatch.fnmatch(n.partition(":")[2].lower(), pat)]
+
+
+def random_init_copy(handle: ModelHandle, seed: int = 0) -> ModelHandle:
+    """The same architecture with random weights (the ``--baseline random-init`` model).
+
+    Named models are rebuilt by their library (``weights="random"``, its own initialisation); checkpoints from
+    their recorded architecture; any other module is deep-copied and every submodule's ``reset_parameters()``
+    is called under ``seed``.
+    """
+    prefix = handle.name.partition(":")[0]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if prefix in ("timm", "torchvision", "cifar"):
+            model = load_model(handle.name, weights="random", init_seed=seed).model
+        elif "arch" in handle.extra:
+            from invmeter.models.checkpoint import build_architecture
+
+            model = build_architecture(handle.extra["arch"], num_classes=handle.num_classes, width=handle.extra.get("width", 1.0))
+        else:
+            model = copy.deepcopy(handle.model)
+            for module in model.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+    return dataclasses.replace(handle, model=model.eval(), weights="random-init", extra={**handle.extra, "init_seed": seed})

@@ -110,14 +110,23 @@ def warp(images: Tensor, matrix: Tensor) -> Tensor:
     if n == 0:
         return images.clone()
     inv = torch.linalg.inv(matrix.to(torch.float64))
+    # A map is exact when its inverse sends the first pixel centre onto a pixel centre and one-pixel steps onto
+    # whole-pixel steps (an integer linear part); then every pixel centre lands on a pixel centre.
+    centre = torch.tensor([w / 2.0 - 0.5, h / 2.0 - 0.5], dtype=torch.float64, device=images.device)
+    first = inv[:, :2, :2] @ -centre + inv[:, :2, 2] + centre
+    linear = inv[:, :2, :2]
+    exact = ((linear - linear.round()).abs().amax(dim=(1, 2)) < 1e-9) & ((first - first.round()).abs().amax(dim=1) < 1e-6)
+    eye = torch.eye(3, dtype=torch.float64, device=images.device)
+    if exact.all() and bool((matrix.to(torch.float64) == eye).all()):
+        return images.clone()
     # Normalised coords u = x / (w/2), v = y / (h/2) with align_corners=False; conjugate by that scaling.
     to_px = torch.diag(torch.tensor([w / 2.0, h / 2.0, 1.0], dtype=torch.float64, device=images.device))
     to_norm = torch.diag(torch.tensor([2.0 / w, 2.0 / h, 1.0], dtype=torch.float64, device=images.device))
-    theta = (to_norm @ inv @ to_px)[:, :2, :]
-    grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
-    src = (grid + 1.0) * torch.tensor([w / 2.0, h / 2.0], dtype=torch.float64, device=images.device) - 0.5
-    exact = (src - src.round()).abs().amax(dim=(1, 2, 3)) < 1e-6
-    grid = grid.to(images.dtype)
+    theta = (to_norm @ inv @ to_px)[:, :2, :].to(images.dtype).reshape(n, 1, 1, 2, 3)
+    # The sampling grid (what F.affine_grid computes, without its slow float64 base-grid copies).
+    u = ((torch.arange(w, dtype=images.dtype, device=images.device) * 2 + 1) / w - 1).reshape(1, 1, w, 1)
+    v = ((torch.arange(h, dtype=images.dtype, device=images.device) * 2 + 1) / h - 1).reshape(1, h, 1, 1)
+    grid = theta[..., 0] * u + theta[..., 1] * v + theta[..., 2]  # (N, H, W, 2)
     out = torch.empty_like(images)
     for mode, rows in (("nearest", exact), ("bilinear", ~exact)):
         if rows.all():
@@ -140,44 +149,54 @@ def _blur_kernels(sigma: Tensor, radius: int, dtype: torch.dtype) -> Tensor:
     return (k / k.sum(dim=1, keepdim=True)).to(dtype)
 
 
+def _reflect_index(size: int, radius: int, device: torch.device) -> Tensor:
+    """Source index of each tap ``(size, 2·radius+1)`` of a 1-D filter with reflect padding (no edge repeat)."""
+    i = (torch.arange(size, device=device).unsqueeze(1) + torch.arange(-radius, radius + 1, device=device)).abs()
+    return torch.where(i > size - 1, 2 * (size - 1) - i, i)
+
+
+def _filter_matrices(kernels: Tensor, size: int) -> Tensor:
+    """Per-image 1-D filters ``(N, K)`` as ``(N, size, size)`` matrices, reflect padding folded in."""
+    n, k = kernels.shape
+    idx = _reflect_index(size, k // 2, kernels.device).expand(n, size, k)
+    out = torch.zeros(n, size, size, dtype=kernels.dtype, device=kernels.device)
+    return out.scatter_add_(2, idx, kernels.unsqueeze(1).expand(n, size, k))
+
+
 def gaussian_blur(images: Tensor, sigma: Tensor) -> Tensor:
     """Separable Gaussian blur with per-image ``sigma`` in pixels (0 = identity).
 
     Each image's kernel is truncated at radius ``ceil(2·sigma)`` (kernel size 7 at sigma 1.5, the paper's
     setting), independent of the other images in the batch, with reflect padding. All channels are blurred,
-    alpha included.
+    alpha included. Computed as ``B_rows @ image @ B_cols^T`` with per-image filter matrices (batched matmul).
     """
-    n, c, h, w = images.shape
+    n, _, h, w = images.shape
     smax = float(sigma.max()) if n else 0.0
     if n == 0 or smax <= 0:
         return images.clone()
     radius = min(max(1, math.ceil(2.0 * smax)), min(h, w) - 1)
     kernels = _blur_kernels(sigma, radius, images.dtype)
-    k = kernels.repeat_interleave(c, dim=0)  # (N*C, K)
-    x = images.reshape(1, n * c, h, w)
-    x = F.pad(x, (radius, radius, 0, 0), mode="reflect")
-    x = F.conv2d(x, k.reshape(n * c, 1, 1, -1), groups=n * c)
-    x = F.pad(x, (0, 0, radius, radius), mode="reflect")
-    x = F.conv2d(x, k.reshape(n * c, 1, -1, 1), groups=n * c)
-    return x.reshape(n, c, h, w)
+    rows = _filter_matrices(kernels, h).unsqueeze(1)
+    cols = rows if h == w else _filter_matrices(kernels, w).unsqueeze(1)
+    return rows @ images @ cols.transpose(-1, -2)
 
 
 def sharpen(images: Tensor, factor: Tensor) -> Tensor:
     """Sharpness adjustment (PIL/torchvision semantics): blend with a 3x3 smoothed copy by per-image ``factor``.
 
-    ``factor`` 1 is the identity, 0 gives the smoothed image, > 1 sharpens. Border pixels are kept, as in
-    PIL. The result is clamped to [0, 1].
+    ``factor`` 1 is the identity, 0 gives the smoothed image, > 1 sharpens. The smoothing kernel is PIL's
+    (weights 1, centre 5, divided by 13); border pixels are kept, as in PIL. The result is clamped to [0, 1].
     """
-    n, c, h, w = images.shape
+    n, _, h, w = images.shape
     if n == 0 or h < 3 or w < 3:
         return images.clone()
-    kernel = torch.ones(3, 3, dtype=images.dtype, device=images.device)
-    kernel[1, 1] = 5.0
-    kernel = (kernel / kernel.sum()).expand(c, 1, 3, 3)
-    smooth = images.clone()
-    smooth[..., 1:-1, 1:-1] = F.conv2d(images, kernel, groups=c)
-    f = _per_image(factor, images)
-    return (smooth + f * (images - smooth)).clamp(0.0, 1.0)
+    inner = images[..., 1:-1, 1:-1]
+    rows = images[..., :-2, :] + images[..., 1:-1, :] + images[..., 2:, :]
+    box = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]  # 3x3 sums, centre included once
+    smooth = (box + 4.0 * inner) / 13.0
+    out = images.clone()
+    out[..., 1:-1, 1:-1] = torch.lerp(smooth, inner, _per_image(factor, images))
+    return out.clamp(0.0, 1.0)
 
 
 def _gray(rgb: Tensor) -> Tensor:
@@ -212,28 +231,22 @@ def adjust_saturation(rgb: Tensor, factor: Tensor) -> Tensor:
 
 
 def adjust_hue(rgb: Tensor, shift: Tensor) -> Tensor:
-    """Rotate hue by per-image ``shift`` in turns (fraction of the hue circle, in [-0.5, 0.5]); 0 = identity."""
-    r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-    maxc, _ = rgb.max(dim=1)
-    minc, _ = rgb.min(dim=1)
-    v = maxc
-    delta = maxc - minc
-    s = torch.where(maxc > 0, delta / maxc.clamp_min(1e-12), torch.zeros_like(maxc))
+    """Rotate hue by per-image ``shift`` in turns (fraction of the hue circle, in [-0.5, 0.5]); 0 = identity.
+
+    HSV round trip with value and saturation kept: channel c = V − (V − min)·clamp(min(k, 4 − k), 0, 1), with
+    k = (H·6 + o_c) mod 6 and o = (5, 3, 1) for (R, G, B).
+    """
+    r, g, b = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
+    maxc = torch.maximum(torch.maximum(r, g), b)
+    delta = maxc - torch.minimum(torch.minimum(r, g), b)
     safe = delta.clamp_min(1e-12)
-    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
-    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
-    h = torch.where(delta > 0, (h / 6.0) % 1.0, torch.zeros_like(h))
-    h = (h + shift.to(rgb.dtype).reshape(-1, 1, 1)) % 1.0
-    i = torch.floor(h * 6.0)
-    f = h * 6.0 - i
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    i = i.long() % 6
-    choices_r = torch.stack([v, q, p, p, t, v], dim=1)
-    choices_g = torch.stack([t, v, v, q, p, p], dim=1)
-    choices_b = torch.stack([p, p, t, v, v, q], dim=1)
-    idx = i.unsqueeze(1)
-    out = torch.cat([choices_r.gather(1, idx), choices_g.gather(1, idx), choices_b.gather(1, idx)], dim=1)
-    return out.clamp(0.0, 1.0)
+    h6 = torch.where(maxc == r, (g - b) / safe, torch.where(maxc == g, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe))
+    h6 = torch.where(delta > 0, h6, torch.zeros_like(h6)) + 6.0 * _per_image(shift, rgb)
+    channels = []
+    for offset in (5.0, 3.0, 1.0):
+        k = torch.remainder(h6 + offset, 6.0)
+        channels.append(maxc - delta * torch.minimum(k, 4.0 - k).clamp(0.0, 1.0))
+    return torch.cat(channels, dim=1).clamp(0.0, 1.0)
 
 
 def grayscale(rgb: Tensor, flag: Tensor) -> Tensor:

@@ -248,7 +248,8 @@ def _jitter_kernel(images: Tensor, p: Tensor) -> Tensor:
     def op(rgb: Tensor, weights: Tensor | None = None) -> Tensor:
         rgb = K.adjust_brightness(rgb, p[:, 0])
         rgb = K.adjust_contrast(rgb, p[:, 1], weights)
-        rgb = K.adjust_saturation(rgb, p[:, 2])
+        if (p[:, 2] != 1.0).any():  # saturation is off in the paper's default
+            rgb = K.adjust_saturation(rgb, p[:, 2])
         return K.adjust_hue(rgb, p[:, 3])
 
     return K.color_op(images, op, object_weighted=True)

@@ -158,7 +158,13 @@ def apply_transforms(images: Tensor, sampled: SampledTransforms) -> Tensor:
         if pending is not None:
             out, pending = K.warp(out, pending), None
         assert fam.kernel is not None  # every non-geometric family has a kernel (registry invariant)
-        out = fam.kernel(out, params)
+        # Images at the identity (a dataset's p < 1, other class groups) are left exactly as they are.
+        active = (params != fam.identity_params(1).to(params.device)).any(dim=1)
+        if active.all():
+            out = fam.kernel(out, params)
+        elif active.any():
+            rows = active.nonzero().squeeze(1)
+            out = out.index_copy(0, rows, fam.kernel(out[rows], params[rows]))
     if pending is not None:
         out = K.warp(out, pending)
     return out if out is not images else images.clone()

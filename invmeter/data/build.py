@@ -1,0 +1,202 @@
+"""Built Transforms-2D splits: rendered once in batches, cached on disk by their full spec, memory-mapped on reuse.
+
+A split of ``n`` images is rendered in fixed chunks on a few worker threads (each torch op single-threaded, so a
+busy machine does not slow the build down through thread contention); every image is a pure function of the
+spec, so the bytes do not depend on the number of workers. Cache entries are folders ``<cache>/transforms2d/<key>``
+holding ``images.npy`` (uint8, ``(N, 3, S, S)``), ``labels.npy`` (int64) and ``spec.json``; they are written to a
+temporary folder and renamed into place, so an interrupted build never leaves a half-written entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from invmeter import __version__
+from invmeter._progress import Progress
+from invmeter._validation import check_positive_int, unknown_name
+from invmeter.data.transforms2d import Transforms2D
+from invmeter.errors import InvalidParameterError
+
+__all__ = ["SPLIT_SEED_OFFSETS", "SPLIT_SIZES", "BuiltSplit", "build_split", "cache_dir", "split_spec"]
+
+SPLIT_SEED_OFFSETS = {"train": 0, "val": 110, "test": 220}  # paper.md §1.6: split seeds s, s+110, s+220
+SPLIT_SIZES = {"train": 50_000, "val": 10_000, "test": 10_000}  # the paper's split sizes
+CHUNK = 128  # images rendered per batch: small enough to stay in the CPU cache
+_FORMAT = 1  # bump when the rendering changes, so old cache entries are not reused
+
+
+@dataclass(frozen=True, eq=False)
+class BuiltSplit:
+    """A rendered split of a Transforms-2D dataset.
+
+    Attributes:
+        images: ``(N, 3, S, S)`` uint8 RGB (0..255), memory-mapped (read-only) when it comes from the cache.
+        labels: ``(N,)`` int64 class indices (indices into ``dataset.objects``), exactly balanced.
+        spec: The full spec it was built from (``dataset.describe()`` + split, n, seed, ...); JSON-able.
+        path: The cache entry holding it (``None`` when built without a cache).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    spec: dict[str, Any]
+    path: Path | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def cache_dir(cache: bool | str | Path = True) -> Path | None:
+    """The cache folder: ``cache`` if a path, else ``$INVMETER_CACHE`` or ``~/.cache/invmeter``; None if False."""
+    if cache is False:
+        return None
+    if cache is True:
+        return Path(os.environ.get("INVMETER_CACHE") or Path.home() / ".cache" / "invmeter")
+    return Path(cache).expanduser()
+
+
+def split_spec(dataset: Transforms2D, split: str, n: int, seed: int) -> dict[str, Any]:
+    """Everything that determines a split's bytes (the cache key hashes it)."""
+    if split not in SPLIT_SEED_OFFSETS:
+        raise unknown_name("split", split, SPLIT_SEED_OFFSETS)
+    check_positive_int("n", n)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidParameterError(f"The 'seed' parameter must be an integer. Got {seed!r} instead.")
+    spec = {
+        **dataset.describe(), "split": split, "n": n, "seed": seed, "split_seed": seed + SPLIT_SEED_OFFSETS[split],
+        "labels": "balanced", "dtype": "uint8", "format": _FORMAT, "invmeter_version": __version__,
+    }
+    return json.loads(json.dumps(spec))  # exactly what spec.json will hold
+
+
+def _key(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def build_split(
+    dataset: Transforms2D,
+    split: str,
+    n: int,
+    seed: int,
+    *,
+    cache: bool | str | Path = True,
+    workers: int | None = None,
+    progress: bool = False,
+) -> BuiltSplit:
+    """Render split ``split`` (``train``/``val``/``test``) of ``dataset``: ``n`` images, seeded by
+    ``seed + SPLIT_SEED_OFFSETS[split]``, classes exactly balanced; or load it from the cache.
+
+    Args:
+        cache: ``True``: the default cache folder (see :func:`cache_dir`); a folder; ``False``: no cache.
+        workers: Rendering threads (default: the CPU count, at most 8). The result does not depend on it.
+        progress: Show a progress bar on stderr.
+
+    Example:
+        >>> from invmeter.data import Transforms2D, build_split
+        >>> from invmeter.transforms import parse_transform
+        >>> ds = Transforms2D(objects=(0, 1, 2), transforms=parse_transform("rotation"), image_size=16)
+        >>> part = build_split(ds, "train", 30, seed=0, cache=False)
+        >>> part.images.shape, part.images.dtype.name, part.labels.tolist().count(2)
+        ((30, 3, 16, 16), 'uint8', 10)
+    """
+    spec = split_spec(dataset, split, n, seed)
+    root = cache_dir(cache)
+    if root is None:
+        images = np.empty((n, 3, dataset.image_size, dataset.image_size), dtype=np.uint8)
+        labels = _render(dataset, spec, images, workers, progress)
+        return BuiltSplit(images, labels, spec)
+    entry = root / "transforms2d" / _key(spec)
+    cached = _load(entry, spec)
+    if cached is not None:
+        return cached
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with _atomic_folder(entry) as tmp:
+        images = np.lib.format.open_memmap(
+            tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(n, 3, dataset.image_size, dataset.image_size)
+        )
+        labels = _render(dataset, spec, images, workers, progress)
+        images.flush()
+        del images
+        np.save(tmp / "labels.npy", labels)
+        (tmp / "spec.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
+    loaded = _load(entry, spec)
+    assert loaded is not None  # just written (or written by a concurrent build of the same spec)
+    return loaded
+
+
+def _render(dataset: Transforms2D, spec: dict[str, Any], out: np.ndarray, workers: int | None, progress: bool) -> np.ndarray:
+    """Render every image of ``spec`` into ``out`` (uint8, ``(N, 3, S, S)``); returns the labels."""
+    n = spec["n"]
+    generator = torch.Generator().manual_seed(spec["split_seed"])
+    scenes = dataset.sample_scenes(n, generator, balanced=True)
+    prototypes = dataset.prototypes()
+    bank_ids, position = torch.unique(scenes.backgrounds, return_inverse=True)
+    bank = dataset.background_source.render(bank_ids, dataset.image_size)  # each background rendered once
+    bar = Progress(n, f"{spec['split']} split", enabled=progress)
+
+    def chunk(start: int) -> int:
+        part = slice(start, min(start + CHUNK, n))
+        rgb = dataset.render(scenes[part], prototypes, backgrounds=bank[position[part]])
+        out[part] = rgb.mul_(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8).numpy()
+        return len(rgb)
+
+    n_workers = check_positive_int("workers", workers) if workers is not None else min(os.cpu_count() or 1, 8)
+    with _single_threaded_ops(), ThreadPoolExecutor(n_workers) as pool:
+        for done in pool.map(chunk, range(0, n, CHUNK)):
+            bar.update(done)
+    bar.close()
+    return scenes.labels.numpy().astype(np.int64)
+
+
+@contextmanager
+def _single_threaded_ops() -> Iterator[None]:
+    """One torch thread per op while the worker threads render (restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
+def _atomic_folder(entry: Path) -> Iterator[Path]:
+    """A temporary folder beside ``entry``, renamed to ``entry`` when the block succeeds, removed otherwise."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, entry)
+        except OSError:  # a concurrent build of the same spec finished first: keep its entry
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _load(entry: Path, spec: dict[str, Any]) -> BuiltSplit | None:
+    """The cached split at ``entry`` if it is complete and matches ``spec``; a damaged entry is removed."""
+    if not entry.exists():
+        return None
+    try:
+        stored = json.loads((entry / "spec.json").read_text())
+        images = np.load(entry / "images.npy", mmap_mode="r")
+        labels = np.load(entry / "labels.npy")
+        if stored != spec or images.shape[0] != spec["n"] or labels.shape != (spec["n"],):
+            raise ValueError("mismatch")
+    except (OSError, ValueError):
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    return BuiltSplit(images, labels, stored, entry)

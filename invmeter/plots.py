@@ -1,0 +1,111 @@
+"""Figures for reports (the ``plot`` extra: matplotlib): sweep curves, layer profiles, comparison heatmaps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from invmeter.errors import InvmeterError
+from invmeter.report import Report
+
+__all__ = ["plot_reports"]
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise InvmeterError("Plots need matplotlib: pip install 'invmeter[plot]'.") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _ci(entry: dict[str, Any]) -> tuple[float, float]:
+    lo, hi = entry["ci95"]
+    return (entry["value"] if lo is None else lo, entry["value"] if hi is None else hi)
+
+
+def _sweep(plt: Any, reports: Sequence[Report]) -> Any:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    mags = [r.extra["magnitude"] for r in reports]
+    for key in ("invariance", "equivariance", "probe_accuracy", "transformed_accuracy"):
+        if key not in reports[0].metrics:
+            continue
+        entries = [r.metrics[key].to_dict() for r in reports]
+        values = [e["value"] for e in entries]
+        lo, hi = zip(*(_ci(e) for e in entries))
+        ax.plot(mags, values, marker="o", label=key)
+        ax.fill_between(mags, lo, hi, alpha=0.2)
+    step = reports[0].transform["steps"][0]
+    ax.set_xlabel(f"{step['family']} magnitude ({step['units']})")
+    ax.set_ylabel("value (95% CI)")
+    ax.set_title(f"{reports[0].model['name']}: {step['family']} sweep")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _layers(plt: Any, report: Report) -> Any:
+    entries = report.extra["layers"]
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(entries) + 2), 4))
+    values = [e["invariance"]["value"] for e in entries]
+    lo, hi = zip(*(_ci(e["invariance"]) for e in entries))
+    xs = range(len(entries))
+    ax.plot(xs, values, marker="o")
+    ax.fill_between(xs, lo, hi, alpha=0.2)
+    ax.set_xticks(list(xs), [e["layer"] for e in entries], rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("invariance (95% CI)")
+    ax.set_title(f"{report.model['name']}: per-layer invariance to {report.transform['spec']}")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _heatmap(plt: Any, reports: Sequence[Report], metric: str) -> Any:
+    models = list(dict.fromkeys(r.model["name"] for r in reports))
+    transforms = list(dict.fromkeys(r.transform["spec"] for r in reports))
+    grid = [[float("nan")] * len(transforms) for _ in models]
+    for r in reports:
+        grid[models.index(r.model["name"])][transforms.index(r.transform["spec"])] = r[metric]
+    fig, ax = plt.subplots(figsize=(1.4 * len(transforms) + 3, 0.6 * len(models) + 2))
+    image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(transforms)), transforms, rotation=30, ha="right")
+    ax.set_yticks(range(len(models)), models)
+    for i, row in enumerate(grid):
+        for j, value in enumerate(row):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white", fontsize=9)
+    fig.colorbar(image, ax=ax, label=metric)
+    ax.set_title(f"{metric}: models x transforms")
+    return fig
+
+
+def _bars(plt: Any, report: Report) -> Any:
+    keys = list(report.metrics)
+    entries = [report.metrics[k].to_dict() for k in keys]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    values = [e["value"] for e in entries]
+    lo, hi = zip(*(_ci(e) for e in entries))
+    ax.bar(keys, values, yerr=[[v - low for v, low in zip(values, lo)], [high - v for v, high in zip(values, hi)]])
+    ax.set_xticks(range(len(keys)), keys, rotation=30, ha="right")
+    ax.set_title(f"{report.model['name']}: {report.transform['spec']}")
+    return fig
+
+
+def plot_reports(reports: Sequence[Report], path: str | Path, metric: str = "invariance") -> Path:
+    """Save the natural figure for ``reports``: a sweep curve, a layer profile, a models x transforms heatmap,
+    or the metrics of a single report with their intervals."""
+    plt = _pyplot()
+    if all("magnitude" in r.extra for r in reports):
+        fig = _sweep(plt, reports)
+    elif len(reports) == 1 and "layers" in reports[0].extra:
+        fig = _layers(plt, reports[0])
+    elif len(reports) > 1:
+        fig = _heatmap(plt, reports, metric)
+    else:
+        fig = _bars(plt, reports[0])
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,501 @@
+"""invmeter's trainer: the paper's CIFAR architectures (or any timm model) trained on Transforms-2D.
+
+``train(config)`` is one loop that reads top to bottom, in nanoGPT's spirit but importable: build the fixed
+train/val/test splits (cached on disk), seed, build the model and Adam, resume if asked, then every epoch shuffle,
+step through mini-batches, score validation accuracy, log one line and save a resumable state atomically. At the
+end the held-out test split is scored once and the model is written as ``DIR/model.safetensors`` +
+``DIR/model.json``, which ``invmeter score --model DIR/model.safetensors`` loads.
+
+Data: the paper renders its training images on the fly (fresh transform parameters every epoch, paper.md §1.4).
+invmeter trains on fixed, pre-built splits (rendered once, cached, memory-mapped): much faster on a CPU and
+exactly reproducible; ``n_train`` sets how densely the transform distribution is covered.
+
+``finetune_last_layer`` is the paper's transfer protocol: freeze the backbone and re-fit the final linear layer
+with Adam on features extracted once (the backbone sees each image once, not once per epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from copy import deepcopy
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from invmeter._progress import Progress
+from invmeter._validation import check_positive_int, check_range, unknown_name
+from invmeter._versions import versions
+from invmeter.data.build import BuiltSplit, build_split
+from invmeter.data.transforms2d import Transforms2D
+from invmeter.errors import CheckpointError, DataError, InvalidParameterError, UnknownNameError
+from invmeter.features import extract_images, normalize, resolve_device, to_unit_float
+from invmeter.metrics.probe import LinearProbe
+from invmeter.models.checkpoint import (
+    atomic_write,
+    build_architecture,
+    checkpoint_handle,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
+from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD
+from invmeter.models.handle import ModelHandle
+from invmeter.transforms import parse_transform
+
+__all__ = [
+    "FineTuneResult",
+    "STATE_FILE",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "finetune_last_layer",
+    "train",
+]
+
+STATE_FILE = "train_state.pt"  # the resumable state, rewritten after every epoch
+STATE_FORMAT = "invmeter-train-state/1"
+RESUMABLE_CHANGES = ("epochs", "device")  # the only settings that may change when a run is resumed
+
+
+def _resolve_arch(arch: str) -> str:
+    """``cifar:NAME`` / ``timm:NAME`` as given; a bare name is a CIFAR architecture if there is one, else timm."""
+    if not isinstance(arch, str) or not arch.strip():
+        raise InvalidParameterError(f"The 'arch' parameter must be a non-empty string. Got {arch!r}.")
+    prefix, sep, name = arch.strip().partition(":")
+    if not sep:
+        prefix, name = ("cifar" if prefix in CIFAR_ARCHS else "timm"), prefix
+    if prefix == "cifar":
+        if name not in CIFAR_ARCHS:
+            raise unknown_name("CIFAR architecture", name, CIFAR_ARCHS)
+    elif prefix == "timm":
+        import timm
+
+        if not timm.is_model(name):
+            pool = [f"cifar:{a}" for a in CIFAR_ARCHS] + timm.list_models()
+            hint = "Use cifar:NAME or timm:NAME ('invmeter models' lists them)."
+            raise unknown_name("architecture", name, pool, hint=hint)
+    else:
+        raise UnknownNameError(f"Unknown architecture prefix {prefix!r} in {arch!r}; use cifar:NAME or timm:NAME.")
+    return f"{prefix}:{name}"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to train and how; every field is recorded in the checkpoint. From plain options (objects
+    ``0..K-1``, a transform spec string): :meth:`TrainConfig.for_transforms2d`."""
+
+    arch: str = "cifar:resnet18"  # cifar:resnet18|vgg11|densenet121 or timm:NAME (bare: cifar first, then timm)
+    width: float = 1.0  # channel multiplier of the cifar architectures (1 = the paper's); timm models: 1 only
+    data: Transforms2D = field(default_factory=lambda: Transforms2D(transforms=parse_transform("rotation")))  # D(O, T)
+    n_train: int = 10_000  # training images: one fixed split, rendered once and cached
+    n_val: int = 1_000  # validation images, scored after every epoch
+    n_test: int = 2_000  # held-out test images, scored once at the end
+    epochs: int = 15  # full passes over the training split
+    batch_size: int = 128  # images per Adam step; an epoch drops its last incomplete batch
+    lr: float = 1e-3  # Adam learning rate, constant (the paper: 1e-3, no schedule)
+    weight_decay: float = 0.0  # Adam's L2 weight decay (the paper: none)
+    seed: int = 0  # seeds the splits (seed + 0 / 110 / 220), the initialisation and the batch order
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True  # NHWC weights on CUDA (ignored on CPU)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arch", _resolve_arch(self.arch))
+        if not isinstance(self.data, Transforms2D):
+            raise InvalidParameterError(
+                f"The 'data' parameter must be a Transforms2D dataset. Got {type(self.data).__name__}."
+            )
+        if self.arch.startswith("cifar:"):
+            object.__setattr__(self, "width", check_range("width", self.width, 0.03, 4.0, "TrainConfig"))
+        elif self.width != 1.0:
+            raise InvalidParameterError(f"The 'width' multiplier applies to cifar:NAME architectures only; {self.arch} "
+                                        f"trains at width 1. Got {self.width}.")
+        for name in ("n_train", "n_val", "n_test", "epochs"):
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("batch_size", self.batch_size, 2)
+        if self.batch_size > self.n_train:
+            raise InvalidParameterError(
+                f"The 'batch_size' ({self.batch_size}) must not exceed 'n_train' ({self.n_train})."
+            )
+        check_range("lr", self.lr, 1e-9, 10.0, "TrainConfig")
+        check_range("weight_decay", self.weight_decay, 0.0, 1.0, "TrainConfig")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise InvalidParameterError(f"The 'seed' parameter must be an integer. Got {self.seed!r} instead.")
+
+    @classmethod
+    def for_transforms2d(
+        cls, *, transforms: str | None = "rotation", classes: int = 10, image_size: int = 32, **options: Any
+    ) -> TrainConfig:
+        """A config on objects ``0..classes-1`` under ``transforms`` (``"rotation+blur"``; ``"rotation,blur"`` and
+        ``"none"`` are accepted too), rendered at ``image_size`` pixels; ``options`` are the other fields."""
+        spec = None if transforms in (None, "", "none") else parse_transform(transforms.replace(",", "+"))
+        objects = tuple(range(check_positive_int("classes", classes, 2)))
+        size = check_positive_int("image_size", image_size, 8)
+        data = Transforms2D(objects=objects, transforms=spec, image_size=size)
+        return cls(data=data, **options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-able (``data`` as its full spec)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["data"] = self.data.describe()
+        return json.loads(json.dumps(out))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A finished run.
+
+    Attributes:
+        handle: The trained model (eval mode) with its preprocessing; pass it to ``invmeter.score``.
+        config: The config it was trained with.
+        history: One row per epoch: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_accuracy`` (fractions),
+            ``images_per_s`` (training steps only) and ``seconds`` (training + validation).
+        test_accuracy: Top-1 accuracy on the held-out test split (fraction).
+        checkpoint: ``DIR/model.safetensors`` when an output folder was given, else ``None``.
+        seconds: Wall time of this call, data building included.
+    """
+
+    handle: ModelHandle
+    config: TrainConfig
+    history: tuple[dict[str, float], ...]
+    test_accuracy: float
+    checkpoint: Path | None
+    seconds: float
+
+    @property
+    def model(self) -> nn.Module:
+        return self.handle.model
+
+
+def _inputs(images: Tensor) -> Tensor:
+    """uint8 images ``(B, 3, S, S)`` -> the model's input: [0, 1], then the paper's Normalize(0.5, 0.5)."""
+    return normalize(to_unit_float(images), CIFAR_MEAN, CIFAR_STD)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: Tensor, labels: Tensor, *, batch_size: int = 256, amp: bool = False) -> float:
+    """Top-1 accuracy (fraction) of ``model`` on uint8 images ``(N, 3, S, S)`` with labels ``(N,)`` (on the
+    model's device); runs in ``eval()`` mode and restores the previous mode."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for start in range(0, len(labels), batch_size):
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(_inputs(images[start : start + batch_size]))
+        correct += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
+    model.train(was_training)
+    return correct / len(labels)
+
+
+def train(
+    config: TrainConfig,
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    verbose: bool = False,
+    cache: bool | str | Path = True,
+) -> TrainResult:
+    """Train ``config.arch`` on ``config.data``; score validation accuracy every epoch and test accuracy at the end.
+
+    Args:
+        config: What to train (see :class:`TrainConfig`).
+        out: Folder for ``model.safetensors`` + ``model.json`` (written at the end) and ``train_state.pt`` (after
+            every epoch); all writes are atomic. ``None`` keeps everything in memory.
+        resume: Continue the run in ``out`` after its last finished epoch (start afresh if none finished). Every
+            setting except ``epochs`` and ``device`` must match the saved run. Without it, an ``out`` that already
+            holds a run is refused.
+        verbose: A progress bar and one log line per epoch on stderr.
+        cache: Where the splits are cached (``build_split``): ``True`` (default folder), ``False`` or a folder.
+
+    Example:
+        >>> cfg = TrainConfig.for_transforms2d(transforms="hflip", classes=2, image_size=16, arch="cifar:resnet18",
+        ...                                    width=0.125, n_train=32, n_val=8, n_test=8, epochs=1, batch_size=16)
+        >>> result = train(cfg, cache=False)
+        >>> len(result.history), 0.0 <= result.test_accuracy <= 1.0
+        (1, True)
+    """
+    t_start = time.perf_counter()
+    log = _log if verbose else _quiet
+    out_dir = Path(out) if out is not None else None
+    state = _open_run(out_dir, config, resume)  # the saved state to continue from, or None
+    device = resolve_device(config.device)
+    if device.type == "cpu":
+        torch.set_num_threads(len(os.sched_getaffinity(0)))  # every core this process may use
+    amp = config.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+    # 1) data: fixed splits, rendered once (cached), held on the device as uint8
+    sizes = {"train": config.n_train, "val": config.n_val, "test": config.n_test}
+    splits = {name: build_split(config.data, name, n, config.seed, cache=cache, progress=verbose)
+              for name, n in sizes.items()}
+    images = {name: torch.from_numpy(np.array(s.images)).to(device) for name, s in splits.items()}
+    labels = {name: torch.from_numpy(np.array(s.labels)).long().to(device) for name, s in splits.items()}
+
+    # 2) model and optimiser: a seeded initialisation, or the saved state
+    torch.manual_seed(config.seed)
+    model = build_architecture(config.arch, num_classes=config.data.n_classes, width=config.width).to(device)
+    if config.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history: list[dict[str, float]] = []
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = list(state["history"])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        log(f"resuming {out_dir} after epoch {len(history)}")
+
+    # 3) the loop: shuffle, step, validate, log, save
+    steps = config.n_train // config.batch_size
+    for epoch in range(len(history) + 1, config.epochs + 1):
+        t_epoch = time.perf_counter()
+        model.train()
+        order = torch.from_numpy(np.random.default_rng([config.seed, epoch]).permutation(config.n_train)).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        bar = Progress(steps * config.batch_size, f"epoch {epoch}/{config.epochs}", enabled=verbose)
+        for step in range(steps):
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+            x, y = _inputs(images["train"][idx]), labels["train"][idx]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach()
+            correct += (logits.argmax(1) == y).sum()
+            bar.update(config.batch_size)
+        bar.close()
+        train_loss, train_accuracy = loss_sum.item() / steps, correct.item() / (steps * config.batch_size)
+        train_seconds = time.perf_counter() - t_epoch
+        val_accuracy = evaluate(model, images["val"], labels["val"], batch_size=max(256, config.batch_size), amp=amp)
+        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy, "val_accuracy": val_accuracy,
+               "images_per_s": steps * config.batch_size / train_seconds, "seconds": time.perf_counter() - t_epoch}
+        history.append(row)
+        log(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, train acc {train_accuracy:.3f}, "
+            f"val acc {val_accuracy:.3f}, {row['images_per_s']:.0f} img/s, {row['seconds']:.1f} s")
+        if out_dir is not None:
+            _save_state(out_dir, model, optimizer, config, history)
+
+    # 4) test once, write the checkpoint
+    test_accuracy = evaluate(model, images["test"], labels["test"], batch_size=max(256, config.batch_size), amp=amp)
+    meta = _checkpoint_meta(config, splits, history, test_accuracy, device)
+    checkpoint = save_checkpoint(model, out_dir, meta) if out_dir is not None else None
+    name, weights = (str(checkpoint), f"file:{checkpoint}") if checkpoint else (config.arch, "trained-in-memory")
+    log(f"test acc {test_accuracy:.3f} ({config.n_test} images)" + (f"; wrote {checkpoint}" if checkpoint else ""))
+    return TrainResult(
+        handle=checkpoint_handle(model.eval(), meta, name=name, weights=weights),
+        config=config,
+        history=tuple(history),
+        test_accuracy=test_accuracy,
+        checkpoint=checkpoint,
+        seconds=time.perf_counter() - t_start,
+    )
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _quiet(line: str) -> None:
+    """Discard a log line (``verbose=False``)."""
+
+
+def _checkpoint_meta(
+    config: TrainConfig, splits: dict[str, BuiltSplit], history: list[dict[str, float]], test_accuracy: float,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The JSON sidecar: architecture, preprocessing, config, dataset specs, versions and final metrics."""
+    last = history[-1]
+    return {
+        "arch": config.arch,
+        "width": config.width,
+        "num_classes": config.data.n_classes,
+        "class_names": config.data.class_names,
+        "input_size": [config.data.image_size, config.data.image_size],
+        "mean": list(CIFAR_MEAN),
+        "std": list(CIFAR_STD),
+        "config": config.to_dict(),
+        "dataset": {name: split.spec for name, split in splits.items()},
+        "metrics": {"test_accuracy": test_accuracy, "val_accuracy": last["val_accuracy"],
+                    "train_accuracy": last["train_accuracy"], "train_loss": last["train_loss"]},
+        "history": history,
+        "device": str(device),
+        "versions": versions(),
+    }
+
+
+# --- resumable state -------------------------------------------------------------------------------------------
+
+
+def _open_run(out: Path | None, config: TrainConfig, resume: bool) -> dict[str, Any] | None:
+    """Check the output folder; return the saved state to continue from, or ``None`` to start afresh."""
+    if out is None:
+        if resume:
+            raise InvalidParameterError("Resuming needs the output folder of the run ('out' / --out).")
+        return None
+    if out.exists() and not out.is_dir():
+        raise InvalidParameterError(f"The output path {str(out)!r} is a file; give a folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise InvalidParameterError(f"Cannot write to the output folder {str(out)!r}: permission denied.")
+    state_path = out / STATE_FILE
+    if not resume:
+        if state_path.exists() or (out / "model.safetensors").exists():
+            raise CheckpointError(f"{str(out)!r} already holds a training run; pass --resume to continue it, "
+                                  "or choose another --out.")
+        return None
+    for name in (STATE_FILE, "model.safetensors", "model.json"):
+        remove_stale_temporaries(out, name)
+    if not state_path.exists():
+        return None
+    state = _read_state(state_path)
+    _check_same_run(state["config"], config.to_dict(), out)
+    if len(state["history"]) > config.epochs:
+        raise CheckpointError(f"The run in {str(out)!r} has already trained {len(state['history'])} epochs, more than "
+                              f"the {config.epochs} asked for.")
+    return state
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to parse the file means a damaged state for the user
+        raise CheckpointError(f"Training state {str(path)!r} cannot be read ({exc.__class__.__name__}); is it corrupt? "
+                              "Delete it to start over.") from None
+    keys = {"format", "config", "history", "model", "optimizer", "rng", "cuda_rng"}
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or not keys <= state.keys():
+        raise CheckpointError(f"{str(path)!r} is not an invmeter training state ({STATE_FORMAT}).")
+    return state
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _check_same_run(saved: dict[str, Any], wanted: dict[str, Any], out: Path) -> None:
+    """One-line error naming the first setting (besides epochs and device) that differs from the saved run."""
+    old, new = _flatten(saved), _flatten(wanted)
+    differ = [k for k in sorted(old.keys() | new.keys()) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)]
+    if differ:
+        k = differ[0]
+        more = f" (and {len(differ) - 1} more settings)" if len(differ) > 1 else ""
+        raise CheckpointError(f"Cannot resume {str(out)!r}: it was trained with {k}={old.get(k)!r}, this run asks for "
+                              f"{new.get(k)!r}{more}. Resume with the same settings, or choose another --out.")
+
+
+def _save_state(
+    out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, history: list[dict[str, float]]
+) -> None:
+    """Everything needed to continue after the last finished epoch; loadable with ``torch.load(weights_only=True)``."""
+    state = {
+        "format": STATE_FORMAT,
+        "config": config.to_dict(),
+        "history": history,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "versions": versions(),
+    }
+    atomic_write(out / STATE_FILE, lambda tmp: torch.save(state, tmp))
+
+
+# --- last-layer fine-tuning (the paper's transfer protocol) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FineTuneResult:
+    """A model whose final linear layer was re-fit on a target dataset, backbone frozen.
+
+    Attributes:
+        handle: A copy of the model with the fitted final layer (the original is untouched); score or save it.
+        probe: The fitted :class:`~invmeter.LinearProbe` (``solver="adam"``) on the cached features.
+        train_accuracy: Accuracy on the fine-tuning images (fraction).
+        test_accuracy: Accuracy on the test images (fraction), or ``None`` when none were given.
+        images_seen: Images the backbone ran on: one forward pass per image, whatever the number of epochs.
+    """
+
+    handle: ModelHandle
+    probe: LinearProbe
+    train_accuracy: float
+    test_accuracy: float | None
+    images_seen: int
+
+
+def finetune_last_layer(
+    handle: ModelHandle,
+    data: BuiltSplit,
+    test: BuiltSplit | None = None,
+    *,
+    epochs: int = 25,
+    lr: float = 1e-3,
+    batch_size: int = 512,
+    seed: int = 0,
+    device: str = "auto",
+) -> FineTuneResult:
+    """Freeze the backbone and fit a fresh final linear layer on ``data`` (the paper's transfer protocol).
+
+    Representations (the input of the final layer) are extracted once per image and cached; the new layer is a
+    :class:`~invmeter.LinearProbe` with ``solver="adam"`` (Adam at ``lr``, ``epochs`` passes over the cached
+    features in mini-batches of ``batch_size``, seeded by ``seed``), the same protocol as ``score(probe="adam")``.
+    Labels must be ``0..K-1`` with every class present.
+    """
+    feats = extract_images(handle, data.images, device=device)
+    y = torch.from_numpy(np.array(data.labels)).long()
+    n_classes = int(y.max()) + 1 if len(y) else 0
+    if n_classes < 2 or len(torch.unique(y)) != n_classes:
+        raise DataError(f"Fine-tuning needs labels 0..K-1 with every class present (K >= 2); got classes "
+                        f"{sorted(torch.unique(y).tolist())[:10]}.")
+    probe = LinearProbe(solver="adam", epochs=epochs, lr=lr, batch_size=batch_size, random_state=seed).fit(feats, y)
+    test_accuracy = None
+    if test is not None:
+        test_accuracy = probe.score(extract_images(handle, test.images, device=device), np.array(test.labels))
+    return FineTuneResult(
+        handle=_with_head(handle, probe, len(y)),
+        probe=probe,
+        train_accuracy=probe.score(feats, y),
+        test_accuracy=test_accuracy,
+        images_seen=len(y) + (len(test.labels) if test is not None else 0),
+    )
+
+
+def _with_head(handle: ModelHandle, probe: LinearProbe, n_images: int) -> ModelHandle:
+    """A copy of the handle's model whose final linear layer computes the probe (features -> K classes)."""
+    head = nn.Linear(probe.coef_.shape[1], probe.coef_.shape[0])
+    with torch.no_grad():
+        head.weight.copy_(probe.coef_)
+        head.bias.copy_(probe.intercept_)
+    model = deepcopy(handle.model)
+    head = head.to(next(model.parameters()).device)
+    kind, layer = handle.kind, handle.layer
+    if kind == "timm":
+        model.reset_classifier(head.out_features)
+        old = model.get_classifier()
+        if not isinstance(old, nn.Linear) or old.in_features != head.in_features:
+            raise InvalidParameterError(f"{handle.name}'s classifier is not a linear layer on its features; "
+                                        "fine-tune a model with a linear head.")
+        with torch.no_grad():
+            old.weight.copy_(head.weight)
+            old.bias.copy_(head.bias)
+    elif kind == "linear-input":
+        model.set_submodule(layer.removesuffix(" (input)"), head)
+    else:  # the model outputs its representation: append the layer
+        model, kind, layer = nn.Sequential(model, head), "linear-input", "1 (input)"
+    return replace(handle, model=model.eval(), kind=kind, layer=layer, num_classes=head.out_features, label_names=(),
+                   weights=f"{handle.weights} + last layer fit on {n_images} images")
