@@ -9,6 +9,7 @@ alternate (bare, trainer, bare, ...) so that load from other processes hits both
 when the training-step ratio is below the limit.
 
     python benchmarks/bench_train.py [--repeats 3] [--epochs 2] [--n-train 2560] [--width 0.25] [--batch-size 128]
+                                     [--threads 0]
 """
 
 from __future__ import annotations
@@ -69,11 +70,12 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=2560)
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for both loops (0 = every core)")
     args = parser.parse_args()
-    torch.set_num_threads(len(os.sched_getaffinity(0)))  # what train() uses on a CPU
+    torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))  # what train() uses on a CPU
     config = TrainConfig.for_transforms2d(transforms="rotation", classes=10, arch="cifar:resnet18", width=args.width,
                                           n_train=args.n_train, n_val=256, n_test=256, epochs=args.epochs,
-                                          batch_size=args.batch_size, device="cpu")
+                                          batch_size=args.batch_size, device="cpu", threads=args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cifar:resnet18 width {args.width}, "
           f"batch {args.batch_size}, {args.n_train} images x {args.epochs} epochs per run")
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,11 +14,15 @@ class Progress:
         self.enabled = enabled
         self.done = 0
         self.start = time.perf_counter()
+        self._last = 0.0
         self._draw()
 
     def update(self, k: int) -> None:
         self.done += k
-        self._draw()
+        now = time.perf_counter()
+        if now - self._last >= 0.2 or self.done >= self.total:  # redraw at most 5 times a second
+            self._last = now
+            self._draw()
 
     def _draw(self) -> None:
         if not self.enabled:

@@ -38,6 +38,7 @@ from invmeter.metrics import DEFAULT_METRICS, PROBE_SOLVERS, MetricValue, comput
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.equivariance import verdict
 from invmeter.metrics.invariance import invariance_from_terms
+from invmeter.metrics.probe import resolve_solver
 from invmeter.models import ModelHandle, load_model, wrap_module
 from invmeter.models.registry import random_init_copy
 from invmeter.report import Report
@@ -243,7 +244,8 @@ def _measure(
             "versions": versions(),
             "device": str(resolve_device(run.device)),
             "labels": run.labels,
-            "probe": {"solver": run.probe, "train_fraction": 0.5, "split": "by image, stratified by class"},
+            "probe": {"solver": run.probe, "solver_used": resolve_solver(run.probe, len(pairs) // 2),
+                      "train_fraction": 0.5, "split": "by image, stratified by class"},
             "bootstrap": {"resamples": run.n_boot, "level": 0.95, "unit": "image"},
             "forward_passes": len(pairs) * (1 if clean is not None else 2),
             "timings": {
@@ -282,7 +284,7 @@ def score(
     layers: str | Sequence[str] | None = None,
     labels: str = "data",
     metrics: Sequence[str] = DEFAULT_METRICS,
-    probe: str = "lbfgs",
+    probe: str = "auto",
     seeds: Sequence[int] | None = None,
     baseline: str | None = None,
     batch_size: int = 32,
@@ -309,7 +311,9 @@ def score(
         labels: ``"data"`` (accuracy metrics from a linear probe) or ``"model"`` (from the model's own classifier,
             when the data's class names are in its label set, e.g. ImageNet).
         metrics: Which metrics to compute (default: all but ``equivariance``, which needs fixed magnitudes).
-        probe: ``lbfgs`` (fast, regularised logistic regression) or ``adam`` (the paper's 25-epoch protocol).
+        probe: ``auto`` (``lbfgs`` below 10,000 training images, ``ridge`` above), ``ridge`` (closed form,
+            strength by generalised cross-validation), ``lbfgs`` (regularised logistic regression) or ``adam``
+            (the paper's 25-epoch last-layer protocol).
         seeds: Repeat the whole measurement for these seeds (``seed`` is then ignored): the report is the first
             seed's, with mean ± std across seeds in ``report.extra["seeds"]``.
         baseline: ``"random-init"`` also scores a randomly initialised copy of the architecture
@@ -372,7 +376,7 @@ def sweep(
     if not magnitudes:
         raise InvalidParameterError("Give at least one magnitude, e.g. --magnitudes 0,15,30,60,90.")
     defaults = {"data": "transforms2d", "n_images": None, "n_classes": 10, "seed": 0, "layer": None, "layers": None,
-                "labels": "data", "metrics": DEFAULT_METRICS, "probe": "lbfgs", "batch_size": 32, "device": "auto",
+                "labels": "data", "metrics": DEFAULT_METRICS, "probe": "auto", "batch_size": 32, "device": "auto",
                 "n_boot": 1000, "progress": False}
     unknown = set(score_kwargs) - set(defaults)
     if unknown:

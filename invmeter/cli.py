@@ -66,8 +66,9 @@ def cli() -> None:
 @click.option("--classes", "n_classes", type=int, default=None,
               help="Classes of the built-in data [default: 10, or every object of --objects].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data, transforms, probes, bootstrap.")
-@click.option("--probe", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True,
-              help="lbfgs: fast regularised logistic regression; adam: the paper's 25-epoch protocol.")
+@click.option("--probe", type=click.Choice(["auto", "ridge", "lbfgs", "adam"]), default="auto", show_default=True,
+              help="auto: lbfgs below 10k training images, ridge above; ridge: closed form, strength by generalised "
+                   "cross-validation; lbfgs: regularised logistic regression; adam: the paper's 25-epoch protocol.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Pairs per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N.")
 @click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True, help="Bootstrap resamples (0 = no CIs).")
@@ -194,6 +195,8 @@ def _train_default(name: str) -> Any:
 @click.option("--seed", type=int, default=_train_default("seed"), show_default=True,
               help="Seeds the splits, the initialisation and the batch order.")
 @click.option("--device", default=_train_default("device"), show_default=True, help="auto | cpu | cuda | cuda:N.")
+@click.option("--threads", type=int, default=_train_default("threads"), show_default=True,
+              help="CPU threads (0 = all cores); fewer help on a busy machine.")
 @click.option("--amp/--no-amp", default=_train_default("amp"), show_default=True, help="bfloat16 autocast on CUDA.")
 @click.option("--channels-last/--no-channels-last", default=_train_default("channels_last"), show_default=True,
               help="NHWC weights on CUDA.")
@@ -282,3 +285,38 @@ def data_preview(objects: str | None, backgrounds: str | None, n_classes: int | 
     dataset = api.make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=n_classes, image_size=image_size)
     make_preview(dataset, specs, n=n, seed=seed, zoom=zoom).save(out)
     click.echo(f"Wrote {out}: {len(specs) + 1} rows (none + one per transform) x {n} samples.")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("figure")
+@click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu", show_default=True,
+              help="smoke: seconds, every code path; cpu: this class of machine; paper: the paper's settings (GPU).")
+@click.option("--out", required=True, help="Output folder (finished cells there are reused: re-running resumes).")
+@click.option("--seeds", default=None, help="Override the preset's seeds, e.g. 0,1,2.")
+@click.option("--archs", default=None, help="Override the preset's architectures, e.g. resnet18,vgg11.")
+@click.option("--objects", "objects_dir", default=None, help="Foreground objects folder (RGBA images or SI-score).")
+@click.option("--backgrounds", "backgrounds_dir", default=None, help="Background photos folder (or SI-score).")
+@click.option("--cifar-root", default=None, help="CIFAR-10 in torchvision's layout (never downloaded); else a stand-in.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run cells in this process, or as Ray tasks (pip install 'invmeter[ray]').")
+@click.option("--address", default=None, help="Ray cluster address (--executor ray); default: a local instance.")
+@click.option("--gpus-per-cell", type=float, default=0.0, show_default=True, help="GPUs each Ray task requests.")
+@friendly_errors
+def reproduce(figure: str, preset: str, out: str, seeds: str | None, archs: str | None, objects_dir: str | None,
+              backgrounds_dir: str | None, cifar_root: str | None, executor: str, address: str | None,
+              gpus_per_cell: float) -> None:
+    """Reproduce a paper FIGURE (fig2, fig3, fig4, fig5, fig6, fig8 or all) with invmeter's own trainer."""
+    from invmeter._validation import parse_number_list
+    from invmeter.experiments import reproduce as run
+    from invmeter.experiments.common import Context
+
+    context = Context(objects_dir=objects_dir, backgrounds_dir=backgrounds_dir, cifar_root=cifar_root)
+    claims = run(figure, preset=preset, out=out, seeds=parse_number_list("seeds", seeds, int) if seeds else None,
+                 archs=archs.split(",") if archs else None, context=context, executor=executor, address=address,
+                 gpus_per_cell=gpus_per_cell, log=lambda line: click.echo(line, err=True))
+    for name, checks in claims.items():
+        held = sum(c.holds for c in checks)
+        click.echo(f"{name}: {held}/{len(checks)} claims hold (see {out}{'/' + name if figure == 'all' else ''}/summary.md)")
+        for c in checks:
+            click.echo(f"  {'✔' if c.holds else '✘'} {c.id}: {c.text}")
+

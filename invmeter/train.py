@@ -1,4 +1,5 @@
-"""invmeter's trainer: the paper's CIFAR architectures (or any timm model) trained on Transforms-2D.
+"""invmeter's trainer: the paper's CIFAR architectures (or any timm model) trained on Transforms-2D (or on any
+:class:`~invmeter.data.BuildableDataset`, e.g. CIFAR-10 with pasted objects).
 
 ``train(config)`` is one loop that reads top to bottom, in nanoGPT's spirit but importable: build the fixed
 train/val/test splits (cached on disk), seed, build the model and Adam, resume if asked, then every epoch shuffle,
@@ -33,7 +34,7 @@ from torch import Tensor, nn
 from invmeter._progress import Progress
 from invmeter._validation import check_positive_int, check_range, unknown_name
 from invmeter._versions import versions
-from invmeter.data.build import BuiltSplit, build_split
+from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import CheckpointError, DataError, InvalidParameterError, UnknownNameError
 from invmeter.features import extract_images, normalize, resolve_device, to_unit_float
@@ -61,7 +62,7 @@ __all__ = [
 
 STATE_FILE = "train_state.pt"  # the resumable state, rewritten after every epoch
 STATE_FORMAT = "invmeter-train-state/1"
-RESUMABLE_CHANGES = ("epochs", "device")  # the only settings that may change when a run is resumed
+RESUMABLE_CHANGES = ("epochs", "device", "threads")  # the only settings that may change when a run is resumed
 
 
 def _resolve_arch(arch: str) -> str:
@@ -93,8 +94,9 @@ class TrainConfig:
 
     arch: str = "cifar:resnet18"  # cifar:resnet18|vgg11|densenet121 or timm:NAME (bare: cifar first, then timm)
     width: float = 1.0  # channel multiplier of the cifar architectures (1 = the paper's); timm models: 1 only
-    data: Transforms2D = field(default_factory=lambda: Transforms2D(transforms=parse_transform("rotation")))  # D(O, T)
-    n_train: int = 10_000  # training images: one fixed split, rendered once and cached
+    # the training distribution: D(O, T) (Transforms2D) or any BuildableDataset (e.g. PastedObjects)
+    data: BuildableDataset = field(default_factory=lambda: Transforms2D(transforms=parse_transform("rotation")))
+    n_train: int = 6_000  # training images: one fixed split, rendered once and cached
     n_val: int = 1_000  # validation images, scored after every epoch
     n_test: int = 2_000  # held-out test images, scored once at the end
     epochs: int = 15  # full passes over the training split
@@ -103,14 +105,16 @@ class TrainConfig:
     weight_decay: float = 0.0  # Adam's L2 weight decay (the paper: none)
     seed: int = 0  # seeds the splits (seed + 0 / 110 / 220), the initialisation and the batch order
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # CPU threads (0 = every core this process may use); same count => bit-identical CPU runs
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # NHWC weights on CUDA (ignored on CPU)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arch", _resolve_arch(self.arch))
-        if not isinstance(self.data, Transforms2D):
+        if not isinstance(self.data, BuildableDataset):
             raise InvalidParameterError(
-                f"The 'data' parameter must be a Transforms2D dataset. Got {type(self.data).__name__}."
+                f"The 'data' parameter must be a dataset build_split renders (Transforms2D, PastedObjects). "
+                f"Got {type(self.data).__name__}."
             )
         if self.arch.startswith("cifar:"):
             object.__setattr__(self, "width", check_range("width", self.width, 0.03, 4.0, "TrainConfig"))
@@ -120,6 +124,7 @@ class TrainConfig:
         for name in ("n_train", "n_val", "n_test", "epochs"):
             check_positive_int(name, getattr(self, name))
         check_positive_int("batch_size", self.batch_size, 2)
+        check_positive_int("threads", self.threads, 0)
         if self.batch_size > self.n_train:
             raise InvalidParameterError(
                 f"The 'batch_size' ({self.batch_size}) must not exceed 'n_train' ({self.n_train})."
@@ -209,7 +214,7 @@ def train(
         out: Folder for ``model.safetensors`` + ``model.json`` (written at the end) and ``train_state.pt`` (after
             every epoch); all writes are atomic. ``None`` keeps everything in memory.
         resume: Continue the run in ``out`` after its last finished epoch (start afresh if none finished). Every
-            setting except ``epochs`` and ``device`` must match the saved run. Without it, an ``out`` that already
+            setting except ``epochs``, ``device`` and ``threads`` must match the saved run. Without it, an ``out`` that already
             holds a run is refused.
         verbose: A progress bar and one log line per epoch on stderr.
         cache: Where the splits are cached (``build_split``): ``True`` (default folder), ``False`` or a folder.
@@ -227,7 +232,7 @@ def train(
     state = _open_run(out_dir, config, resume)  # the saved state to continue from, or None
     device = resolve_device(config.device)
     if device.type == "cpu":
-        torch.set_num_threads(len(os.sched_getaffinity(0)))  # every core this process may use
+        torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
     amp = config.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
 
     # 1) data: fixed splits, rendered once (cached), held on the device as uint8
@@ -389,7 +394,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _check_same_run(saved: dict[str, Any], wanted: dict[str, Any], out: Path) -> None:
-    """One-line error naming the first setting (besides epochs and device) that differs from the saved run."""
+    """One-line error naming the first setting (besides RESUMABLE_CHANGES) that differs from the saved run."""
     old, new = _flatten(saved), _flatten(wanted)
     differ = [k for k in sorted(old.keys() | new.keys()) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)]
     if differ:

@@ -90,11 +90,47 @@ def test_l2_ratio_is_finite_when_classes_collapse_to_points() -> None:
 def test_probe_matches_scikit_learn_logistic_regression() -> None:
     clean, _, labels = _features(n=400, d=32, k=5, seed=1)
     x_train, x_test, y_train, y_test = clean[:200], clean[200:], labels[:200], labels[200:]
-    ours = LinearProbe(C=1.0).fit(torch.tensor(x_train), torch.tensor(y_train))
+    ours = LinearProbe(solver="lbfgs", C=1.0).fit(torch.tensor(x_train), torch.tensor(y_train))
     mu, sd = x_train.mean(0), x_train.std(0)
     ref = LogisticRegression(C=1.0, max_iter=5000, tol=1e-10).fit((x_train - mu) / sd, y_train)
     assert ours.score(torch.tensor(x_test), y_test) == pytest.approx(ref.score((x_test - mu) / sd, y_test), abs=1 / 200)
     np.testing.assert_allclose(ours.coef_.numpy(), ref.coef_, atol=2e-3)
+
+
+@pytest.mark.parametrize("n", [60, 400])  # fewer and more images than feature dimensions
+def test_ridge_probe_matches_scikit_learn_ridge_classifier(n: int) -> None:
+    from sklearn.linear_model import RidgeClassifier
+
+    clean, _, labels = _features(n=n + 200, d=100, k=4, seed=3)
+    x_train, x_test, y_train = clean[:n], clean[n:], labels[:n]
+    ours = LinearProbe(solver="ridge").fit(torch.tensor(x_train), torch.tensor(y_train))
+    mu, sd = x_train.mean(0), x_train.std(0)
+    ref = RidgeClassifier(alpha=ours.alpha_).fit((x_train - mu) / sd, y_train)
+    # scikit-learn regresses on -1/+1 targets where invmeter uses 0/1: its scores are 2 x ours - 1
+    np.testing.assert_allclose(ref.decision_function((x_test - mu) / sd),
+                               2 * ours.decision_function(torch.tensor(x_test)).numpy() - 1, atol=2e-3)
+
+
+def test_ridge_strength_minimises_generalised_cross_validation() -> None:
+    from invmeter.metrics.probe import RIDGE_GRID
+
+    clean, _, labels = _features(n=120, d=20, k=3, seed=4)
+    ours = LinearProbe(solver="ridge").fit(torch.tensor(clean), torch.tensor(labels))
+    x = (clean - clean.mean(0)) / clean.std(0)
+    y = np.eye(3)[labels] - np.eye(3)[labels].mean(0)
+    scores = []
+    for alpha in RIDGE_GRID * np.linalg.eigvalsh(x.T @ x).mean():  # brute force: explicit hat matrix per alpha
+        hat = x @ np.linalg.solve(x.T @ x + alpha * np.eye(20), x.T)
+        scores.append((((y - hat @ y) ** 2).sum() / (len(x) - np.trace(hat)) ** 2, alpha))
+    assert ours.alpha_ == pytest.approx(min(scores)[1], rel=1e-6)
+
+
+def test_auto_solver_is_logistic_for_small_and_ridge_for_large_training_sets() -> None:
+    from invmeter.metrics.probe import AUTO_RIDGE_FROM, resolve_solver
+
+    clean, _, labels = _features(n=200, d=8, k=2)
+    assert LinearProbe().fit(torch.tensor(clean), torch.tensor(labels)).solver_ == "lbfgs"
+    assert resolve_solver("auto", AUTO_RIDGE_FROM) == "ridge" and resolve_solver("adam", 10**6) == "adam"
 
 
 def test_paper_probe_learns_separable_classes() -> None:

@@ -1,5 +1,6 @@
-"""Data sources: Transforms-2D (built-in, procedural by default) and image folders, as controlled pairs; built
-(cached) Transforms-2D splits; experiment design in :mod:`invmeter.data.design`."""
+"""Data sources: Transforms-2D (built-in, procedural by default) and image folders, as controlled pairs; CIFAR-10
+(a local folder, or a built-in stand-in) with pasted objects; built (cached) splits of either; experiment design
+in :mod:`invmeter.data.design`."""
 
 from typing import Any, Protocol
 
@@ -13,15 +14,24 @@ from invmeter.data.backgrounds import (
 from invmeter.data.build import (
     SPLIT_SEED_OFFSETS as SPLIT_SEED_OFFSETS,
     SPLIT_SIZES as SPLIT_SIZES,
+    BuildableDataset as BuildableDataset,
     BuiltSplit as BuiltSplit,
+    SplitPlan as SplitPlan,
     build_split as build_split,
 )
+from invmeter.data.cifar import (
+    Cifar10Folder as Cifar10Folder,
+    cifar_backgrounds as cifar_backgrounds,
+    load_cifar10 as load_cifar10,
+)
 from invmeter.data.folders import FolderPairs as FolderPairs
+from invmeter.data.pasted import PastedObjects as PastedObjects
 from invmeter.data.prototypes import (
     ImageObjects as ImageObjects,
     ProceduralObjects as ProceduralObjects,
     load_object_source as load_object_source,
 )
+from invmeter.data.standin import Cifar10StandIn as Cifar10StandIn
 from invmeter.data.transforms2d import Transforms2D as Transforms2D, Transforms2DPairs as Transforms2DPairs
 
 
@@ -45,16 +55,23 @@ class PairSource(Protocol):
 __all__ = [
     "SPLIT_SEED_OFFSETS",
     "SPLIT_SIZES",
+    "BuildableDataset",
     "BuiltSplit",
+    "Cifar10Folder",
+    "Cifar10StandIn",
     "FolderPairs",
     "ImageObjects",
     "PairSource",
+    "PastedObjects",
     "PhotoBackgrounds",
     "ProceduralBackgrounds",
     "ProceduralObjects",
+    "SplitPlan",
     "Transforms2D",
     "Transforms2DPairs",
     "build_split",
+    "cifar_backgrounds",
     "load_background_source",
+    "load_cifar10",
     "load_object_source",
 ]

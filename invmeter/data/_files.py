@@ -29,10 +29,11 @@ def check_folder(path: str | Path, what: str) -> Path:
 def image_files(folder: Path, recursive: bool = False) -> list[Path]:
     """Image files in ``folder`` (and its subfolders if ``recursive``), sorted, hidden files skipped."""
     found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(
-        p for p in found
-        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not any(s.startswith(".") for s in p.relative_to(folder).parts)
-    )
+    return sorted(p for p in found if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and _visible(p, folder))
+
+
+def _visible(path: Path, folder: Path) -> bool:
+    return not any(part.startswith(".") for part in path.relative_to(folder).parts)
 
 
 def si_score_part(root: Path, part: str) -> Path | None:

@@ -1,10 +1,12 @@
-"""Built Transforms-2D splits: rendered once in batches, cached on disk by their full spec, memory-mapped on reuse.
+"""Built splits (Transforms-2D, pasted objects, any :class:`BuildableDataset`): rendered once in batches, cached
+on disk by their full spec, memory-mapped on reuse.
 
 A split of ``n`` images is rendered in fixed chunks on a few worker threads (each torch op single-threaded, so a
 busy machine does not slow the build down through thread contention); every image is a pure function of the
-spec, so the bytes do not depend on the number of workers. Cache entries are folders ``<cache>/transforms2d/<key>``
-holding ``images.npy`` (uint8, ``(N, 3, S, S)``), ``labels.npy`` (int64) and ``spec.json``; they are written to a
-temporary folder and renamed into place, so an interrupted build never leaves a half-written entry.
+spec, so the bytes do not depend on the number of workers. Cache entries are folders ``<cache>/<name>/<key>``
+(``name`` from the dataset's spec, e.g. ``transforms2d``) holding ``images.npy`` (uint8, ``(N, 3, S, S)``),
+``labels.npy`` (int64) and ``spec.json``; they are written to a temporary folder and renamed into place, so an
+interrupted build never leaves a half-written entry.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ import torch
 from invmeter import __version__
 from invmeter._progress import Progress
 from invmeter._validation import check_positive_int, unknown_name
-from invmeter.data.transforms2d import Transforms2D
-from invmeter.errors import InvalidParameterError
+from invmeter.data._split import BuildableDataset, SplitPlan
+from invmeter.errors import DataError, InvalidParameterError
 
-__all__ = ["SPLIT_SEED_OFFSETS", "SPLIT_SIZES", "BuiltSplit", "build_split", "cache_dir", "split_spec"]
+__all__ = [
+    "SPLIT_SEED_OFFSETS", "SPLIT_SIZES", "BuildableDataset", "BuiltSplit", "SplitPlan", "build_split", "cache_dir",
+    "split_spec",
+]
 
 SPLIT_SEED_OFFSETS = {"train": 0, "val": 110, "test": 220}  # paper.md §1.6: split seeds s, s+110, s+220
 SPLIT_SIZES = {"train": 50_000, "val": 10_000, "test": 10_000}  # the paper's split sizes
@@ -40,11 +45,11 @@ _FORMAT = 1  # bump when the rendering changes, so old cache entries are not reu
 
 @dataclass(frozen=True, eq=False)
 class BuiltSplit:
-    """A rendered split of a Transforms-2D dataset.
+    """A rendered split of a dataset (Transforms-2D, pasted objects, ...).
 
     Attributes:
         images: ``(N, 3, S, S)`` uint8 RGB (0..255), memory-mapped (read-only) when it comes from the cache.
-        labels: ``(N,)`` int64 class indices (indices into ``dataset.objects``), exactly balanced.
+        labels: ``(N,)`` int64 class indices (Transforms-2D: indices into ``dataset.objects``, exactly balanced).
         spec: The full spec it was built from (``dataset.describe()`` + split, n, seed, ...); JSON-able.
         path: The cache entry holding it (``None`` when built without a cache).
     """
@@ -67,7 +72,7 @@ def cache_dir(cache: bool | str | Path = True) -> Path | None:
     return Path(cache).expanduser()
 
 
-def split_spec(dataset: Transforms2D, split: str, n: int, seed: int) -> dict[str, Any]:
+def split_spec(dataset: BuildableDataset, split: str, n: int, seed: int) -> dict[str, Any]:
     """Everything that determines a split's bytes (the cache key hashes it)."""
     if split not in SPLIT_SEED_OFFSETS:
         raise unknown_name("split", split, SPLIT_SEED_OFFSETS)
@@ -86,7 +91,7 @@ def _key(spec: dict[str, Any]) -> str:
 
 
 def build_split(
-    dataset: Transforms2D,
+    dataset: BuildableDataset,
     split: str,
     n: int,
     seed: int,
@@ -100,7 +105,8 @@ def build_split(
 
     Args:
         cache: ``True``: the default cache folder (see :func:`cache_dir`); a folder; ``False``: no cache.
-        workers: Rendering threads (default: the CPU count, at most 8). The result does not depend on it.
+        workers: Rendering threads (default: the CPU count, at most 8). The result does not depend on it. While
+            they run, torch ops are single-threaded (torch's thread count is restored afterwards).
         progress: Show a progress bar on stderr.
 
     Example:
@@ -117,7 +123,7 @@ def build_split(
         images = np.empty((n, 3, dataset.image_size, dataset.image_size), dtype=np.uint8)
         labels = _render(dataset, spec, images, workers, progress)
         return BuiltSplit(images, labels, spec)
-    entry = root / "transforms2d" / _key(spec)
+    entry = root / spec["name"] / _key(spec)
     cached = _load(entry, spec)
     if cached is not None:
         return cached
@@ -131,24 +137,23 @@ def build_split(
         del images
         np.save(tmp / "labels.npy", labels)
         (tmp / "spec.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
-    loaded = _load(entry, spec)
-    assert loaded is not None  # just written (or written by a concurrent build of the same spec)
+    loaded = _load(entry, spec)  # just written, or written by a concurrent build of the same spec
+    if loaded is None:
+        raise DataError(f"Cannot read back the cache entry {str(entry)!r}; check the disk or use another cache folder.")
     return loaded
 
 
-def _render(dataset: Transforms2D, spec: dict[str, Any], out: np.ndarray, workers: int | None, progress: bool) -> np.ndarray:
+def _render(
+    dataset: BuildableDataset, spec: dict[str, Any], out: np.ndarray, workers: int | None, progress: bool
+) -> np.ndarray:
     """Render every image of ``spec`` into ``out`` (uint8, ``(N, 3, S, S)``); returns the labels."""
     n = spec["n"]
-    generator = torch.Generator().manual_seed(spec["split_seed"])
-    scenes = dataset.sample_scenes(n, generator, balanced=True)
-    prototypes = dataset.prototypes()
-    bank_ids, position = torch.unique(scenes.backgrounds, return_inverse=True)
-    bank = dataset.background_source.render(bank_ids, dataset.image_size)  # each background rendered once
+    plan: SplitPlan = dataset.split_plan(spec["split"], n, spec["split_seed"])
     bar = Progress(n, f"{spec['split']} split", enabled=progress)
 
     def chunk(start: int) -> int:
         part = slice(start, min(start + CHUNK, n))
-        rgb = dataset.render(scenes[part], prototypes, backgrounds=bank[position[part]])
+        rgb = plan.render(part)
         out[part] = rgb.mul_(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8).numpy()
         return len(rgb)
 
@@ -157,7 +162,7 @@ def _render(dataset: Transforms2D, spec: dict[str, Any], out: np.ndarray, worker
         for done in pool.map(chunk, range(0, n, CHUNK)):
             bar.update(done)
     bar.close()
-    return scenes.labels.numpy().astype(np.int64)
+    return plan.labels.numpy().astype(np.int64)
 
 
 @contextmanager

@@ -202,7 +202,9 @@ def make_dataset(base: Transforms2D, objects: Sequence[int], transforms: Transfo
     return replace(base, objects=tuple(objects), transforms=transforms, class_transforms=None)
 
 
-def direct_sum(base: Transforms2D, specs: Sequence[TransformSpec | None], objects: Sequence[int] | None = None) -> Transforms2D:
+def direct_sum(
+    base: Transforms2D, specs: Sequence[TransformSpec | None], objects: Sequence[int] | None = None
+) -> Transforms2D:
     """T1⊕T2⊕...: the classes (``objects``, default ``base.objects``) split into ``len(specs)`` contiguous groups
     of (almost) equal size; group g is transformed by ``specs[g]`` only (Figure 5).
 

@@ -21,7 +21,7 @@ from torch import Tensor
 from invmeter.data._files import check_folder, fingerprint, image_files, open_image, si_score_part
 from invmeter.errors import DataError
 
-__all__ = ["ImageObjects", "ProceduralObjects", "load_object_source", "place_on_canvas"]
+__all__ = ["ImageObjects", "ProceduralObjects", "check_object_ids", "load_object_source", "place_on_canvas"]
 
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
@@ -38,6 +38,16 @@ def place_on_canvas(rgba: Tensor, image_size: int, object_scale: float) -> Tenso
     off = (image_size - side) // 2
     canvas[:, :, off : off + side, off : off + side] = small.clamp(0.0, 1.0)
     return canvas
+
+
+def check_object_ids(objects: tuple[int, ...], source: ProceduralObjects | ImageObjects) -> None:
+    """Raise a one-line DataError unless every id in ``objects`` exists in ``source``."""
+    available = source.count()
+    if available is not None and not all(0 <= k < available for k in objects):
+        raise DataError(
+            f"Objects {list(objects)} are not all in the object source {source.name}, which has "
+            f"{available} objects (ids 0..{available - 1}). Choose fewer classes."
+        )
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:

@@ -10,9 +10,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from invmeter.data._split import SplitPlan
 from invmeter.data.backgrounds import ProceduralBackgrounds
-from invmeter.data.prototypes import ProceduralObjects
-from invmeter.errors import DataError, InvalidParameterError
+from invmeter.data.prototypes import ProceduralObjects, check_object_ids
+from invmeter.errors import InvalidParameterError
 from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms
 
 __all__ = ["Transforms2D", "Scenes", "Transforms2DPairs"]
@@ -65,12 +66,7 @@ class Transforms2D:
             raise InvalidParameterError(f"Transforms-2D needs at least 2 classes (objects); got {len(self.objects)}.")
         if len(set(self.objects)) != len(self.objects):
             raise InvalidParameterError("Transforms-2D objects must be distinct.")
-        available = self.object_source.count()
-        if available is not None and not all(0 <= k < available for k in self.objects):
-            raise DataError(
-                f"Objects {list(self.objects)} are not all in the object source {self.object_source.name}, which has "
-                f"{available} objects (ids 0..{available - 1}). Choose fewer classes."
-            )
+        check_object_ids(self.objects, self.object_source)
         if self.image_size < 8:
             raise InvalidParameterError(f"The image size must be at least 8 pixels. Got {self.image_size}.")
         if not 0.05 <= self.object_scale <= 1.0:
@@ -151,6 +147,16 @@ class Transforms2D:
                 params.append(torch.where(member, p, step.info.identity_params(n)))
         return SampledTransforms(TransformSpec(tuple(steps)), tuple(params)) if steps else None
 
+    def split_plan(self, split: str, n: int, seed: int) -> SplitPlan:
+        """``n`` scenes with exactly balanced classes drawn from ``seed`` (the same for every split name), each
+        background rendered once."""
+        scenes = self.sample_scenes(n, torch.Generator().manual_seed(seed), balanced=True)
+        prototypes = self.prototypes()
+        bank_ids, position = torch.unique(scenes.backgrounds, return_inverse=True)
+        bank = self.background_source.render(bank_ids, self.image_size)
+        return SplitPlan(scenes.labels,
+                         lambda part: self.render(scenes[part], prototypes, backgrounds=bank[position[part]]))
+
     def render(
         self, scenes: Scenes, prototypes: Tensor, probe: SampledTransforms | None = None, backgrounds: Tensor | None = None
     ) -> Tensor:
@@ -164,7 +170,7 @@ class Transforms2D:
             obj = apply_transforms(obj, probe)
         if backgrounds is None:
             backgrounds = self.background_source.render(scenes.backgrounds, self.image_size)
-        return backgrounds * (1.0 - obj[:, 3:4]) + obj[:, :3]
+        return torch.addcmul(obj[:, :3], backgrounds, 1.0 - obj[:, 3:4])  # premultiplied "over"
 
 
 def _place_objects(sampled: SampledTransforms, object_scale: float) -> list[Tensor]:

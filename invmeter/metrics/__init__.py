@@ -89,7 +89,7 @@ def compute_metrics(
     seed: int = 0,
     n_boot: int = 1000,
     train_fraction: float = 0.5,
-    probe: str = "lbfgs",
+    probe: str = "auto",
     groups: np.ndarray | None = None,
     model_labels: np.ndarray | None = None,
 ) -> dict[str, MetricValue]:

@@ -23,31 +23,36 @@ class ClassDistanceSums:
     n_between: np.ndarray  # (N,)
 
 
-def class_distance_sums(z: Tensor, labels: Tensor, block: int = 1024) -> ClassDistanceSums:
+def class_distance_sums(z: Tensor, labels: Tensor, block: int | None = None) -> ClassDistanceSums:
     """All pairwise Euclidean distances, accumulated per image by class relation, one row block at a time.
 
     Distances come from the Gram expansion in float64, clamped at 0 before the square root (NaN-free for
-    identical rows); the diagonal is excluded exactly. Peak memory is ``block x N`` float64.
+    identical rows); the diagonal is excluded exactly. Per-class row sums are one product with the one-hot
+    label matrix. Peak memory is one ``block x N`` float64 buffer (64 MiB by default) on top of the
+    ``N x d`` features: linear in N.
     """
     zd = z.double()
     zd = zd - zd.mean(dim=0, keepdim=True)  # centring reduces cancellation in the expansion
     sq = (zd * zd).sum(dim=1)
     y = labels.to(torch.int64)
     n = len(zd)
+    if block is None:
+        block = int(min(1024, max(64, 2**23 // max(n, 1))))
+    onehot = torch.nn.functional.one_hot(y, int(y.max()) + 1 if n else 1).double()
+    counts = onehot.sum(dim=0)
     within = torch.zeros(n, dtype=torch.float64)
-    between = torch.zeros(n, dtype=torch.float64)
-    counts = torch.bincount(y, minlength=int(y.max()) + 1).double() if n else torch.zeros(0, dtype=torch.float64)
+    total = torch.zeros(n, dtype=torch.float64)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        d2 = sq[start:stop, None] + sq[None, :] - 2.0 * (zd[start:stop] @ zd.T)
-        d = d2.clamp_min_(0.0).sqrt_()
+        d = zd[start:stop] @ zd.T  # the only block x N buffer, turned into distances in place
+        d.mul_(-2.0).add_(sq[None, :]).add_(sq[start:stop, None]).clamp_min_(0.0).sqrt_()
         rows = torch.arange(start, stop)
         d[rows - start, rows] = 0.0
-        same = y[start:stop, None] == y[None, :]
-        within[start:stop] = (d * same).sum(dim=1)
-        between[start:stop] = d.sum(dim=1) - within[start:stop]
+        per_class = d @ onehot
+        within[start:stop] = per_class.gather(1, y[start:stop, None]).squeeze(1)
+        total[start:stop] = per_class.sum(dim=1)
     n_within = counts[y] - 1.0
-    return ClassDistanceSums(within.numpy(), between.numpy(), n_within.numpy(), (n - counts[y]).numpy())
+    return ClassDistanceSums(within.numpy(), (total - within).numpy(), n_within.numpy(), (n - counts[y]).numpy())
 
 
 def l2_ratio_from_sums(s: ClassDistanceSums, weights: np.ndarray | None = None) -> np.ndarray | float:

@@ -1,8 +1,14 @@
 """Linear probes on frozen representations (scikit-learn estimator conventions).
 
-* ``solver="lbfgs"`` (default, fast): multinomial logistic regression with an L2 penalty on standardised
-  features, full-batch L-BFGS. Same objective as scikit-learn's ``LogisticRegression(C=C)``:
-  ``C · sum_i CE_i + ||W||² / 2`` (bias not penalised), solved with SciPy's L-BFGS-B on analytic gradients.
+* ``solver="auto"`` (default): ``lbfgs`` below 10,000 training images, where it is the most accurate of the
+  three, and ``ridge`` from there on, where it is as accurate and an order of magnitude faster
+  (benchmarks/bench_probe.py). ``solver_`` records the choice.
+* ``solver="ridge"``: a least-squares classifier on standardised features (one-hot targets)
+  whose ridge strength is chosen by generalised cross-validation, in closed form from one eigendecomposition
+  of the d x d (or n x n) Gram matrix. Same solution as scikit-learn's ``RidgeClassifier(alpha=alpha_)``.
+* ``solver="lbfgs"``: multinomial logistic regression with an L2 penalty on standardised features. Same
+  objective as scikit-learn's ``LogisticRegression(C=C)``: ``C · sum_i CE_i + ||W||² / 2`` (bias not
+  penalised), solved with SciPy's L-BFGS-B on analytic gradients.
 * ``solver="adam"`` (the paper's protocol): a freshly initialised linear layer trained with Adam
   (lr 1e-3, 25 epochs, batch 512, no weight decay) on the raw features.
 """
@@ -20,9 +26,11 @@ from torch import Tensor
 
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["LinearProbe", "PROBE_SOLVERS"]
+__all__ = ["LinearProbe", "PROBE_SOLVERS", "resolve_solver"]
 
-PROBE_SOLVERS = ("lbfgs", "adam")
+PROBE_SOLVERS = ("auto", "ridge", "lbfgs", "adam")
+RIDGE_GRID = np.logspace(-3, 4, 29)  # candidate ridge strengths, relative to the mean Gram eigenvalue
+AUTO_RIDGE_FROM = 10_000  # "auto" fits logistic regression below this many training images, ridge from here on
 
 
 def _cross_entropy_grad(X: Tensor, Y: Tensor, W: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -44,6 +52,13 @@ def _threads_for(work: float) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def resolve_solver(solver: str, n_train: int) -> str:
+    """The solver ``"auto"`` stands for with ``n_train`` training images (others are returned unchanged)."""
+    if solver != "auto":
+        return solver
+    return "ridge" if n_train >= AUTO_RIDGE_FROM else "lbfgs"
+
+
 def _as_tensor(x: Tensor | np.ndarray) -> Tensor:
     return x if isinstance(x, Tensor) else torch.from_numpy(np.asarray(x))
 
@@ -52,21 +67,23 @@ class LinearProbe:
     """A linear classifier fit on fixed features.
 
     Args:
-        solver: ``"lbfgs"`` (regularised logistic regression) or ``"adam"`` (the paper's last-layer fine-tuning).
+        solver: ``"auto"`` (``lbfgs`` for small, ``ridge`` for large training sets), ``"ridge"`` (closed form,
+            ridge strength by generalised cross-validation), ``"lbfgs"`` (regularised logistic regression) or
+            ``"adam"`` (the paper's last-layer fine-tuning).
         C: Inverse L2 strength for ``lbfgs`` (scikit-learn's meaning).
         max_iter: L-BFGS iterations.
         epochs: Adam epochs over the training features.
         lr: Adam learning rate.
         batch_size: Adam mini-batch size.
         standardize: Scale features to zero mean, unit variance using training statistics (default: on for
-            ``lbfgs``, off for ``adam`` as in the paper).
+            ``ridge`` and ``lbfgs``, off for ``adam`` as in the paper).
         random_state: Seed for initialisation and mini-batch order.
     """
 
     def __init__(
         self,
         *,
-        solver: str = "lbfgs",
+        solver: str = "auto",
         C: float = 1.0,
         max_iter: int = 200,
         epochs: int = 25,
@@ -100,7 +117,8 @@ class LinearProbe:
         X, y = _as_tensor(X).float(), _as_tensor(y).long()
         classes, y_idx = torch.unique(y, return_inverse=True)
         self.classes_ = classes.numpy()
-        standardize = self.standardize if self.standardize is not None else self.solver == "lbfgs"
+        self.solver_ = resolve_solver(self.solver, len(X))
+        standardize = self.standardize if self.standardize is not None else self.solver_ != "adam"
         if standardize:
             self.mean_ = X.mean(dim=0, keepdim=True)
             self.scale_ = X.std(dim=0, keepdim=True, unbiased=False).clamp_min(1e-6)
@@ -108,14 +126,52 @@ class LinearProbe:
             self.mean_ = self.scale_ = None
         Xs = self._prepare(X)
         gen = torch.Generator().manual_seed(self.random_state)
-        batch = len(Xs) if self.solver == "lbfgs" else min(self.batch_size, len(Xs))
+        batch = min(self.batch_size, len(Xs)) if self.solver_ == "adam" else len(Xs)
         with _threads_for(batch * Xs.shape[1] * len(classes)):
-            if self.solver == "lbfgs":
+            if self.solver_ == "ridge":
+                W, b = self._fit_ridge(Xs, y_idx, len(classes))
+            elif self.solver_ == "lbfgs":
                 W, b = self._fit_lbfgs(Xs, y_idx, len(classes))
             else:
                 W, b = self._fit_adam(Xs, y_idx, len(classes), gen)
         self.coef_, self.intercept_ = W.detach(), b.detach()
         return self
+
+    def _fit_ridge(self, X: Tensor, y: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """Minimise ||Y_c - X_c W||² + alpha ||W||² over a grid of alpha, keeping the GCV-best one.
+
+        With X_c = U S^½ Vᵀ, the fit along the j-th direction shrinks by s_j / (s_j + alpha), so the residual,
+        the effective degrees of freedom and GCV = RSS / (n - df)² are closed-form in the eigenvalues s_j.
+        """
+        n, d = X.shape
+        Xc = X - X.mean(dim=0, keepdim=True)  # the large products run in float32, the small solve in float64
+        Y = F.one_hot(y, k).to(X.dtype)
+        y_mean = Y.mean(dim=0).double()
+        Yc = Y - Y.mean(dim=0)
+        if n >= d:
+            s, V = torch.linalg.eigh((Xc.T @ Xc).double())
+            B = V.T @ (Xc.T @ Yc).double()  # d x k: projections onto right singular directions, scaled by s^½
+            energy = (B * B).sum(dim=1) / s.clamp_min(1e-12)
+        else:
+            Xc = Xc.double()
+            s, U = torch.linalg.eigh(Xc @ Xc.T)
+            C = U.T @ Yc.double()  # n x k: projections onto left singular directions
+            energy = (C * C).sum(dim=1)
+        s = s.clamp_min(0.0)
+        total = float((Yc.double() ** 2).sum())
+        best = (np.inf, 1.0)
+        for alpha in RIDGE_GRID * float(s.mean()):
+            shrink = alpha / (s + alpha)
+            rss = total - float((energy * (1.0 - shrink**2)).sum())
+            df = float((s / (s + alpha)).sum())
+            gcv = rss / max(n - df, 1e-9) ** 2
+            best = min(best, (gcv, alpha))
+        alpha = best[1]
+        self.alpha_ = alpha
+        W = V @ (B / (s + alpha)[:, None]) if n >= d else Xc.T @ (U @ (C / (s + alpha)[:, None]))
+        b = y_mean - X.mean(dim=0).double() @ W
+        self.n_iter_ = 1
+        return W.T.float(), b.float()
 
     def _fit_lbfgs(self, X: Tensor, y: Tensor, k: int) -> tuple[Tensor, Tensor]:
         n, d = X.shape

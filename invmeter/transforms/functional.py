@@ -122,11 +122,12 @@ def warp(images: Tensor, matrix: Tensor) -> Tensor:
     # Normalised coords u = x / (w/2), v = y / (h/2) with align_corners=False; conjugate by that scaling.
     to_px = torch.diag(torch.tensor([w / 2.0, h / 2.0, 1.0], dtype=torch.float64, device=images.device))
     to_norm = torch.diag(torch.tensor([2.0 / w, 2.0 / h, 1.0], dtype=torch.float64, device=images.device))
-    theta = (to_norm @ inv @ to_px)[:, :2, :].to(images.dtype).reshape(n, 1, 1, 2, 3)
-    # The sampling grid (what F.affine_grid computes, without its slow float64 base-grid copies).
-    u = ((torch.arange(w, dtype=images.dtype, device=images.device) * 2 + 1) / w - 1).reshape(1, 1, w, 1)
-    v = ((torch.arange(h, dtype=images.dtype, device=images.device) * 2 + 1) / h - 1).reshape(1, h, 1, 1)
-    grid = theta[..., 0] * u + theta[..., 1] * v + theta[..., 2]  # (N, H, W, 2)
+    theta = (to_norm @ inv @ to_px)[:, :2, :].to(images.dtype)
+    # The sampling grid (what F.affine_grid computes) as one matrix product: (N, 2, 3) @ (3, H·W) pixel centres.
+    u = (torch.arange(w, dtype=images.dtype, device=images.device) * 2 + 1) / w - 1
+    v = (torch.arange(h, dtype=images.dtype, device=images.device) * 2 + 1) / h - 1
+    centres = torch.stack([u.repeat(h), v.repeat_interleave(w), torch.ones_like(u).repeat(h)])
+    grid = (theta @ centres).transpose(1, 2).reshape(n, h, w, 2)
     out = torch.empty_like(images)
     for mode, rows in (("nearest", exact), ("bilinear", ~exact)):
         if rows.all():
@@ -168,17 +169,20 @@ def gaussian_blur(images: Tensor, sigma: Tensor) -> Tensor:
 
     Each image's kernel is truncated at radius ``ceil(2·sigma)`` (kernel size 7 at sigma 1.5, the paper's
     setting), independent of the other images in the batch, with reflect padding. All channels are blurred,
-    alpha included. Computed as ``B_rows @ image @ B_cols^T`` with per-image filter matrices (batched matmul).
+    alpha included. Computed as ``B_rows @ channel @ B_cols^T`` with per-image filter matrices (batched matmul).
     """
-    n, _, h, w = images.shape
+    n, c, h, w = images.shape
     smax = float(sigma.max()) if n else 0.0
     if n == 0 or smax <= 0:
         return images.clone()
     radius = min(max(1, math.ceil(2.0 * smax)), min(h, w) - 1)
     kernels = _blur_kernels(sigma, radius, images.dtype)
-    rows = _filter_matrices(kernels, h).unsqueeze(1)
-    cols = rows if h == w else _filter_matrices(kernels, w).unsqueeze(1)
-    return rows @ images @ cols.transpose(-1, -2)
+    rows = _filter_matrices(kernels, h)
+    cols = (rows if h == w else _filter_matrices(kernels, w)).transpose(1, 2)
+    out = torch.empty_like(images)
+    for channel in range(c):  # one bmm per channel: broadcasting the filters over channels would copy them
+        torch.bmm(torch.bmm(rows, images[:, channel]), cols, out=out[:, channel])
+    return out
 
 
 def sharpen(images: Tensor, factor: Tensor) -> Tensor:
@@ -191,12 +195,12 @@ def sharpen(images: Tensor, factor: Tensor) -> Tensor:
     if n == 0 or h < 3 or w < 3:
         return images.clone()
     inner = images[..., 1:-1, 1:-1]
-    rows = images[..., :-2, :] + images[..., 1:-1, :] + images[..., 2:, :]
-    box = rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]  # 3x3 sums, centre included once
-    smooth = (box + 4.0 * inner) / 13.0
+    rows = (images[..., :-2, :] + images[..., 1:-1, :]).add_(images[..., 2:, :])
+    box = (rows[..., :-2] + rows[..., 1:-1]).add_(rows[..., 2:])  # 3x3 sums, centre included once
+    smooth = box.add_(inner, alpha=4.0).div_(13.0)
     out = images.clone()
-    out[..., 1:-1, 1:-1] = torch.lerp(smooth, inner, _per_image(factor, images))
-    return out.clamp(0.0, 1.0)
+    out[..., 1:-1, 1:-1] = smooth.lerp_(inner, _per_image(factor, images))
+    return out.clamp_(0.0, 1.0)
 
 
 def _gray(rgb: Tensor) -> Tensor:
@@ -206,28 +210,30 @@ def _gray(rgb: Tensor) -> Tensor:
 
 def adjust_brightness(rgb: Tensor, factor: Tensor) -> Tensor:
     """Multiply colour by per-image ``factor`` (1 = identity), clamped to [0, 1]."""
-    return (rgb * _per_image(factor, rgb)).clamp(0.0, 1.0)
+    return (rgb * _per_image(factor, rgb)).clamp_(0.0, 1.0)
 
 
-def adjust_contrast(rgb: Tensor, factor: Tensor, weights: Tensor | None = None) -> Tensor:
+def adjust_contrast(rgb: Tensor, factor: Tensor, weights: Tensor | None = None, segments: Tensor | None = None) -> Tensor:
     """Blend with the image's mean grey level by per-image ``factor`` (1 = identity, 0 = flat grey).
 
-    ``weights`` (``(N, 1, H, W)``, optional) restricts the mean to where the object is (its alpha).
+    ``weights`` (``(N, 1, H, W)``, optional) restricts the mean to where the object is (its alpha). With
+    ``segments`` (``(N,)``), the rows are pixels of several images (as :func:`color_op` passes object pixels) and
+    the weighted mean is taken over the rows of each segment.
     """
     gray = _gray(rgb)
     if weights is None:
         mean = gray.mean(dim=(1, 2, 3), keepdim=True)
+    elif segments is not None:
+        mean = _segment_mean(gray * weights, weights, segments)
     else:
         mean = (gray * weights).sum(dim=(1, 2, 3), keepdim=True) / weights.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1e-8)
-    f = _per_image(factor, rgb)
-    return (mean + f * (rgb - mean)).clamp(0.0, 1.0)
+    return (rgb - mean).mul_(_per_image(factor, rgb)).add_(mean).clamp_(0.0, 1.0)
 
 
 def adjust_saturation(rgb: Tensor, factor: Tensor) -> Tensor:
     """Blend with the greyscale image by per-image ``factor`` (1 = identity, 0 = greyscale)."""
     gray = _gray(rgb)
-    f = _per_image(factor, rgb)
-    return (gray + f * (rgb - gray)).clamp(0.0, 1.0)
+    return (rgb - gray).mul_(_per_image(factor, rgb)).add_(gray).clamp_(0.0, 1.0)
 
 
 def adjust_hue(rgb: Tensor, shift: Tensor) -> Tensor:
@@ -238,15 +244,16 @@ def adjust_hue(rgb: Tensor, shift: Tensor) -> Tensor:
     """
     r, g, b = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
     maxc = torch.maximum(torch.maximum(r, g), b)
-    delta = maxc - torch.minimum(torch.minimum(r, g), b)
-    safe = delta.clamp_min(1e-12)
-    h6 = torch.where(maxc == r, (g - b) / safe, torch.where(maxc == g, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe))
-    h6 = torch.where(delta > 0, h6, torch.zeros_like(h6)) + 6.0 * _per_image(shift, rgb)
-    channels = []
-    for offset in (5.0, 3.0, 1.0):
+    delta = maxc - torch.minimum(torch.minimum(r, g), b)  # 0 for grey pixels, which come out unchanged
+    sector = torch.where(
+        maxc == r, g - b, torch.where(maxc == g, (b - r).add_(delta, alpha=2.0), (r - g).add_(delta, alpha=4.0))
+    )
+    h6 = sector.mul_(delta.clamp_min(1e-12).reciprocal_()).add_(_per_image(shift, rgb), alpha=6.0)  # hue x 6
+    out = torch.empty_like(rgb)
+    for c, offset in enumerate((5.0, 3.0, 1.0)):
         k = torch.remainder(h6 + offset, 6.0)
-        channels.append(maxc - delta * torch.minimum(k, 4.0 - k).clamp(0.0, 1.0))
-    return torch.cat(channels, dim=1).clamp(0.0, 1.0)
+        torch.addcmul(maxc, delta, torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0), value=-1.0, out=out[:, c : c + 1])
+    return out.clamp_(0.0, 1.0)
 
 
 def grayscale(rgb: Tensor, flag: Tensor) -> Tensor:
@@ -302,18 +309,44 @@ def erase_square(images: Tensor, size_frac: Tensor, cx: Tensor, cy: Tensor) -> T
     return images.masked_fill(mask, 0.0)
 
 
+def _segment_mean(values: Tensor, weights: Tensor, segments: Tensor) -> Tensor:
+    """Per-row ``sum(values) / sum(weights)`` over the rows of the row's segment, shaped like ``values``."""
+    n = int(segments.max()) + 1 if len(segments) else 0
+    sums = torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(0, segments, values.flatten())
+    totals = torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(0, segments, weights.flatten())
+    return (sums / totals.clamp_min(1e-8))[segments].reshape(values.shape)
+
+
 def color_op(images: Tensor, op, *args, object_weighted: bool = False, **kwargs) -> Tensor:  # noqa: ANN001
     """Apply a colour ``op(rgb, *args)`` to RGB or premultiplied RGBA images, keeping alpha unchanged.
 
-    With alpha, the op sees un-premultiplied colour; ``object_weighted`` passes the alpha as ``weights``.
+    With alpha, the op sees un-premultiplied colour. With ``object_weighted``, it sees only the object's pixels,
+    as a ``(P, 3, 1, 1)`` batch with ``args`` (then per-image tensors, first dimension N) given per pixel, their
+    alphas as ``weights`` and their image indices as ``segments`` (for per-image statistics); transparent pixels
+    stay transparent.
     """
     if images.shape[1] != 4:
         if images.shape[1] == 1:
             return op(images.expand(-1, 3, -1, -1), *args, **kwargs)[:, :1]
         return op(images, *args, **kwargs)
-    alpha = images[:, 3:4]
-    rgb = torch.where(alpha > 0, images[:, :3] / alpha.clamp_min(1e-8), torch.zeros_like(images[:, :3]))
     if object_weighted:
-        kwargs["weights"] = alpha
-    rgb = op(rgb.clamp(0.0, 1.0), *args, **kwargs)
-    return torch.cat([rgb * alpha, alpha], dim=1)
+        return _object_pixels_op(images, op, *args, **kwargs)
+    alpha = images[:, 3:4]
+    rgb = images[:, :3] / alpha.clamp_min(1e-8)  # premultiplied: where alpha is 0, the result is re-multiplied by 0
+    rgb = op(rgb.clamp_(0.0, 1.0), *args, **kwargs)
+    out = torch.empty_like(images)
+    torch.mul(rgb, alpha, out=out[:, :3])
+    out[:, 3:] = alpha
+    return out
+
+
+def _object_pixels_op(images: Tensor, op, *args, **kwargs) -> Tensor:  # noqa: ANN001
+    """:func:`color_op` on the pixels where alpha > 0 only (objects cover a fraction of their canvas)."""
+    segments, ys, xs = (images[:, 3] > 0).nonzero(as_tuple=True)
+    alpha = images[segments, 3, ys, xs].reshape(-1, 1, 1, 1)
+    rgb = (images[segments, :3, ys, xs].reshape(-1, 3, 1, 1) / alpha).clamp_(0.0, 1.0)
+    rgb = op(rgb, *(a[segments] for a in args), weights=alpha, segments=segments, **kwargs)
+    out = torch.zeros_like(images)
+    out[:, 3] = images[:, 3]
+    out[segments, :3, ys, xs] = (rgb * alpha).reshape(-1, 3)
+    return out

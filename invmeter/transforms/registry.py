@@ -243,16 +243,17 @@ def _jitter_fixed(m: float, n: int, gen: torch.Generator) -> Tensor:
     return torch.stack(cols, dim=1)
 
 
-def _jitter_kernel(images: Tensor, p: Tensor) -> Tensor:
-    # Fixed order (torchvision randomises it): brightness, contrast, saturation, hue.
-    def op(rgb: Tensor, weights: Tensor | None = None) -> Tensor:
-        rgb = K.adjust_brightness(rgb, p[:, 0])
-        rgb = K.adjust_contrast(rgb, p[:, 1], weights)
-        if (p[:, 2] != 1.0).any():  # saturation is off in the paper's default
-            rgb = K.adjust_saturation(rgb, p[:, 2])
-        return K.adjust_hue(rgb, p[:, 3])
+def _jitter(rgb: Tensor, p: Tensor, weights: Tensor | None = None, segments: Tensor | None = None) -> Tensor:
+    # Fixed order (torchvision randomises it): brightness, contrast (mean over the object), saturation, hue.
+    rgb = K.adjust_brightness(rgb, p[:, 0])
+    rgb = K.adjust_contrast(rgb, p[:, 1], weights, segments)
+    if (p[:, 2] != 1.0).any():  # saturation is off in the paper's default
+        rgb = K.adjust_saturation(rgb, p[:, 2])
+    return K.adjust_hue(rgb, p[:, 3])
 
-    return K.color_op(images, op, object_weighted=True)
+
+def _jitter_kernel(images: Tensor, p: Tensor) -> Tensor:
+    return K.color_op(images, _jitter, p, object_weighted=True)
 
 
 register_family(TransformFamily(

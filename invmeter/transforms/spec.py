@@ -164,7 +164,8 @@ def apply_transforms(images: Tensor, sampled: SampledTransforms) -> Tensor:
             out = fam.kernel(out, params)
         elif active.any():
             rows = active.nonzero().squeeze(1)
-            out = out.index_copy(0, rows, fam.kernel(out[rows], params[rows]))
+            changed = fam.kernel(out[rows], params[rows])
+            out = out.index_copy(0, rows, changed) if out is images else out.index_copy_(0, rows, changed)
     if pending is not None:
         out = K.warp(out, pending)
     return out if out is not images else images.clone()

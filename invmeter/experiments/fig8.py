@@ -1,0 +1,98 @@
+"""Figure 8: more invariance than needed does not hurt; too little does.
+
+For each seed, the paper's 8 families are drawn in a random order; T_k is the first k of them (T_1 ⊂ ... ⊂ T_8).
+One model per k is pretrained on D(O, T_k) (the same objects O throughout) and its last layer is re-fit on every
+D(O, T_m): a superset of the target's transforms (k ≥ m) should reach about the best accuracy, a subset (k < m)
+should lose accuracy as more transforms are missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from invmeter.data.design import make_dataset, nested_transforms, sample_object_sets, sample_transform_sets
+from invmeter.data.transforms2d import Transforms2D
+from invmeter.experiments.common import Claim, Context, Scale, mean_by, train_cell, transfer_cell
+from invmeter.experiments.fig2 import object_pool
+from invmeter.runner import Cell
+
+NAME = "fig8"
+TITLE = "Training on subsets and supersets of the target's transforms"
+SCALES = {
+    "smoke": Scale(n_classes=3, n_train=48, n_val=12, n_test=12, n_ft_train=30, n_ft_test=30, epochs=1, batch_size=16,
+                   width=0.125, seeds=(0,), archs=("cifar:resnet18",), ft_epochs=5, image_size=16,
+                   families=("rotation", "scale", "blur")),
+    "cpu": Scale(n_classes=10, n_train=2000, n_val=300, n_test=500, n_ft_train=1000, n_ft_test=1000, epochs=10,
+                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",)),
+    "paper": Scale(n_classes=30, n_train=50_000, n_val=10_000, n_test=10_000, n_ft_train=50_000, n_ft_test=10_000,
+                   epochs=100, batch_size=256, width=1.0, seeds=tuple(range(10)), archs=("cifar:resnet18",)),
+}
+SUPERSET_TOLERANCE = 0.05  # superset cells within this of the best (diagonal) accuracy
+MONOTONE_TOLERANCE = 0.02  # allowed rise of mean accuracy between consecutive missing-transform counts
+MIN_DROP = 0.10  # accuracy lost from one missing transform to the most missing
+
+
+def cells(scale: Scale, context: Context) -> list[Cell]:
+    out = []
+    base = Transforms2D(image_size=scale.image_size)
+    for seed in scale.seeds:
+        (objects,) = sample_object_sets((scale.n_classes,), seed=seed, pool=object_pool(context))
+        (order,) = sample_transform_sets((len(scale.families),), seed=seed, pool=scale.families, order="sampled")
+        nested = nested_transforms(order)
+        datasets = [context.dataset(make_dataset(base, objects, t)) for t in nested]
+        for arch in scale.archs:
+            for k, train_on in enumerate(datasets, 1):
+                model = train_cell(scale, arch, train_on, seed, f"seed {seed} {arch} train k={k}", k=k,
+                                   transforms=str(nested[k - 1]))
+                out += [transfer_cell(scale, model, target, seed, f"seed {seed} {arch} k={k} -> m={m}", m=m)
+                        for m, target in enumerate(datasets, 1)]
+    return out
+
+
+def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
+    cell = {key: v[0] for key, v in mean_by(rows, ("k", "m")).items()}
+    ks = sorted({k for k, _ in cell})
+    best = float(np.mean([cell[(k, k)] for k in ks]))
+    superset = float(np.mean([v for (k, m), v in cell.items() if k >= m]))
+    by_missing = {d: float(np.mean([v for (k, m), v in cell.items() if m - k == d])) for d in range(1, len(ks))}
+    steps = [by_missing[d + 1] - by_missing[d] for d in range(1, len(ks) - 1)]
+    monotone = all(step <= MONOTONE_TOLERANCE for step in steps)
+    drop = by_missing[1] - by_missing[len(ks) - 1] if by_missing else 0.0
+    return [
+        Claim("C8-superset", f"a superset of the target's transforms gives about the best accuracy "
+              f"(within {SUPERSET_TOLERANCE:.2f} of the diagonal)",
+              {"superset mean": superset, "diagonal mean": best}, superset >= best - SUPERSET_TOLERANCE),
+        Claim("C8-subset", "on a subset, accuracy falls as more of the target's transforms are missing "
+              f"(non-increasing within {MONOTONE_TOLERANCE:.2f}, dropping >= {MIN_DROP:.2f} overall)",
+              {"mean accuracy by missing count": {str(d): v for d, v in by_missing.items()}, "drop": drop},
+              monotone and drop >= MIN_DROP),
+    ]
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cell = {key: v[0] for key, v in mean_by(rows, ("k", "m")).items()}
+    n = max(k for k, _ in cell)
+    grid = np.full((n, n), np.nan)
+    for (k, m), value in cell.items():
+        grid[k - 1, m - 1] = value
+    fig, ax = plt.subplots(figsize=(6, 5))
+    image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
+    for (k, m), value in cell.items():
+        ax.text(m - 1, k - 1, f"{value:.2f}", ha="center", va="center", color="white", fontsize=7)
+    ax.set_xticks(range(n), [str(m) for m in range(1, n + 1)])
+    ax.set_yticks(range(n), [str(k) for k in range(1, n + 1)])
+    ax.set_xlabel("target transforms m")
+    ax.set_ylabel("training transforms k")
+    fig.colorbar(image, ax=ax, label="transfer accuracy")
+    ax.set_title("Figure 8: subsets vs supersets of transforms")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
