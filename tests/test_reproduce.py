@@ -1,0 +1,145 @@
+"""The paper benchmark: every figure's smoke preset end to end, cached cells, resume after kill -9, Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from invmeter.cli import cli
+from invmeter.experiments import FIGURES, reproduce
+from invmeter.runner import Cell, run_cells
+
+
+@pytest.fixture(scope="module")
+def smoke_all(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``invmeter reproduce all --preset smoke`` once for the module (the CI run of every figure's smoke preset)."""
+    out = tmp_path_factory.mktemp("smoke")
+    result = CliRunner().invoke(cli, ["reproduce", "all", "--preset", "smoke", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_every_figure_writes_its_outputs(smoke_all: Path, name: str) -> None:
+    folder = smoke_all / name
+    results = json.loads((folder / "results.json").read_text())
+    assert results["figure"] == name and results["preset"] == "smoke"
+    assert results["claims"] and all(set(c) == {"id", "text", "measured", "holds"} for c in results["claims"])
+    assert results["rows"] and all(r["cell"] for r in results["rows"])
+    assert all("versions" in c["provenance"] for c in results["cells"])
+    csv_lines = (folder / "results.csv").read_text().strip().splitlines()
+    assert len(csv_lines) == len(results["rows"]) + 1
+    summary = (folder / "summary.md").read_text()
+    assert "| claim | measured | holds |" in summary and summary.count("✔") + summary.count("✘") == len(results["claims"])
+    assert (folder / f"{name}.png").stat().st_size > 1000
+
+
+def test_a_rerun_reuses_every_finished_cell(smoke_all: Path) -> None:
+    before = json.loads((smoke_all / "fig2" / "results.json").read_text())
+    lines: list[str] = []
+    reproduce("fig2", preset="smoke", out=smoke_all / "fig2", log=lines.append)
+    assert any("0 to run" in line for line in lines)
+    after = json.loads((smoke_all / "fig2" / "results.json").read_text())
+    assert after["rows"] == before["rows"]
+
+
+def test_kill_9_loses_at_most_the_cell_in_flight(tmp_path: Path) -> None:
+    out = tmp_path / "fig2"
+    command = [sys.executable, "-m", "invmeter", "reproduce", "fig2", "--preset", "smoke", "--out", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cells_dir = out / "cells"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(cells_dir.glob("*.json"))) < 2:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: p.read_text() for p in cells_dir.glob("*.json")}
+    assert len(finished) >= 2
+    lines: list[str] = []
+    reproduce("fig2", preset="smoke", out=out, log=lines.append)
+    assert any(f"{len(finished)} cached" in line for line in lines)
+    for name, text in finished.items():  # finished cells were reused, not re-run
+        assert (cells_dir / name).read_text() == text
+    assert json.loads((out / "results.json").read_text())["claims"]
+
+
+def test_unknown_figure_and_preset_give_one_line_errors(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["reproduce", "fig7", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "Unknown figure 'fig7'" in result.output
+    result = CliRunner().invoke(cli, ["reproduce", "fig2", "--preset", "huge", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+
+
+def test_ray_executor_gives_the_local_numbers(smoke_all: Path, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        reproduce("fig2", preset="smoke", out=tmp_path / "fig2", executor="ray")
+    finally:
+        ray.shutdown()
+    local = json.loads((smoke_all / "fig2" / "results.json").read_text())["rows"]
+    remote = json.loads((tmp_path / "fig2" / "results.json").read_text())["rows"]
+    assert [(r["cell"], r["accuracy"]) for r in remote] == [(r["cell"], r["accuracy"]) for r in local]
+
+
+def _ray_worker_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"ray::run_cell" in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_a_killed_ray_worker_is_retried_and_nothing_is_lost_or_duplicated(smoke_all: Path, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline and not killed:
+            for pid in _ray_worker_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    try:
+        reproduce("fig2", preset="smoke", out=tmp_path / "fig2", executor="ray")
+    finally:
+        killer.join()
+        ray.shutdown()
+    assert killed, "no Ray worker was seen running a cell"
+    local = json.loads((smoke_all / "fig2" / "results.json").read_text())["rows"]
+    remote = json.loads((tmp_path / "fig2" / "results.json").read_text())["rows"]
+    assert [(r["cell"], r["accuracy"]) for r in remote] == [(r["cell"], r["accuracy"]) for r in local]
+    assert len(list((tmp_path / "fig2" / "cells").glob("*.json"))) == len(local) + 1  # 4 transfers + 1 training
+
+
+def test_cell_ids_depend_on_config_and_dependencies() -> None:
+    a = Cell("train", {"x": 1})
+    assert a.id == Cell("train", {"x": 1}, label="other label", meta={"seed": 9}).id
+    assert a.id != Cell("train", {"x": 2}).id
+    assert Cell("transfer", {"y": 1}, deps={"model": a}).id != Cell("transfer", {"y": 1}, deps={"model": Cell("train", {"x": 2})}).id
+
+
+def test_unknown_executor(tmp_path: Path) -> None:
+    from invmeter.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="Unknown executor 'slurm'"):
+        run_cells([], tmp_path, executor="slurm")
