@@ -94,7 +94,12 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
     """Score invariance of each MODEL to each TRANSFORM (e.g. invmeter score --model resnet18 --transform rotation)."""
     from invmeter import api
     from invmeter._validation import check_writable, parse_number_list
-    from invmeter.report import append_csv, comparison_table, reports_to_json, sweep_table
+    from invmeter.report import (
+        append_csv,
+        comparison_table,
+        reports_to_json,
+        sweep_table,
+    )
     from invmeter.transforms import parse_transform
 
     for path, what in ((json_path, "JSON"), (csv_path, "CSV"), (plot_path, "plot")):
@@ -196,7 +201,7 @@ def _train_default(name: str) -> Any:
               help="Seeds the splits, the initialisation and the batch order.")
 @click.option("--device", default=_train_default("device"), show_default=True, help="auto | cpu | cuda | cuda:N.")
 @click.option("--threads", type=int, default=_train_default("threads"), show_default=True,
-              help="CPU threads (0 = all cores); fewer help on a busy machine.")
+              help="CPU threads (0 = PyTorch's default, one per core); fewer help on a busy machine.")
 @click.option("--amp/--no-amp", default=_train_default("amp"), show_default=True, help="bfloat16 autocast on CUDA.")
 @click.option("--channels-last/--no-channels-last", default=_train_default("channels_last"), show_default=True,
               help="NHWC weights on CUDA.")

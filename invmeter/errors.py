@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InvmeterError", "InvalidParameterError", "UnknownNameError", "DataError", "CheckpointError", "InvmeterWarning"]
+__all__ = ["CheckpointError", "DataError", "InvalidParameterError", "InvmeterError", "InvmeterWarning", "UnknownNameError"]
 
 
 class InvmeterError(Exception):

@@ -9,7 +9,7 @@ from torch import nn
 from invmeter._validation import unknown_name
 from invmeter.models.handle import ModelHandle
 
-__all__ = ["resolve_layers", "block_names"]
+__all__ = ["block_names", "resolve_layers"]
 
 
 def block_names(handle: ModelHandle) -> list[str]:

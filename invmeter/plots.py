@@ -9,10 +9,11 @@ from typing import Any
 from invmeter.errors import InvmeterError
 from invmeter.report import Report
 
-__all__ = ["plot_reports"]
+__all__ = ["heatmap", "plot_reports", "pyplot", "save"]
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the non-interactive Agg backend, or a one-line error naming the extra."""
     try:
         import matplotlib
     except ImportError:
@@ -21,6 +22,27 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def heatmap(fig: Any, ax: Any, grid: Any, xlabels: Sequence[str], ylabels: Sequence[str], *, label: str,
+            vmin: float | None = None, vmax: float | None = None, fontsize: int = 9, rotate_x: bool = False) -> None:
+    """Draw ``grid`` (rows = ``ylabels``, columns = ``xlabels``) on ``ax`` with each value written in its cell."""
+    image = ax.imshow(grid, cmap="viridis", aspect="auto", vmin=vmin, vmax=vmax)
+    for i, row in enumerate(grid):
+        for j, value in enumerate(row):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white", fontsize=fontsize)
+    ax.set_xticks(range(len(xlabels)), xlabels, rotation=40 if rotate_x else 0, ha="right" if rotate_x else "center")
+    ax.set_yticks(range(len(ylabels)), ylabels)
+    fig.colorbar(image, ax=ax, label=label)
+
+
+def save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
+    """Lay out ``fig``, write it to ``path`` and close it."""
+    plt = pyplot()
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return Path(path)
 
 
 def _ci(entry: dict[str, Any]) -> tuple[float, float]:
@@ -63,20 +85,14 @@ def _layers(plt: Any, report: Report) -> Any:
     return fig
 
 
-def _heatmap(plt: Any, reports: Sequence[Report], metric: str) -> Any:
+def _comparison(plt: Any, reports: Sequence[Report], metric: str) -> Any:
     models = list(dict.fromkeys(r.model["name"] for r in reports))
     transforms = list(dict.fromkeys(r.transform["spec"] for r in reports))
     grid = [[float("nan")] * len(transforms) for _ in models]
     for r in reports:
         grid[models.index(r.model["name"])][transforms.index(r.transform["spec"])] = r[metric]
     fig, ax = plt.subplots(figsize=(1.4 * len(transforms) + 3, 0.6 * len(models) + 2))
-    image = ax.imshow(grid, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(transforms)), transforms, rotation=30, ha="right")
-    ax.set_yticks(range(len(models)), models)
-    for i, row in enumerate(grid):
-        for j, value in enumerate(row):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white", fontsize=9)
-    fig.colorbar(image, ax=ax, label=metric)
+    heatmap(fig, ax, grid, transforms, models, label=metric, rotate_x=True)
     ax.set_title(f"{metric}: models x transforms")
     return fig
 
@@ -96,16 +112,13 @@ def _bars(plt: Any, report: Report) -> Any:
 def plot_reports(reports: Sequence[Report], path: str | Path, metric: str = "invariance") -> Path:
     """Save the natural figure for ``reports``: a sweep curve, a layer profile, a models x transforms heatmap,
     or the metrics of a single report with their intervals."""
-    plt = _pyplot()
+    plt = pyplot()
     if all("magnitude" in r.extra for r in reports):
         fig = _sweep(plt, reports)
     elif len(reports) == 1 and "layers" in reports[0].extra:
         fig = _layers(plt, reports[0])
     elif len(reports) > 1:
-        fig = _heatmap(plt, reports, metric)
+        fig = _comparison(plt, reports, metric)
     else:
         fig = _bars(plt, reports[0])
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path)

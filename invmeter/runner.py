@@ -22,12 +22,12 @@ from typing import Any
 import torch
 
 from invmeter import __version__
+from invmeter._io import atomic_write
 from invmeter._validation import unknown_name
 from invmeter._versions import versions
 from invmeter.errors import InvmeterError
-from invmeter.models.checkpoint import atomic_write
 
-__all__ = ["Cell", "CellFailed", "cell_task", "run_cells", "load_result", "EXECUTORS"]
+__all__ = ["EXECUTORS", "Cell", "CellFailed", "cell_task", "load_result", "run_cells"]
 
 EXECUTORS = ("local", "ray")
 _TASKS: dict[str, Callable[[dict[str, Any], dict[str, dict[str, Any]], Path], dict[str, Any]]] = {}

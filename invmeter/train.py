@@ -11,8 +11,7 @@ Data: the paper renders its training images on the fly (fresh transform paramete
 invmeter trains on fixed, pre-built splits (rendered once, cached, memory-mapped): much faster on a CPU and
 exactly reproducible; ``n_train`` sets how densely the transform distribution is covered.
 
-``finetune_last_layer`` is the paper's transfer protocol: freeze the backbone and re-fit the final linear layer
-with Adam on features extracted once (the backbone sees each image once, not once per epoch).
+The paper's transfer protocol (re-fitting the last layer of a trained model) is :mod:`invmeter.finetune`.
 """
 
 from __future__ import annotations
@@ -21,8 +20,7 @@ import json
 import os
 import sys
 import time
-from copy import deepcopy
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +29,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from invmeter._io import atomic_write
 from invmeter._progress import Progress
 from invmeter._validation import check_positive_int, check_range, unknown_name
 from invmeter._versions import versions
 from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.errors import CheckpointError, DataError, InvalidParameterError, UnknownNameError
-from invmeter.features import extract_images, normalize, resolve_device, to_unit_float
-from invmeter.metrics.probe import LinearProbe
+from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameError
+from invmeter.features import normalize, resolve_device, to_unit_float
 from invmeter.models.checkpoint import (
-    atomic_write,
     build_architecture,
     checkpoint_handle,
     remove_stale_temporaries,
@@ -51,12 +48,10 @@ from invmeter.models.handle import ModelHandle
 from invmeter.transforms import parse_transform
 
 __all__ = [
-    "FineTuneResult",
     "STATE_FILE",
     "TrainConfig",
     "TrainResult",
     "evaluate",
-    "finetune_last_layer",
     "train",
 ]
 
@@ -105,7 +100,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # Adam's L2 weight decay (the paper: none)
     seed: int = 0  # seeds the splits (seed + 0 / 110 / 220), the initialisation and the batch order
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int = 0  # CPU threads (0 = every core this process may use); same count => bit-identical CPU runs
+    threads: int = 0  # CPU threads for the whole process (0 = PyTorch's own choice); same count => same bits
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # NHWC weights on CUDA (ignored on CPU)
 
@@ -214,8 +209,8 @@ def train(
         out: Folder for ``model.safetensors`` + ``model.json`` (written at the end) and ``train_state.pt`` (after
             every epoch); all writes are atomic. ``None`` keeps everything in memory.
         resume: Continue the run in ``out`` after its last finished epoch (start afresh if none finished). Every
-            setting except ``epochs``, ``device`` and ``threads`` must match the saved run. Without it, an ``out`` that already
-            holds a run is refused.
+            setting except ``epochs``, ``device`` and ``threads`` must match the saved run. Without it, an ``out``
+            that already holds a run is refused.
         verbose: A progress bar and one log line per epoch on stderr.
         cache: Where the splits are cached (``build_split``): ``True`` (default folder), ``False`` or a folder.
 
@@ -231,8 +226,8 @@ def train(
     out_dir = Path(out) if out is not None else None
     state = _open_run(out_dir, config, resume)  # the saved state to continue from, or None
     device = resolve_device(config.device)
-    if device.type == "cpu":
-        torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
+    if config.threads:
+        torch.set_num_threads(config.threads)
     amp = config.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
 
     # 1) data: fixed splits, rendered once (cached), held on the device as uint8
@@ -419,88 +414,3 @@ def _save_state(
         "versions": versions(),
     }
     atomic_write(out / STATE_FILE, lambda tmp: torch.save(state, tmp))
-
-
-# --- last-layer fine-tuning (the paper's transfer protocol) ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FineTuneResult:
-    """A model whose final linear layer was re-fit on a target dataset, backbone frozen.
-
-    Attributes:
-        handle: A copy of the model with the fitted final layer (the original is untouched); score or save it.
-        probe: The fitted :class:`~invmeter.LinearProbe` (``solver="adam"``) on the cached features.
-        train_accuracy: Accuracy on the fine-tuning images (fraction).
-        test_accuracy: Accuracy on the test images (fraction), or ``None`` when none were given.
-        images_seen: Images the backbone ran on: one forward pass per image, whatever the number of epochs.
-    """
-
-    handle: ModelHandle
-    probe: LinearProbe
-    train_accuracy: float
-    test_accuracy: float | None
-    images_seen: int
-
-
-def finetune_last_layer(
-    handle: ModelHandle,
-    data: BuiltSplit,
-    test: BuiltSplit | None = None,
-    *,
-    epochs: int = 25,
-    lr: float = 1e-3,
-    batch_size: int = 512,
-    seed: int = 0,
-    device: str = "auto",
-) -> FineTuneResult:
-    """Freeze the backbone and fit a fresh final linear layer on ``data`` (the paper's transfer protocol).
-
-    Representations (the input of the final layer) are extracted once per image and cached; the new layer is a
-    :class:`~invmeter.LinearProbe` with ``solver="adam"`` (Adam at ``lr``, ``epochs`` passes over the cached
-    features in mini-batches of ``batch_size``, seeded by ``seed``), the same protocol as ``score(probe="adam")``.
-    Labels must be ``0..K-1`` with every class present.
-    """
-    feats = extract_images(handle, data.images, device=device)
-    y = torch.from_numpy(np.array(data.labels)).long()
-    n_classes = int(y.max()) + 1 if len(y) else 0
-    if n_classes < 2 or len(torch.unique(y)) != n_classes:
-        raise DataError(f"Fine-tuning needs labels 0..K-1 with every class present (K >= 2); got classes "
-                        f"{sorted(torch.unique(y).tolist())[:10]}.")
-    probe = LinearProbe(solver="adam", epochs=epochs, lr=lr, batch_size=batch_size, random_state=seed).fit(feats, y)
-    test_accuracy = None
-    if test is not None:
-        test_accuracy = probe.score(extract_images(handle, test.images, device=device), np.array(test.labels))
-    return FineTuneResult(
-        handle=_with_head(handle, probe, len(y)),
-        probe=probe,
-        train_accuracy=probe.score(feats, y),
-        test_accuracy=test_accuracy,
-        images_seen=len(y) + (len(test.labels) if test is not None else 0),
-    )
-
-
-def _with_head(handle: ModelHandle, probe: LinearProbe, n_images: int) -> ModelHandle:
-    """A copy of the handle's model whose final linear layer computes the probe (features -> K classes)."""
-    head = nn.Linear(probe.coef_.shape[1], probe.coef_.shape[0])
-    with torch.no_grad():
-        head.weight.copy_(probe.coef_)
-        head.bias.copy_(probe.intercept_)
-    model = deepcopy(handle.model)
-    head = head.to(next(model.parameters()).device)
-    kind, layer = handle.kind, handle.layer
-    if kind == "timm":
-        model.reset_classifier(head.out_features)
-        old = model.get_classifier()
-        if not isinstance(old, nn.Linear) or old.in_features != head.in_features:
-            raise InvalidParameterError(f"{handle.name}'s classifier is not a linear layer on its features; "
-                                        "fine-tune a model with a linear head.")
-        with torch.no_grad():
-            old.weight.copy_(head.weight)
-            old.bias.copy_(head.bias)
-    elif kind == "linear-input":
-        model.set_submodule(layer.removesuffix(" (input)"), head)
-    else:  # the model outputs its representation: append the layer
-        model, kind, layer = nn.Sequential(model, head), "linear-input", "1 (input)"
-    return replace(handle, model=model.eval(), kind=kind, layer=layer, num_classes=head.out_features, label_names=(),
-                   weights=f"{handle.weights} + last layer fit on {n_images} images")

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,23 @@ from invmeter.cli import cli
 from invmeter.data.build import BuiltSplit
 from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameError
 from invmeter.models import load_model, wrap_module
-from invmeter.train import STATE_FILE, TrainConfig, finetune_last_layer, train
+from invmeter.finetune import finetune_last_layer
+from invmeter.train import STATE_FILE, TrainConfig, train
 
-# Under a second on a 2-core CPU: 2 classes at 16 px, a 1/16-width ResNet-18.
+# Under a second on a 2-core CPU: 2 classes at 16 px, a 1/16-width ResNet-18, one thread (robust on a busy machine).
 TINY = {"transforms": "none", "classes": 2, "image_size": 16, "arch": "cifar:resnet18", "width": 0.0625,
-        "n_train": 128, "n_val": 16, "n_test": 32, "epochs": 6, "batch_size": 16, "device": "cpu"}
+        "n_train": 128, "n_val": 16, "n_test": 32, "epochs": 6, "batch_size": 16, "device": "cpu", "threads": 1}
 TINY_ARGS = ["--transforms", "none", "--classes", "2", "--image-size", "16", "--width", "0.0625", "--n-train", "128",
-             "--n-val", "16", "--n-test", "32", "--epochs", "6", "--batch-size", "16", "--device", "cpu"]
+             "--n-val", "16", "--n-test", "32", "--epochs", "6", "--batch-size", "16", "--device", "cpu",
+             "--threads", "1"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads() -> Iterator[None]:
+    """train(threads=1) sets the process's thread count; give the other tests theirs back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -120,7 +131,10 @@ def test_resume_refuses_another_config_and_an_existing_run(tmp_path: Path, cache
     assert "lr=0.001" in _one_line(exc) and "0.01" in str(exc.value)
     with pytest.raises(CheckpointError, match="already holds a training run"):
         train(tiny(), out=tmp_path / "run", cache=cache)
+    killed_write = tmp_path / "run" / f".{STATE_FILE}.x1y2.tmp"  # what a write killed mid-way leaves behind
+    killed_write.write_bytes(b"partial")
     extended = train(tiny(epochs=2), out=tmp_path / "run", resume=True, cache=cache)  # more epochs: allowed
+    assert not killed_write.exists()
     assert [row["epoch"] for row in extended.history] == [1, 2]
     with pytest.raises(CheckpointError, match="already trained 2 epochs, more than the 1 asked for"):
         train(tiny(epochs=1), out=tmp_path / "run", resume=True, cache=cache)
@@ -130,13 +144,14 @@ def _cli_env(cache: Path) -> dict[str, str]:
     return {**os.environ, "INVMETER_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_redoes_no_epoch_and_matches_an_uninterrupted_run(tmp_path: Path, cache: Path) -> None:
     args = [*TINY_ARGS, "--epochs", "8", "--n-train", "512"]
     run = tmp_path / "killed"
     cmd = [sys.executable, "-m", "invmeter", "train", *args, "--out", str(run), "--resume"]
     proc = subprocess.Popen(cmd, env=_cli_env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while not (run / STATE_FILE).exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
@@ -146,7 +161,7 @@ def test_sigkill_then_resume_redoes_no_epoch_and_matches_an_uninterrupted_run(tm
     done = len(torch.load(run / STATE_FILE, weights_only=True)["history"])  # complete, never half-written
     assert 1 <= done < 8 and not (run / "model.safetensors").exists()
 
-    resumed = subprocess.run(cmd, env=_cli_env(cache), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(cmd, env=_cli_env(cache), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     log_lines = [line for line in resumed.stderr.splitlines() if line.startswith("epoch ") and ": train loss" in line]
     epochs_run = [int(line.split()[1].split("/")[0]) for line in log_lines]

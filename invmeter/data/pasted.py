@@ -72,6 +72,13 @@ class PastedObjects:
             (21, 2) px at 32 px, as the paper); ``"random"``: anywhere inside the image, uniformly.
         image_size: Side of the images in pixels (CIFAR images are resized when it is not 32).
         object_source: Where the objects come from (default: the procedural generator).
+
+    Example:
+        >>> from invmeter.data import build_split
+        >>> objects_only = PastedObjects(None, objects=(0, 1), label="object", image_size=16)
+        >>> part = build_split(objects_only, "test", 4, seed=0, cache=False)
+        >>> part.images.shape, sorted(part.labels.tolist()), objects_only.class_names
+        ((4, 3, 16, 16), [0, 0, 1, 1], ['object000', 'object001'])
     """
 
     backgrounds: Cifar10Folder | Cifar10StandIn | None

@@ -26,7 +26,7 @@ from invmeter.models.checkpoint import load_checkpoint
 from invmeter.runner import cell_task
 from invmeter.transforms import TransformSpec, parse_transform
 
-__all__ = ["dataset_config", "dataset_from_config", "CHECKPOINT"]
+__all__ = ["CHECKPOINT", "dataset_config", "dataset_from_config"]
 
 CHECKPOINT = "model.safetensors"
 
@@ -55,7 +55,7 @@ def _pasted_config(ds: PastedObjects, objects_dir: str | None) -> dict[str, Any]
     bg = ds.backgrounds
     cfg: dict[str, Any] = {"kind": "pasted", "backgrounds": "black", "cifar_root": None, "background_seed": None}
     if isinstance(bg, Cifar10Folder):
-        cfg.update(backgrounds=bg.name, cifar_root=str(bg.folder), background_seed=bg.split_seed)
+        cfg.update(backgrounds=bg.name, cifar_root=str(bg.folder.resolve()), background_seed=bg.split_seed)
     elif isinstance(bg, Cifar10StandIn):
         cfg.update(backgrounds=bg.name, background_seed=bg.seed)
     return {**cfg, "objects": list(ds.objects), "label": ds.label, "availability": ds.availability,
@@ -115,7 +115,8 @@ def train_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir:
     from invmeter.train import TrainConfig, train
 
     options = {k: v for k, v in config.items() if k != "dataset"}
-    cfg = TrainConfig(data=dataset_from_config(config["dataset"]), **options)
+    # train with the thread count the runner chose (INVMETER_THREADS), not every core: same numbers everywhere
+    cfg = TrainConfig(data=dataset_from_config(config["dataset"]), threads=torch.get_num_threads(), **options)
     result = train(cfg, out=workdir, resume=True)
     return {
         "test_accuracy": result.test_accuracy,
@@ -135,7 +136,7 @@ def _target_splits(config: dict[str, Any]) -> tuple[Any, Any]:
 def transfer_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path) -> dict[str, Any]:
     """The paper's transfer protocol: freeze the trained model, fit its last layer on the target's training split
     (Adam, ``config["epochs"]`` epochs on features extracted once), report accuracy on the target's test split."""
-    from invmeter.train import finetune_last_layer
+    from invmeter.finetune import finetune_last_layer
 
     handle = load_checkpoint(_checkpoint(workdir, deps["model"]))
     train_split, test_split = _target_splits(config)

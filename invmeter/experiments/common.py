@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -13,18 +14,20 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from invmeter._io import atomic_write
 from invmeter._versions import versions
 from invmeter.data.pasted import PastedObjects
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments.cells import dataset_config
-from invmeter.models.checkpoint import atomic_write
 from invmeter.runner import Cell
 from invmeter.transforms import PAPER_FAMILIES
 
-__all__ = ["Scale", "Claim", "Context", "Figure", "PRESETS", "train_cell", "transfer_cell", "l2_cell", "write_outputs", "mean_by"]
+__all__ = ["PAPER_FT_STEPS", "PRESETS", "Claim", "Context", "Figure", "Scale", "l2_cell", "mean_by", "train_cell", "transfer_cell", "write_outputs"]
 
 PRESETS = ("smoke", "cpu", "paper")
+FT_BATCH = 512  # the paper's last-layer batch size
+PAPER_FT_STEPS = 25 * math.ceil(50_000 / FT_BATCH)  # the paper's last-layer fit: 25 epochs of 50k images = 2,450 steps
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class Scale:
         n_train: Pretraining images (the validation and test splits are ``n_val``/``n_test``).
         n_ft_train: Target images the last layer is fit on; ``n_ft_test`` are scored.
         epochs: Pretraining epochs; ``ft_epochs``: last-layer epochs (the paper: 25).
+        ft_steps: Instead of ``ft_epochs``: the number of last-layer Adam steps (batch 512), spread over as many
+            epochs as it takes. Presets on fewer images use the paper's own count, :data:`PAPER_FT_STEPS`, so the
+            last layer is as well fit as in the paper (25 epochs of 2 steps would leave it at chance).
         width: Channel multiplier of the CIFAR architectures (1 = the paper's).
         seeds: Repetitions (each re-samples objects, transforms, data and initialisation).
         archs: Architectures, e.g. ``("cifar:resnet18",)``.
@@ -54,6 +60,7 @@ class Scale:
     seeds: tuple[int, ...]
     archs: tuple[str, ...]
     ft_epochs: int = 25
+    ft_steps: int | None = None
     lr: float = 1e-3
     image_size: int = 32
     families: tuple[str, ...] = PAPER_FAMILIES
@@ -106,8 +113,10 @@ def train_cell(scale: Scale, arch: str, dataset: dict[str, Any], seed: int, labe
 
 def transfer_cell(scale: Scale, model: Cell, dataset: dict[str, Any], seed: int, label: str, **meta: Any) -> Cell:
     """Fit ``model``'s last layer on ``dataset`` and score it (the row of a transfer table)."""
-    config = {"target": dataset, "n_train": scale.n_ft_train, "n_test": scale.n_ft_test, "epochs": scale.ft_epochs,
-              "seed": seed}
+    epochs = scale.ft_epochs
+    if scale.ft_steps is not None:
+        epochs = math.ceil(scale.ft_steps / math.ceil(scale.n_ft_train / FT_BATCH))
+    config = {"target": dataset, "n_train": scale.n_ft_train, "n_test": scale.n_ft_test, "epochs": epochs, "seed": seed}
     return Cell("transfer", config, deps={"model": model}, label=label, meta={**model.meta, **meta, "row": True})
 
 
@@ -192,7 +201,7 @@ def write_outputs(
     payload = {
         "figure": figure.NAME, "title": figure.TITLE, "preset": preset, "scale": asdict(scale), "command": command,
         "notes": notes, "claims": [asdict(c) for c in claims], "rows": rows,
-        "cells": [records[c.id] for c in cells], "provenance": {"versions": versions(), "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
+        "cells": list(records.values()), "provenance": {"versions": versions(), "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
     }
     atomic_write(out / "results.json", lambda tmp: tmp.write_text(json.dumps(payload, indent=1, default=str)))
     atomic_write(out / "results.csv", lambda tmp: tmp.write_text(_csv(rows)))

@@ -10,9 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from invmeter.data.design import figure2_datasets, sample_object_sets, sample_transform_sets
+from invmeter.data.design import (
+    figure2_datasets,
+    sample_object_sets,
+    sample_transform_sets,
+)
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.experiments.common import Claim, Context, Scale, mean_by, train_cell, transfer_cell
+from invmeter.experiments.common import (
+    PAPER_FT_STEPS,
+    Claim,
+    Context,
+    Scale,
+    mean_by,
+    train_cell,
+    transfer_cell,
+)
+from invmeter.plots import pyplot, save
 from invmeter.runner import Cell
 
 NAME = "fig2"
@@ -22,8 +35,8 @@ ARCHS = ("cifar:resnet18", "cifar:vgg11", "cifar:densenet121")
 SCALES = {
     "smoke": Scale(n_classes=3, n_train=48, n_val=12, n_test=12, n_ft_train=30, n_ft_test=30, epochs=1, batch_size=16,
                    width=0.125, seeds=(0,), archs=("cifar:resnet18",), ft_epochs=5, image_size=16),
-    "cpu": Scale(n_classes=10, n_train=3000, n_val=500, n_test=1000, n_ft_train=1000, n_ft_test=1000, epochs=10,
-                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=ARCHS),
+    "cpu": Scale(n_classes=30, n_train=4500, n_val=600, n_test=1500, n_ft_train=1500, n_ft_test=1500, epochs=10,
+                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=ARCHS, ft_steps=PAPER_FT_STEPS),
     "paper": Scale(n_classes=30, n_train=50_000, n_val=10_000, n_test=10_000, n_ft_train=50_000, n_ft_test=10_000,
                    epochs=50, batch_size=512, width=1.0, seeds=tuple(range(10)), archs=ARCHS),
 }
@@ -75,11 +88,7 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     means = mean_by(rows, ("arch", "target"))
     archs = list(dict.fromkeys(r["arch"] for r in rows))
     fig, ax = plt.subplots(figsize=(2.2 * len(archs) + 2, 4))
@@ -93,6 +102,4 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, ncol=2)
     ax.set_title("Figure 2: transfer to targets sharing transforms and/or objects")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

@@ -16,18 +16,27 @@ import numpy as np
 from invmeter.data.cifar import cifar_backgrounds
 from invmeter.data.design import sample_object_sets
 from invmeter.data.pasted import PastedObjects
-from invmeter.experiments.common import Claim, Context, Scale, mean_by, train_cell, transfer_cell
+from invmeter.experiments.common import (
+    Claim,
+    Context,
+    Scale,
+    mean_by,
+    train_cell,
+    transfer_cell,
+)
 from invmeter.experiments.fig2 import object_pool
+from invmeter.plots import pyplot, save
 from invmeter.runner import Cell
 
 NAME = "fig3"
 TITLE = "Irrelevant features: transfer between CIFAR-10 (C), C + pasted objects (C+O) and objects (O)"
+FT_STEPS_CPU = 800  # last-layer Adam steps on 2,000 images: 200 epochs of 4 steps
 DATASETS = {"C": "C→C", "C+O|C": "C+O→C", "C+O|O": "C+O→O", "O": "O→O"}  # data|labels: the task it defines
 SCALES = {
     "smoke": Scale(n_classes=10, n_train=40, n_val=10, n_test=10, n_ft_train=30, n_ft_test=20, epochs=1, batch_size=16,
                    width=0.125, seeds=(0,), archs=("cifar:resnet18",), ft_epochs=5, image_size=16),
     "cpu": Scale(n_classes=10, n_train=4000, n_val=500, n_test=1000, n_ft_train=2000, n_ft_test=1000, epochs=8,
-                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",)),
+                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",), ft_steps=FT_STEPS_CPU),
     "paper": Scale(n_classes=10, n_train=45_000, n_val=5_000, n_test=10_000, n_ft_train=45_000, n_ft_test=10_000,
                    epochs=200, batch_size=512, width=1.0, seeds=tuple(range(10)), archs=("cifar:resnet18",)),
 }
@@ -99,14 +108,10 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     means = mean_by(rows, ("trained_on", "target"))
     tasks = list(DATASETS.values())
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.8))
     width = 0.8 / len(DATASETS)
     for i, name in enumerate(DATASETS):
         xs = np.arange(len(tasks)) + (i - (len(DATASETS) - 1) / 2) * width
@@ -116,8 +121,6 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.set_xlabel("target task (data → labels)")
     ax.set_ylabel("transfer accuracy (last layer re-fit)")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     ax.set_title(f"Figure 3: irrelevant features — backgrounds: {rows[0]['backgrounds']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

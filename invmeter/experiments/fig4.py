@@ -16,11 +16,25 @@ import numpy as np
 
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments import fig3
-from invmeter.experiments.common import Claim, Context, Scale, mean_by, train_cell, transfer_cell
-from invmeter.experiments.fig3 import DATASETS, background_name, core_datasets, notes, seed_objects
+from invmeter.experiments.common import (
+    Claim,
+    Context,
+    Scale,
+    mean_by,
+    train_cell,
+    transfer_cell,
+)
+from invmeter.experiments.fig3 import (
+    DATASETS,
+    background_name,
+    core_datasets,
+    notes,
+    seed_objects,
+)
+from invmeter.plots import pyplot, save
 from invmeter.runner import Cell
 
-__all__ = ["NAME", "TITLE", "SCALES", "SweepScale", "cells", "claims", "notes", "plot"]
+__all__ = ["NAME", "SCALES", "TITLE", "SweepScale", "cells", "claims", "notes", "plot"]
 
 NAME = "fig4"
 TITLE = "Relevance α and availability β of pasted objects vs CIFAR and object transfer accuracy"
@@ -38,7 +52,7 @@ class SweepScale(Scale):
 
 SCALES = {
     "smoke": SweepScale(**vars(fig3.SCALES["smoke"]), relevance=(0.0, 1.0), availability=(0.0, 1.0)),
-    "cpu": SweepScale(**{**vars(fig3.SCALES["cpu"]), "n_train": 3000, "epochs": 6},
+    "cpu": SweepScale(**{**vars(fig3.SCALES["cpu"]), "n_train": 2500, "epochs": 6},
                       relevance=(0.0, 0.6, 0.9, 1.0), availability=(0.0, 0.2, 0.6, 1.0)),
     "paper": SweepScale(**vars(fig3.SCALES["paper"]), relevance=(0.0, 0.2, 0.4, 0.6, 0.8, 0.85, 0.9, 0.95, 1.0),
                         availability=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0)),
@@ -114,11 +128,7 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     curves = _curves(rows)
     reference_rows = [r for r in rows if r["sweep"] == "reference"]
     references = {k: v[0] for k, v in mean_by(reference_rows, ("value", "target")).items()}
@@ -136,6 +146,4 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             ax.set_ylim(0, 1.02)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"Figure 4: relevance and availability — backgrounds: {rows[0]['backgrounds']}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)

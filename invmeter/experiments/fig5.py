@@ -12,10 +12,25 @@ from typing import Any
 
 import numpy as np
 
-from invmeter.data.design import compose, direct_sum, make_dataset, sample_object_sets, sample_transform_sets
+from invmeter.data.design import (
+    compose,
+    direct_sum,
+    make_dataset,
+    sample_object_sets,
+    sample_transform_sets,
+)
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.experiments.common import Claim, Context, Scale, mean_by, train_cell, transfer_cell
+from invmeter.experiments.common import (
+    PAPER_FT_STEPS,
+    Claim,
+    Context,
+    Scale,
+    mean_by,
+    train_cell,
+    transfer_cell,
+)
 from invmeter.experiments.fig2 import object_pool
+from invmeter.plots import heatmap, pyplot, save
 from invmeter.runner import Cell
 
 NAME = "fig5"
@@ -25,7 +40,7 @@ SCALES = {
     "smoke": Scale(n_classes=2, n_train=48, n_val=12, n_test=12, n_ft_train=30, n_ft_test=30, epochs=1, batch_size=16,
                    width=0.125, seeds=(0,), archs=("cifar:resnet18",), ft_epochs=5, image_size=16),
     "cpu": Scale(n_classes=5, n_train=3000, n_val=500, n_test=1000, n_ft_train=1000, n_ft_test=1000, epochs=10,
-                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",)),
+                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",), ft_steps=PAPER_FT_STEPS),
     "paper": Scale(n_classes=15, n_train=50_000, n_val=10_000, n_test=10_000, n_ft_train=50_000, n_ft_test=10_000,
                    epochs=50, batch_size=512, width=1.0, seeds=tuple(range(10)), archs=("cifar:resnet18",)),
 }
@@ -79,25 +94,13 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     acc = {key: v[0] for key, v in mean_by(rows, ("trained_on", "target")).items()}
     grid = np.array([[acc[(a, b)] for b in DATASETS] for a in DATASETS])
     labels = ["D_T1", "D_T2", "D_T1⊕T2", "D_T1∘T2"]
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
-    for i in range(4):
-        for j in range(4):
-            ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", color="white")
-    ax.set_xticks(range(4), labels)
-    ax.set_yticks(range(4), labels)
+    heatmap(fig, ax, grid, labels, labels, label="transfer accuracy", vmin=0, vmax=1, fontsize=10)
     ax.set_xlabel("target")
     ax.set_ylabel("pretrained on")
-    fig.colorbar(image, ax=ax, label="transfer accuracy")
     ax.set_title("Figure 5: invariance transfer between classes")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

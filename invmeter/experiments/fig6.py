@@ -15,8 +15,18 @@ from scipy.stats import spearmanr
 
 from invmeter.data.design import make_dataset, sample_object_sets
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.experiments.common import Claim, Context, Scale, l2_cell, mean_by, train_cell, transfer_cell
+from invmeter.experiments.common import (
+    PAPER_FT_STEPS,
+    Claim,
+    Context,
+    Scale,
+    l2_cell,
+    mean_by,
+    train_cell,
+    transfer_cell,
+)
 from invmeter.experiments.fig2 import object_pool
+from invmeter.plots import heatmap, pyplot, save
 from invmeter.runner import Cell
 from invmeter.transforms import parse_transform
 
@@ -28,7 +38,7 @@ SCALES = {
                    width=0.125, seeds=(0,), archs=("cifar:resnet18",), ft_epochs=5, image_size=16,
                    families=("translation", "rotation", "scale", "color_jitter")),
     "cpu": Scale(n_classes=10, n_train=1500, n_val=300, n_test=500, n_ft_train=600, n_ft_test=600, epochs=8,
-                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",)),
+                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",), ft_steps=PAPER_FT_STEPS),
     "paper": Scale(n_classes=30, n_train=50_000, n_val=10_000, n_test=10_000, n_ft_train=50_000, n_ft_test=10_000,
                    epochs=50, batch_size=512, width=1.0, seeds=tuple(range(10)), archs=("cifar:resnet18",)),
 }
@@ -103,11 +113,7 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     families, acc, l2 = _tables(rows)
     models = (*families, "none")
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
@@ -116,17 +122,9 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         (axes[1], l2, (*models, "untrained"), "(b) l2 between/within-class ratio", "l2 ratio"),
     ):
         grid = np.array([[values[(m, g)] for g in families] for m in trained])
-        image = ax.imshow(grid, cmap="viridis", aspect="auto")
-        for i in range(grid.shape[0]):
-            for j in range(grid.shape[1]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", color="white", fontsize=7)
-        ax.set_xticks(range(len(families)), families, rotation=40, ha="right")
-        ax.set_yticks(range(len(trained)), trained)
+        heatmap(fig, ax, grid, families, trained, label=label, fontsize=7, rotate_x=True)
         ax.set_xlabel("target transform")
         ax.set_ylabel("trained on")
         ax.set_title(title)
-        fig.colorbar(image, ax=ax, label=label)
     fig.suptitle("Figure 6: relationships between invariances")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)

@@ -13,10 +13,24 @@ from typing import Any
 
 import numpy as np
 
-from invmeter.data.design import make_dataset, nested_transforms, sample_object_sets, sample_transform_sets
+from invmeter.data.design import (
+    make_dataset,
+    nested_transforms,
+    sample_object_sets,
+    sample_transform_sets,
+)
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.experiments.common import Claim, Context, Scale, mean_by, train_cell, transfer_cell
+from invmeter.experiments.common import (
+    PAPER_FT_STEPS,
+    Claim,
+    Context,
+    Scale,
+    mean_by,
+    train_cell,
+    transfer_cell,
+)
 from invmeter.experiments.fig2 import object_pool
+from invmeter.plots import heatmap, pyplot, save
 from invmeter.runner import Cell
 
 NAME = "fig8"
@@ -26,7 +40,7 @@ SCALES = {
                    width=0.125, seeds=(0,), archs=("cifar:resnet18",), ft_epochs=5, image_size=16,
                    families=("rotation", "scale", "blur")),
     "cpu": Scale(n_classes=10, n_train=2000, n_val=300, n_test=500, n_ft_train=1000, n_ft_test=1000, epochs=10,
-                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",)),
+                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",), ft_steps=PAPER_FT_STEPS),
     "paper": Scale(n_classes=30, n_train=50_000, n_val=10_000, n_test=10_000, n_ft_train=50_000, n_ft_test=10_000,
                    epochs=100, batch_size=256, width=1.0, seeds=tuple(range(10)), archs=("cifar:resnet18",)),
 }
@@ -73,26 +87,16 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     cell = {key: v[0] for key, v in mean_by(rows, ("k", "m")).items()}
     n = max(k for k, _ in cell)
     grid = np.full((n, n), np.nan)
     for (k, m), value in cell.items():
         grid[k - 1, m - 1] = value
     fig, ax = plt.subplots(figsize=(6, 5))
-    image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
-    for (k, m), value in cell.items():
-        ax.text(m - 1, k - 1, f"{value:.2f}", ha="center", va="center", color="white", fontsize=7)
-    ax.set_xticks(range(n), [str(m) for m in range(1, n + 1)])
-    ax.set_yticks(range(n), [str(k) for k in range(1, n + 1)])
+    ticks = [str(i) for i in range(1, n + 1)]
+    heatmap(fig, ax, grid, ticks, ticks, label="transfer accuracy", vmin=0, vmax=1, fontsize=7)
     ax.set_xlabel("target transforms m")
     ax.set_ylabel("training transforms k")
-    fig.colorbar(image, ax=ax, label="transfer accuracy")
     ax.set_title("Figure 8: subsets vs supersets of transforms")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

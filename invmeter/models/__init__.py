@@ -12,8 +12,8 @@ from invmeter.models.registry import (
 
 __all__ = [
     "CIFAR_ARCHS",
-    "ModelHandle",
     "WEIGHT_CHOICES",
+    "ModelHandle",
     "create_cifar_model",
     "list_models",
     "load_checkpoint",

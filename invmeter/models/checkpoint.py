@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from invmeter._io import atomic_write
 from invmeter.errors import CheckpointError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.weights import load_state_file
@@ -24,34 +23,14 @@ from invmeter.models.weights import load_state_file
 __all__ = [
     "CHECKPOINT_FORMAT",
     "build_architecture",
-    "save_checkpoint",
-    "read_sidecar",
-    "load_checkpoint",
     "checkpoint_handle",
-    "atomic_write",
+    "load_checkpoint",
+    "read_sidecar",
     "remove_stale_temporaries",
+    "save_checkpoint",
 ]
 
 CHECKPOINT_FORMAT = "invmeter-checkpoint/1"
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)``, flush it to disk, then rename onto ``path``: readers never see a half-written
-    file, even if the process is killed mid-write (a killed write leaves only a ``.NAME.*.tmp`` file behind)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def remove_stale_temporaries(directory: Path, name: str) -> None:

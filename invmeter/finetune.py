@@ -1,0 +1,105 @@
+"""The paper's transfer protocol: freeze a trained model and re-fit its final linear layer on a target dataset.
+
+Features (the input of the final layer) are extracted once per image and cached, and the new layer is a
+:class:`~invmeter.LinearProbe` with ``solver="adam"`` (Adam, 25 epochs by default): the backbone runs once per
+image, not once per epoch. ``invmeter.score(probe="adam")`` uses the same probe.
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from invmeter.data.build import BuiltSplit
+from invmeter.errors import DataError, InvalidParameterError
+from invmeter.features import extract_images
+from invmeter.metrics.probe import LinearProbe
+from invmeter.models.handle import ModelHandle
+
+__all__ = ["FineTuneResult", "finetune_last_layer"]
+
+
+@dataclass(frozen=True)
+class FineTuneResult:
+    """A model whose final linear layer was re-fit on a target dataset, backbone frozen.
+
+    Attributes:
+        handle: A copy of the model with the fitted final layer (the original is untouched); score or save it.
+        probe: The fitted :class:`~invmeter.LinearProbe` (``solver="adam"``) on the cached features.
+        train_accuracy: Accuracy on the fine-tuning images (fraction).
+        test_accuracy: Accuracy on the test images (fraction), or ``None`` when none were given.
+        images_seen: Images the backbone ran on: one forward pass per image, whatever the number of epochs.
+    """
+
+    handle: ModelHandle
+    probe: LinearProbe
+    train_accuracy: float
+    test_accuracy: float | None
+    images_seen: int
+
+
+def finetune_last_layer(
+    handle: ModelHandle,
+    data: BuiltSplit,
+    test: BuiltSplit | None = None,
+    *,
+    epochs: int = 25,
+    lr: float = 1e-3,
+    batch_size: int = 512,
+    seed: int = 0,
+    device: str = "auto",
+) -> FineTuneResult:
+    """Freeze the backbone and fit a fresh final linear layer on ``data`` (the paper's transfer protocol).
+
+    Representations (the input of the final layer) are extracted once per image and cached; the new layer is a
+    :class:`~invmeter.LinearProbe` with ``solver="adam"`` (Adam at ``lr``, ``epochs`` passes over the cached
+    features in mini-batches of ``batch_size``, seeded by ``seed``), the same protocol as ``score(probe="adam")``.
+    Labels must be ``0..K-1`` with every class present.
+    """
+    feats = extract_images(handle, data.images, device=device)
+    y = torch.from_numpy(np.array(data.labels)).long()
+    n_classes = int(y.max()) + 1 if len(y) else 0
+    if n_classes < 2 or len(torch.unique(y)) != n_classes:
+        raise DataError(f"Fine-tuning needs labels 0..K-1 with every class present (K >= 2); got classes "
+                        f"{sorted(torch.unique(y).tolist())[:10]}.")
+    probe = LinearProbe(solver="adam", epochs=epochs, lr=lr, batch_size=batch_size, random_state=seed).fit(feats, y)
+    test_accuracy = None
+    if test is not None:
+        test_accuracy = probe.score(extract_images(handle, test.images, device=device), np.array(test.labels))
+    return FineTuneResult(
+        handle=_with_head(handle, probe, len(y)),
+        probe=probe,
+        train_accuracy=probe.score(feats, y),
+        test_accuracy=test_accuracy,
+        images_seen=len(y) + (len(test.labels) if test is not None else 0),
+    )
+
+
+def _with_head(handle: ModelHandle, probe: LinearProbe, n_images: int) -> ModelHandle:
+    """A copy of the handle's model whose final linear layer computes the probe (features -> K classes)."""
+    head = nn.Linear(probe.coef_.shape[1], probe.coef_.shape[0])
+    with torch.no_grad():
+        head.weight.copy_(probe.coef_)
+        head.bias.copy_(probe.intercept_)
+    model = deepcopy(handle.model)
+    head = head.to(next(model.parameters()).device)
+    kind, layer = handle.kind, handle.layer
+    if kind == "timm":
+        model.reset_classifier(head.out_features)
+        old = model.get_classifier()
+        if not isinstance(old, nn.Linear) or old.in_features != head.in_features:
+            raise InvalidParameterError(f"{handle.name}'s classifier is not a linear layer on its features; "
+                                        "fine-tune a model with a linear head.")
+        with torch.no_grad():
+            old.weight.copy_(head.weight)
+            old.bias.copy_(head.bias)
+    elif kind == "linear-input":
+        model.set_submodule(layer.removesuffix(" (input)"), head)
+    else:  # the model outputs its representation: append the layer
+        model, kind, layer = nn.Sequential(model, head), "linear-input", "1 (input)"
+    return replace(handle, model=model.eval(), kind=kind, layer=layer, num_classes=head.out_features, label_names=(),
+                   weights=f"{handle.weights} + last layer fit on {n_images} images")
