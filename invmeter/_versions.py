@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import platform
+from importlib import metadata
 
 __all__ = ["versions"]
 
 
+def _installed(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def versions() -> dict[str, str]:
-    """Versions of invmeter and the libraries that determine its numbers."""
-    import numpy
-    import sklearn
-    import timm
+    """Versions of invmeter and the libraries that determine its numbers.
+
+    torch reports its own ``__version__`` (it carries the build, e.g. ``+cu130``); the others are read from the
+    installed packages' metadata, because importing torchvision, timm or scikit-learn only to read a version would
+    cost a ``score`` call seconds.
+    """
     import torch
-    import torchvision
 
     from invmeter import __version__
 
@@ -21,8 +30,5 @@ def versions() -> dict[str, str]:
         "invmeter": __version__,
         "python": platform.python_version(),
         "torch": str(torch.__version__),  # a str subclass that torch.load(weights_only=True) refuses
-        "torchvision": torchvision.__version__,
-        "timm": timm.__version__,
-        "numpy": numpy.__version__,
-        "scikit-learn": sklearn.__version__,
+        **{name: _installed(name) for name in ("torchvision", "timm", "numpy", "scikit-learn")},
     }

@@ -30,7 +30,8 @@ def heatmap(fig: Any, ax: Any, grid: Any, xlabels: Sequence[str], ylabels: Seque
     image = ax.imshow(grid, cmap="viridis", aspect="auto", vmin=vmin, vmax=vmax)
     for i, row in enumerate(grid):
         for j, value in enumerate(row):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white", fontsize=fontsize)
+            dark = image.norm(value) < 0.6  # viridis is dark below ~60% of its range: white text there
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if dark else "black", fontsize=fontsize)
     ax.set_xticks(range(len(xlabels)), xlabels, rotation=40 if rotate_x else 0, ha="right" if rotate_x else "center")
     ax.set_yticks(range(len(ylabels)), ylabels)
     fig.colorbar(image, ax=ax, label=label)
@@ -64,7 +65,7 @@ def _sweep(plt: Any, reports: Sequence[Report]) -> Any:
     step = reports[0].transform["steps"][0]
     ax.set_xlabel(f"{step['family']} magnitude ({step['units']})")
     ax.set_ylabel("value (95% CI)")
-    ax.set_title(f"{reports[0].model['name']}: {step['family']} sweep")
+    ax.set_title(f"{reports[0].model['name']}: {step['family']} sweep", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig
@@ -80,7 +81,7 @@ def _layers(plt: Any, report: Report) -> Any:
     ax.fill_between(xs, lo, hi, alpha=0.2)
     ax.set_xticks(list(xs), [e["layer"] for e in entries], rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("invariance (95% CI)")
-    ax.set_title(f"{report.model['name']}: per-layer invariance to {report.transform['spec']}")
+    ax.set_title(f"{report.model['name']}: per-layer invariance to {report.transform['spec']}", fontsize=10)
     ax.grid(alpha=0.3)
     return fig
 

@@ -40,13 +40,18 @@ class PixelModel(nn.Module):
         return x.flatten(1)
 
 
+def seeded_conv_features() -> nn.Module:
+    """A fixed (seed 0) random conv net: 3 -> 8 channels, 4x4 average-pooled, flattened to 128 features."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten())
+
+
 class HFlipInvariant(nn.Module):
     """h(x) + h(hflip(x)) with h a fixed random conv net: exactly invariant to horizontal flips."""
 
     def __init__(self) -> None:
         super().__init__()
-        torch.manual_seed(0)
-        self.h = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        self.h = seeded_conv_features()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.h(x) + self.h(x.flip(-1))
@@ -102,8 +107,7 @@ class Rot90Averaged(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        torch.manual_seed(0)
-        self.h = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        self.h = seeded_conv_features()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return sum(self.h(torch.rot90(x, k, (-2, -1))) for k in range(4)) / 4

@@ -35,7 +35,7 @@ ARCHS = ("cifar:resnet18", "cifar:vgg11", "cifar:densenet121")
 SCALES = {
     "smoke": Scale(n_classes=3, n_train=48, n_val=12, n_test=12, n_ft_train=30, n_ft_test=30, epochs=1, batch_size=16,
                    width=0.125, seeds=(0,), archs=("cifar:resnet18",), ft_epochs=5, image_size=16),
-    "cpu": Scale(n_classes=30, n_train=4500, n_val=600, n_test=1500, n_ft_train=1500, n_ft_test=1500, epochs=10,
+    "cpu": Scale(n_classes=30, n_train=4500, n_val=600, n_test=1500, n_ft_train=4500, n_ft_test=1500, epochs=10,
                  batch_size=64, width=0.25, seeds=(0, 1, 2), archs=ARCHS, ft_steps=PAPER_FT_STEPS),
     "paper": Scale(n_classes=30, n_train=50_000, n_val=10_000, n_test=10_000, n_ft_train=50_000, n_ft_test=10_000,
                    epochs=50, batch_size=512, width=1.0, seeds=tuple(range(10)), archs=ARCHS),
@@ -99,7 +99,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                label=f"D_{target}", capsize=3)
     ax.set_xticks(range(len(archs)), [a.removeprefix("cifar:") for a in archs])
     ax.set_ylabel("transfer accuracy (last layer re-fit)")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8, ncol=2)
+    ax.set_ylim(0, 1.15)
+    ax.legend(fontsize=8, ncol=len(TARGETS), loc="upper center")
     ax.set_title("Figure 2: transfer to targets sharing transforms and/or objects")
     save(fig, path)
