@@ -2,14 +2,8 @@
 
 __version__ = "0.1.0"
 
-from invmeter.api import (
-    score as score,
-    sweep as sweep,
-)
-from invmeter.data import (
-    FolderPairs as FolderPairs,
-    Transforms2D as Transforms2D,
-)
+from invmeter.api import score as score, sweep as sweep
+from invmeter.data import FolderPairs as FolderPairs, Transforms2D as Transforms2D
 from invmeter.errors import (
     DataError as DataError,
     InvalidParameterError as InvalidParameterError,
@@ -19,22 +13,10 @@ from invmeter.errors import (
 )
 from invmeter.features import extract as extract
 from invmeter.finetune import finetune_last_layer as finetune_last_layer
-from invmeter.metrics import (
-    METRICS as METRICS,
-    LinearProbe as LinearProbe,
-    compute_metrics as compute_metrics,
-)
-from invmeter.models import (
-    ModelHandle as ModelHandle,
-    list_models as list_models,
-    load_model as load_model,
-)
+from invmeter.metrics import METRICS as METRICS, LinearProbe as LinearProbe, compute_metrics as compute_metrics
+from invmeter.models import ModelHandle as ModelHandle, list_models as list_models, load_model as load_model
 from invmeter.report import Report as Report
-from invmeter.train import (
-    TrainConfig as TrainConfig,
-    TrainResult as TrainResult,
-    train as train,
-)
+from invmeter.train import TrainConfig as TrainConfig, TrainResult as TrainResult, train as train
 from invmeter.transforms import (
     TransformSpec as TransformSpec,
     apply_transforms as apply_transforms,

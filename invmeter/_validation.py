@@ -9,7 +9,7 @@ from pathlib import Path
 
 from invmeter.errors import InvalidParameterError, UnknownNameError
 
-__all__ = ["check_positive_int", "check_range", "check_writable", "did_you_mean", "parse_number_list", "unknown_name"]
+__all__ = ["did_you_mean", "unknown_name", "check_positive_int", "check_writable", "check_range", "parse_number_list"]
 
 
 def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -34,12 +34,7 @@ from invmeter.errors import DataError, InvalidParameterError, InvmeterWarning
 from invmeter.features import extract, resolve_device
 from invmeter.labels import map_class_names
 from invmeter.layers import resolve_layers
-from invmeter.metrics import (
-    DEFAULT_METRICS,
-    PROBE_SOLVERS,
-    MetricValue,
-    compute_metrics,
-)
+from invmeter.metrics import DEFAULT_METRICS, PROBE_SOLVERS, MetricValue, compute_metrics
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.equivariance import verdict
 from invmeter.metrics.invariance import invariance_from_terms
@@ -50,7 +45,7 @@ from invmeter.report import Report
 from invmeter.transforms import TransformSpec, parse_transform
 from invmeter.types import Representations
 
-__all__ = ["DEFAULT_IMAGES_PER_CLASS", "make_pairs", "make_transforms2d", "resolve_model", "score", "sweep", "versions"]
+__all__ = ["score", "sweep", "resolve_model", "make_pairs", "make_transforms2d", "versions", "DEFAULT_IMAGES_PER_CLASS"]
 
 DEFAULT_IMAGES_PER_CLASS = 32
 

@@ -94,12 +94,7 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
     """Score invariance of each MODEL to each TRANSFORM (e.g. invmeter score --model resnet18 --transform rotation)."""
     from invmeter import api
     from invmeter._validation import check_writable, parse_number_list
-    from invmeter.report import (
-        append_csv,
-        comparison_table,
-        reports_to_json,
-        sweep_table,
-    )
+    from invmeter.report import append_csv, comparison_table, reports_to_json, sweep_table
     from invmeter.transforms import parse_transform
 
     for path, what in ((json_path, "JSON"), (csv_path, "CSV"), (plot_path, "plot")):

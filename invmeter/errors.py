@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "DataError", "InvalidParameterError", "InvmeterError", "InvmeterWarning", "UnknownNameError"]
+__all__ = ["InvmeterError", "InvalidParameterError", "UnknownNameError", "DataError", "CheckpointError", "InvmeterWarning"]
 
 
 class InvmeterError(Exception):

@@ -18,7 +18,7 @@ from invmeter.metrics.invariance import derangement
 from invmeter.models.handle import ModelHandle
 from invmeter.types import Representations
 
-__all__ = ["Representations", "extract", "extract_images", "normalize", "resolve_device", "to_unit_float"]
+__all__ = ["Representations", "extract", "extract_images", "resolve_device", "normalize", "to_unit_float"]
 
 
 def resolve_device(device: str) -> torch.device:

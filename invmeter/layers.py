@@ -9,7 +9,7 @@ from torch import nn
 from invmeter._validation import unknown_name
 from invmeter.models.handle import ModelHandle
 
-__all__ = ["block_names", "resolve_layers"]
+__all__ = ["resolve_layers", "block_names"]
 
 
 def block_names(handle: ModelHandle) -> list[str]:

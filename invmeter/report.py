@@ -13,7 +13,7 @@ from typing import Any
 from invmeter.errors import InvalidParameterError
 from invmeter.metrics import METRICS, MetricValue
 
-__all__ = ["Report", "append_csv", "comparison_table", "reports_to_json", "sweep_table", "sweep_to_dict"]
+__all__ = ["Report", "append_csv", "reports_to_json", "sweep_table", "comparison_table", "sweep_to_dict"]
 
 _DIRECTION = {
     "invariance": "1 = invariant",

@@ -27,7 +27,7 @@ from invmeter._validation import unknown_name
 from invmeter._versions import versions
 from invmeter.errors import InvmeterError
 
-__all__ = ["EXECUTORS", "Cell", "CellFailed", "cell_task", "load_result", "run_cells"]
+__all__ = ["Cell", "CellFailed", "cell_task", "run_cells", "load_result", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
 _TASKS: dict[str, Callable[[dict[str, Any], dict[str, dict[str, Any]], Path], dict[str, Any]]] = {}

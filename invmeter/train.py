@@ -37,12 +37,7 @@ from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameError
 from invmeter.features import normalize, resolve_device, to_unit_float
-from invmeter.models.checkpoint import (
-    build_architecture,
-    checkpoint_handle,
-    remove_stale_temporaries,
-    save_checkpoint,
-)
+from invmeter.models.checkpoint import build_architecture, checkpoint_handle, remove_stale_temporaries, save_checkpoint
 from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD
 from invmeter.models.handle import ModelHandle
 from invmeter.transforms import parse_transform

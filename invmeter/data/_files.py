@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from invmeter.errors import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "check_folder", "fingerprint", "image_files", "open_image", "si_score_part"]
+__all__ = ["IMAGE_EXTENSIONS", "check_folder", "image_files", "fingerprint", "open_image", "si_score_part"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 

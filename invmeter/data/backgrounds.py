@@ -16,14 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from invmeter.data._files import (
-    IMAGE_EXTENSIONS as _EXT,
-    check_folder,
-    fingerprint,
-    image_files,
-    open_image,
-    si_score_part,
-)
+from invmeter.data._files import IMAGE_EXTENSIONS as _EXT, check_folder, fingerprint, image_files, open_image, si_score_part
 from invmeter.errors import DataError, InvalidParameterError
 
 __all__ = ["PAPER_BACKGROUND_COUNT", "PhotoBackgrounds", "ProceduralBackgrounds", "load_background_source"]

@@ -16,13 +16,7 @@ import numpy as np
 from invmeter._validation import check_positive_int
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import InvalidParameterError
-from invmeter.transforms import (
-    PAPER_FAMILIES,
-    TransformSpec,
-    TransformStep,
-    list_transforms,
-    parse_transform,
-)
+from invmeter.transforms import PAPER_FAMILIES, TransformSpec, TransformStep, list_transforms, parse_transform
 
 __all__ = [
     "KIND_ORDER",

@@ -14,7 +14,7 @@ from invmeter.data._files import IMAGE_EXTENSIONS, open_image
 from invmeter.errors import DataError
 from invmeter.transforms import TransformSpec, apply_transforms
 
-__all__ = ["IMAGE_EXTENSIONS", "FolderPairs", "find_class_images", "load_image"]
+__all__ = ["IMAGE_EXTENSIONS", "find_class_images", "load_image", "FolderPairs"]
 
 
 def find_class_images(root: str | Path) -> tuple[list[Path], list[int], list[str]]:

@@ -18,13 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from invmeter.data._files import (
-    check_folder,
-    fingerprint,
-    image_files,
-    open_image,
-    si_score_part,
-)
+from invmeter.data._files import check_folder, fingerprint, image_files, open_image, si_score_part
 from invmeter.errors import DataError
 
 __all__ = ["ImageObjects", "ProceduralObjects", "check_object_ids", "load_object_source", "place_on_canvas"]

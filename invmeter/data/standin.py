@@ -21,13 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from invmeter.data.prototypes import ProceduralObjects
-from invmeter.transforms.functional import (
-    flip_matrix,
-    rotation_matrix,
-    scale_matrix,
-    translation_matrix,
-    warp,
-)
+from invmeter.transforms.functional import flip_matrix, rotation_matrix, scale_matrix, translation_matrix, warp
 
 __all__ = ["STANDIN_SPLIT_SIZES", "Cifar10StandIn"]
 
@@ -58,7 +52,7 @@ def _scene_params(seed: int, split: str) -> dict[str, Tensor]:
     }
     rng = np.random.default_rng([seed, 1 + _SPLIT_CODES[split]])
     labels = rng.permutation(np.arange(n) % N_CLASSES)
-    u = lambda lo, hi, *shape: rng.uniform(lo, hi, (n, *shape))
+    u = lambda lo, hi, *shape: rng.uniform(lo, hi, (n, *shape))  # noqa: E731 - a local shorthand
     hues = (cls["hues"][labels] + rng.normal(0, 0.12, (n, 2))) % 1.0
     params = {
         "labels": labels, "subject": labels * SUBJECTS_PER_CLASS + rng.integers(0, SUBJECTS_PER_CLASS, n),
@@ -113,7 +107,7 @@ class Cifar10StandIn:
         n = len(ids)
         grid = (torch.arange(image_size, dtype=torch.float32) + 0.5) / image_size
         y, x = grid.view(1, -1, 1), grid.view(1, 1, -1)
-        col = lambda name: p[name].view(n, 1, 1)
+        col = lambda name: p[name].view(n, 1, 1)  # noqa: E731 - per-image scalar as (N, 1, 1)
         sky_rgb, ground_rgb = (_hsv(p["hues"][:, i], p["sat"][:, i], p["val"][:, i]).view(n, 3, 1, 1)
                                for i in range(2))
         ground = torch.sigmoid((y - col("horizon") - col("tilt") * (x - 0.5)) / col("soft")).unsqueeze(1)

@@ -16,7 +16,7 @@ from invmeter.data.prototypes import ProceduralObjects, check_object_ids
 from invmeter.errors import InvalidParameterError
 from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms
 
-__all__ = ["Scenes", "Transforms2D", "Transforms2DPairs"]
+__all__ = ["Transforms2D", "Scenes", "Transforms2DPairs"]
 
 
 @dataclass(frozen=True)

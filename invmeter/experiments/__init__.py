@@ -8,23 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from invmeter._validation import unknown_name
-from invmeter.experiments import (
-    cells as _cells,  # noqa: F401 - registers the cell tasks
-    fig2,
-    fig3,
-    fig4,
-    fig5,
-    fig6,
-    fig8,
-)
-from invmeter.experiments.common import (
-    PRESETS,
-    Claim,
-    Context,
-    Figure,
-    scale_for,
-    write_outputs,
-)
+from invmeter.experiments import cells as _cells  # noqa: F401 - registers the cell tasks
+from invmeter.experiments import fig2, fig3, fig4, fig5, fig6, fig8
+from invmeter.experiments.common import PRESETS, Claim, Context, Figure, scale_for, write_outputs
 from invmeter.runner import run_cells
 
 __all__ = ["FIGURES", "PRESETS", "reproduce"]

@@ -10,21 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from invmeter.data.design import (
-    figure2_datasets,
-    sample_object_sets,
-    sample_transform_sets,
-)
+from invmeter.data.design import figure2_datasets, sample_object_sets, sample_transform_sets
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.experiments.common import (
-    PAPER_FT_STEPS,
-    Claim,
-    Context,
-    Scale,
-    mean_by,
-    train_cell,
-    transfer_cell,
-)
+from invmeter.experiments.common import PAPER_FT_STEPS, Claim, Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.plots import pyplot, save
 from invmeter.runner import Cell
 

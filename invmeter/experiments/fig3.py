@@ -16,14 +16,7 @@ import numpy as np
 from invmeter.data.cifar import cifar_backgrounds
 from invmeter.data.design import sample_object_sets
 from invmeter.data.pasted import PastedObjects
-from invmeter.experiments.common import (
-    Claim,
-    Context,
-    Scale,
-    mean_by,
-    train_cell,
-    transfer_cell,
-)
+from invmeter.experiments.common import Claim, Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig2 import object_pool
 from invmeter.plots import pyplot, save
 from invmeter.runner import Cell

@@ -16,21 +16,8 @@ import numpy as np
 
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments import fig3
-from invmeter.experiments.common import (
-    Claim,
-    Context,
-    Scale,
-    mean_by,
-    train_cell,
-    transfer_cell,
-)
-from invmeter.experiments.fig3 import (
-    DATASETS,
-    background_name,
-    core_datasets,
-    notes,
-    seed_objects,
-)
+from invmeter.experiments.common import Claim, Context, Scale, mean_by, train_cell, transfer_cell
+from invmeter.experiments.fig3 import DATASETS, background_name, core_datasets, notes, seed_objects
 from invmeter.plots import pyplot, save
 from invmeter.runner import Cell
 

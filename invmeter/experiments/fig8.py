@@ -14,22 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from invmeter.data.design import (
-    make_dataset,
-    nested_transforms,
-    sample_object_sets,
-    sample_transform_sets,
-)
+from invmeter.data.design import make_dataset, nested_transforms, sample_object_sets, sample_transform_sets
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.experiments.common import (
-    PAPER_FT_STEPS,
-    Claim,
-    Context,
-    Scale,
-    mean_by,
-    train_cell,
-    transfer_cell,
-)
+from invmeter.experiments.common import PAPER_FT_STEPS, Claim, Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig2 import object_pool
 from invmeter.plots import heatmap, pyplot, save
 from invmeter.runner import Cell

@@ -16,7 +16,7 @@ from typing import Any
 from invmeter.errors import InvmeterError
 from invmeter.runner import Cell, CellFailed, run_cell
 
-__all__ = ["MAX_RETRIES", "run_with_ray"]
+__all__ = ["run_with_ray", "MAX_RETRIES"]
 
 MAX_RETRIES = 3  # re-runs of a task whose worker process died
 

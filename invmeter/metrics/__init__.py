@@ -11,21 +11,21 @@ from torch import Tensor
 
 from invmeter._validation import unknown_name
 from invmeter.errors import DataError, InvalidParameterError
+from invmeter.types import Representations
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
 from invmeter.metrics.equivariance import equivariance_from_terms, equivariance_terms
 from invmeter.metrics.invariance import invariance_from_terms, invariance_terms
 from invmeter.metrics.probe import PROBE_SOLVERS, LinearProbe
-from invmeter.types import Representations
 
 __all__ = [
-    "DEFAULT_METRICS",
     "METRICS",
-    "PROBE_SOLVERS",
-    "LinearProbe",
+    "DEFAULT_METRICS",
     "MetricValue",
     "compute_metrics",
     "stratified_split",
+    "LinearProbe",
+    "PROBE_SOLVERS",
 ]
 
 METRICS: dict[str, str] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["percentile_ci", "resample_weights"]
+__all__ = ["resample_weights", "percentile_ci"]
 
 
 def resample_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["VERDICT_THRESHOLD", "equivariance_from_terms", "equivariance_terms", "verdict"]
+__all__ = ["equivariance_terms", "equivariance_from_terms", "verdict", "VERDICT_THRESHOLD"]
 
 VERDICT_THRESHOLD = 0.9
 RIDGE = 1e-4  # ridge strength relative to the mean squared feature norm

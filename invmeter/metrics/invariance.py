@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["derangement", "invariance_from_terms", "invariance_terms", "paired_distances"]
+__all__ = ["paired_distances", "derangement", "invariance_terms", "invariance_from_terms"]
 
 
 def paired_distances(a: Tensor, b: Tensor) -> np.ndarray:

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["PROBE_SOLVERS", "LinearProbe", "resolve_solver"]
+__all__ = ["LinearProbe", "PROBE_SOLVERS", "resolve_solver"]
 
 PROBE_SOLVERS = ("auto", "ridge", "lbfgs", "adam")
 RIDGE_GRID = np.logspace(-3, 4, 29)  # candidate ridge strengths, relative to the mean Gram eigenvalue

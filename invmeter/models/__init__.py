@@ -12,8 +12,8 @@ from invmeter.models.registry import (
 
 __all__ = [
     "CIFAR_ARCHS",
-    "WEIGHT_CHOICES",
     "ModelHandle",
+    "WEIGHT_CHOICES",
     "create_cifar_model",
     "list_models",
     "load_checkpoint",

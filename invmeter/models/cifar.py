@@ -18,7 +18,7 @@ from invmeter.errors import InvalidParameterError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.weights import load_weights_into, weights_unavailable
 
-__all__ = ["CIFAR_ARCHS", "CIFAR_MEAN", "CIFAR_STD", "cifar_handle", "create_cifar_model"]
+__all__ = ["CIFAR_ARCHS", "create_cifar_model", "cifar_handle", "CIFAR_MEAN", "CIFAR_STD"]
 
 CIFAR_MEAN = (0.5, 0.5, 0.5)  # the paper's Normalize(0.5, 0.5)
 CIFAR_STD = (0.5, 0.5, 0.5)

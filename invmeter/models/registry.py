@@ -22,7 +22,7 @@ from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameE
 from invmeter.models.handle import ModelHandle
 from invmeter.models.weights import load_weights_into, reachable, weights_unavailable
 
-__all__ = ["WEIGHT_CHOICES", "list_models", "load_model", "random_init_copy", "wrap_module"]
+__all__ = ["load_model", "wrap_module", "list_models", "random_init_copy", "WEIGHT_CHOICES"]
 
 WEIGHT_CHOICES = ("auto", "pretrained", "random")
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
@@ -67,7 +67,7 @@ def _timm_handle(name: str, weights: str) -> ModelHandle:
     pretrained = tag.startswith("pretrained")
     try:
         model = timm.create_model(name, pretrained=pretrained, **({"pretrained_cfg_overlay": overlay} if overlay else {}))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a failed download falls back (auto) or fails clearly (pretrained)
         if not pretrained:
             raise
         tag = weights_unavailable(name, weights, f"loading failed: {exc.__class__.__name__}")

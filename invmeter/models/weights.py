@@ -11,7 +11,7 @@ from torch import nn
 
 from invmeter.errors import CheckpointError, InvmeterError, InvmeterWarning
 
-__all__ = ["load_state_file", "load_weights_into", "reachable", "weights_unavailable"]
+__all__ = ["reachable", "load_state_file", "load_weights_into", "weights_unavailable"]
 
 
 def reachable(host: str, timeout: float = 3.0) -> bool:

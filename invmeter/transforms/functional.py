@@ -20,25 +20,25 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
-    "add_noise",
+    "rotation_matrix",
+    "translation_matrix",
+    "scale_matrix",
+    "shear_matrix",
+    "flip_matrix",
+    "warp",
+    "gaussian_blur",
+    "sharpen",
     "adjust_brightness",
     "adjust_contrast",
-    "adjust_hue",
     "adjust_saturation",
-    "color_op",
-    "erase_square",
-    "flip_matrix",
-    "gaussian_blur",
+    "adjust_hue",
     "grayscale",
     "invert",
-    "pixelate",
     "posterize",
-    "rotation_matrix",
-    "scale_matrix",
-    "sharpen",
-    "shear_matrix",
-    "translation_matrix",
-    "warp",
+    "add_noise",
+    "pixelate",
+    "erase_square",
+    "color_op",
 ]
 
 _GRAY = (0.299, 0.587, 0.114)
@@ -317,7 +317,7 @@ def _segment_mean(values: Tensor, weights: Tensor, segments: Tensor) -> Tensor:
     return (sums / totals.clamp_min(1e-8))[segments].reshape(values.shape)
 
 
-def color_op(images: Tensor, op, *args, object_weighted: bool = False, **kwargs) -> Tensor:
+def color_op(images: Tensor, op, *args, object_weighted: bool = False, **kwargs) -> Tensor:  # noqa: ANN001
     """Apply a colour ``op(rgb, *args)`` to RGB or premultiplied RGBA images, keeping alpha unchanged.
 
     With alpha, the op sees un-premultiplied colour. With ``object_weighted``, it sees only the object's pixels,
@@ -340,7 +340,7 @@ def color_op(images: Tensor, op, *args, object_weighted: bool = False, **kwargs)
     return out
 
 
-def _object_pixels_op(images: Tensor, op, *args, **kwargs) -> Tensor:
+def _object_pixels_op(images: Tensor, op, *args, **kwargs) -> Tensor:  # noqa: ANN001
     """:func:`color_op` on the pixels where alpha > 0 only (objects cover a fraction of their canvas)."""
     segments, ys, xs = (images[:, 3] > 0).nonzero(as_tuple=True)
     alpha = images[segments, 3, ys, xs].reshape(-1, 1, 1, 1)

@@ -147,11 +147,11 @@ def _signed_fixed(m: float, n: int, gen: torch.Generator) -> Tensor:
     return (m * _random_sign(n, gen)).unsqueeze(1)
 
 
-def _value_fixed(m: float, n: int, gen: torch.Generator) -> Tensor:
+def _value_fixed(m: float, n: int, gen: torch.Generator) -> Tensor:  # noqa: ARG001 - same signature as others
     return torch.full((n, 1), float(m), dtype=torch.float64)
 
 
-def _flag(name: str, kind: str, doc: str, matrix=None, kernel=None) -> TransformFamily:
+def _flag(name: str, kind: str, doc: str, matrix=None, kernel=None) -> TransformFamily:  # noqa: ANN001
     return TransformFamily(
         name=name, kind=kind, params=("applied",), units="-", default="always applied in a pair; p=0.5 in datasets",
         magnitude=f"no magnitude ({doc})", identity=(0.0,), ranges=lambda _m, _o: [(1.0, 1.0)], fixed=None,
@@ -268,7 +268,7 @@ register_family(TransformFamily(
 ))
 
 
-def _factor_family(name: str, op, doc: str) -> TransformFamily:
+def _factor_family(name: str, op, doc: str) -> TransformFamily:  # noqa: ANN001
     return TransformFamily(
         name=name, kind="photometric", params=("factor",), units=f"{doc} factor (1 = unchanged)",
         default="factor ~ U[0, 2]", magnitude=f"{name}:m -> factor ~ U[max(0, 1-m), 1+m], m in [0, 1]",

@@ -13,7 +13,7 @@ from invmeter.errors import InvalidParameterError
 from invmeter.transforms import functional as K
 from invmeter.transforms.registry import TransformFamily, get_family
 
-__all__ = ["SampledTransforms", "TransformSpec", "TransformStep", "apply_transforms", "parse_transform"]
+__all__ = ["TransformStep", "TransformSpec", "SampledTransforms", "parse_transform", "apply_transforms"]
 
 INTERPOLATION = "bilinear"
 FILL = 0.0
