@@ -114,14 +114,39 @@ def _forward(handle: ModelHandle, x: Tensor, layers: Sequence[str]) -> tuple[Ten
     return out.flatten(1), None, handle.layer, dict(store)
 
 
-def _batch_distances(a: Tensor, b: Tensor, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per image of one batch: ``||a_i - b_i||`` and ``||a_i - a_pi(i)||`` for a derangement pi within the batch."""
+def _batch_distances(
+    a: Tensor, b: Tensor, reference: Tensor | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per image of one batch: ``||a_i - b_i||`` and ``||a_i - a_ref(i)||``, ``reference`` indexing the batch
+    (``None``: a seeded derangement within the batch)."""
     a64, b64 = a.flatten(1).double(), b.flatten(1).double()
     d = torch.linalg.vector_norm(a64 - b64, dim=1).numpy()
-    if len(a) < 2:
-        return d, np.full(len(a), np.nan)
-    perm = torch.from_numpy(derangement(len(a), rng))
-    return d, torch.linalg.vector_norm(a64 - a64[perm], dim=1).numpy()
+    if reference is None:
+        if len(a) < 2:
+            return d, np.full(len(a), np.nan)
+        reference = torch.from_numpy(derangement(len(a), rng))
+    return d, torch.linalg.vector_norm(a64 - a64[reference], dim=1).numpy()
+
+
+def _batches(n: int, batch_size: int, reference: Tensor | None) -> list[slice]:
+    """Batch slices of ``n`` images. With twin references (``i ^ 1``), batches hold whole twins: an even size,
+    and a last batch of one image joins the batch before it."""
+    if reference is not None:
+        batch_size += batch_size % 2
+    starts = list(range(0, n, batch_size))
+    if reference is not None and len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [slice(s, e) for s, e in zip(starts, [*starts[1:], n])]
+
+
+def _local_reference(reference: Tensor | None, index: slice) -> Tensor | None:
+    """The batch's references as indices into the batch; a reference outside it is a bad pair source."""
+    if reference is None:
+        return None
+    local = reference[index] - index.start
+    if local.numel() and (local.min() < 0 or local.max() >= index.stop - index.start):
+        raise InvalidParameterError("A pair source's reference images must be twins (i ^ 1) of the same batch.")
+    return local
 
 
 def extract(
@@ -145,9 +170,10 @@ def extract(
     Args:
         layers: Named modules whose flattened outputs are kept in full (``Representations.layers``).
         profile: Named modules for a per-layer invariance profile: only per-image paired distances and
-            distances to another image of the same batch are kept (``Representations.profile``), so large feature
-            maps cost no memory. The representation itself is profiled last.
-        seed: Seeds the within-batch pairing of the profile.
+            distances to the reference image (the pair source's twin, else a random image of the same batch) are
+            kept (``Representations.profile``), so large feature maps cost no memory. The representation itself is
+            profiled last.
+        seed: Seeds the within-batch pairing of the profile where the pair source has no references.
     """
     dev = resolve_device(device) if isinstance(device, str) else device
     memory_format = prepare_model(handle, dev)
@@ -160,10 +186,10 @@ def extract(
     rng = np.random.default_rng([seed, 3])
     t_render = t_forward = 0.0
     layer_read = clean.layer if clean is not None else handle.layer
+    reference = getattr(pairs, "reference", None)
     bar = Progress(total=n, label="extracting features", enabled=progress)
     with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            index = slice(start, min(start + batch_size, n))
+        for index in _batches(n, batch_size, reference):
             t0 = time.perf_counter()
             clean_img, transformed_img = pairs.render(index)
             b = clean_img.shape[0]
@@ -190,10 +216,11 @@ def extract(
             if profile:
                 outputs = {name: extra[name] for name in profile}
                 outputs[layer_read] = feats
+                local = _local_reference(reference, index)
                 for name, value in outputs.items():
                     if clean is not None and name != layer_read:
                         raise InvalidParameterError("A layer profile cannot reuse clean representations.")
-                    d, r = _batch_distances(value[:b].cpu(), value[b:].cpu(), rng)
+                    d, r = _batch_distances(value[:b].cpu(), value[b:].cpu(), local, rng)
                     dist.setdefault(name, ([], []))[0].append(d)
                     dist[name][1].append(r)
             t_render += t1 - t0
@@ -210,6 +237,7 @@ def extract(
         layers={k: (torch.cat(v[0]), torch.cat(v[1])) for k, v in kept.items()},
         seconds={"render": t_render, "forward": t_forward},
         profile={k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in dist.items()},
+        reference=reference.clone() if reference is not None else None,
     )
 
 

@@ -16,7 +16,7 @@ from invmeter.metrics import METRICS, MetricValue
 __all__ = ["Report", "append_csv", "reports_to_json", "sweep_table", "comparison_table", "sweep_to_dict"]
 
 _DIRECTION = {
-    "invariance": "1 = invariant",
+    "invariance": "1 = invariant, 0 = like new content",
     "l2_ratio": "higher = classes separate",
     "probe_accuracy": "higher = better",
     "clean_accuracy": "reference",

@@ -24,7 +24,9 @@ class Representations:
         layers: Layers kept in full: ``{layer name: (clean, transformed)}`` flattened features; else empty.
         seconds: Wall time spent rendering images and in forward passes.
         profile: Per-layer invariance terms ``{layer name: (d, r)}``, each ``(N,)``: paired distances and
-            distances to another image of the same batch; the representation's own layer comes last.
+            distances to the reference image; the representation's own layer comes last.
+        reference: ``(N,)`` index of each image's reference for ``invariance`` (on Transforms-2D the same scene
+            with another object); ``None``: a seeded random other image.
     """
 
     clean: Tensor
@@ -36,6 +38,7 @@ class Representations:
     layers: dict[str, tuple[Tensor, Tensor]]
     seconds: dict[str, float]
     profile: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    reference: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.labels)

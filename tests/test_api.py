@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -91,3 +92,28 @@ def test_user_mistakes(tmp_path: Path, counting_model) -> None:  # noqa: ANN001
             invmeter.score(counting_model, "rotation", device="cuda")
         else:  # pragma: no cover - GPU machines
             raise InvalidParameterError("CUDA is not available")
+
+
+class _BackgroundHeavy(torch.nn.Module):
+    """Sees the image corners (background only, 100x louder) and the raw central pixels (the object)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([100 * x[:, :, :2, :2].flatten(1), x[:, :, 8:24, 8:24].flatten(1)], 1)
+
+
+def test_a_model_that_mostly_sees_the_background_is_not_called_rotation_invariant() -> None:
+    # Random images differ mostly in their backgrounds, which this model amplifies, so against a random other image
+    # rotating the object looks negligible; against the same scene with another object it is not.
+    from invmeter.api import make_pairs, resolve_model
+    from invmeter.metrics.invariance import invariance_from_terms, invariance_terms
+    from invmeter.transforms import parse_transform
+
+    kwargs = dict(image_size=32, n_classes=4, n_images=64, n_boot=0, metrics=["invariance"])
+    report = invmeter.score(_BackgroundHeavy(), "rotation", **kwargs)
+    assert report.data["invariance_reference"].startswith("the same scene with another object")
+    assert report["invariance"] < 0.5
+    pairs = make_pairs("transforms2d", parse_transform("rotation"), image_size=32, n_images=64, n_classes=4, seed=0)
+    reps = invmeter.extract(resolve_model(_BackgroundHeavy(), image_size=32), pairs)
+    d, r = invariance_terms(reps.clean, reps.transformed, np.random.default_rng(0))  # a random other image
+    assert invariance_from_terms(d, r) > 0.9
+    assert invariance_from_terms(d, r) > report["invariance"] + 0.5

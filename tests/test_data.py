@@ -97,3 +97,26 @@ def test_folder_errors(tmp_path: Path) -> None:
     pairs = FolderPairs(tmp_path, parse_transform("rotation"), 32)
     with pytest.raises(DataError, match="Cannot read image .*broken.png"):
         pairs.render(slice(0, 2))
+
+
+@pytest.mark.parametrize("n_classes, n", [(2, 8), (2, 9), (3, 7), (10, 40), (10, 41)])
+def test_scenes_come_in_twins_that_differ_only_in_their_object(n_classes: int, n: int) -> None:
+    ds = Transforms2D(objects=tuple(range(n_classes)), transforms=parse_transform("scale+rotation+blur"), image_size=32)
+    pairs = Transforms2DPairs(ds, parse_transform("rotation"), n, seed=3)
+    ref, scenes = pairs.reference, pairs.scenes
+    expected = torch.arange(n) ^ 1
+    if n % 2:
+        expected[-1] = n - 2
+    assert torch.equal(ref, expected)
+    assert bool((scenes.labels != scenes.labels[ref]).all())  # another object ...
+    assert torch.equal(scenes.backgrounds, scenes.backgrounds[ref])  # ... in the same scene
+    assert all(torch.equal(p, p[ref]) for p in scenes.transforms.params)
+    counts = torch.bincount(scenes.labels, minlength=n_classes)
+    assert int(counts.max() - counts.min()) <= 1
+    clean, _ = pairs.render(slice(0, n))
+    from invmeter.transforms import apply_transforms
+
+    alpha = apply_transforms(ds.prototypes()[scenes.labels], scenes.transforms)[:, 3]
+    outside = (alpha == 0) & (alpha[ref] == 0)
+    assert float((clean - clean[ref]).abs().amax(dim=1)[outside].max()) == 0.0  # the backgrounds are identical
+    assert bool(((clean - clean[ref]).abs().amax(dim=(1, 2, 3)) > 0.05).all())

@@ -77,6 +77,16 @@ def test_layer_profile_of_an_exactly_invariant_final_layer_ends_at_one(photo_fol
     assert profile[0]["invariance"]["value"] < 0.9
 
 
+@pytest.mark.parametrize("batch_size", [4, 5])
+def test_layer_profile_ends_at_the_reports_invariance_whatever_the_batching(batch_size: int) -> None:
+    # Transforms-2D twins (the invariance reference) must stay in one batch, even for odd batch sizes and counts.
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    report = invmeter.score(model, "rotation", image_size=16, n_classes=3, n_images=31, batch_size=batch_size,
+                            layers="0", metrics=["invariance"], **FAST)
+    profile = report.extra["layers"]
+    assert profile[-1]["invariance"]["value"] == pytest.approx(report["invariance"], abs=1e-12)
+
+
 def test_blocks_of_known_architectures() -> None:
     from invmeter.layers import block_names
 

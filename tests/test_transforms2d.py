@@ -30,7 +30,10 @@ def test_controlled_pairs_on_real_photos_differ_only_inside_the_object(
     diff = (clean - transformed).abs().amax(dim=1)
     assert outside.float().mean() > 0.3
     assert float(diff[outside].max()) == 0.0
-    assert float(diff.amax(dim=(1, 2)).min()) > 0.0, f"{probe} left an image unchanged"
+    visible = torch.ones(16, dtype=torch.bool)
+    if probe == "blur":  # sigma < 0.2 px (the paper's range starts at 0.1) is the identity in float32
+        visible = pairs.probe.params[0][:, 0] > 0.2
+    assert bool((diff.amax(dim=(1, 2)) > 0)[visible].all()), f"{probe} left an image unchanged"
 
 
 def test_per_class_transforms_leave_other_groups_untouched() -> None:

@@ -40,6 +40,9 @@ class PairSource(Protocol):
 
     labels: Tensor  # (N,) int64
     class_names: list[str]
+    # (N,) int64 index of each image's reference for `invariance`: an image of the same batch-aligned twin
+    # (i ^ 1) that differs from it only in content; None: a seeded random other image
+    reference: Tensor | None
 
     def __len__(self) -> int: ...
 

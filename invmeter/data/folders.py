@@ -14,7 +14,9 @@ from invmeter.data._files import IMAGE_EXTENSIONS, open_image
 from invmeter.errors import DataError
 from invmeter.transforms import TransformSpec, apply_transforms
 
-__all__ = ["IMAGE_EXTENSIONS", "find_class_images", "load_image", "FolderPairs"]
+__all__ = ["IMAGE_EXTENSIONS", "RANDOM_REFERENCE", "find_class_images", "load_image", "FolderPairs"]
+
+RANDOM_REFERENCE = "a random other image (seeded derangement)"
 
 
 def find_class_images(root: str | Path) -> tuple[list[Path], list[int], list[str]]:
@@ -80,6 +82,7 @@ class FolderPairs:
         self.image_size = image_size
         self.transform = transform
         self.probe = transform.sample(len(self.files), generator)
+        self.reference = None  # invariance compares with a random other image: the whole image is the content
 
     def __len__(self) -> int:
         return len(self.files)
@@ -94,6 +97,7 @@ class FolderPairs:
             "image_size": self.image_size,
             "resize": "shorter side to image_size (bilinear, antialiased), centre crop",
             "level": "image",
+            "invariance_reference": RANDOM_REFERENCE,
         }
 
     def render(self, index: slice) -> tuple[Tensor, Tensor]:

@@ -4,6 +4,7 @@ pasted on a background. Scenes are seeded, so the same scene can be rendered wit
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,9 @@ from invmeter.data.prototypes import ProceduralObjects, check_object_ids
 from invmeter.errors import InvalidParameterError
 from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms
 
-__all__ = ["Transforms2D", "Scenes", "Transforms2DPairs"]
+__all__ = ["INVARIANCE_REFERENCE", "Transforms2D", "Scenes", "Transforms2DPairs"]
+
+INVARIANCE_REFERENCE = "the same scene with another object (same background and scene transforms)"
 
 
 @dataclass(frozen=True)
@@ -134,17 +137,35 @@ class Transforms2D:
         backgrounds = torch.randint(self.background_source.count, (n,), generator=generator)
         return Scenes(labels, backgrounds, self._sample_transforms(labels, generator))
 
-    def _sample_transforms(self, labels: Tensor, generator: torch.Generator) -> SampledTransforms | None:
+    def sample_twin_scenes(self, n: int, generator: torch.Generator) -> tuple[Scenes, Tensor]:
+        """Draw ``n`` scenes (exactly balanced classes) in twins: scenes ``2k`` and ``2k + 1`` share their background
+        and dataset-transform draws but show different objects. Returns the scenes and each scene's reference, its
+        twin's index (``i ^ 1``; for odd ``n`` the last scene joins the twin before it, referring to ``n - 2``): the
+        same scene with another object, against which invariance measures how far a transform moves a representation.
+        """
+        if n < 2:
+            raise InvalidParameterError(f"Twin scenes need at least 2 scenes; got {n}.")
+        reference = torch.arange(n) ^ 1
+        if n % 2:
+            reference[-1] = n - 2
+        labels = _twin_labels(n, self.n_classes, generator)
+        slots = (torch.arange(n) // 2).clamp_max(n // 2 - 1)
+        backgrounds = torch.randint(self.background_source.count, (n // 2,), generator=generator)[slots]
+        return Scenes(labels, backgrounds, self._sample_transforms(labels, generator, slots)), reference
+
+    def _sample_transforms(self, labels: Tensor, generator: torch.Generator, slots: Tensor | None = None
+                           ) -> SampledTransforms | None:
         """Per-sample parameters of every class group's spec, concatenated into one spec; a sample's parameters
-        are the identity (skipped when applied) in the steps of the groups it does not belong to."""
+        are the identity (skipped when applied) in the steps of the groups it does not belong to. With ``slots``
+        (N,), samples of the same slot share their draws."""
         n = len(labels)
         steps, params = [], []
         for spec, classes in self.transform_groups():
-            sampled = spec.for_dataset().sample(n, generator)
+            sampled = spec.for_dataset().sample(n if slots is None else int(slots.max()) + 1, generator)
             member = classes[labels].unsqueeze(1)
             for step, p in zip(sampled.spec.steps, _place_objects(sampled, self.object_scale)):
                 steps.append(step)
-                params.append(torch.where(member, p, step.info.identity_params(n)))
+                params.append(torch.where(member, p if slots is None else p[slots], step.info.identity_params(n)))
         return SampledTransforms(TransformSpec(tuple(steps)), tuple(params)) if steps else None
 
     def split_plan(self, split: str, n: int, seed: int) -> SplitPlan:
@@ -173,6 +194,38 @@ class Transforms2D:
         return torch.addcmul(obj[:, :3], backgrounds, 1.0 - obj[:, 3:4])  # premultiplied "over"
 
 
+def _twin_labels(n: int, n_classes: int, generator: torch.Generator) -> Tensor:
+    """Exactly balanced random labels in which twins ``(2k, 2k + 1)`` show different classes, and so do scenes
+    ``n - 1`` and ``n - 2`` for odd ``n``. The balanced labels in random order, paired up; a twin of one class c
+    swaps its second scene with that of a random twin holding no c (there always is one, since no class holds more
+    than half of the scenes)."""
+    balanced = torch.arange(n) % n_classes
+    waiting = None
+    if n % 2:  # one scene of a largest class waits; the others pair up
+        waiting = int(torch.randint(n % n_classes or n_classes, (1,), generator=generator))
+        balanced = torch.cat([balanced[:waiting], balanced[waiting + 1:]])
+    twins = balanced[torch.randperm(len(balanced), generator=generator)].view(-1, 2).tolist()
+    candidates = _random_indices(len(twins), generator)
+    for twin in twins:
+        c = twin[0]
+        while twin[1] == c:
+            other = twins[next(candidates)]
+            if c not in other:
+                twin[1], other[1] = other[1], twin[1]
+    labels = torch.tensor(twins, dtype=torch.int64)
+    if waiting is None:
+        return labels.flatten()
+    if labels[-1, 1] == waiting:  # the waiting scene joins the last twin: its second scene must differ
+        labels[-1] = labels[-1].flip(0)
+    return torch.cat([labels.flatten(), torch.tensor([waiting])])
+
+
+def _random_indices(n: int, generator: torch.Generator) -> Iterator[int]:
+    """An endless stream of seeded random indices in ``[0, n)``."""
+    while True:
+        yield from torch.randint(n, (max(64, n),), generator=generator).tolist()
+
+
 def _place_objects(sampled: SampledTransforms, object_scale: float) -> list[Tensor]:
     """Parameters with default-range translations rescaled to the paper's placement: the object (side
     ``object_scale`` x the scale factors before it, in image fractions) lands uniformly anywhere inside the image."""
@@ -191,7 +244,8 @@ def _place_objects(sampled: SampledTransforms, object_scale: float) -> list[Tens
 class Transforms2DPairs:
     """Controlled pairs on Transforms-2D: scene i rendered without and with the probed transform.
 
-    Classes are exactly balanced; every random choice comes from ``seed``.
+    Classes are exactly balanced and scenes come in twins that differ only in their object (``reference``): the
+    yardstick of ``invariance``. Every random choice comes from ``seed``.
     """
 
     def __init__(self, dataset: Transforms2D, transform: TransformSpec, n: int, seed: int = 0) -> None:
@@ -203,7 +257,7 @@ class Transforms2DPairs:
         self.dataset = dataset
         self.transform = transform
         generator = torch.Generator().manual_seed(seed)
-        self.scenes = dataset.sample_scenes(n, generator, balanced=True)
+        self.scenes, self.reference = dataset.sample_twin_scenes(n, generator)
         self.probe = transform.sample(n, generator)
         self.labels = self.scenes.labels
         self.class_names = dataset.class_names
@@ -213,7 +267,8 @@ class Transforms2DPairs:
         return len(self.labels)
 
     def describe(self) -> dict[str, Any]:
-        return {**self.dataset.describe(), "n_images": len(self), "level": "object"}
+        return {**self.dataset.describe(), "n_images": len(self), "level": "object",
+                "invariance_reference": INVARIANCE_REFERENCE}
 
     def render(self, index: slice) -> tuple[Tensor, Tensor]:
         """Clean and transformed RGB views ``(B, 3, S, S)`` for images ``index``."""

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 METRICS: dict[str, str] = {
-    "invariance": "1 - mean ||z - z'|| / mean ||z - z_pi|| (1 = invariant, 0 = moves like swapping images)",
+    "invariance": "1 - mean ||z - z'|| / mean ||z - z_ref|| (1 = invariant, 0 = moves like swapping the content)",
     "l2_ratio": "mean between-class / mean within-class distance of transformed representations (higher = separable)",
     "probe_accuracy": "linear probe fit on transformed train views, accuracy on transformed test views",
     "clean_accuracy": "linear probe fit on clean train views, accuracy on clean test views",
@@ -112,7 +112,7 @@ def compute_metrics(
     out: dict[str, MetricValue] = {}
     weights = resample_weights(len(reps), n_boot, rng)  # shared by the whole-set metrics
     if "invariance" in metrics:
-        d, r = invariance_terms(reps.clean, reps.transformed, rng)
+        d, r = invariance_terms(reps.clean, reps.transformed, rng, reps.reference)
         value = invariance_from_terms(d, r)
         out["invariance"] = MetricValue(value, percentile_ci(invariance_from_terms(d, r, weights)))
     if "l2_ratio" in metrics:

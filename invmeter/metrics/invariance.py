@@ -1,4 +1,5 @@
-"""Paired-distance invariance: how far t moves g(x), relative to how far apart random images are."""
+"""Paired-distance invariance: how far t moves g(x), relative to how far a reference change moves it (on
+Transforms-2D: swapping the object in the same scene; elsewhere: swapping the image for a random other one)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,14 @@ def derangement(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def invariance_terms(clean: Tensor, transformed: Tensor, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image ``d_i = ||z_i - z'_i||`` and ``r_i = ||z_i - z_pi(i)||`` for a seeded derangement pi."""
-    perm = derangement(len(clean), rng)
-    return paired_distances(clean, transformed), paired_distances(clean, clean[torch.from_numpy(perm)])
+def invariance_terms(
+    clean: Tensor, transformed: Tensor, rng: np.random.Generator, reference: Tensor | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image ``d_i = ||z_i - z'_i||`` and ``r_i = ||z_i - z_ref(i)||``: ``reference`` (N,) indexes each image's
+    reference image; ``None`` pairs it with a seeded random other image (a derangement, drawn from ``rng``)."""
+    if reference is None:
+        reference = torch.from_numpy(derangement(len(clean), rng))
+    return paired_distances(clean, transformed), paired_distances(clean, clean[reference])
 
 
 def invariance_from_terms(d: np.ndarray, r: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray | float:
