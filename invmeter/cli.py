@@ -299,11 +299,13 @@ def data_preview(objects: str | None, backgrounds: str | None, n_classes: int | 
 @click.option("--cifar-root", default=None, help="CIFAR-10 in torchvision's layout (never downloaded); else a stand-in.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run cells in this process, or as Ray tasks (pip install 'invmeter[ray]').")
+@click.option("--jobs", "-j", type=int, default=0, show_default=True,
+              help="Cells run at once (local executor), each in a worker process; 0 = one per core on a CPU-only machine, 1 with a GPU.")
 @click.option("--address", default=None, help="Ray cluster address (--executor ray); default: a local instance.")
 @click.option("--gpus-per-cell", type=float, default=0.0, show_default=True, help="GPUs each Ray task requests.")
 @friendly_errors
 def reproduce(figure: str, preset: str, out: str, seeds: str | None, archs: str | None, objects_dir: str | None,
-              backgrounds_dir: str | None, cifar_root: str | None, executor: str, address: str | None,
+              backgrounds_dir: str | None, cifar_root: str | None, executor: str, jobs: int, address: str | None,
               gpus_per_cell: float) -> None:
     """Reproduce a paper FIGURE (fig2, fig3, fig4, fig5, fig6, fig8 or all) with invmeter's own trainer."""
     from invmeter._validation import parse_number_list
@@ -312,7 +314,7 @@ def reproduce(figure: str, preset: str, out: str, seeds: str | None, archs: str 
 
     context = Context(objects_dir=objects_dir, backgrounds_dir=backgrounds_dir, cifar_root=cifar_root)
     claims = run(figure, preset=preset, out=out, seeds=parse_number_list("seeds", seeds, int) if seeds else None,
-                 archs=archs.split(",") if archs else None, context=context, executor=executor, address=address,
+                 archs=archs.split(",") if archs else None, context=context, executor=executor, jobs=jobs, address=address,
                  gpus_per_cell=gpus_per_cell, log=lambda line: click.echo(line, err=True))
     for name, checks in claims.items():
         held = sum(c.holds for c in checks)

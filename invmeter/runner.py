@@ -1,4 +1,5 @@
-"""Experiment cells: units of work cached on disk by a hash of their full config, run by a local or Ray executor.
+"""Experiment cells: units of work cached on disk by a hash of their full config, run by a local executor (in this
+process, or in ``jobs`` worker processes at once) or by Ray.
 
 A cell is a named task (a function registered with :func:`cell_task`) plus a JSON config and the ids of the cells
 whose results it needs. Its id is a hash of (task, config, invmeter version), so a re-run reuses every finished
@@ -15,6 +16,8 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,9 @@ from invmeter import __version__
 from invmeter._io import atomic_write
 from invmeter._validation import unknown_name
 from invmeter._versions import versions
-from invmeter.errors import InvmeterError
+from invmeter.errors import InvalidParameterError, InvmeterError
 
-__all__ = ["Cell", "CellFailed", "cell_task", "run_cells", "load_result", "EXECUTORS"]
+__all__ = ["Cell", "CellFailed", "cell_task", "run_cells", "load_result", "dispatch", "resolve_jobs", "worker_pool", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
 _TASKS: dict[str, Callable[[dict[str, Any], dict[str, dict[str, Any]], Path], dict[str, Any]]] = {}
@@ -87,11 +90,29 @@ def load_result(out: Path, cell: Cell) -> dict[str, Any] | None:
         return None
 
 
-def run_cell(out: str, cell_id: str, task: str, config: dict[str, Any], label: str, deps: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Run one cell in this process and store its record; the unit an executor ships (plain arguments only)."""
+def resolve_jobs(jobs: int) -> int:
+    """Cells run at once by the local executor: ``jobs``, or for 0 (auto) one per core on a CPU-only machine and one
+    with a GPU (a cell then uses the GPU, not the cores)."""
+    if jobs < 0:
+        raise InvalidParameterError(f"The 'jobs' parameter must be >= 0 (0 = auto). Got {jobs}.")
+    if jobs:
+        return jobs
+    return 1 if torch.cuda.is_available() else len(os.sched_getaffinity(0))
+
+
+def cell_threads(jobs: int) -> int:
+    """CPU threads per cell: ``$INVMETER_THREADS``, else this process's cores shared among ``jobs`` cells. Every
+    executor uses it, so a cell gives the same numbers wherever it runs (PyTorch's CPU results depend on the
+    thread count)."""
+    return int(os.environ.get("INVMETER_THREADS", 0)) or max(1, len(os.sched_getaffinity(0)) // jobs)
+
+
+def run_cell(out: str, cell_id: str, task: str, config: dict[str, Any], label: str, deps: dict[str, dict[str, Any]],
+             threads: int) -> dict[str, Any]:
+    """Run one cell in this process with ``threads`` CPU threads and store its record; the unit an executor ships
+    (plain arguments only)."""
     out_path = Path(out)
-    # The same thread count on every executor, so a cell gives the same numbers wherever it runs.
-    torch.set_num_threads(int(os.environ.get("INVMETER_THREADS", 0)) or len(os.sched_getaffinity(0)))
+    torch.set_num_threads(threads)
     if task not in _TASKS:
         import invmeter.experiments  # noqa: F401 - registers the experiment tasks in a fresh worker process
 
@@ -112,7 +133,7 @@ def run_cell(out: str, cell_id: str, task: str, config: dict[str, Any], label: s
         "label": label,
         "config": config,
         "result": result,
-        "provenance": {"versions": versions(), "seconds": round(time.perf_counter() - start, 2),
+        "provenance": {"versions": versions(), "seconds": round(time.perf_counter() - start, 2), "threads": threads,
                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S")},
     }
     path = _result_path(out_path, cell_id)
@@ -134,11 +155,97 @@ def _ordered(cells: Sequence[Cell]) -> list[Cell]:
     return list(seen.values())
 
 
+def dispatch(
+    todo: Sequence[Cell],
+    records: dict[str, dict[str, Any]],
+    submit: Callable[[Cell, dict[str, dict[str, Any]]], Any],
+    next_finished: Callable[[dict[Any, Cell]], tuple[Any, dict[str, Any]]],
+    log: Callable[[str], None],
+    where: str = "",
+) -> dict[str, dict[str, Any]]:
+    """Start each cell of ``todo`` as soon as its dependencies have records; returns the new records.
+
+    ``submit(cell, deps)`` starts a cell and returns a handle; ``next_finished(running)`` waits for one of the
+    running ``{handle: cell}`` and returns ``(handle, record)``, raising :class:`CellFailed` if it failed.
+    """
+    done = dict(records)
+    waiting = list(todo)
+    running: dict[Any, Cell] = {}
+    new: dict[str, dict[str, Any]] = {}
+    while waiting or running:
+        for cell in [c for c in waiting if all(d.id in done for d in c.deps.values())]:
+            running[submit(cell, {role: done[dep.id] for role, dep in cell.deps.items()})] = cell
+            waiting.remove(cell)
+        if not running:
+            raise InvmeterError("Some cells depend on cells that are not in the run; this is a bug in the figure.")
+        handle, record = next_finished(running)
+        cell = running.pop(handle)
+        done[cell.id] = new[cell.id] = record
+        log(f"[{len(new)}/{len(todo)}] {cell.label or cell.id}: {record['provenance']['seconds']:.0f} s{where}")
+    return new
+
+
+def _start_worker(parent: int) -> None:
+    """In a worker process: be killed when the run that started it (pid ``parent``) dies, so a killed run leaves no
+    worker training on in the background (Linux); then import the cell tasks once."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):  # not Linux: workers finish their cell, whose record is atomic anyway
+        pass
+    if os.getppid() != parent:  # the run died while this worker was starting, before the signal was armed
+        os._exit(1)
+    import invmeter.experiments  # noqa: F401 - registers the cell tasks
+
+
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` worker processes for the local executor; give one to several :func:`run_cells` calls to start the
+    workers (and import PyTorch in them) once. Shut it down when done (it is a context manager)."""
+    import multiprocessing
+
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                               initargs=(os.getpid(),))
+
+
+def _run_in_processes(
+    todo: Sequence[Cell], records: dict[str, dict[str, Any]], out: Path, pool: ProcessPoolExecutor, jobs: int,
+    threads: int, log: Callable[[str], None],
+) -> dict[str, dict[str, Any]]:
+    """Run ``todo`` in the ``pool``'s ``jobs`` worker processes, each cell with ``threads`` CPU threads."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    submitted: list[Future] = []
+
+    def submit(cell: Cell, deps: dict[str, dict[str, Any]]) -> Future:
+        submitted.append(pool.submit(run_cell, str(out), cell.id, cell.task, cell.config, cell.label, deps, threads))
+        return submitted[-1]
+
+    def next_finished(running: dict[Any, Cell]) -> tuple[Any, dict[str, Any]]:
+        future = next(iter(wait(list(running), return_when=FIRST_COMPLETED).done))
+        try:
+            return future, future.result()
+        except BrokenProcessPool:
+            cell = running[future]
+            raise CellFailed(f"A worker process died running cell {cell.label or cell.id}. Finished cells are "
+                             f"cached; re-run to resume.") from None
+
+    try:
+        return dispatch(todo, records, submit, next_finished, log, f" ({jobs} jobs)")
+    except BaseException:
+        for future in submitted:  # cells not started yet are dropped; those in flight finish and are recorded
+            future.cancel()
+        raise
+
+
 def run_cells(
     cells: Sequence[Cell],
     out: str | Path,
     *,
     executor: str = "local",
+    jobs: int = 1,
+    pool: ProcessPoolExecutor | None = None,
     address: str | None = None,
     gpus_per_cell: float = 0.0,
     log: Callable[[str], None] | None = None,
@@ -146,14 +253,21 @@ def run_cells(
     """Run every cell not already finished under ``out``; returns ``{cell id: record}`` for all of them.
 
     Args:
-        executor: ``local`` (this process, one cell at a time) or ``ray`` (one Ray task per cell; see
+        executor: ``local`` (on this machine) or ``ray`` (one Ray task per cell; see
             :mod:`invmeter.experiments.ray_executor`).
+        jobs: Cells the local executor runs at once, each in its own worker process (1: in this process;
+            0: auto, see :func:`resolve_jobs`). Every cell gets the same thread count (:func:`cell_threads` for
+            this ``jobs``) on either executor.
+        pool: Worker processes to run them in (:func:`worker_pool`, ``jobs`` of them); default: started for this
+            call.
         address: Ray cluster address (``ray`` only; default: start or join a local instance).
         gpus_per_cell: GPUs each Ray task requests.
         log: Called with one line per finished cell.
     """
     if executor not in EXECUTORS:
         raise unknown_name("executor", executor, EXECUTORS)
+    jobs = resolve_jobs(jobs)
+    threads = cell_threads(jobs)
     out = Path(out)
     order = _ordered(cells)
     records = {c.id: r for c in order if (r := load_result(out, c)) is not None}
@@ -163,11 +277,14 @@ def run_cells(
     if executor == "ray":
         from invmeter.experiments.ray_executor import run_with_ray
 
-        records.update(run_with_ray(todo, records, out, address=address, gpus_per_cell=gpus_per_cell, log=say))
-        return records
-    for i, cell in enumerate(todo, 1):
-        deps = {role: records[dep.id] for role, dep in cell.deps.items()}
-        start = time.perf_counter()
-        records[cell.id] = run_cell(str(out), cell.id, cell.task, cell.config, cell.label, deps)
-        say(f"[{i}/{len(todo)}] {cell.label or cell.id}: {time.perf_counter() - start:.0f} s")
+        records.update(run_with_ray(todo, records, out, threads=threads, address=address, gpus_per_cell=gpus_per_cell,
+                                    log=say))
+    elif jobs > 1 and len(todo) > 1:
+        with nullcontext(pool) if pool is not None else worker_pool(jobs) as workers:
+            records.update(_run_in_processes(todo, records, out, workers, jobs, threads, say))
+    else:
+        for i, cell in enumerate(todo, 1):
+            deps = {role: records[dep.id] for role, dep in cell.deps.items()}
+            records[cell.id] = run_cell(str(out), cell.id, cell.task, cell.config, cell.label, deps, threads)
+            say(f"[{i}/{len(todo)}] {cell.label or cell.id}: {records[cell.id]['provenance']['seconds']:.0f} s")
     return records

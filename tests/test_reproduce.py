@@ -52,6 +52,20 @@ def test_a_rerun_reuses_every_finished_cell(smoke_all: Path) -> None:
     assert after["rows"] == before["rows"]
 
 
+def _orphaned_workers() -> list[int]:
+    """Worker processes started by this test whose run has died (re-parented to init)."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0].encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry.name.isdigit() and b"spawn_main" in (entry / "cmdline").read_bytes()
+                    and test in (entry / "environ").read_bytes() and b"PPid:\t1\n" in (entry / "status").read_bytes()):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
 def test_kill_9_loses_at_most_the_cell_in_flight(tmp_path: Path) -> None:
     out = tmp_path / "fig2"
     command = [sys.executable, "-m", "invmeter", "reproduce", "fig2", "--preset", "smoke", "--out", str(out)]
@@ -64,12 +78,33 @@ def test_kill_9_loses_at_most_the_cell_in_flight(tmp_path: Path) -> None:
     proc.wait()
     finished = {p.name: p.read_text() for p in cells_dir.glob("*.json")}
     assert len(finished) >= 2
+    time.sleep(3)  # a smoke cell takes about a second: a worker outliving the killed run would record one by now
+    assert {p.name for p in cells_dir.glob("*.json")} == set(finished), "a worker process survived kill -9"
+    deadline = time.time() + 60  # a worker still starting (importing torch) exits as soon as it sees its run gone
+    while _orphaned_workers() and time.time() < deadline:
+        time.sleep(0.5)
+    assert not _orphaned_workers(), "a worker process survived kill -9"
     lines: list[str] = []
     reproduce("fig2", preset="smoke", out=out, log=lines.append)
     assert any(f"{len(finished)} cached" in line for line in lines)
     for name, text in finished.items():  # finished cells were reused, not re-run
         assert (cells_dir / name).read_text() == text
     assert json.loads((out / "results.json").read_text())["claims"]
+
+
+def test_worker_processes_give_the_numbers_of_one_process(smoke_all: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVMETER_THREADS", "1")
+    reproduce("fig2", preset="smoke", out=tmp_path / "two", jobs=2)
+    reproduce("fig2", preset="smoke", out=tmp_path / "one", jobs=1)
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    assert [(r["cell"], r["accuracy"]) for r in two["rows"]] == [(r["cell"], r["accuracy"]) for r in one["rows"]]
+    assert {c["provenance"]["threads"] for c in two["cells"]} == {1}
+
+
+def test_jobs_must_not_be_negative(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["reproduce", "fig2", "--preset", "smoke", "--jobs", "-1", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "'jobs' parameter must be >= 0" in result.output
 
 
 def test_unknown_figure_and_preset_give_one_line_errors(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ class Scale:
             epochs as it takes. Presets on fewer images use the paper's own count, :data:`PAPER_FT_STEPS`, so the
             last layer is as well fit as in the paper (25 epochs of 2 steps would leave it at chance).
         width: Channel multiplier of the CIFAR architectures (1 = the paper's).
+        widths: Per-architecture multipliers that replace ``width``, e.g. ``{"cifar:densenet121": 0.5}``.
         seeds: Repetitions (each re-samples objects, transforms, data and initialisation).
         archs: Architectures, e.g. ``("cifar:resnet18",)``.
         families: Transform families the figure draws from (default: the paper's 8).
@@ -64,6 +65,11 @@ class Scale:
     lr: float = 1e-3
     image_size: int = 32
     families: tuple[str, ...] = PAPER_FAMILIES
+    widths: dict[str, float] = field(default_factory=dict)
+
+    def width_of(self, arch: str) -> float:
+        """The channel multiplier ``arch`` trains at."""
+        return self.widths.get(arch, self.width)
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class Figure(Protocol):
 def train_cell(scale: Scale, arch: str, dataset: dict[str, Any], seed: int, label: str, **meta: Any) -> Cell:
     """Pretrain ``arch`` on ``dataset`` at the preset's sizes."""
     config = {
-        "arch": arch, "width": scale.width, "dataset": dataset, "n_train": scale.n_train, "n_val": scale.n_val,
+        "arch": arch, "width": scale.width_of(arch), "dataset": dataset, "n_train": scale.n_train, "n_val": scale.n_val,
         "n_test": scale.n_test, "epochs": scale.epochs, "batch_size": scale.batch_size, "lr": scale.lr, "seed": seed,
     }
     return Cell("train", config, label=label, meta={"seed": seed, "arch": arch, **meta})
@@ -123,7 +129,7 @@ def transfer_cell(scale: Scale, model: Cell, dataset: dict[str, Any], seed: int,
 def l2_cell(scale: Scale, model: Cell | None, arch: str, dataset: dict[str, Any], seed: int, label: str,
             **meta: Any) -> Cell:
     """The l2 between/within-class ratio of ``model`` (or of ``arch`` at random init) on ``dataset``'s test split."""
-    config = {"target": dataset, "n_test": scale.n_ft_test, "seed": seed, "arch": arch, "width": scale.width}
+    config = {"target": dataset, "n_test": scale.n_ft_test, "seed": seed, "arch": arch, "width": scale.width_of(arch)}
     deps = {"model": model} if model is not None else {}
     base = model.meta if model is not None else {"seed": seed, "arch": arch}
     return Cell("l2", config, deps=deps, label=label, meta={**base, **meta, "row": True})

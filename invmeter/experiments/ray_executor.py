@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from invmeter.errors import InvmeterError
-from invmeter.runner import Cell, CellFailed, run_cell
+from invmeter.runner import Cell, CellFailed, dispatch, run_cell
 
 __all__ = ["run_with_ray", "MAX_RETRIES"]
 
@@ -34,11 +34,13 @@ def run_with_ray(
     records: dict[str, dict[str, Any]],
     out: Path,
     *,
+    threads: int,
     address: str | None,
     gpus_per_cell: float,
     log: Callable[[str], None],
 ) -> dict[str, dict[str, Any]]:
-    """Run ``todo`` (dependencies first) on Ray; ``records`` holds the finished cells. Returns the new records."""
+    """Run ``todo`` (dependencies first) on Ray, each cell with ``threads`` CPU threads; ``records`` holds the
+    finished cells. Returns the new records."""
     ray = _ray()
     if not ray.is_initialized():
         try:
@@ -46,27 +48,20 @@ def run_with_ray(
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise InvmeterError(f"Cannot connect to Ray at {address or 'a local instance'}: {exc}") from None
     task = ray.remote(num_cpus=1, num_gpus=gpus_per_cell, max_retries=MAX_RETRIES, retry_exceptions=False)(run_cell)
-    done = dict(records)
-    waiting = list(todo)
-    running: dict[Any, Cell] = {}
-    new: dict[str, dict[str, Any]] = {}
-    while waiting or running:
-        for cell in [c for c in waiting if all(d.id in done for d in c.deps.values())]:
-            deps = {role: done[dep.id] for role, dep in cell.deps.items()}
-            running[task.remote(str(out), cell.id, cell.task, cell.config, cell.label, deps)] = cell
-            waiting.remove(cell)
-        if not running:
-            raise InvmeterError("Some cells depend on cells that are not in the run; this is a bug in the figure.")
+
+    def submit(cell: Cell, deps: dict[str, dict[str, Any]]) -> Any:
+        return task.remote(str(out), cell.id, cell.task, cell.config, cell.label, deps, threads)
+
+    def next_finished(running: dict[Any, Cell]) -> tuple[Any, dict[str, Any]]:
         finished, _ = ray.wait(list(running), num_returns=1)
-        cell = running.pop(finished[0])
+        cell = running[finished[0]]
         try:
-            record = ray.get(finished[0])
+            return finished[0], ray.get(finished[0])
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(getattr(exc, "cause", None), CellFailed) else exc
             raise CellFailed(str(cause).splitlines()[0]) from None
         except ray.exceptions.RayError as exc:  # the worker kept dying: report the cell, keep what finished
             raise CellFailed(f"Cell {cell.label or cell.id} was lost {MAX_RETRIES + 1} times on Ray: "
                              f"{exc.__class__.__name__}. Finished cells are cached; re-run to retry.") from None
-        done[cell.id] = new[cell.id] = record
-        log(f"[{len(new)}/{len(todo)}] {cell.label or cell.id}: {record['provenance']['seconds']:.0f} s (ray)")
-    return new
+
+    return dispatch(todo, records, submit, next_finished, log, " (ray)")
