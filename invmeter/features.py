@@ -14,7 +14,7 @@ from invmeter._progress import Progress
 from invmeter._validation import unknown_name
 from invmeter.data import PairSource
 from invmeter.errors import InvalidParameterError
-from invmeter.metrics.invariance import derangement
+from invmeter.metrics.invariance import invariance_terms, paired_distances
 from invmeter.models.handle import ModelHandle
 from invmeter.types import Representations
 
@@ -117,15 +117,12 @@ def _forward(handle: ModelHandle, x: Tensor, layers: Sequence[str]) -> tuple[Ten
 def _batch_distances(
     a: Tensor, b: Tensor, reference: Tensor | None, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per image of one batch: ``||a_i - b_i||`` and ``||a_i - a_ref(i)||``, ``reference`` indexing the batch
-    (``None``: a seeded derangement within the batch)."""
-    a64, b64 = a.flatten(1).double(), b.flatten(1).double()
-    d = torch.linalg.vector_norm(a64 - b64, dim=1).numpy()
-    if reference is None:
-        if len(a) < 2:
-            return d, np.full(len(a), np.nan)
-        reference = torch.from_numpy(derangement(len(a), rng))
-    return d, torch.linalg.vector_norm(a64 - a64[reference], dim=1).numpy()
+    """Per image of one batch: the invariance terms of its flattened views, ``reference`` indexing the batch
+    (``None``: a seeded derangement within the batch; NaN for a batch of one image)."""
+    a, b = a.flatten(1), b.flatten(1)
+    if reference is None and len(a) < 2:
+        return paired_distances(a, b), np.full(len(a), np.nan)
+    return invariance_terms(a, b, rng, reference)
 
 
 def _batches(n: int, batch_size: int, reference: Tensor | None) -> list[slice]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -282,9 +283,13 @@ def run_cells(
     elif jobs > 1 and len(todo) > 1:
         with nullcontext(pool) if pool is not None else worker_pool(jobs) as workers:
             records.update(_run_in_processes(todo, records, out, workers, jobs, threads, say))
-    else:
-        for i, cell in enumerate(todo, 1):
-            deps = {role: records[dep.id] for role, dep in cell.deps.items()}
-            records[cell.id] = run_cell(str(out), cell.id, cell.task, cell.config, cell.label, deps, threads)
-            say(f"[{i}/{len(todo)}] {cell.label or cell.id}: {records[cell.id]['provenance']['seconds']:.0f} s")
+    else:  # in this process, one cell at a time: a "submitted" cell runs when it is waited for
+        def submit(cell: Cell, deps: dict[str, dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+            return partial(run_cell, str(out), cell.id, cell.task, cell.config, cell.label, deps, threads)
+
+        def next_finished(running: dict[Any, Cell]) -> tuple[Any, dict[str, Any]]:
+            first = next(iter(running))
+            return first, first()
+
+        records.update(dispatch(todo, records, submit, next_finished, say))
     return records
