@@ -1,56 +1,91 @@
-"""invmeter: measure how invariant image models' representations are to controlled transformations."""
+"""invmeter: measure how invariant image models' representations are to controlled transformations.
 
-__version__ = "0.1.0"
+The package is lazy (PEP 562): ``import invmeter`` loads nothing heavy, and each public name imports its module on
+first use, so ``import invmeter.transforms`` does not import the API, the trainer or the command line.
+"""
 
-from invmeter.api import score as score, sweep as sweep
-from invmeter.data import FolderPairs as FolderPairs, Transforms2D as Transforms2D
-from invmeter.errors import (
-    DataError as DataError,
-    InvalidParameterError as InvalidParameterError,
-    InvmeterError as InvmeterError,
-    InvmeterWarning as InvmeterWarning,
-    UnknownNameError as UnknownNameError,
-)
-from invmeter.features import extract as extract
-from invmeter.finetune import finetune_last_layer as finetune_last_layer
-from invmeter.metrics import METRICS as METRICS, LinearProbe as LinearProbe, compute_metrics as compute_metrics
-from invmeter.models import ModelHandle as ModelHandle, list_models as list_models, load_model as load_model
-from invmeter.report import Report as Report
-from invmeter.train import TrainConfig as TrainConfig, TrainResult as TrainResult, train as train
-from invmeter.transforms import (
-    TransformSpec as TransformSpec,
-    apply_transforms as apply_transforms,
-    list_transforms as list_transforms,
-    parse_transform as parse_transform,
-)
-from invmeter.types import Representations as Representations
+from __future__ import annotations
 
-__all__ = [
-    "METRICS",
-    "DataError",
-    "FolderPairs",
-    "InvalidParameterError",
-    "InvmeterError",
-    "InvmeterWarning",
-    "LinearProbe",
-    "ModelHandle",
-    "Report",
-    "Representations",
-    "TrainConfig",
-    "TrainResult",
-    "TransformSpec",
-    "Transforms2D",
-    "UnknownNameError",
-    "__version__",
-    "apply_transforms",
-    "compute_metrics",
-    "extract",
-    "finetune_last_layer",
-    "list_models",
-    "list_transforms",
-    "load_model",
-    "parse_transform",
-    "score",
-    "sweep",
-    "train",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from invmeter._version import __version__ as __version__
+
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "score": "invmeter.api",
+    "sweep": "invmeter.api",
+    "ScoreSettings": "invmeter.settings",
+    "FolderPairs": "invmeter.data",
+    "Transforms2D": "invmeter.data",
+    "DataError": "invmeter.errors",
+    "InvalidParameterError": "invmeter.errors",
+    "InvmeterError": "invmeter.errors",
+    "InvmeterWarning": "invmeter.errors",
+    "UnknownNameError": "invmeter.errors",
+    "extract": "invmeter.features",
+    "finetune_last_layer": "invmeter.finetune",
+    "METRICS": "invmeter.metrics",
+    "LinearProbe": "invmeter.metrics",
+    "compute_metrics": "invmeter.metrics",
+    "list_metrics": "invmeter.metrics",
+    "ModelHandle": "invmeter.models",
+    "list_models": "invmeter.models",
+    "load_model": "invmeter.models",
+    "Report": "invmeter.report",
+    "TrainConfig": "invmeter.train",
+    "TrainResult": "invmeter.train",
+    "train": "invmeter.train",
+    "TransformSpec": "invmeter.transforms",
+    "apply_transforms": "invmeter.transforms",
+    "list_transforms": "invmeter.transforms",
+    "parse_transform": "invmeter.transforms",
+    "MetricValue": "invmeter.types",
+    "Representations": "invmeter.types",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'invmeter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # cache: the next access is a plain attribute lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
+    from invmeter.api import score as score, sweep as sweep
+    from invmeter.data import FolderPairs as FolderPairs, Transforms2D as Transforms2D
+    from invmeter.errors import (
+        DataError as DataError,
+        InvalidParameterError as InvalidParameterError,
+        InvmeterError as InvmeterError,
+        InvmeterWarning as InvmeterWarning,
+        UnknownNameError as UnknownNameError,
+    )
+    from invmeter.features import extract as extract
+    from invmeter.finetune import finetune_last_layer as finetune_last_layer
+    from invmeter.metrics import (
+        METRICS as METRICS,
+        LinearProbe as LinearProbe,
+        compute_metrics as compute_metrics,
+        list_metrics as list_metrics,
+    )
+    from invmeter.models import ModelHandle as ModelHandle, list_models as list_models, load_model as load_model
+    from invmeter.report import Report as Report
+    from invmeter.settings import ScoreSettings as ScoreSettings
+    from invmeter.train import TrainConfig as TrainConfig, TrainResult as TrainResult, train as train
+    from invmeter.transforms import (
+        TransformSpec as TransformSpec,
+        apply_transforms as apply_transforms,
+        list_transforms as list_transforms,
+        parse_transform as parse_transform,
+    )
+    from invmeter.types import MetricValue as MetricValue, Representations as Representations

@@ -67,6 +67,8 @@ def check_writable(path: str | os.PathLike[str], what: str = "output") -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
         raise InvalidParameterError(f"Cannot write {what} to {str(p)!r}: folder {str(parent)!r} does not exist.")
+    if not parent.is_dir():
+        raise InvalidParameterError(f"Cannot write {what} to {str(p)!r}: {str(parent)!r} is a file, not a folder.")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise InvalidParameterError(f"Cannot write {what} to {str(p)!r}: permission denied. Choose another path.")
     return p
@@ -84,3 +86,35 @@ def parse_number_list(name: str, text: str, kind: type = float) -> list:
     if not values:
         raise InvalidParameterError(f"--{name} is empty; give e.g. 0,1,2.")
     return values
+
+
+def check_int(name: str, value: object, lo: int, hi: int, *, fix: str = "") -> int:
+    """Return ``value`` if it is an integer in ``[lo, hi]``; else a one-line 'parameter, constraint, got, fix' error."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InvalidParameterError(f"The {name!r} parameter must be an integer in [{lo:,}, {hi:,}]. Got {value!r}."
+                                    + (f" {fix}" if fix else ""))
+    return value
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(name: str, value: object) -> int:
+    """A seed: an integer in [0, 2**63 - 1] (what numpy's and torch's generators both accept)."""
+    return check_int(name, value, 0, MAX_SEED, fix="Use a non-negative integer such as 0.")
+
+
+def check_choice(name: str, value: object, choices: Iterable[object]) -> object:
+    """Return ``value`` if it is one of ``choices``; else a one-line error listing them (closest first)."""
+    options = list(choices)
+    if value not in options:
+        shown = ", ".join(repr(c) if c is None else str(c) for c in options)
+        close = did_you_mean(str(value), [str(c) for c in options if c is not None]) if isinstance(value, str) else []
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise InvalidParameterError(f"The {name!r} parameter must be one of {shown}. Got {value!r}.{hint}")
+    return value
+
+
+def check_image_size(value: object, name: str = "image_size") -> int:
+    """An image side in pixels: an integer in [8, 4096]."""
+    return check_int(name, value, 8, 4096, fix="Use e.g. 32 or 224.")

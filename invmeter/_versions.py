@@ -24,7 +24,7 @@ def versions() -> dict[str, str]:
     """
     import torch
 
-    from invmeter import __version__
+    from invmeter._version import __version__
 
     return {
         "invmeter": __version__,

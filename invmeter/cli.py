@@ -1,4 +1,8 @@
-"""The ``invmeter`` command line: parse options, call the public API, render. No measurement logic lives here."""
+"""The ``invmeter`` command line: parse options, call :mod:`invmeter.api`, render. No measurement logic lives here.
+
+Importing this module imports click and nothing heavy: each command imports the API when it runs, so ``invmeter
+--help`` and shell completion do not load PyTorch.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from typing import Any
 
 import click
 
-from invmeter import __version__
+from invmeter._version import __version__
 from invmeter.errors import InvmeterError, InvmeterWarning
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
 def _show_warning(message: Any, category: type[Warning], *_args: Any, **_kwargs: Any) -> None:
@@ -23,8 +27,16 @@ def _show_warning(message: Any, category: type[Warning], *_args: Any, **_kwargs:
         click.echo(f"warning: {message}", err=True)
 
 
+def _close_progress_bars() -> None:
+    """An error or 'Interrupted.' must start on its own line, not on a progress bar's."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is not None:
+        for bar in list(getattr(tqdm.tqdm, "_instances", ())):
+            bar.close()
+
+
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user mistakes (InvmeterError, unwritable files) into one-line 'Error: ...' messages with exit 1."""
+    """User mistakes (InvmeterError, unwritable files) become one-line 'Error: ...' messages with exit 1."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -32,10 +44,13 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except InvmeterError as exc:
+            _close_progress_bars()
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
+            _close_progress_bars()
             raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")) from None
         except KeyboardInterrupt:
+            _close_progress_bars()
             click.echo("Interrupted.", err=True)
             sys.exit(130)
 
@@ -50,23 +65,28 @@ def cli() -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--model", "-m", "models", multiple=True, default=("resnet18",), show_default=True,
-              help="resnet18 | timm:NAME | torchvision:NAME | cifar:ARCH | checkpoint path | pkg.module:factory. Repeatable.")
+              help="resnet18 | timm:NAME[.TAG] | torchvision:NAME | cifar:ARCH | checkpoint path | pkg.module:factory. "
+                   "Repeatable.")
 @click.option("--transform", "-t", "transforms", multiple=True, default=("rotation",), show_default=True,
               help="Transform spec, e.g. rotation, rotation:45, rotation+blur, color_jitter:hue=0.1. Repeatable.")
 @click.option("--data", default="transforms2d", show_default=True,
-              help="'transforms2d' (built-in) or a folder with one subfolder per class.")
+              help="'transforms2d' (built-in), a folder with one subfolder per class, or a flat folder (unlabelled).")
 @click.option("--objects", default=None, metavar="DIR",
               help="Transforms-2D objects: RGBA images (one per class or one subfolder per class) or an SI-score folder.")
 @click.option("--backgrounds", default=None, metavar="DIR",
               help="Transforms-2D backgrounds: a folder of photos (seeded random crops) or an SI-score folder.")
-@click.option("--weights", default="auto", show_default=True, help="auto | pretrained | random | PATH to a state dict.")
+@click.option("--weights", default="auto", show_default=True,
+              help="auto | pretrained | random | PATH to a state dict | a torchvision weights name (IMAGENET1K_V2).")
+@click.option("--metrics", default=None, help="Comma-separated metrics (see 'invmeter metrics'), or 'all' [default: the defaults].")
 @click.option("--layer", default=None, help="Module whose output is the representation (default: penultimate layer).")
 @click.option("--image-size", type=int, default=None, help="Override the model's input size (pixels).")
-@click.option("--n-images", type=int, default=None, help="Number of controlled pairs (default: 32 per class / whole folder).")
+@click.option("--mean", default=None, help="Normalisation mean per RGB channel, e.g. 0.485,0.456,0.406 (bare modules).")
+@click.option("--std", default=None, help="Normalisation std per RGB channel, e.g. 0.229,0.224,0.225.")
+@click.option("--n-images", type=int, default=None, help="Number of controlled pairs (default: 32 per class / all images).")
 @click.option("--classes", "n_classes", type=int, default=None,
               help="Classes of the built-in data [default: 10, or every object of --objects].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data, transforms, probes, bootstrap.")
-@click.option("--probe", type=click.Choice(["auto", "ridge", "lbfgs", "adam"]), default="auto", show_default=True,
+@click.option("--probe", default="auto", show_default=True,
               help="auto: lbfgs below 10k training images, ridge above; ridge: closed form, strength by generalised "
                    "cross-validation; lbfgs: regularised logistic regression; adam: the paper's 25-epoch protocol.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Pairs per forward pass.")
@@ -75,104 +95,107 @@ def cli() -> None:
 @click.option("--magnitudes", default=None, help="Sweep: comma-separated fixed magnitudes, e.g. 0,15,30,60,90,180.")
 @click.option("--layers", default=None, help="Per-layer invariance profile: 'blocks' or comma-separated module names.")
 @click.option("--seeds", default=None, help="Repeat for these seeds (e.g. 0,1,2): mean ± std beside the intervals.")
-@click.option("--baseline", type=click.Choice(["random-init"]), default=None,
-              help="Also score a randomly initialised copy of the architecture.")
-@click.option("--labels", type=click.Choice(["data", "model"]), default="data", show_default=True,
-              help="Accuracy metrics from a probe on the data's labels, or from the model's own classifier.")
+@click.option("--baseline", default=None, help="'random-init': also score a randomly initialised copy of the architecture.")
+@click.option("--labels", default="data", show_default=True,
+              help="data: accuracy metrics from a probe on the data's labels; model: from the model's own classifier.")
 @click.option("--json", "json_path", default=None, help="Write the report(s) as JSON to PATH ('-' = stdout).")
 @click.option("--csv", "csv_path", default=None, help="Append one flat row per report to PATH.")
 @click.option("--plot", "plot_path", default=None,
-              help="Save a figure (plot extra): sweep curve, layer profile, models x transforms heatmap, or metrics.")
+              help="Save a figure (.png/.pdf/.svg; plot extra): sweep curve, layer profile, models x transforms heatmap, "
+                   "or metrics.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 @friendly_errors
 def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objects: str | None, backgrounds: str | None,
-          weights: str, layer: str | None,
-          image_size: int | None, n_images: int | None, n_classes: int | None, seed: int, probe: str, batch_size: int,
-          device: str, n_boot: int, magnitudes: str | None, layers: str | None, seeds: str | None,
-          baseline: str | None, labels: str, json_path: str | None, csv_path: str | None, plot_path: str | None,
-          quiet: bool) -> None:
+          magnitudes: str | None, json_path: str | None, csv_path: str | None, plot_path: str | None, quiet: bool,
+          **options: Any) -> None:
     """Score invariance of each MODEL to each TRANSFORM (e.g. invmeter score --model resnet18 --transform rotation)."""
     from invmeter import api
-    from invmeter._validation import check_writable, parse_number_list
-    from invmeter.report import append_csv, comparison_table, reports_to_json, sweep_table
-    from invmeter.transforms import parse_transform
+    from invmeter._validation import parse_number_list
+    from invmeter.report import comparison_table, sweep_table
 
-    for path, what in ((json_path, "JSON"), (csv_path, "CSV"), (plot_path, "plot")):
-        if path:
-            check_writable(path, what)
-    specs = [parse_transform(t) for t in transforms]  # fail on a bad spec before loading any model
+    api.commands.check_outputs(json_path, csv_path, plot_path)
+    settings = api.ScoreSettings.create(progress=not quiet, **options)
+    specs = [api.resolve_transform(t) for t in transforms]  # every spec checked before any model is loaded
+    mags = parse_number_list("magnitudes", magnitudes, float) if magnitudes is not None else None
+    if mags and (settings.seeds or settings.baseline):
+        raise click.UsageError("--magnitudes cannot be combined with --seeds or --baseline.")
+    if mags:
+        for spec in specs:
+            [spec.at_magnitude(m) for m in mags]
     if data == "transforms2d":
-        data = api.make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=n_classes)
+        resolved: Any = api.make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=options["n_classes"])
     elif objects or backgrounds:
         raise click.UsageError("--objects and --backgrounds configure the built-in data; they cannot be used with --data DIR.")
-    mags = parse_number_list("magnitudes", magnitudes, float) if magnitudes else None
-    if mags and (seeds or baseline):
-        raise click.UsageError("--magnitudes cannot be combined with --seeds or --baseline.")
-    common = dict(data=data, image_size=image_size, n_images=n_images, weights=weights,
-                  layer=layer, layers=layers, labels=labels, probe=probe, batch_size=batch_size, device=device,
-                  n_boot=n_boot, progress=not quiet)
+    else:
+        resolved = api.resolve_data(data, settings)
     groups = []
+    show = not quiet and json_path != "-"
     for model in models:
         for spec in specs:
             if mags:
-                group = api.sweep(model, spec, mags, seed=seed, **common)
+                group = api.sweep(model, spec, mags, data=resolved, settings=settings)
                 text = sweep_table(group)
             else:
-                group = [api.score(model, spec, seed=seed, baseline=baseline,
-                                   seeds=parse_number_list("seeds", seeds, int) if seeds else None, **common)]
+                group = [api.score(model, spec, data=resolved, settings=settings)]
                 text = group[0].to_table()
             groups.append(group)
-            if not quiet and json_path != "-":
+            if show:
                 click.echo(text + "\n")
-    flat = [r for group in groups for r in group]
-    if len(groups) > 1 and not mags and not quiet and json_path != "-":
-        click.echo(comparison_table(flat))
-    if csv_path:
-        append_csv(flat, csv_path)
-    if json_path:
-        text = reports_to_json(groups[0]) if len(groups) == 1 else "[" + ",\n".join(reports_to_json(g) for g in groups) + "]"
-        if json_path == "-":
-            click.echo(text)
-        else:
-            with open(json_path, "w") as fh:
-                fh.write(text + "\n")
-    if plot_path:
-        from invmeter.plots import plot_reports
-
-        plot_reports(groups[0] if mags else flat, plot_path)
+    if len(groups) > 1 and not mags and show:
+        click.echo(comparison_table([r for g in groups for r in g]))
+    text = api.commands.write_outputs(groups, json_path=json_path, csv_path=csv_path, plot_path=plot_path,
+                                      sweep=bool(mags))
+    if text is not None:
+        click.echo(text)
 
 
 @cli.command(context_settings=CONTEXT)
 def transforms() -> None:
     """List transform families with their units, default (paper) distributions and magnitude syntax."""
-    from invmeter.transforms import get_family, list_transforms
+    from invmeter import api
 
-    for name in list_transforms():
-        fam = get_family(name)
-        click.echo(f"{click.style(name, bold=True)}  [{fam.kind}]")
+    for fam in api.commands.transform_catalog():
+        click.echo(f"{click.style(fam.name, bold=True)}  [{fam.kind}]")
         click.echo(f"    units:     {fam.units}")
         click.echo(f"    default:   {fam.default}")
         click.echo(f"    magnitude: {fam.magnitude}")
-    click.echo("\nCompose with '+', e.g. rotation:45+blur. A controlled pair always applies the transform.")
+    click.echo("\nCompose with '+' (rotation:45+blur); separate several specs with ','. A controlled pair always "
+               "applies the transform.")
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("pattern", default="*")
 def models(pattern: str) -> None:
-    """List model names matching PATTERN (glob), e.g. invmeter models 'resnet*'."""
-    from invmeter.models import list_models
+    """List models matching PATTERN (glob) and whether they have pretrained weights, e.g. invmeter models 'resnet18.*'."""
+    from invmeter import api
 
-    names = list_models(pattern)
-    if not names:
+    found = api.commands.model_catalog(pattern)
+    if not found:
         raise click.ClickException(f"No model matches {pattern!r}; try a wider pattern such as '*{pattern.strip('*')}*'.")
-    click.echo("\n".join(names))
+    width = max(len(name) for name, _ in found) + 2
+    click.echo(f"{'model':<{width}}pretrained weights")
+    for name, pretrained in found:
+        click.echo(f"{name:<{width}}{'yes' if pretrained else 'no'}")
+
+
+@cli.command(context_settings=CONTEXT)
+def metrics() -> None:
+    """List the metrics: name, direction, range, what each needs, and whether it is on by default."""
+    from invmeter import api
+
+    for m in api.commands.metric_catalog():
+        lo, hi = m.bounds
+        needs = ", ".join(sorted(m.needs)) or "-"
+        click.echo(f"{click.style(m.name, bold=True)}  [{m.direction} is better; range [{lo:g}, {hi:g}]; needs {needs}; "
+                   f"{'default' if m.default else 'on request'}]")
+        click.echo(f"    {m.formula}")
 
 
 def _train_default(name: str) -> Any:
-    """TrainConfig's default for a field, so the command line shows and uses the API's defaults."""
-    from invmeter.train import TrainConfig
+    """TrainConfig's default for a field (from the torch-free module it reads them from)."""
+    from invmeter._train_defaults import TRAIN_DEFAULTS
 
-    return getattr(TrainConfig, name)
+    return TRAIN_DEFAULTS[name]
 
 
 @cli.command(context_settings=CONTEXT)
@@ -181,7 +204,7 @@ def _train_default(name: str) -> Any:
 @click.option("--width", type=float, default=_train_default("width"), show_default=True,
               help="Channel width multiplier of the cifar architectures.")
 @click.option("--transforms", default="rotation", show_default=True,
-              help="The training data's transforms: rotation, rotation+blur, rotation,blur, ...; 'none' for none.")
+              help="The training data's transforms, composed with '+': rotation, rotation+blur, ...; 'none' for none.")
 @click.option("--classes", type=int, default=10, show_default=True, help="Transforms-2D objects (classes) 0..K-1.")
 @click.option("--image-size", type=int, default=32, show_default=True, help="Image side in pixels.")
 @click.option("--n-train", type=int, default=_train_default("n_train"), show_default=True,
@@ -204,13 +227,12 @@ def _train_default(name: str) -> Any:
 @click.option("--resume", is_flag=True, help="Continue the run in --out after its last finished epoch.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-epoch log lines.")
 @friendly_errors
-def train(transforms: str, classes: int, image_size: int, out: str, resume: bool, quiet: bool, **options: Any) -> None:
+def train(quiet: bool, **options: Any) -> None:
     """Train a model on Transforms-2D, e.g. invmeter train --width 0.25 --transforms rotation --out runs/rot."""
-    from invmeter.train import TrainConfig, train as run_training
+    from invmeter import api
 
-    config = TrainConfig.for_transforms2d(transforms=transforms, classes=classes, image_size=image_size, **options)
-    result = run_training(config, out=out, resume=resume, verbose=not quiet)
-    click.echo(f"test accuracy {result.test_accuracy:.4f} ({config.n_test} images); wrote {result.checkpoint} "
+    result = api.commands.train(verbose=not quiet, **options)
+    click.echo(f"test accuracy {result.test_accuracy:.4f} ({result.config.n_test} images); wrote {result.checkpoint} "
                f"(+ model.json). Score it: invmeter score --model {result.checkpoint}")
 
 
@@ -238,53 +260,41 @@ def data_group() -> None:
 @data_group.command("build", context_settings=CONTEXT)
 @_source_options
 @click.option("--transforms", default="none", show_default=True,
-              help="The dataset's transforms, composed in order: rotation+blur (or rotation,blur); none.")
+              help="The dataset's transforms, composed with '+' in order: rotation+blur; none.")
 @click.option("--split", "splits", multiple=True, type=click.Choice(["train", "val", "test"]),
               help="Split to build; repeatable [default: train, val and test].")
 @click.option("--n-images", type=int, default=None, help="Images per split [default: 50000 train, 10000 val/test].")
 @click.option("--cache-dir", default=None, metavar="DIR", help="Cache folder [default: $INVMETER_CACHE or ~/.cache/invmeter].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @friendly_errors
-def data_build(objects: str | None, backgrounds: str | None, n_classes: int | None, image_size: int, seed: int,
-               transforms: str, splits: tuple[str, ...], n_images: int | None, cache_dir: str | None, quiet: bool) -> None:
+def data_build(quiet: bool, **options: Any) -> None:
     """Render Transforms-2D splits into the cache (e.g. invmeter data build --transforms rotation+blur)."""
     import time
 
     from invmeter import api
-    from invmeter.data import SPLIT_SIZES, build_split
 
-    dataset = api.make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=n_classes,
-                                    transforms=transforms, image_size=image_size)
-    for split in splits or tuple(SPLIT_SIZES):
-        start = time.perf_counter()
-        n = SPLIT_SIZES[split] if n_images is None else n_images
-        built = build_split(dataset, split, n, seed, cache=cache_dir or True,
-                            progress=not quiet)
-        click.echo(f"{split}: {len(built)} images {image_size}x{image_size}, {dataset.n_classes} classes, "
+    start = time.perf_counter()
+    for built in api.commands.build_data(progress=not quiet, **options):
+        size = built.spec["image_size"]
+        click.echo(f"{built.spec['split']}: {len(built)} images {size}x{size}, {built.spec['n_classes']} classes, "
                    f"{time.perf_counter() - start:.1f} s -> {built.path}")
+        start = time.perf_counter()
 
 
 @data_group.command("preview", context_settings=CONTEXT)
 @_source_options
 @click.option("--transforms", default=None,
-              help="Comma-separated transform specs, one row each [default: the paper's 8 families].")
+              help="Comma-separated transform specs, one row each (compose with '+') [default: the paper's 8 families].")
 @click.option("--n", "n", type=int, default=8, show_default=True, help="Samples per row.")
 @click.option("--zoom", type=int, default=4, show_default=True, help="Pixels per image pixel.")
-@click.option("--out", required=True, metavar="PATH", help="Where to write the PNG grid.")
+@click.option("--out", required=True, metavar="PATH", help="Where to write the grid (.png, .jpg, ...).")
 @friendly_errors
-def data_preview(objects: str | None, backgrounds: str | None, n_classes: int | None, image_size: int, seed: int,
-                 transforms: str | None, n: int, zoom: int, out: str) -> None:
+def data_preview(out: str, n: int, **options: Any) -> None:
     """Write a grid of samples, one row per transform (e.g. invmeter data preview --out grid.png)."""
     from invmeter import api
-    from invmeter._validation import check_writable
-    from invmeter.data.preview import make_preview
-    from invmeter.transforms import PAPER_FAMILIES, parse_transform
 
-    check_writable(out, "preview")
-    specs = [parse_transform(t) for t in (transforms.split(",") if transforms else PAPER_FAMILIES)]
-    dataset = api.make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=n_classes, image_size=image_size)
-    make_preview(dataset, specs, n=n, seed=seed, zoom=zoom).save(out)
-    click.echo(f"Wrote {out}: {len(specs) + 1} rows (none + one per transform) x {n} samples.")
+    rows = api.commands.preview(out=out, n=n, **options)
+    click.echo(f"Wrote {out}: {rows} rows (none + one per transform) x {n} samples.")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -297,28 +307,21 @@ def data_preview(objects: str | None, backgrounds: str | None, n_classes: int | 
 @click.option("--objects", "objects_dir", default=None, help="Foreground objects folder (RGBA images or SI-score).")
 @click.option("--backgrounds", "backgrounds_dir", default=None, help="Background photos folder (or SI-score).")
 @click.option("--cifar-root", default=None, help="CIFAR-10 in torchvision's layout (never downloaded); else a stand-in.")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Run cells in this process, or as Ray tasks (pip install 'invmeter[ray]').")
+@click.option("--executor", default="local", show_default=True,
+              help="local: cells in this machine's processes; ray: Ray tasks (pip install 'invmeter[ray]').")
 @click.option("--jobs", "-j", type=int, default=0, show_default=True,
-              help="Cells run at once (local executor), each in a worker process; 0 = one per core on a CPU-only machine, 1 with a GPU.")
+              help="Cells run at once (local executor), each in a worker process; 0 = one per core on a CPU-only "
+                   "machine, 1 with a GPU.")
 @click.option("--address", default=None, help="Ray cluster address (--executor ray); default: a local instance.")
 @click.option("--gpus-per-cell", type=float, default=0.0, show_default=True, help="GPUs each Ray task requests.")
 @friendly_errors
-def reproduce(figure: str, preset: str, out: str, seeds: str | None, archs: str | None, objects_dir: str | None,
-              backgrounds_dir: str | None, cifar_root: str | None, executor: str, jobs: int, address: str | None,
-              gpus_per_cell: float) -> None:
+def reproduce(figure: str, out: str, **options: Any) -> None:
     """Reproduce a paper FIGURE (fig2, fig3, fig4, fig5, fig6, fig8 or all) with invmeter's own trainer."""
-    from invmeter._validation import parse_number_list
-    from invmeter.experiments import reproduce as run
-    from invmeter.experiments.common import Context
+    from invmeter import api
 
-    context = Context(objects_dir=objects_dir, backgrounds_dir=backgrounds_dir, cifar_root=cifar_root)
-    claims = run(figure, preset=preset, out=out, seeds=parse_number_list("seeds", seeds, int) if seeds else None,
-                 archs=archs.split(",") if archs else None, context=context, executor=executor, jobs=jobs, address=address,
-                 gpus_per_cell=gpus_per_cell, log=lambda line: click.echo(line, err=True))
+    claims = api.commands.reproduce(figure, out=out, log=lambda line: click.echo(line, err=True), **options)
     for name, checks in claims.items():
         held = sum(c.holds for c in checks)
         click.echo(f"{name}: {held}/{len(checks)} claims hold (see {out}{'/' + name if figure == 'all' else ''}/summary.md)")
         for c in checks:
             click.echo(f"  {'✔' if c.holds else '✘'} {c.id}: {c.text}")
-

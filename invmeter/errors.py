@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["InvmeterError", "InvalidParameterError", "UnknownNameError", "DataError", "CheckpointError", "InvmeterWarning"]
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["InvmeterError", "InvalidParameterError", "UnknownNameError", "DataError", "CheckpointError",
+           "InvmeterWarning", "warn"]
+
+_PACKAGE = str(Path(__file__).resolve().parent)
 
 
 class InvmeterError(Exception):
@@ -27,3 +34,11 @@ class CheckpointError(InvmeterError, ValueError):
 
 class InvmeterWarning(UserWarning):
     """Something the user must know about a result (e.g. pretrained weights were unavailable)."""
+
+
+def warn(message: str, category: type[Warning] = InvmeterWarning) -> None:
+    """Warn with the location of the caller's own line (the first frame outside invmeter), not invmeter's."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

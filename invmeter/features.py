@@ -1,56 +1,32 @@
-"""Batched representation extraction: one forward pass per view of each image, every metric reuses the result."""
+"""Batched representation extraction: one forward pass per view of each image; every metric reuses the result.
+
+Extraction knows where to read (a :class:`~invmeter.models.Readout`) and what to keep (features in full, or per-layer
+summaries from :class:`~invmeter.types.LayerReducer` objects that the metrics supply); it does no metric arithmetic.
+The caller's model is borrowed (:func:`~invmeter.models.guard.borrowed`) and given back as it was.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from invmeter._device import resolve_device
 from invmeter._progress import Progress
 from invmeter._validation import unknown_name
 from invmeter.data import PairSource
-from invmeter.errors import InvalidParameterError
-from invmeter.metrics.invariance import invariance_terms, paired_distances
+from invmeter.errors import DataError, InvalidParameterError, InvmeterError
+from invmeter.models.guard import borrowed
 from invmeter.models.handle import ModelHandle
-from invmeter.types import Representations
+from invmeter.models.readout import Readout
+from invmeter.types import LayerReducer, Representations
 
-__all__ = ["Representations", "extract", "extract_images", "resolve_device", "normalize", "to_unit_float"]
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA if available, else CPU; otherwise any string torch accepts."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InvalidParameterError(f"Unknown device {device!r}; use auto, cpu, cuda or cuda:N.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidParameterError(f"Device {device!r} was requested but CUDA is not available; use --device cpu.")
-    return dev
-
-
-def normalize(images: Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> Tensor:
-    """``(images - mean) / std`` per channel (after transforms); identity when ``mean`` is None."""
-    if mean is None or std is None:
-        return images
-    m = torch.tensor(mean, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1)
-    return (images - m) / s
-
-
-def prepare_model(handle: ModelHandle, device: torch.device) -> torch.memory_format:
-    """Put the model on ``device`` in eval mode; convolutional models run channels-last (measured faster on CPU,
-    see benchmarks/RESULTS.md). Returns the memory format inputs should use."""
-    model = handle.model.to(device).eval()
-    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
-        model.to(memory_format=torch.channels_last)
-        return torch.channels_last
-    return torch.contiguous_format
+__all__ = ["extract", "extract_images", "resolve_device", "to_unit_float"]
 
 
 def to_unit_float(images: Tensor) -> Tensor:
@@ -58,8 +34,13 @@ def to_unit_float(images: Tensor) -> Tensor:
     return images.float().div_(255.0) if images.dtype == torch.uint8 else images
 
 
+def _convolutional(model: nn.Module) -> bool:
+    """Convolutional models run channels-last (measured faster on CPU, see benchmarks/RESULTS.md)."""
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
 @contextmanager
-def _capture(model: nn.Module, names: Sequence[str], inputs: bool) -> Iterator[dict[str, Tensor]]:
+def _capture(model: nn.Module, names: Sequence[str], inputs: bool = False) -> Iterator[dict[str, Tensor]]:
     """Record the output (or the input, ``inputs=True``) of named submodules; hooks removed in ``finally``.
 
     Captured tensors are copied: timm uses in-place ReLUs that would otherwise overwrite them.
@@ -70,171 +51,195 @@ def _capture(model: nn.Module, names: Sequence[str], inputs: bool) -> Iterator[d
     try:
         for name in names:
             if name not in modules:
-                raise unknown_name("layer", name, [n for n in modules if n], hint="List them with --layers blocks or model.named_modules().")
-            module = modules[name]
+                raise unknown_name("layer", name, [n for n in modules if n],
+                                   hint="List them with --layers blocks or model.named_modules().")
             if inputs:
-                hooks.append(module.register_forward_pre_hook(lambda _m, args, n=name: store.__setitem__(n, args[0].detach().clone())))
+                hooks.append(modules[name].register_forward_pre_hook(
+                    lambda _m, args, n=name: store.__setitem__(n, _tensor_of(args, n).detach().clone())))
             else:
-                hooks.append(module.register_forward_hook(lambda _m, _a, out, n=name: store.__setitem__(n, _first_tensor(out).detach().clone())))
+                hooks.append(modules[name].register_forward_hook(
+                    lambda _m, _a, out, n=name: store.__setitem__(n, _tensor_of(out, n).detach().clone())))
         yield store
     finally:
         for hook in hooks:
             hook.remove()
 
 
-def _first_tensor(out: object) -> Tensor:
+def _tensor_of(out: object, where: str) -> Tensor:
+    """The tensor a module returned (the first one of a tuple, list or dict)."""
     if isinstance(out, Tensor):
         return out
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
         return out[0]
     if isinstance(out, dict):
-        return next(v for v in out.values() if isinstance(v, Tensor))
-    raise InvalidParameterError(f"A hooked layer returned {type(out).__name__}, not a tensor.")
+        for value in out.values():
+            if isinstance(value, Tensor):
+                return value
+    raise InvalidParameterError(f"{where} returned {type(out).__name__} with no tensor in it; invmeter reads a "
+                                "tensor of features per image. Choose another --layer.")
 
 
-def _forward(handle: ModelHandle, x: Tensor, layers: Sequence[str]) -> tuple[Tensor, Tensor | None, str, dict[str, Tensor]]:
-    """One forward pass: (representation, logits or None, where it was read, {layer: features})."""
+def _vectors(out: Tensor, where: str) -> Tensor:
+    if out.dim() == 0:
+        raise InvalidParameterError(f"{where} returned a scalar; a representation needs one vector per image. "
+                                    "Read another layer (--layer) or return features from forward().")
+    return out.flatten(1)
+
+
+def _forward(handle: ModelHandle, readout: Readout, x: Tensor, layers: Sequence[str]
+             ) -> tuple[Tensor, Tensor | None, Readout, dict[str, Tensor]]:
+    """One forward pass: (representation, logits or None, where it was read, {layer: output})."""
     model = handle.model
-    if handle.kind == "timm":
-        with _capture(model, layers, inputs=False) as store:
+    if readout.kind == "pre_logits":
+        with _capture(model, layers) as store:
             pre = model.forward_head(model.forward_features(x), pre_logits=True)
         head = model.get_classifier() if handle.num_classes else None
         logits = head(pre) if isinstance(head, nn.Module) else None
-        return pre.flatten(1), logits, handle.layer, dict(store)
-    if handle.kind == "linear-input":
-        head_name = handle.layer.removesuffix(" (input)")
-        with _capture(model, [head_name], inputs=True) as head_in, _capture(model, [head_name, *layers], inputs=False) as store:
-            out = _first_tensor(model(x))
-        head_out = store.pop(head_name) if head_name not in layers else store[head_name]
-        if head_out.shape == out.shape and torch.equal(head_out, out):  # the last Linear is the classifier head
-            return head_in[head_name].flatten(1), out, handle.layer, dict(store)
-        return out.flatten(1), None, "output", dict(store)
-    with _capture(model, layers, inputs=False) as store:
-        out = _first_tensor(model(x))
-    return out.flatten(1), None, handle.layer, dict(store)
+        return _vectors(pre, handle.name), logits, readout, dict(store)
+    if readout.kind == "head_input":
+        head = readout.module
+        with _capture(model, [head], inputs=True) as head_in, _capture(model, [head, *layers]) as store:
+            out = _tensor_of(model(x), handle.name)
+        head_out = store.get(head) if head in layers else store.pop(head, None)
+        if head_out is not None and head_out.shape == out.shape and torch.equal(head_out, out):
+            return _vectors(head_in[head], handle.name), out, readout, dict(store)
+        return _vectors(out, handle.name), None, Readout("output"), dict(store)  # the last Linear is not the head
+    names = [*layers, readout.module] if readout.kind == "module" else list(layers)
+    with _capture(model, names) as store:
+        out = _tensor_of(model(x), handle.name)
+    if readout.kind == "module":
+        rep = store[readout.module] if readout.module in layers else store.pop(readout.module)
+        logits = out.flatten(1) if handle.num_classes and out.dim() == 2 and out.shape[1] == handle.num_classes else None
+        return _vectors(rep, readout.module), logits, readout, dict(store)
+    return _vectors(out, handle.name), None, readout, dict(store)
 
 
-def _batch_distances(
-    a: Tensor, b: Tensor, reference: Tensor | None, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per image of one batch: the invariance terms of its flattened views, ``reference`` indexing the batch
-    (``None``: a seeded derangement within the batch; NaN for a batch of one image)."""
-    a, b = a.flatten(1), b.flatten(1)
-    if reference is None and len(a) < 2:
-        return paired_distances(a, b), np.full(len(a), np.nan)
-    return invariance_terms(a, b, rng, reference)
+def _first_batch_error(handle: ModelHandle, x: Tensor, exc: Exception) -> InvalidParameterError:
+    first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
+    return InvalidParameterError(
+        f"Model {handle.name!r} failed on a batch of shape {tuple(x.shape)} ({exc.__class__.__name__}: {first}). "
+        f"invmeter feeds RGB images at the model's input size {handle.input_size[0]}x{handle.input_size[1]}; if the "
+        "model needs another size or channel count, set image_size= (--image-size) or adapt the model.")
 
 
-def _batches(n: int, batch_size: int, reference: Tensor | None) -> list[slice]:
-    """Batch slices of ``n`` images. With twin references (``i ^ 1``), batches hold whole twins: an even size,
-    and a last batch of one image joins the batch before it."""
-    if reference is not None:
-        batch_size += batch_size % 2
-    starts = list(range(0, n, batch_size))
-    if reference is not None and len(starts) > 1 and n - starts[-1] == 1:
-        starts.pop()
-    return [slice(s, e) for s, e in zip(starts, [*starts[1:], n])]
+def _check_finite(handle: ModelHandle, readout: Readout, feats: Tensor, n_seen: int) -> None:
+    bad = ~torch.isfinite(feats).all(dim=1)
+    if bool(bad.any()):
+        raise DataError(f"Model {handle.name!r} produced NaN or Inf representations (layer {readout.name!r}) for "
+                        f"{int(bad.sum())} of {len(feats)} images ({float(bad.float().mean()):.0%}) in a batch after "
+                        f"{n_seen} images; check its weights and input range.")
 
 
-def _local_reference(reference: Tensor | None, index: slice) -> Tensor | None:
-    """The batch's references as indices into the batch; a reference outside it is a bad pair source."""
-    if reference is None:
-        return None
-    local = reference[index] - index.start
-    if local.numel() and (local.min() < 0 or local.max() >= index.stop - index.start):
-        raise InvalidParameterError("A pair source's reference images must be twins (i ^ 1) of the same batch.")
-    return local
+def _prefetched(pairs: PairSource, batches: list[tuple[slice, Tensor | None]]) -> Iterator[tuple[slice, Tensor | None, tuple[Tensor, Tensor]]]:
+    """Render batch k + 1 in a thread while the model runs on batch k (image files: decoding releases the GIL)."""
+    if not getattr(pairs, "io_bound", False) or len(batches) < 2:
+        for index, ref in batches:
+            yield index, ref, pairs.render(index)
+        return
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(pairs.render, batches[0][0])
+        for k, (index, ref) in enumerate(batches):
+            views = pending.result()
+            if k + 1 < len(batches):
+                pending = pool.submit(pairs.render, batches[k + 1][0])
+            yield index, ref, views
 
 
 def extract(
     handle: ModelHandle,
     pairs: PairSource,
     *,
+    readout: Readout | None = None,
     layers: Sequence[str] = (),
     profile: Sequence[str] = (),
+    reducers: Sequence[LayerReducer] = (),
     clean: Representations | None = None,
     batch_size: int = 64,
     device: str | torch.device = "auto",
-    seed: int = 0,
     progress: bool = False,
 ) -> Representations:
     """Run the model once on each view of each pair and keep the representations.
 
-    Views are rendered in [0, 1] pixel space (transform applied there), then normalised with the model's own
-    mean/std. The model sees exactly ``2 N`` images, or ``N`` when ``clean`` (representations of the same
-    scenes' clean views, e.g. from another magnitude of a sweep) is given.
+    Views come in [0, 1] pixels (the transform applied there), then are normalised with the model's own mean/std.
+    The model sees exactly ``2 N`` images, or ``N`` when ``clean`` (representations of the same images' clean
+    views, e.g. from another magnitude of a sweep) is given. The model is given back untouched (mode, device,
+    memory format, parameters, hooks).
 
     Args:
+        readout: Where to read the representation (default: the handle's).
         layers: Named modules whose flattened outputs are kept in full (``Representations.layers``).
-        profile: Named modules for a per-layer invariance profile: only per-image paired distances and
-            distances to the reference image (the pair source's twin, else a random image of the same batch) are
-            kept (``Representations.profile``), so large feature maps cost no memory. The representation itself is
-            profiled last.
-        seed: Seeds the within-batch pairing of the profile where the pair source has no references.
+        profile: Named modules whose outputs (and then the representation's) go to each of ``reducers`` batch by
+            batch, with the pair source's batch-local references; their results are ``Representations.profile``.
+        reducers: Per-layer summaries (e.g. the invariance profile), each fed ``update(layer, clean, transformed,
+            reference)``.
     """
-    dev = resolve_device(device) if isinstance(device, str) else device
-    memory_format = prepare_model(handle, dev)
-    n = len(pairs)
-    if clean is not None and not torch.equal(clean.labels, pairs.labels):
-        raise InvalidParameterError("The reused clean representations belong to different scenes.")
-    feats_out: dict[str, list[Tensor]] = {"clean": [], "transformed": [], "logits_clean": [], "logits_transformed": []}
+    dev = resolve_device(device)
+    readout = readout or handle.readout
+    if clean is not None:
+        if profile:
+            raise InvalidParameterError("A layer profile needs both views in the same pass; it cannot reuse clean views.")
+        if clean.labels is not None and pairs.labels is not None and not torch.equal(clean.labels, pairs.labels):
+            raise InvalidParameterError("The reused clean representations belong to different images.")
+        readout = clean.readout or readout
+    keep: dict[str, list[Tensor]] = {"clean": [], "transformed": [], "logits_clean": [], "logits_transformed": []}
     kept: dict[str, tuple[list[Tensor], list[Tensor]]] = {name: ([], []) for name in layers}
-    dist: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-    rng = np.random.default_rng([seed, 3])
-    t_render = t_forward = 0.0
-    layer_read = clean.layer if clean is not None else handle.layer
-    reference = getattr(pairs, "reference", None)
-    bar = Progress(total=n, label="extracting features", enabled=progress)
-    with torch.inference_mode():
-        for index in _batches(n, batch_size, reference):
-            t0 = time.perf_counter()
-            clean_img, transformed_img = pairs.render(index)
+    seconds = {"render": 0.0, "forward": 0.0}
+    batches = pairs.batches(batch_size)
+    with Progress(total=len(pairs), label="extracting features", enabled=progress) as bar, \
+            borrowed(handle.model, dev, channels_last=_convolutional(handle.model)), torch.inference_mode():
+        t0 = time.perf_counter()
+        for index, local_ref, (clean_img, transformed_img) in _prefetched(pairs, batches):
             b = clean_img.shape[0]
             views = transformed_img if clean is not None else torch.cat([clean_img, transformed_img])
-            views = normalize(views.to(dev, non_blocking=True), handle.mean, handle.std)
+            x = handle.preprocessing.normalize(views.to(dev, non_blocking=True))
+            x = x.contiguous(memory_format=torch.channels_last if _convolutional(handle.model) else torch.contiguous_format)
             t1 = time.perf_counter()
-            feats, logits, layer_read, extra = _forward(handle, views.contiguous(memory_format=memory_format), [*layers, *profile])
+            try:
+                feats, logits, readout, extra = _forward(handle, readout, x, [*layers, *profile])
+            except InvmeterError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a model that cannot run on these inputs: say why in one line
+                if index.start == 0:
+                    raise _first_batch_error(handle, x, exc) from None
+                raise
             feats = feats.float().cpu()
+            _check_finite(handle, readout, feats, index.start)
             logits = logits.float().cpu() if logits is not None else None
             if clean is not None:
-                c_feats = clean.clean[index]
+                feats = torch.cat([clean.clean[index], feats])
                 c_logits = clean.logits_clean[index] if clean.logits_clean is not None else None
-                feats = torch.cat([c_feats, feats])
                 logits = torch.cat([c_logits, logits]) if c_logits is not None and logits is not None else None
-            feats_out["clean"].append(feats[:b])
-            feats_out["transformed"].append(feats[b:])
+            keep["clean"].append(feats[:b])
+            keep["transformed"].append(feats[b:])
             if logits is not None:
-                feats_out["logits_clean"].append(logits[:b])
-                feats_out["logits_transformed"].append(logits[b:])
+                keep["logits_clean"].append(logits[:b])
+                keep["logits_transformed"].append(logits[b:])
             for name in layers:
                 value = extra[name].flatten(1).float().cpu()
                 kept[name][0].append(value[:b])
                 kept[name][1].append(value[b:])
             if profile:
-                outputs = {name: extra[name] for name in profile}
-                outputs[layer_read] = feats
-                local = _local_reference(reference, index)
-                for name, value in outputs.items():
-                    if clean is not None and name != layer_read:
-                        raise InvalidParameterError("A layer profile cannot reuse clean representations.")
-                    d, r = _batch_distances(value[:b].cpu(), value[b:].cpu(), local, rng)
-                    dist.setdefault(name, ([], []))[0].append(d)
-                    dist[name][1].append(r)
-            t_render += t1 - t0
-            t_forward += time.perf_counter() - t1
+                outputs = {**{name: extra[name] for name in profile}, readout.name: feats}
+                for reducer in reducers:
+                    for name, value in outputs.items():
+                        reducer.update(name, value[:b].cpu().flatten(1), value[b:].cpu().flatten(1), local_ref)
+            t2 = time.perf_counter()
+            seconds["render"] += t1 - t0
+            seconds["forward"] += t2 - t1
+            t0 = t2
             bar.update(b)
-    bar.close()
     return Representations(
-        clean=torch.cat(feats_out["clean"]),
-        transformed=torch.cat(feats_out["transformed"]),
-        labels=pairs.labels.clone(),
-        logits_clean=torch.cat(feats_out["logits_clean"]) if feats_out["logits_clean"] else None,
-        logits_transformed=torch.cat(feats_out["logits_transformed"]) if feats_out["logits_transformed"] else None,
-        layer=layer_read,
+        clean=torch.cat(keep["clean"]),
+        transformed=torch.cat(keep["transformed"]),
+        labels=pairs.labels.clone() if pairs.labels is not None else None,
+        logits_clean=torch.cat(keep["logits_clean"]) if keep["logits_clean"] else None,
+        logits_transformed=torch.cat(keep["logits_transformed"]) if keep["logits_transformed"] else None,
+        layer=readout.name,
+        readout=readout,
         layers={k: (torch.cat(v[0]), torch.cat(v[1])) for k, v in kept.items()},
-        seconds={"render": t_render, "forward": t_forward},
-        profile={k: (np.concatenate(v[0]), np.concatenate(v[1])) for k, v in dist.items()},
-        reference=reference.clone() if reference is not None else None,
+        seconds=seconds,
+        profile={r.name: r.result() for r in reducers} if profile else {},
+        reference=pairs.reference.clone() if pairs.reference is not None else None,
     )
 
 
@@ -245,18 +250,19 @@ def extract_images(
     batch_size: int = 256,
     device: str | torch.device = "auto",
 ) -> Tensor:
-    """Representations ``(N, D)`` float32 of plain images, one forward pass per image (no transform).
+    """Representations ``(N, D)`` float32 of plain images at the model's input size, one forward pass per image.
 
-    ``images`` is ``(N, 3, H, W)``: uint8 (as stored by ``build_split``, memory-mapped arrays are read batch by
+    ``images`` is ``(N, 3, H, W)``: uint8 (as stored by ``build_split``; memory-mapped arrays are read batch by
     batch) or float in [0, 1]; each batch is normalised with the model's own mean/std.
     """
-    dev = resolve_device(device) if isinstance(device, str) else device
-    memory_format = prepare_model(handle, dev)
+    dev = resolve_device(device)
+    channels_last = _convolutional(handle.model)
     feats = []
-    with torch.inference_mode():
+    with borrowed(handle.model, dev, channels_last=channels_last), torch.inference_mode():
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
             batch = batch if isinstance(batch, Tensor) else torch.from_numpy(np.array(batch))  # a copy: memmaps are read-only
-            x = normalize(to_unit_float(batch.to(dev)), handle.mean, handle.std).contiguous(memory_format=memory_format)
-            feats.append(_forward(handle, x, [])[0].float().cpu())
+            x = handle.preprocessing.normalize(to_unit_float(batch.to(dev)))
+            x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+            feats.append(_forward(handle, handle.readout, x, [])[0].float().cpu())
     return torch.cat(feats) if feats else torch.empty(0, 0)

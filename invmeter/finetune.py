@@ -19,6 +19,7 @@ from invmeter.errors import DataError, InvalidParameterError
 from invmeter.features import extract_images
 from invmeter.metrics.probe import LinearProbe
 from invmeter.models.handle import ModelHandle
+from invmeter.models.readout import Readout
 
 __all__ = ["FineTuneResult", "finetune_last_layer"]
 
@@ -87,8 +88,8 @@ def _with_head(handle: ModelHandle, probe: LinearProbe, n_images: int) -> ModelH
         head.bias.copy_(probe.intercept_)
     model = deepcopy(handle.model)
     head = head.to(next(model.parameters()).device)
-    kind, layer = handle.kind, handle.layer
-    if kind == "timm":
+    readout = handle.readout
+    if readout.kind == "pre_logits":
         model.reset_classifier(head.out_features)
         old = model.get_classifier()
         if not isinstance(old, nn.Linear) or old.in_features != head.in_features:
@@ -97,9 +98,9 @@ def _with_head(handle: ModelHandle, probe: LinearProbe, n_images: int) -> ModelH
         with torch.no_grad():
             old.weight.copy_(head.weight)
             old.bias.copy_(head.bias)
-    elif kind == "linear-input":
-        model.set_submodule(layer.removesuffix(" (input)"), head)
+    elif readout.kind == "head_input":
+        model.set_submodule(readout.module, head)
     else:  # the model outputs its representation: append the layer
-        model, kind, layer = nn.Sequential(model, head), "linear-input", "1 (input)"
-    return replace(handle, model=model.eval(), kind=kind, layer=layer, num_classes=head.out_features, label_names=(),
+        model, readout = nn.Sequential(model, head), Readout("head_input", "1")
+    return replace(handle, model=model.eval(), readout=readout, num_classes=head.out_features, label_names=(),
                    weights=f"{handle.weights} + last layer fit on {n_images} images")

@@ -11,19 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from invmeter.errors import InvalidParameterError
-from invmeter.metrics import METRICS, MetricValue
+from invmeter.metrics.registry import METRICS, get_metric
+from invmeter.types import MetricValue
 
-__all__ = ["Report", "append_csv", "reports_to_json", "sweep_table", "comparison_table", "sweep_to_dict"]
+__all__ = ["Report", "append_csv", "check_csv_columns", "csv_columns", "reports_to_json", "sweep_table",
+           "comparison_table", "sweep_to_dict"]
 
-_DIRECTION = {
-    "invariance": "1 = invariant, 0 = like new content",
-    "l2_ratio": "higher = classes separate",
-    "probe_accuracy": "higher = better",
-    "clean_accuracy": "reference",
-    "transformed_accuracy": "",
-    "accuracy_delta": "0 = no cost",
-    "consistency": "1 = unchanged",
-}
+_ROW_FIELDS = ("model", "weights", "layer", "transform", "magnitude", "data", "n_images", "seed", "invariance_reference")
 
 
 @dataclass(frozen=True)
@@ -81,19 +75,13 @@ class Report:
     def to_row(self) -> dict[str, Any]:
         """A flat, CSV-ready row: configuration next to every metric and its interval (fixed columns: a metric
         that was not computed is left empty)."""
-        row: dict[str, Any] = {
-            "model": self.model.get("name"),
-            "weights": self.model.get("weights"),
-            "layer": self.model.get("layer"),
-            "transform": self.transform.get("spec"),
-            "magnitude": self.extra.get("magnitude", ""),
-            "data": self.data.get("name"),
-            "n_images": self.data.get("n_images"),
-            "seed": self.provenance.get("seed"),
-        }
+        values = (self.model.get("name"), self.model.get("weights"), self.model.get("layer"), self.transform.get("spec"),
+                  self.extra.get("magnitude", ""), self.data.get("name"), self.data.get("n_images"),
+                  self.provenance.get("seed"), self.data.get("invariance_reference", ""))
+        row: dict[str, Any] = dict(zip(_ROW_FIELDS, values))
         for key in METRICS:
             m = self.metrics.get(key)
-            row[key], row[f"{key}_lo"], row[f"{key}_hi"] = (m.value, *m.ci95) if m else ("", "", "")
+            row[key], row[f"{key}_lo"], row[f"{key}_hi"] = (m.value, *m.ci95) if m and m.defined else ("", "", "")
         row["verdict"] = self.extra.get("verdict", "")
         row["invmeter_version"] = self.invmeter_version
         return row
@@ -116,13 +104,13 @@ class Report:
             "-" * (len(header) + 24),
         ]
         for key, m in self.metrics.items():
-            row = f"{key:<22}{m.value:>9.3f}   {_interval(m.ci95):<19}"
+            row = f"{key:<22}{_fmt(m.value):>9}   {_interval(m.ci95):<19}"
             if seeds:
                 stats = seeds["metrics"][key]
-                row += f"{stats['mean']:.3f} ± {stats['std']:.3f}".ljust(24)
+                row += (f"{stats['mean']:.3f} ± {stats['std']:.3f}" if stats["mean"] is not None else "n/a").ljust(24)
             if base:
                 row += f"{_fmt(base['metrics'][key]['value']):>12}  "
-            lines.append(row + _DIRECTION.get(key, ""))
+            lines.append(row + (f"undefined: {m.reason}" if m.reason else get_metric(key).reading))
         if "verdict" in self.extra:
             lines.append(f"verdict: {self.extra['verdict']}")
         if "layers" in self.extra:
@@ -212,24 +200,33 @@ def reports_to_json(reports: Sequence[Report], indent: int | None = 2) -> str:
     return json.dumps(payload, indent=indent, default=_jsonable, allow_nan=False)
 
 
-def append_csv(reports: list[Report], path: str | Path) -> None:
-    """Append one flat row per report to ``path``, writing the header if the file is new or empty."""
-    rows = [r.to_row() for r in reports]
-    header = list(rows[0])
+def csv_columns() -> list[str]:
+    """The fixed columns of a report's CSV row (every registered metric, with its interval)."""
+    metric_columns = [c for key in METRICS for c in (key, f"{key}_lo", f"{key}_hi")]
+    return [*_ROW_FIELDS, *metric_columns, "verdict", "invmeter_version"]
+
+
+def check_csv_columns(path: str | Path) -> None:
+    """Refuse (before any work) to append to a CSV file whose header differs from a report's columns."""
     p = Path(path)
-    existing: list[str] | None = None
     if p.exists() and p.stat().st_size > 0:
         with p.open(newline="") as fh:
             existing = next(csv.reader(fh), None)
-        if existing != header:
-            raise InvalidParameterError(
-                f"CSV file {str(p)!r} has different columns than this report; write to a new file."
-            )
+        if existing != csv_columns():
+            raise InvalidParameterError(f"CSV file {str(p)!r} has other columns than invmeter's reports; write to a new "
+                                        "file (or delete it).")
+
+
+def append_csv(reports: list[Report], path: str | Path) -> None:
+    """Append one flat row per report to ``path``, writing the header if the file is new or empty."""
+    rows = [r.to_row() for r in reports]
+    p = Path(path)
+    check_csv_columns(p)
+    new = not p.exists() or p.stat().st_size == 0
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=header)
-    if existing is None:
+    writer = csv.DictWriter(buf, fieldnames=csv_columns())
+    if new:
         writer.writeheader()
     writer.writerows(rows)
     with p.open("a", newline="") as fh:
         fh.write(buf.getvalue())
-

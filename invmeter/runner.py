@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from invmeter import __version__
+from invmeter._version import __version__
 from invmeter._io import atomic_write
 from invmeter._validation import unknown_name
 from invmeter._versions import versions

@@ -30,17 +30,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from invmeter._io import atomic_write
+from invmeter._train_defaults import TRAIN_DEFAULTS
 from invmeter._progress import Progress
 from invmeter._validation import check_positive_int, check_range, unknown_name
 from invmeter._versions import versions
 from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameError
-from invmeter.features import normalize, resolve_device, to_unit_float
+from invmeter.features import resolve_device, to_unit_float
 from invmeter.models.checkpoint import build_architecture, checkpoint_handle, remove_stale_temporaries, save_checkpoint
 from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD
 from invmeter.models.handle import ModelHandle
-from invmeter.transforms import parse_transform
+from invmeter.models.preprocessing import normalize
+from invmeter.transforms import parse_dataset_transform, parse_transform
 
 __all__ = [
     "STATE_FILE",
@@ -82,22 +84,22 @@ class TrainConfig:
     """What to train and how; every field is recorded in the checkpoint. From plain options (objects
     ``0..K-1``, a transform spec string): :meth:`TrainConfig.for_transforms2d`."""
 
-    arch: str = "cifar:resnet18"  # cifar:resnet18|vgg11|densenet121 or timm:NAME (bare: cifar first, then timm)
-    width: float = 1.0  # channel multiplier of the cifar architectures (1 = the paper's); timm models: 1 only
+    arch: str = TRAIN_DEFAULTS["arch"]  # cifar:resnet18|vgg11|densenet121 or timm:NAME (bare: cifar, then timm)
+    width: float = TRAIN_DEFAULTS["width"]  # channel multiplier of the cifar architectures; timm models: 1 only
     # the training distribution: D(O, T) (Transforms2D) or any BuildableDataset (e.g. PastedObjects)
     data: BuildableDataset = field(default_factory=lambda: Transforms2D(transforms=parse_transform("rotation")))
-    n_train: int = 6_000  # training images: one fixed split, rendered once and cached
-    n_val: int = 1_000  # validation images, scored after every epoch
-    n_test: int = 2_000  # held-out test images, scored once at the end
-    epochs: int = 15  # full passes over the training split
-    batch_size: int = 128  # images per Adam step; an epoch drops its last incomplete batch
-    lr: float = 1e-3  # Adam learning rate, constant (the paper: 1e-3, no schedule)
-    weight_decay: float = 0.0  # Adam's L2 weight decay (the paper: none)
-    seed: int = 0  # seeds the splits (seed + 0 / 110 / 220), the initialisation and the batch order
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int = 0  # CPU threads for the whole process (0 = PyTorch's own choice); same count => same bits
-    amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
-    channels_last: bool = True  # NHWC weights on CUDA (ignored on CPU)
+    n_train: int = TRAIN_DEFAULTS["n_train"]  # training images: one fixed split, rendered once and cached
+    n_val: int = TRAIN_DEFAULTS["n_val"]  # validation images, scored after every epoch
+    n_test: int = TRAIN_DEFAULTS["n_test"]  # held-out test images, scored once at the end
+    epochs: int = TRAIN_DEFAULTS["epochs"]  # full passes over the training split
+    batch_size: int = TRAIN_DEFAULTS["batch_size"]  # images per Adam step; an epoch drops its last incomplete batch
+    lr: float = TRAIN_DEFAULTS["lr"]  # Adam learning rate, constant (the paper: 1e-3, no schedule)
+    weight_decay: float = TRAIN_DEFAULTS["weight_decay"]  # Adam's L2 weight decay (the paper: none)
+    seed: int = TRAIN_DEFAULTS["seed"]  # seeds the splits (seed + 0 / 110 / 220), the initialisation, the batch order
+    device: str = TRAIN_DEFAULTS["device"]  # auto | cpu | cuda | cuda:N
+    threads: int = TRAIN_DEFAULTS["threads"]  # CPU threads for the whole process (0 = PyTorch's choice)
+    amp: bool = TRAIN_DEFAULTS["amp"]  # bfloat16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = TRAIN_DEFAULTS["channels_last"]  # NHWC weights on CUDA (ignored on CPU)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arch", _resolve_arch(self.arch))
@@ -128,9 +130,9 @@ class TrainConfig:
     def for_transforms2d(
         cls, *, transforms: str | None = "rotation", classes: int = 10, image_size: int = 32, **options: Any
     ) -> TrainConfig:
-        """A config on objects ``0..classes-1`` under ``transforms`` (``"rotation+blur"``; ``"rotation,blur"`` and
-        ``"none"`` are accepted too), rendered at ``image_size`` pixels; ``options`` are the other fields."""
-        spec = None if transforms in (None, "", "none") else parse_transform(transforms.replace(",", "+"))
+        """A config on objects ``0..classes-1`` under ``transforms`` (one spec, ``"rotation+blur"``; ``"none"``: none),
+        rendered at ``image_size`` pixels; ``options`` are the other fields."""
+        spec = parse_dataset_transform(transforms)
         objects = tuple(range(check_positive_int("classes", classes, 2)))
         size = check_positive_int("image_size", image_size, 8)
         data = Transforms2D(objects=objects, transforms=spec, image_size=size)

@@ -31,7 +31,7 @@ def test_score_on_real_object_photos_and_background_photos(object_folder: Path, 
 
 
 def test_data_build_caches_and_reuses(tmp_path: Path) -> None:
-    args = ["data", "build", "--classes", "3", "--transforms", "rotation,blur", "--split", "train", "--split", "val",
+    args = ["data", "build", "--classes", "3", "--transforms", "rotation+blur", "--split", "train", "--split", "val",
             "--n-images", "60", "--image-size", "16", "--cache-dir", str(tmp_path), "-q"]
     result = run(*args)
     assert result.exit_code == 0, result.output
@@ -41,6 +41,9 @@ def test_data_build_caches_and_reuses(tmp_path: Path) -> None:
     assert np.load(entry / "images.npy", mmap_mode="r").shape == (60, 3, 16, 16)
     assert json.loads((entry / "spec.json").read_text())["transforms"] == "rotation+blur"
     assert run(*args).output.strip().splitlines()[0].split("-> ")[1] == str(entry)
+    # one grammar: ',' separates specs, '+' composes; a dataset has one spec
+    listed = run("data", "build", "--transforms", "rotation,blur", "--cache-dir", str(tmp_path))
+    assert listed.exit_code == 1 and "compose families with '+': 'rotation+blur'" in listed.output
 
 
 def test_data_preview_writes_a_grid(tmp_path: Path, object_folder: Path) -> None:

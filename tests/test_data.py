@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from invmeter.data import FolderPairs, ProceduralObjects, Transforms2D, Transforms2DPairs
+from invmeter.data import FolderImages, ImagePairs, ProceduralObjects, Transforms2D, Transforms2DPairs
+from invmeter.models.preprocessing import plain_preprocessing
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.transforms import parse_transform
 
@@ -71,30 +72,36 @@ def test_transforms2d_validation() -> None:
         Transforms2DPairs(Transforms2D(objects=(0, 1, 2)), parse_transform("rotation"), 4)
 
 
+def _folder_pairs(root: Path, spec: str, size: int, n: int | None = None) -> ImagePairs:
+    return ImagePairs(FolderImages(root), parse_transform(spec), plain_preprocessing(size, source="test").prepare, n=n)
+
+
 def test_folder_pairs_transform_the_whole_image(photo_folder: Path) -> None:
-    pairs = FolderPairs(photo_folder, parse_transform("hflip"), image_size=40, seed=0)
+    pairs = _folder_pairs(photo_folder, "hflip", 40)
     assert len(pairs) == 32 and pairs.class_names == ["astronaut", "chelsea", "coffee", "rocket"]
     clean, transformed = pairs.render(slice(0, 5))
     assert clean.shape == (5, 3, 40, 40)
     assert torch.equal(transformed, clean.flip(-1))
-    subset = FolderPairs(photo_folder, parse_transform("hflip"), image_size=40, n=10, seed=0)
+    subset = _folder_pairs(photo_folder, "hflip", 40, n=10)
     assert len(subset) == 10
 
 
 def test_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist"):
-        FolderPairs(tmp_path / "missing", parse_transform("rotation"), 32)
+        FolderImages(tmp_path / "missing")
     with pytest.raises(DataError, match="No images"):
-        FolderPairs(tmp_path, parse_transform("rotation"), 32)
-    (tmp_path / "only").mkdir()
+        FolderImages(tmp_path)
     from PIL import Image
 
-    Image.new("RGB", (8, 8)).save(tmp_path / "only" / "a.png")
-    with pytest.raises(DataError, match="single class"):
-        FolderPairs(tmp_path, parse_transform("rotation"), 32)
+    Image.new("RGB", (8, 8)).save(tmp_path / "flat.png")
+    flat = FolderImages(tmp_path)  # images directly in the folder: unlabelled
+    assert flat.labels is None and len(flat) == 1
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "broken.png").write_bytes(b"not an image")
-    pairs = FolderPairs(tmp_path, parse_transform("rotation"), 32)
+    (tmp_path / "only").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "only" / "a.png")
+    pairs = _folder_pairs(tmp_path, "rotation", 32)  # class subfolders win over loose files
+    assert pairs.class_names == ["only", "other"]
     with pytest.raises(DataError, match="Cannot read image .*broken.png"):
         pairs.render(slice(0, 2))
 

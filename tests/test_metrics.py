@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 from invmeter.errors import DataError, InvalidParameterError, UnknownNameError
 from invmeter.types import Representations
-from invmeter.metrics import DEFAULT_METRICS, LinearProbe, compute_metrics, stratified_split
+from invmeter.metrics import LinearProbe, compute_metrics, default_metrics, stratified_split
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
 from invmeter.metrics.invariance import derangement, invariance_from_terms, invariance_terms
@@ -108,7 +108,7 @@ def test_ridge_probe_matches_scikit_learn_ridge_classifier(n: int) -> None:
     ref = RidgeClassifier(alpha=ours.alpha_).fit((x_train - mu) / sd, y_train)
     # scikit-learn regresses on -1/+1 targets where invmeter uses 0/1: its scores are 2 x ours - 1
     np.testing.assert_allclose(ref.decision_function((x_test - mu) / sd),
-                               2 * ours.decision_function(torch.tensor(x_test)).numpy() - 1, atol=2e-3)
+                               2 * ours.decision_function(torch.tensor(x_test)) - 1, atol=2e-3)
 
 
 def test_ridge_strength_minimises_generalised_cross_validation() -> None:
@@ -140,7 +140,9 @@ def test_paper_probe_learns_separable_classes() -> None:
 
 
 def test_probe_errors() -> None:
-    with pytest.raises(InvalidParameterError, match="not fitted"):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="not fitted"):
         LinearProbe().predict(torch.zeros(2, 3))
     with pytest.raises(InvalidParameterError, match="'solver'"):
         LinearProbe(solver="sgd").fit(torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]))
@@ -172,13 +174,13 @@ def test_bootstrap_interval_brackets_the_estimate_and_shrinks_with_n() -> None:
 def test_l2_ratio_bootstrap_has_u_statistic_width() -> None:
     """The linearised bootstrap's spread matches the spread of l2_ratio over independent samples."""
     ratios, widths = [], []
-    for seed in range(30):
+    for seed in range(300):  # the spread of 300 ratios estimates their std to about 4%
         _, transformed, labels = _features(n=60, d=4, k=3, seed=100 + seed, centre_seed=0)
         values = compute_metrics(_reps(transformed, transformed, labels), metrics=["l2_ratio"], n_boot=400, seed=seed)
         ratios.append(values["l2_ratio"].value)
         widths.append(values["l2_ratio"].ci95[1] - values["l2_ratio"].ci95[0])
     # a 95% interval is about 3.92 standard deviations wide
-    assert np.mean(widths) / 3.92 == pytest.approx(np.std(ratios), rel=0.35)
+    assert np.mean(widths) / 3.92 == pytest.approx(np.std(ratios), rel=0.15)
 
 
 def test_metric_errors() -> None:
@@ -194,4 +196,4 @@ def test_same_seed_same_values() -> None:
     a = compute_metrics(_reps(clean, transformed, labels), seed=4, n_boot=100)
     b = compute_metrics(_reps(clean, transformed, labels), seed=4, n_boot=100)
     assert a == b
-    assert list(a) == list(DEFAULT_METRICS)
+    assert list(a) == list(default_metrics())

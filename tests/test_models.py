@@ -12,29 +12,40 @@ from safetensors.torch import save_file
 from torch import nn
 
 from invmeter.errors import CheckpointError, InvmeterError, InvmeterWarning, UnknownNameError
-from invmeter.models import create_cifar_model, list_models, load_model, save_checkpoint, wrap_module
-from invmeter.models import registry
+from invmeter.models import Readout, create_cifar_model, list_models, load_model, save_checkpoint, wrap_module
 
 
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No network and an empty Hugging Face / torch hub cache."""
-    monkeypatch.setattr(registry, "reachable", lambda host, timeout=3.0: False)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    """No network (HF_HUB_OFFLINE, and torch hub downloads fail) and empty Hugging Face / torch hub caches."""
+    import urllib.error
+
+    import huggingface_hub.constants as hf
+
+    import torchvision.models._api as tv_api
+
+    monkeypatch.setattr(hf, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torchhub"))
+
+    def no_download(*_args: object, **_kwargs: object) -> None:
+        raise urllib.error.URLError("offline (test)")
+
+    monkeypatch.setattr(tv_api, "load_state_dict_from_url", no_download)
     return tmp_path
 
 
 def test_timm_by_bare_name_and_prefix() -> None:
     handle = load_model("test_resnet", weights="random")
-    assert handle.name == "timm:test_resnet" and handle.kind == "timm" and handle.weights == "random-init"
+    assert handle.name == "timm:test_resnet" and handle.readout == Readout("pre_logits")
+    assert handle.weights == "random-init"
     assert handle.input_size == (160, 160) and handle.mean is not None
     assert load_model("timm:test_resnet", weights="random", image_size=32).input_size == (32, 32)
 
 
 def test_torchvision_reads_the_input_of_the_final_linear() -> None:
     handle = load_model("torchvision:resnet18", weights="random")
-    assert handle.kind == "linear-input" and handle.layer == "fc (input)" and handle.num_classes == 1000
+    assert handle.readout == Readout("head_input", "fc") and handle.layer == "fc (input)" and handle.num_classes == 1000
     assert handle.input_size == (224, 224) and len(handle.label_names) == 1000
 
 
@@ -133,23 +144,24 @@ def test_wrap_module_reads_the_classifier_input_or_the_output() -> None:
 
     classifier = wrap_module(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 6), nn.ReLU(), nn.Linear(6, 2)), image_size=8)
     assert classifier.layer == "3 (input)" and classifier.num_classes == 2
-    feats, logits, layer, _ = _forward(classifier, torch.rand(4, 3, 8, 8), [])
-    assert feats.shape == (4, 6) and logits.shape == (4, 2) and layer == "3 (input)"
+    feats, logits, readout, _ = _forward(classifier, classifier.readout, torch.rand(4, 3, 8, 8), [])
+    assert feats.shape == (4, 6) and logits.shape == (4, 2) and readout == Readout("head_input", "3")
     encoder = wrap_module(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 6), nn.ReLU()), image_size=8)
-    feats, logits, layer, _ = _forward(encoder, torch.rand(4, 3, 8, 8), [])
-    assert feats.shape == (4, 6) and logits is None and layer == "output"
+    feats, logits, readout, _ = _forward(encoder, encoder.readout, torch.rand(4, 3, 8, 8), [])
+    assert feats.shape == (4, 6) and logits is None and readout == Readout("output")
     assert (feats >= 0).all()  # the ReLU output, not the Linear's
 
 
 def test_factory_spec() -> None:
     handle = load_model("torchvision.models:resnet18", image_size=64)
-    assert handle.kind == "linear-input" and handle.input_size == (64, 64)
+    assert handle.readout == Readout("head_input", "fc") and handle.input_size == (64, 64)
 
 
 def test_list_models() -> None:
     assert "resnet18" in list_models("resnet*")
     assert "torchvision:resnet18" in list_models("torchvision:resnet1*")
     assert list_models("cifar:*") == ["cifar:resnet18", "cifar:vgg11", "cifar:densenet121"]
+    assert "resnet18.a1_in1k" in list_models("resnet18.*")  # timm's pretrained tags
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "vgg11", "densenet121"])

@@ -14,7 +14,7 @@ from conftest import CountingModel, HFlipInvariant, PooledPixels, Rot90Averaged
 import invmeter
 from invmeter.cli import cli
 from invmeter.errors import DataError, InvalidParameterError
-from invmeter.labels import map_class_names
+from invmeter.models.labels import map_class_names
 from invmeter.metrics.equivariance import verdict
 
 FAST = {"n_boot": 100}
@@ -41,7 +41,7 @@ def test_equivariance_needs_fixed_parameters() -> None:
         from invmeter.types import Representations
 
         z = torch.randn(20, 4)
-        compute_metrics(Representations(z, z, torch.arange(20) % 2, None, None, "x", {}, {}), metrics=["equivariance"])
+        compute_metrics(Representations(z, z, torch.arange(20) % 2, None, None, "x"), metrics=["equivariance"])
 
 
 def test_verdict_rules() -> None:
@@ -88,7 +88,7 @@ def test_layer_profile_ends_at_the_reports_invariance_whatever_the_batching(batc
 
 
 def test_blocks_of_known_architectures() -> None:
-    from invmeter.layers import block_names
+    from invmeter.models.layers import block_names
 
     assert block_names(invmeter.load_model("cifar:resnet18", weights="random")) == ["conv1", "layer1", "layer2", "layer3", "layer4"]
     assert block_names(invmeter.load_model("timm:test_resnet", weights="random"))[-1] == "layer4"
@@ -133,7 +133,9 @@ def test_model_labels_use_the_model_classifier(photo_folder: Path) -> None:
     handle = invmeter.models.wrap_module(model, image_size=16)
     handle = invmeter.ModelHandle(**{**handle.__dict__, "label_names": ("rocket", "x", "astronaut", "coffee", "chelsea")})
     report = invmeter.score(handle, "rotation", data=str(photo_folder), labels="model", **FAST)
-    pairs = invmeter.FolderPairs(photo_folder, invmeter.parse_transform("rotation"), image_size=16, seed=0)
+    from invmeter.data import FolderImages, ImagePairs
+
+    pairs = ImagePairs(FolderImages(photo_folder), invmeter.parse_transform("rotation"), handle.preprocessing.prepare)
     clean, transformed = pairs.render(slice(0, len(pairs)))
     with torch.no_grad():
         pred_clean = model(clean).argmax(1).numpy()

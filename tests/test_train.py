@@ -260,7 +260,7 @@ def test_finetune_runs_the_backbone_once_per_image(counting_model: torch.nn.Modu
     x = torch.from_numpy(_split(8, 3, 2).images).float() / 255
     with torch.no_grad():
         feats = new.body(x)
-        assert torch.allclose(new(x), result.probe.decision_function(feats), atol=1e-5)
+        assert torch.allclose(new(x), torch.from_numpy(result.probe.decision_function(feats)), atol=1e-5)
     assert result.train_accuracy > 0.9 and result.test_accuracy is not None and result.test_accuracy > 0.9
 
 

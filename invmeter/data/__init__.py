@@ -24,7 +24,13 @@ from invmeter.data.cifar import (
     cifar_backgrounds as cifar_backgrounds,
     load_cifar10 as load_cifar10,
 )
-from invmeter.data.folders import FolderPairs as FolderPairs
+from invmeter.data.folders import FolderImages as FolderImages
+from invmeter.data.images import (
+    DatasetImages as DatasetImages,
+    ImagePairs as ImagePairs,
+    TensorImages as TensorImages,
+    image_source as image_source,
+)
 from invmeter.data.pasted import PastedObjects as PastedObjects
 from invmeter.data.prototypes import (
     ImageObjects as ImageObjects,
@@ -36,15 +42,21 @@ from invmeter.data.transforms2d import Transforms2D as Transforms2D, Transforms2
 
 
 class PairSource(Protocol):
-    """N controlled pairs with labels, rendered lazily in batches (both views of image i differ only by t_i)."""
+    """N controlled pairs with labels, rendered lazily in batches (both views of image i differ only by t_i).
 
-    labels: Tensor  # (N,) int64
+    The source owns its batch layout: ``batches(batch_size)`` gives the batches to render, each with its images'
+    references as indices into the batch (``None``: the reducers choose a random other image of the batch).
+    """
+
+    labels: Tensor | None  # (N,) int64, or None for unlabelled images
     class_names: list[str]
     # (N,) int64 index of each image's reference for `invariance`: an image of the same batch-aligned twin
     # (i ^ 1) that differs from it only in content; None: a seeded random other image
     reference: Tensor | None
 
     def __len__(self) -> int: ...
+
+    def batches(self, batch_size: int) -> list[tuple[slice, Tensor | None]]: ...
 
     def render(self, index: slice) -> tuple[Tensor, Tensor]:
         """Clean and transformed RGB views ``(B, 3, S, S)`` in [0, 1] for pairs ``index``."""
@@ -62,7 +74,10 @@ __all__ = [
     "BuiltSplit",
     "Cifar10Folder",
     "Cifar10StandIn",
-    "FolderPairs",
+    "DatasetImages",
+    "FolderImages",
+    "ImagePairs",
+    "TensorImages",
     "ImageObjects",
     "PairSource",
     "PastedObjects",
@@ -73,6 +88,7 @@ __all__ = [
     "Transforms2D",
     "Transforms2DPairs",
     "build_split",
+    "image_source",
     "cifar_backgrounds",
     "load_background_source",
     "load_cifar10",

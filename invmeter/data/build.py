@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from invmeter import __version__
+from invmeter._version import __version__
 from invmeter._progress import Progress
 from invmeter._validation import check_positive_int, unknown_name
 from invmeter.data._split import BuildableDataset, SplitPlan
@@ -149,8 +149,6 @@ def _render(
     """Render every image of ``spec`` into ``out`` (uint8, ``(N, 3, S, S)``); returns the labels."""
     n = spec["n"]
     plan: SplitPlan = dataset.split_plan(spec["split"], n, spec["split_seed"])
-    bar = Progress(n, f"{spec['split']} split", enabled=progress)
-
     def chunk(start: int) -> int:
         part = slice(start, min(start + CHUNK, n))
         rgb = plan.render(part)
@@ -158,10 +156,10 @@ def _render(
         return len(rgb)
 
     n_workers = check_positive_int("workers", workers) if workers is not None else min(os.cpu_count() or 1, 8)
-    with _single_threaded_ops(), ThreadPoolExecutor(n_workers) as pool:
+    with Progress(n, f"{spec['split']} split", enabled=progress) as bar, _single_threaded_ops(), \
+            ThreadPoolExecutor(n_workers) as pool:
         for done in pool.map(chunk, range(0, n, CHUNK)):
             bar.update(done)
-    bar.close()
     return plan.labels.numpy().astype(np.int64)
 
 

@@ -1,106 +1,70 @@
-"""Image folders (one subfolder per class) as controlled pairs: the transform acts on the whole image."""
+"""Image folders: one subfolder per class (labelled), or a flat folder of images (unlabelled)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor
+from PIL import Image
 
-from invmeter.data._files import IMAGE_EXTENSIONS, open_image
+from invmeter.data._files import IMAGE_EXTENSIONS, image_files, open_image
 from invmeter.errors import DataError
-from invmeter.transforms import TransformSpec, apply_transforms
 
-__all__ = ["IMAGE_EXTENSIONS", "RANDOM_REFERENCE", "find_class_images", "load_image", "FolderPairs"]
-
-RANDOM_REFERENCE = "a random other image (seeded derangement)"
+__all__ = ["IMAGE_EXTENSIONS", "FolderImages", "find_class_images", "read_image"]
 
 
-def find_class_images(root: str | Path) -> tuple[list[Path], list[int], list[str]]:
-    """List image files under ``root/<class>/`` (sorted); returns (files, labels, class_names)."""
+def find_class_images(root: str | Path) -> tuple[list[Path], list[int] | None, list[str]]:
+    """Image files under ``root``: ``root/<class>/...`` (sorted, labelled) or, when there are no class subfolders
+    with images, the images directly in ``root`` (unlabelled: labels ``None``). Returns (files, labels, class_names)."""
     root = Path(root)
     if not root.exists():
         raise DataError(f"Data folder {str(root)!r} does not exist.")
     if not root.is_dir():
-        raise DataError(f"Data path {str(root)!r} is not a folder; give a folder with one subfolder per class.")
+        raise DataError(f"Data path {str(root)!r} is not a folder; give a folder of images (one subfolder per class "
+                        "for the accuracy metrics).")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     files: list[Path] = []
     labels: list[int] = []
     kept: list[str] = []
     for name in classes:
-        found = sorted(p for p in (root / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        found = image_files(root / name, recursive=True)
         if found:
             labels += [len(kept)] * len(found)
             kept.append(name)
             files += found
-    if not files:
-        loose = [p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
-        hint = " (images must be in one subfolder per class)" if loose else ""
-        raise DataError(f"No images found in class subfolders of {str(root)!r}{hint}.")
-    if len(kept) < 2:
-        raise DataError(
-            f"Data folder {str(root)!r} has a single class ({kept[0]!r}); the metrics need at least 2 classes "
-            "(one subfolder per class)."
-        )
-    return files, labels, kept
+    if files:
+        return files, labels, kept
+    loose = image_files(root)
+    if not loose:
+        raise DataError(f"No images found in {str(root)!r} (extensions: {', '.join(IMAGE_EXTENSIONS)}).")
+    return loose, None, []
 
 
-def load_image(path: Path, image_size: int) -> Tensor:
-    """Read an image as RGB float ``(3, S, S)`` in [0, 1]: shorter side resized to S, then centre-cropped."""
+def read_image(path: Path) -> Image.Image:
+    """An image file as an RGB PIL image, displayed orientation (EXIF) applied; unreadable files raise a DataError."""
+    from PIL import ImageOps
+
     with open_image(path) as img:
-        array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
-    h, w = x.shape[-2:]
-    scale = image_size / min(h, w)
-    size = (max(image_size, round(h * scale)), max(image_size, round(w * scale)))
-    x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
-    top, left = (size[0] - image_size) // 2, (size[1] - image_size) // 2
-    return x[0, :, top : top + image_size, left : left + image_size].clamp(0.0, 1.0)
+        return ImageOps.exif_transpose(img).convert("RGB")
 
 
-class FolderPairs:
-    """Controlled pairs from a folder of images: image i and T(image i), T drawn per image from ``seed``.
+class FolderImages:
+    """The images of a folder, labelled by subfolder or unlabelled (flat), read lazily (see :func:`find_class_images`)."""
 
-    Images are loaded lazily, per batch, at ``image_size``. ``n`` (optional) keeps a seeded subset.
-    """
+    io_bound = True  # decoding files: worth rendering the next batch while the model runs
 
-    def __init__(
-        self, root: str | Path, transform: TransformSpec, image_size: int, n: int | None = None, seed: int = 0
-    ) -> None:
-        files, labels, self.class_names = find_class_images(root)
-        generator = torch.Generator().manual_seed(seed)
-        order = torch.randperm(len(files), generator=generator)
-        if n is not None:
-            order = order[:n]
-        order = order.sort().values
+    def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self.files = [files[i] for i in order]
-        self.labels = torch.tensor([labels[i] for i in order], dtype=torch.int64)
-        self.image_size = image_size
-        self.transform = transform
-        self.probe = transform.sample(len(self.files), generator)
-        self.reference = None  # invariance compares with a random other image: the whole image is the content
+        self.files, labels, self.class_names = find_class_images(root)
+        self.labels = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": "folder",
-            "path": str(self.root.resolve()),
-            "n_images": len(self),
-            "n_classes": len(self.class_names),
-            "class_names": self.class_names,
-            "image_size": self.image_size,
-            "resize": "shorter side to image_size (bilinear, antialiased), centre crop",
-            "level": "image",
-            "invariance_reference": RANDOM_REFERENCE,
-        }
+    def load(self, i: int) -> Image.Image:
+        return read_image(self.files[i])
 
-    def render(self, index: slice) -> tuple[Tensor, Tensor]:
-        """Clean and transformed views ``(B, 3, S, S)`` for images ``index``."""
-        clean = torch.stack([load_image(p, self.image_size) for p in self.files[index]])
-        return clean, apply_transforms(clean, self.probe[index])
+    def describe(self) -> dict[str, Any]:
+        return {"name": "folder", "path": str(self.root.resolve()), "layout": "one subfolder per class"
+                if self.labels is not None else "flat (unlabelled)", "class_names": self.class_names}

@@ -245,10 +245,13 @@ class Transforms2DPairs:
     """Controlled pairs on Transforms-2D: scene i rendered without and with the probed transform.
 
     Classes are exactly balanced and scenes come in twins that differ only in their object (``reference``): the
-    yardstick of ``invariance``. Every random choice comes from ``seed``.
+    yardstick of ``invariance``. Every random choice comes from ``seed``. A :class:`TransformSpec` acts on the
+    object before it is pasted (the paper's controlled pair); a callable transform acts on the whole scene.
     """
 
-    def __init__(self, dataset: Transforms2D, transform: TransformSpec, n: int, seed: int = 0) -> None:
+    io_bound = False
+
+    def __init__(self, dataset: Transforms2D, transform: Any, n: int, seed: int = 0) -> None:
         if n < 2 * dataset.n_classes:
             raise InvalidParameterError(
                 f"Need at least 2 images per class for a train/test split; got {n} images for "
@@ -266,8 +269,23 @@ class Transforms2DPairs:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def batches(self, batch_size: int) -> list[tuple[slice, Tensor]]:
+        """Batch slices that keep twins together (an even size; a last batch of one image joins the one before),
+        each with its images' references as indices into the batch."""
+        n, size = len(self), batch_size + batch_size % 2
+        starts = list(range(0, n, size))
+        if len(starts) > 1 and n - starts[-1] == 1:
+            starts.pop()
+        out = []
+        for start, stop in zip(starts, [*starts[1:], n]):
+            local = self.reference[start:stop] - start
+            if local.numel() and (int(local.min()) < 0 or int(local.max()) >= stop - start):
+                raise InvalidParameterError("A pair source's reference images must be twins of the same batch.")
+            out.append((slice(start, stop), local))
+        return out
+
     def describe(self) -> dict[str, Any]:
-        return {**self.dataset.describe(), "n_images": len(self), "level": "object",
+        return {**self.dataset.describe(), "n_images": len(self), "level": self.transform.level,
                 "invariance_reference": INVARIANCE_REFERENCE}
 
     def render(self, index: slice) -> tuple[Tensor, Tensor]:
@@ -275,5 +293,7 @@ class Transforms2DPairs:
         scenes = self.scenes[index]
         backgrounds = self.dataset.background_source.render(scenes.backgrounds, self.dataset.image_size)
         clean = self.dataset.render(scenes, self._prototypes, backgrounds=backgrounds)
+        if self.transform.level == "image":
+            return clean, self.transform.apply(clean, self.probe[index])
         transformed = self.dataset.render(scenes, self._prototypes, self.probe[index], backgrounds=backgrounds)
         return clean, transformed

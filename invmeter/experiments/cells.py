@@ -152,7 +152,7 @@ def l2_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Pa
     if model is None:  # an untrained reference model of the same architecture
         from invmeter.models.checkpoint import build_architecture
         from invmeter.models.cifar import CIFAR_MEAN, CIFAR_STD
-        from invmeter.models.registry import wrap_module
+        from invmeter.models.modules import wrap_module
 
         torch.manual_seed(config["seed"])
         net = build_architecture(config["arch"], num_classes=target.n_classes, width=config["width"])

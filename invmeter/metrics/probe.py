@@ -9,8 +9,11 @@
 * ``solver="lbfgs"``: multinomial logistic regression with an L2 penalty on standardised features. Same
   objective as scikit-learn's ``LogisticRegression(C=C)``: ``C · sum_i CE_i + ||W||² / 2`` (bias not
   penalised), solved with SciPy's L-BFGS-B on analytic gradients.
-* ``solver="adam"`` (the paper's protocol): a freshly initialised linear layer trained with Adam
+* ``solver="adam"`` (the paper's protocol): a freshly initialised linear layer trained with ``torch.optim.Adam``
   (lr 1e-3, 25 epochs, batch 512, no weight decay) on the raw features.
+
+``LinearProbe`` is a scikit-learn estimator: ``get_params``/``set_params``, ``sklearn.base.clone`` and
+``NotFittedError`` work as for any scikit-learn classifier.
 """
 
 from __future__ import annotations
@@ -22,11 +25,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 from torch import Tensor
 
-from invmeter.errors import InvalidParameterError
+from invmeter.errors import InvalidParameterError, InvmeterError
 
-__all__ = ["LinearProbe", "PROBE_SOLVERS", "resolve_solver"]
+__all__ = ["LinearProbe", "PROBE_SOLVERS", "ProbeNotFittedError", "resolve_solver"]
+
+
+class ProbeNotFittedError(InvmeterError, NotFittedError):
+    """A probe used before ``fit`` (scikit-learn's ``NotFittedError``, and a one-line invmeter error)."""
 
 PROBE_SOLVERS = ("auto", "ridge", "lbfgs", "adam")
 RIDGE_GRID = np.logspace(-3, 4, 29)  # candidate ridge strengths, relative to the mean Gram eigenvalue
@@ -59,11 +68,26 @@ def resolve_solver(solver: str, n_train: int) -> str:
     return "ridge" if n_train >= AUTO_RIDGE_FROM else "lbfgs"
 
 
-def _as_tensor(x: Tensor | np.ndarray) -> Tensor:
-    return x if isinstance(x, Tensor) else torch.from_numpy(np.asarray(x))
+def _features(X: Tensor | np.ndarray, n_features: int | None = None) -> Tensor:
+    """Features as a float32 tensor ``(N, D)``: tensors are checked (2-D, finite) and kept; anything else goes through
+    scikit-learn's ``check_array`` (which refuses sparse, complex, object, NaN/Inf and empty input)."""
+    if isinstance(X, Tensor):
+        if X.dim() != 2 or len(X) == 0:
+            raise InvalidParameterError(f"A probe needs features of shape (N, D) with N >= 1; got {tuple(X.shape)}.")
+        if not bool(torch.isfinite(X).all()):
+            raise InvalidParameterError("A probe's features contain NaN or Inf.")
+        out = X.float()
+    else:
+        from sklearn.utils.validation import check_array
+
+        out = torch.from_numpy(np.ascontiguousarray(check_array(X, dtype=[np.float32, np.float64]), dtype=np.float32))
+    if n_features is not None and out.shape[1] != n_features:
+        raise InvalidParameterError(f"X has {out.shape[1]} features, but LinearProbe is expecting {n_features} features "
+                                    "as input.")
+    return out
 
 
-class LinearProbe:
+class LinearProbe(ClassifierMixin, BaseEstimator):
     """A linear classifier fit on fixed features.
 
     Args:
@@ -112,11 +136,20 @@ class LinearProbe:
         return (X - self.mean_) / self.scale_ if self.mean_ is not None else X
 
     def fit(self, X: Tensor | np.ndarray, y: Tensor | np.ndarray) -> LinearProbe:
-        """Fit on features ``X`` ``(N, D)`` and integer labels ``y`` ``(N,)``; returns self."""
+        """Fit on features ``X`` ``(N, D)`` and class labels ``y`` ``(N,)`` (any labels scikit-learn accepts);
+        returns self."""
+        from sklearn.utils.multiclass import check_classification_targets
+        from sklearn.utils.validation import column_or_1d
+
         self._check()
-        X, y = _as_tensor(X).float(), _as_tensor(y).long()
-        classes, y_idx = torch.unique(y, return_inverse=True)
-        self.classes_ = classes.numpy()
+        X = _features(X)
+        y = column_or_1d(y.numpy() if isinstance(y, Tensor) else np.asarray(y), warn=True)
+        if len(y) != len(X):
+            raise InvalidParameterError(f"LinearProbe.fit got {len(X)} feature rows but {len(y)} labels.")
+        check_classification_targets(y)
+        self.classes_, inverse = np.unique(y, return_inverse=True)
+        classes, y_idx = self.classes_, torch.from_numpy(inverse.astype(np.int64))
+        self.n_features_in_ = X.shape[1]
         self.solver_ = resolve_solver(self.solver, len(X))
         standardize = self.standardize if self.standardize is not None else self.solver_ != "adam"
         if standardize:
@@ -198,35 +231,32 @@ class LinearProbe:
         n, d = X.shape
         Y = F.one_hot(y, k).to(X.dtype)
         bound = 1.0 / d**0.5  # nn.Linear's default initialisation, seeded
-        params = [(torch.rand(k, d, generator=gen) * 2 - 1) * bound, (torch.rand(k, generator=gen) * 2 - 1) * bound]
-        m = [torch.zeros_like(p) for p in params]
-        v = [torch.zeros_like(p) for p in params]
-        beta1, beta2, eps, step = 0.9, 0.999, 1e-8, 0
+        W = ((torch.rand(k, d, generator=gen) * 2 - 1) * bound).requires_grad_()
+        b = ((torch.rand(k, generator=gen) * 2 - 1) * bound).requires_grad_()
+        optimizer = torch.optim.Adam([W, b], lr=self.lr)
+        step = 0
         for _ in range(self.epochs):
             order = torch.randperm(n, generator=gen)
             for start in range(0, n, self.batch_size):
                 idx = order[start : start + self.batch_size]
-                _, gW, gb = _cross_entropy_grad(X[idx], Y[idx], params[0], params[1])
+                _, gW, gb = _cross_entropy_grad(X[idx], Y[idx], W.detach(), b.detach())
+                W.grad, b.grad = gW, gb  # the analytic gradient of the mean cross-entropy (no autograd graph)
+                optimizer.step()
                 step += 1
-                for p, g, m_p, v_p in zip(params, (gW, gb), m, v):  # torch.optim.Adam's update, no weight decay
-                    m_p.mul_(beta1).add_(g, alpha=1 - beta1)
-                    v_p.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                    denom = (v_p / (1 - beta2**step)).sqrt_().add_(eps)
-                    p.addcdiv_(m_p, denom, value=-self.lr / (1 - beta1**step))
         self.n_iter_ = step
-        return params[0], params[1]
+        return W.detach(), b.detach()
 
-    def decision_function(self, X: Tensor | np.ndarray) -> Tensor:
-        """Class scores ``(N, K)``."""
+    def _scores(self, X: Tensor | np.ndarray) -> Tensor:
         if not hasattr(self, "coef_"):
-            raise InvalidParameterError("This LinearProbe instance is not fitted yet. Call 'fit' before using it.")
-        return self._prepare(_as_tensor(X).float()) @ self.coef_.T + self.intercept_
+            raise ProbeNotFittedError("This LinearProbe instance is not fitted yet. Call 'fit' before using it.")
+        return self._prepare(_features(X, self.n_features_in_)) @ self.coef_.T + self.intercept_
+
+    def decision_function(self, X: Tensor | np.ndarray) -> np.ndarray:
+        """Class scores ``(N, K)``; for two classes, scikit-learn's ``(N,)`` score of the second class."""
+        scores = self._scores(X).numpy()
+        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
     def predict(self, X: Tensor | np.ndarray) -> np.ndarray:
         """Predicted class labels ``(N,)``."""
-        scores = self.decision_function(X)
-        return self.classes_[scores.argmax(dim=1).numpy()]
-
-    def score(self, X: Tensor | np.ndarray, y: Tensor | np.ndarray) -> float:
-        """Accuracy on ``(X, y)``."""
-        return float((self.predict(X) == _as_tensor(y).numpy()).mean())
+        best = self._scores(X).argmax(dim=1).numpy()
+        return self.classes_[best]

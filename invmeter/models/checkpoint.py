@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ from torch import nn
 from invmeter._io import atomic_write
 from invmeter.errors import CheckpointError
 from invmeter.models.handle import ModelHandle
+from invmeter.models.modules import head_readout
+from invmeter.models.preprocessing import plain_preprocessing
+from invmeter.models.readout import Readout
 from invmeter.models.weights import load_state_file
 
 __all__ = [
@@ -47,8 +51,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_architecture(arch: str, *, num_classes: int, width: float = 1.0) -> nn.Module:
-    """Instantiate ``cifar:NAME`` (with ``width``) or ``timm:NAME`` with random weights."""
+def build_architecture(arch: str, *, num_classes: int, width: float = 1.0, zero_init_last: bool = True) -> nn.Module:
+    """Instantiate ``cifar:NAME`` (with ``width``) or ``timm:NAME`` with random weights (``zero_init_last=False``
+    turns off timm's zero-init of each block's last norm, for random-init baselines)."""
     prefix, _, name = arch.partition(":")
     if prefix == "cifar":
         from invmeter.models.cifar import create_cifar_model
@@ -57,9 +62,13 @@ def build_architecture(arch: str, *, num_classes: int, width: float = 1.0) -> nn
     if prefix == "timm":
         import timm
 
+        from invmeter.models.timm_source import create_timm
+
         if not timm.is_model(name):
             raise CheckpointError(f"Checkpoint architecture {arch!r} is not a known timm model.")
-        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+        if zero_init_last:
+            return timm.create_model(name, pretrained=False, num_classes=num_classes)
+        return create_timm(name, pretrained=False, image_size=None, num_classes=num_classes)[0]
     raise CheckpointError(f"Unknown checkpoint architecture {arch!r}; expected 'cifar:NAME' or 'timm:NAME'.")
 
 
@@ -97,7 +106,7 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_checkpoint(path: str | Path) -> ModelHandle:
+def load_checkpoint(path: str | Path, *, image_size: int | None = None) -> ModelHandle:
     """Load a checkpoint written by ``invmeter train`` (a ``.safetensors`` file or its folder) as a handle.
 
     Every way a checkpoint can be wrong (missing, corrupt, a sidecar from another run, weights that do not fit the
@@ -131,23 +140,19 @@ def load_checkpoint(path: str | Path) -> ModelHandle:
             f"Checkpoint {str(p)!r} does not match its recorded architecture {arch!r} "
             f"({'missing' if missing else 'unexpected'} keys such as {', '.join(names)})."
         )
-    return checkpoint_handle(model, meta, name=str(p), weights=f"file:{p}")
+    handle = checkpoint_handle(model, meta, name=str(p), weights=f"file:{p}")
+    return replace(handle, preprocessing=handle.preprocessing.with_size(image_size)) if image_size else handle
 
 
 def checkpoint_handle(model: nn.Module, meta: dict[str, Any], *, name: str, weights: str) -> ModelHandle:
     """The :class:`ModelHandle` of a model described by checkpoint metadata (preprocessing, input size, labels)."""
     size = tuple(meta.get("input_size", (32, 32)))
-    kind = "timm" if meta["arch"].startswith("timm:") else "linear-input"
+    timm_arch = meta["arch"].startswith("timm:")
+    prep = plain_preprocessing((int(size[0]), int(size[1])), meta.get("mean"), meta.get("std"),
+                               source="recorded in the checkpoint (the training preprocessing)")
     return ModelHandle(
-        model=model.eval(),
-        name=name,
-        weights=weights,
-        input_size=(int(size[0]), int(size[1])),
-        mean=tuple(meta["mean"]) if meta.get("mean") else None,
-        std=tuple(meta["std"]) if meta.get("std") else None,
-        kind=kind,
-        layer="pre_logits" if kind == "timm" else "linear (input)",
-        num_classes=int(meta["num_classes"]),
-        label_names=tuple(meta.get("class_names", ())),
+        model=model.eval(), name=name, weights=weights, preprocessing=prep,
+        readout=Readout("pre_logits") if timm_arch else head_readout(model),
+        num_classes=int(meta["num_classes"]), label_names=tuple(meta.get("class_names", ())),
         extra={"arch": meta["arch"], "width": meta.get("width", 1.0), "checkpoint": meta.get("dataset")},
     )

@@ -16,6 +16,8 @@ from torch import Tensor, nn
 from invmeter._validation import unknown_name
 from invmeter.errors import InvalidParameterError
 from invmeter.models.handle import ModelHandle
+from invmeter.models.preprocessing import plain_preprocessing
+from invmeter.models.readout import Readout
 from invmeter.models.weights import load_weights_into, weights_unavailable
 
 __all__ = ["CIFAR_ARCHS", "create_cifar_model", "cifar_handle", "CIFAR_MEAN", "CIFAR_STD"]
@@ -172,7 +174,7 @@ def _parse_cifar_spec(spec: str) -> tuple[str, int, float]:
         raise InvalidParameterError(f"Bad number in 'cifar:{spec}'; use e.g. cifar:{arch}?width=0.25&classes=10.") from None
 
 
-def cifar_handle(spec: str, *, weights: str = "auto") -> ModelHandle:
+def cifar_handle(spec: str, *, weights: str = "auto", image_size: int | None = None) -> ModelHandle:
     """A handle for ``cifar:ARCH[?width=W&classes=K]``. These architectures have no published weights: use a
     checkpoint from ``invmeter train``, a weights file, or ``weights="random"``."""
     arch, num_classes, width = _parse_cifar_spec(spec)
@@ -184,15 +186,9 @@ def cifar_handle(spec: str, *, weights: str = "auto") -> ModelHandle:
     else:
         load_weights_into(model, weights, f"cifar:{spec}")
         tag = f"file:{weights}"
+    prep = plain_preprocessing(32, CIFAR_MEAN, CIFAR_STD, source="the paper's CIFAR preprocessing (32 px, Normalize(0.5, 0.5))")
     return ModelHandle(
-        model=model.eval(),
-        name=f"cifar:{spec}",
-        weights=tag,
-        input_size=(32, 32),
-        mean=CIFAR_MEAN,
-        std=CIFAR_STD,
-        kind="linear-input",
-        layer="linear (input)",
-        num_classes=num_classes,
-        extra={"arch": arch, "width": width},
+        model=model.eval(), name=f"cifar:{spec}", weights=tag,
+        preprocessing=prep.with_size(image_size) if image_size else prep, readout=Readout("head_input", "linear"),
+        num_classes=num_classes, extra={"arch": arch, "width": width},
     )

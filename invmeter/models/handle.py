@@ -7,6 +7,9 @@ from typing import Any
 
 from torch import nn
 
+from invmeter.models.preprocessing import Preprocessing
+from invmeter.models.readout import Readout
+
 __all__ = ["ModelHandle"]
 
 
@@ -15,39 +18,49 @@ class ModelHandle:
     """A model ready for feature extraction.
 
     Attributes:
-        model: The module, in ``eval()`` mode.
-        name: Canonical spec, e.g. ``"timm:resnet18"``.
-        weights: What the weights are: ``"pretrained:<tag>"``, ``"random-init"`` or ``"file:<path>"``.
-        input_size: ``(H, W)`` the model expects; images are rendered at this size.
-        mean: Per-channel normalisation mean, applied after transforms (``None`` = no normalisation).
-        std: Per-channel normalisation std.
-        kind: How the default representation is read: ``"timm"`` (``forward_head(pre_logits=True)``),
-            ``"linear-input"`` (input of the last ``nn.Linear``, which must produce the output) or
-            ``"output"`` (the model's output itself).
-        layer: Human-readable name of where the default representation comes from.
+        model: The module (the caller's own object for a module passed in: invmeter returns it untouched).
+        name: Canonical spec, e.g. ``"timm:resnet18.a1_in1k"``.
+        weights: What the weights are: ``"pretrained:<tag>"``, ``"random-init"``, ``"file:<path>"``, ``"as-given"``.
+        preprocessing: The model's own resize, crop and normalisation.
+        readout: Where the default representation is read.
         num_classes: Size of the model's own classifier output (0 if none).
         label_names: The classifier's class names where known (e.g. ImageNet), else empty.
-        extra: Anything else worth recording (interpolation, crop, checkpoint metadata).
+        extra: Anything else worth recording (architecture, width, checkpoint metadata, initialisation).
     """
 
     model: nn.Module
     name: str
     weights: str
-    input_size: tuple[int, int]
-    mean: tuple[float, ...] | None
-    std: tuple[float, ...] | None
-    kind: str
-    layer: str
+    preprocessing: Preprocessing
+    readout: Readout
     num_classes: int = 0
     label_names: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.preprocessing.input_size
+
+    @property
+    def mean(self) -> tuple[float, ...] | None:
+        return self.preprocessing.mean
+
+    @property
+    def std(self) -> tuple[float, ...] | None:
+        return self.preprocessing.std
+
+    @property
+    def layer(self) -> str:
+        """The default readout's display name."""
+        return self.readout.name
 
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "weights": self.weights,
-            "layer": self.layer,
+            "layer": self.readout.name,
             "input_size": list(self.input_size),
-            "preprocessing": {"mean": self.mean, "std": self.std, "order": "transform in [0, 1] pixels, then normalise"},
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "preprocessing": self.preprocessing.describe(),
             **({"extra": self.extra} if self.extra else {}),
         }

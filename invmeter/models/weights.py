@@ -1,26 +1,59 @@
-"""Weights: safe loading of state dicts, and what happens when pretrained weights cannot be had."""
+"""Weights: safe loading of state dicts, availability of pretrained weights, and what happens when they cannot be had.
+
+Availability goes through the model libraries' own hub logic: Hugging Face (``huggingface_hub``: its cache,
+``HF_HUB_OFFLINE``, ``HF_ENDPOINT`` mirrors and the usual proxy variables) for timm, and ``torch.hub``'s cache and
+download for torchvision.
+"""
 
 from __future__ import annotations
 
-import socket
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from invmeter.errors import CheckpointError, InvmeterError, InvmeterWarning
+from invmeter.errors import CheckpointError, InvmeterError, warn
 
-__all__ = ["reachable", "load_state_file", "load_weights_into", "weights_unavailable"]
+__all__ = ["CHECKPOINT_SUFFIXES", "is_path", "hf_weights", "load_state_file", "load_weights_into", "weights_unavailable"]
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+HF_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm looks for in a Hub repository, in its order
 
 
-def reachable(host: str, timeout: float = 3.0) -> bool:
-    """Whether ``host:443`` accepts a TCP connection (a quick check before a download that would retry for minutes)."""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def is_path(text: object) -> bool:
+    """Whether a weights argument names a file (rather than ``auto``/``pretrained``/``random`` or a tag)."""
+    if isinstance(text, Path):
+        return True
+    return isinstance(text, str) and (text.endswith(CHECKPOINT_SUFFIXES) or "/" in text or text.startswith("."))
+
+
+def hf_weights(repo_id: str) -> tuple[str | None, str | None]:
+    """``(cached file or None, why unavailable or None)`` for a Hugging Face repository's weights.
+
+    The cache is consulted first; otherwise one metadata request without retries (``huggingface_hub`` honours
+    ``HF_HUB_OFFLINE``, ``HF_ENDPOINT`` and proxies) tells whether a download can work, so an offline machine
+    falls back in a second instead of retrying for a minute.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url, is_offline_mode, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError
+
+    for filename in HF_FILES:
+        found = try_to_load_from_cache(repo_id, filename)
+        if isinstance(found, str):
+            return found, None
+    if is_offline_mode():
+        return None, "not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+    why = None
+    for filename in HF_FILES:
+        try:
+            get_hf_file_metadata(hf_hub_url(repo_id, filename), timeout=10, retry_on_errors=False)
+            return None, None
+        except EntryNotFoundError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the Hub means the weights cannot be had
+            why = f"not in the local Hugging Face cache and the Hub is unreachable ({exc.__class__.__name__})"
+            break
+    return None, why or f"the Hub repository {repo_id!r} has no weights file"
 
 
 def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -35,7 +68,8 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(p))
         state = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to parse the file is a corrupt checkpoint for the user
-        raise CheckpointError(f"Cannot read weights file {str(p)!r} ({exc.__class__.__name__}); is it corrupt?") from None
+        raise CheckpointError(f"Cannot read weights file {str(p)!r} ({exc.__class__.__name__}); is it corrupt, or not "
+                              "a weights-only file? invmeter never unpickles arbitrary objects.") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -54,16 +88,12 @@ def load_weights_into(model: nn.Module, path: str | Path, name: str) -> None:
 
 
 def weights_unavailable(name: str, weights: str, why: str) -> str:
-    """Fail (``weights="pretrained"``) or warn loudly and return ``"random-init"`` (``weights="auto"``)."""
-    if weights == "pretrained":
+    """Fail (``weights="pretrained"`` or a named tag) or warn loudly and return ``"random-init"`` (``"auto"``)."""
+    if weights != "auto":
         raise InvmeterError(
             f"Pretrained weights for {name!r} are unavailable ({why}). Put them in the cache, pass a file with "
             "--weights PATH, or use --weights random."
         )
-    warnings.warn(
-        f"PRETRAINED WEIGHTS UNAVAILABLE for {name!r} ({why}): scoring a RANDOMLY INITIALISED model. "
-        "Results describe the architecture, not a trained model. Use --weights PATH or --weights random to silence.",
-        InvmeterWarning,
-        stacklevel=3,
-    )
+    warn(f"PRETRAINED WEIGHTS UNAVAILABLE for {name!r} ({why}): scoring a RANDOMLY INITIALISED model. "
+         "Results describe the architecture, not a trained model. Use --weights PATH or --weights random to silence.")
     return "random-init"

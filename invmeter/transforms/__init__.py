@@ -12,7 +12,9 @@ from invmeter.transforms.spec import (
     TransformSpec as TransformSpec,
     TransformStep as TransformStep,
     apply_transforms as apply_transforms,
+    parse_dataset_transform as parse_dataset_transform,
     parse_transform as parse_transform,
+    parse_transform_list as parse_transform_list,
 )
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "apply_transforms",
     "get_family",
     "list_transforms",
+    "parse_dataset_transform",
     "parse_transform",
+    "parse_transform_list",
     "register_family",
 ]

@@ -96,17 +96,19 @@ def flip_matrix(flag: Tensor, horizontal: bool) -> Tensor:
     return m
 
 
-def warp(images: Tensor, matrix: Tensor) -> Tensor:
-    """Resample ``images`` so that content at pixel point p moves to ``matrix @ p`` (bilinear, zero fill).
+def warp(images: Tensor, matrix: Tensor, interpolation: str = "bilinear", fill: float = 0.0) -> Tensor:
+    """Resample ``images`` so that content at pixel point p moves to ``matrix @ p``.
 
     Maps that send pixel centres onto pixel centres (flips, multiples of 90°, whole-pixel shifts) are resampled
-    exactly (nearest), so they are lossless permutations of pixels.
+    exactly (nearest), so they are lossless permutations of pixels; other maps use ``interpolation``
+    (``bilinear``, ``nearest`` or ``bicubic``). Areas with no source pixel get ``fill`` (an intensity in [0, 1])
+    on RGB images; RGBA images (premultiplied) always get transparent pixels there.
 
     Args:
         images: ``(N, C, H, W)`` float images.
         matrix: ``(N, 3, 3)`` forward maps in centred pixel coordinates (see the module docstring).
     """
-    n, _, h, w = images.shape
+    n, c, h, w = images.shape
     if n == 0:
         return images.clone()
     inv = torch.linalg.inv(matrix.to(torch.float64))
@@ -119,6 +121,9 @@ def warp(images: Tensor, matrix: Tensor) -> Tensor:
     eye = torch.eye(3, dtype=torch.float64, device=images.device)
     if exact.all() and bool((matrix.to(torch.float64) == eye).all()):
         return images.clone()
+    filled = fill != 0.0 and c != 4
+    if filled:  # sample a coverage channel too: fill = what no source pixel covers
+        images = torch.cat([images, torch.ones_like(images[:, :1])], dim=1)
     # Normalised coords u = x / (w/2), v = y / (h/2) with align_corners=False; conjugate by that scaling.
     to_px = torch.diag(torch.tensor([w / 2.0, h / 2.0, 1.0], dtype=torch.float64, device=images.device))
     to_norm = torch.diag(torch.tensor([2.0 / w, 2.0 / h, 1.0], dtype=torch.float64, device=images.device))
@@ -129,11 +134,16 @@ def warp(images: Tensor, matrix: Tensor) -> Tensor:
     centres = torch.stack([u.repeat(h), v.repeat_interleave(w), torch.ones_like(u).repeat(h)])
     grid = (theta @ centres).transpose(1, 2).reshape(n, h, w, 2)
     out = torch.empty_like(images)
-    for mode, rows in (("nearest", exact), ("bilinear", ~exact)):
+    for mode, rows in (("nearest", exact), (interpolation, ~exact)):
         if rows.all():
-            return F.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
+            out = F.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
+            break
         if rows.any():
             out[rows] = F.grid_sample(images[rows], grid[rows], mode=mode, padding_mode="zeros", align_corners=False)
+    if interpolation == "bicubic":
+        out = out.clamp_(0.0, 1.0)
+    if filled:
+        out = out[:, :c] + fill * (1.0 - out[:, c:].clamp(0.0, 1.0))
     return out
 
 

@@ -25,6 +25,11 @@ def _uniform(n: int, gen: torch.Generator, lo: float, hi: float) -> Tensor:
     return lo + (hi - lo) * torch.rand(n, generator=gen, dtype=torch.float64)
 
 
+def _snap(x: Tensor) -> Tensor:
+    """Values within 1e-12 of zero become exactly 0 (cos 90° is 6e-17 in floating point)."""
+    return torch.where(x.abs() < 1e-12, torch.zeros_like(x), x)
+
+
 def _random_sign(n: int, gen: torch.Generator) -> Tensor:
     return torch.where(torch.rand(n, generator=gen, dtype=torch.float64) < 0.5, -1.0, 1.0).to(torch.float64)
 
@@ -48,6 +53,9 @@ class TransformFamily:
         matrix: For geometric families: ``(params, H, W) -> (N, 3, 3)`` forward map in centred pixel coords.
         kernel: For other families: ``(images, params) -> images``.
         options: Named strengths that ``name:key=value,...`` may set (color_jitter).
+        effect_params: Indices of the parameters that define the transform's effect on an image (``None``: all);
+            a per-image noise seed is not one. Images with equal effect parameters share one linear effect in the
+            equivariance metric.
     """
 
     name: str
@@ -65,6 +73,11 @@ class TransformFamily:
     kernel: Callable[[Tensor, Tensor], Tensor] | None = None
     options: tuple[str, ...] = ()
     option_bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    effect_params: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.effect_params is None:
+            object.__setattr__(self, "effect_params", tuple(range(len(self.params))))
 
     @property
     def is_geometric(self) -> bool:
@@ -174,14 +187,16 @@ register_family(TransformFamily(
 
 
 def _translation_fixed(m: float, n: int, gen: torch.Generator) -> Tensor:
-    angle = _uniform(n, gen, 0.0, 2 * math.pi)
-    return torch.stack([m * torch.cos(angle), m * torch.sin(angle)], dim=1)
+    """A shift of length m in one of the 8 compass directions, per image (a few distinct effects, so that a
+    sweep's equivariance metric can fit one linear effect per direction)."""
+    angle = torch.randint(8, (n,), generator=gen).to(torch.float64) * (math.pi / 4)
+    return _snap(torch.stack([m * torch.cos(angle), m * torch.sin(angle)], dim=1))
 
 
 register_family(TransformFamily(
     name="translation", kind="geometric", params=("dx", "dy"), units="fraction of image width/height (+ = right/down)",
     default="dx, dy ~ U[-0.15, 0.15] (anywhere inside the image for the paper's 0.7-side object)",
-    magnitude="translation:m -> dx, dy ~ U[-m, m], m in [0, 1]; swept: a shift of length m in a random direction",
+    magnitude="translation:m -> dx, dy ~ U[-m, m], m in [0, 1]; swept: a shift of length m in one of 8 directions",
     identity=(0.0, 0.0), ranges=lambda m, _o: [(-(0.15 if m is None else m), 0.15 if m is None else m)] * 2,
     fixed=_translation_fixed, magnitude_bounds=(0.0, 1.0),
     matrix=lambda p, h, w: K.translation_matrix(p[:, 0], p[:, 1], h, w),
@@ -336,7 +351,7 @@ register_family(TransformFamily(
     fixed=lambda m, n, gen: torch.stack(
         [torch.full((n,), float(m), dtype=torch.float64), _uniform(n, gen, 0.0, 2.0**31 - 1)], dim=1
     ),
-    magnitude_bounds=(0.0, 1.0), kernel=_noise_kernel,
+    magnitude_bounds=(0.0, 1.0), kernel=_noise_kernel, effect_params=(0,),
 ))
 
 register_family(TransformFamily(

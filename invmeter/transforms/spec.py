@@ -13,9 +13,11 @@ from invmeter.errors import InvalidParameterError
 from invmeter.transforms import functional as K
 from invmeter.transforms.registry import TransformFamily, get_family
 
-__all__ = ["TransformStep", "TransformSpec", "SampledTransforms", "parse_transform", "apply_transforms"]
+__all__ = ["TransformStep", "TransformSpec", "SampledTransforms", "parse_transform", "parse_transform_list",
+           "parse_dataset_transform", "apply_transforms"]
 
 INTERPOLATION = "bilinear"
+INTERPOLATIONS = ("bilinear", "nearest", "bicubic")
 FILL = 0.0
 
 
@@ -50,6 +52,12 @@ class TransformStep:
     def info(self) -> TransformFamily:
         return get_family(self.family)
 
+    @property
+    def deterministic(self) -> bool:
+        """Every image gets the same effect up to a sign or direction: a fixed magnitude, or a family whose range
+        is one value (flips, the default sharpen or posterize)."""
+        return self.fixed or all(lo == hi for lo, hi in self.info.ranges(self.magnitude, dict(self.options)))
+
     def __str__(self) -> str:
         if self.options:
             return f"{self.family}:" + ",".join(f"{k}={v:g}" for k, v in self.options)
@@ -74,7 +82,15 @@ class TransformStep:
 
 @dataclass(frozen=True)
 class TransformSpec:
-    """An ordered composition of transform steps, applied left to right (``rotation+blur``: rotate, then blur)."""
+    """An ordered composition of transform steps, applied left to right (``rotation+blur``: rotate, then blur).
+
+    Attributes:
+        steps: The families with their magnitudes.
+        interpolation: Resampling of geometric steps (``bilinear``, ``nearest``, ``bicubic``); maps onto the pixel
+            grid (flips, 90° turns, whole-pixel shifts) are always exact.
+        fill: Intensity in [0, 1] of areas a geometric step uncovers on whole images (objects on Transforms-2D are
+            pasted, so there the background shows).
+    """
 
     steps: tuple[TransformStep, ...]
     interpolation: str = field(default=INTERPOLATION)
@@ -83,6 +99,25 @@ class TransformSpec:
     def __post_init__(self) -> None:
         if not self.steps:
             raise InvalidParameterError("A transform spec needs at least one family, e.g. 'rotation'.")
+        if self.interpolation not in INTERPOLATIONS:
+            raise InvalidParameterError(f"The 'interpolation' of a transform must be one of {', '.join(INTERPOLATIONS)}. "
+                                        f"Got {self.interpolation!r}.")
+        if not 0.0 <= self.fill <= 1.0:
+            raise InvalidParameterError(f"The 'fill' of a transform must be an intensity in [0, 1]. Got {self.fill!r}.")
+
+    @property
+    def fixed(self) -> bool:
+        """Every step's effect is fixed (a sweep entry, or a flip): the equivariance metric applies."""
+        return all(step.deterministic for step in self.steps)
+
+    @property
+    def level(self) -> str:
+        """``object``: on Transforms-2D the transform acts on the object before it is pasted."""
+        return "object"
+
+    def apply(self, images: Tensor, sampled: SampledTransforms) -> Tensor:
+        """:func:`apply_transforms` (the interface callable transforms share)."""
+        return apply_transforms(images, sampled)
 
     def __str__(self) -> str:
         return "+".join(str(s) for s in self.steps)
@@ -146,6 +181,7 @@ def apply_transforms(images: Tensor, sampled: SampledTransforms) -> Tensor:
     if len(sampled) != len(images):
         raise InvalidParameterError(f"Got {len(images)} images but parameters for {len(sampled)}.")
     _, _, h, w = images.shape
+    spec = sampled.spec
     out = images
     pending: Tensor | None = None
     for step, params in zip(sampled.spec.steps, sampled.params):
@@ -156,7 +192,7 @@ def apply_transforms(images: Tensor, sampled: SampledTransforms) -> Tensor:
             pending = m if pending is None else m @ pending
             continue
         if pending is not None:
-            out, pending = K.warp(out, pending), None
+            out, pending = K.warp(out, pending, spec.interpolation, spec.fill), None
         assert fam.kernel is not None  # every non-geometric family has a kernel (registry invariant)
         # Images at the identity (a dataset's p < 1, other class groups) are left exactly as they are.
         active = (params != fam.identity_params(1).to(params.device)).any(dim=1)
@@ -167,7 +203,7 @@ def apply_transforms(images: Tensor, sampled: SampledTransforms) -> Tensor:
             changed = fam.kernel(out[rows], params[rows])
             out = out.index_copy(0, rows, changed) if out is images else out.index_copy_(0, rows, changed)
     if pending is not None:
-        out = K.warp(out, pending)
+        out = K.warp(out, pending, spec.interpolation, spec.fill)
     return out if out is not images else images.clone()
 
 
@@ -202,10 +238,38 @@ def _parse_step(text: str) -> TransformStep:
     return TransformStep(name, magnitude=_parse_number(arg.strip(), name))
 
 
-def parse_transform(text: str | TransformSpec) -> TransformSpec:
-    """Parse ``'rotation'``, ``'rotation:45'``, ``'color_jitter:hue=0.1'`` or compositions ``'rotation:45+blur'``."""
+def parse_transform(text: str | TransformSpec, *, interpolation: str = INTERPOLATION, fill: float = FILL) -> TransformSpec:
+    """Parse ``'rotation'``, ``'rotation:45'``, ``'color_jitter:hue=0.1'`` or compositions ``'rotation:45+blur'``
+    (``interpolation`` and ``fill`` apply to the geometric steps)."""
     if isinstance(text, TransformSpec):
         return text
     if not isinstance(text, str) or not text.strip():
         raise InvalidParameterError(f"A transform must be a name such as 'rotation'. Got {text!r}.")
-    return TransformSpec(tuple(_parse_step(part) for part in text.split("+")))
+    return TransformSpec(tuple(_parse_step(part) for part in text.split("+")), interpolation=interpolation, fill=fill)
+
+
+def parse_transform_list(text: str | TransformSpec | list[str | TransformSpec]) -> list[TransformSpec]:
+    """The one grammar for lists: ``,`` separates specs and ``+`` composes within one (``rotation+blur,hflip`` is
+    two specs: rotate then blur, and flip)."""
+    if isinstance(text, TransformSpec):
+        return [text]
+    items = [t for t in text.split(",")] if isinstance(text, str) else list(text)
+    if not items or any(isinstance(t, str) and not t.strip() for t in items):
+        raise InvalidParameterError(f"Expected a comma-separated list of transform specs, e.g. rotation,blur. Got {text!r}.")
+    return [parse_transform(t) for t in items]
+
+
+def parse_dataset_transform(text: str | TransformSpec | None) -> TransformSpec | None:
+    """A dataset's one transform spec (``rotation+blur``: each sample rotated, then blurred); ``None``/``"none"``:
+    untransformed. A list (``rotation,blur``) is refused: a dataset composes its transforms with ``+``."""
+    if text is None or isinstance(text, TransformSpec):
+        return text
+    if not isinstance(text, str):
+        raise InvalidParameterError(f"A dataset's transforms must be a spec such as 'rotation+blur'. Got {text!r}.")
+    if text.strip() in ("", "none"):
+        return None
+    specs = parse_transform_list(text)
+    if len(specs) > 1:
+        raise InvalidParameterError(f"A dataset has one transform spec; compose families with '+': "
+                                    f"{'+'.join(str(s) for s in specs)!r} instead of {text!r}.")
+    return specs[0]

@@ -24,7 +24,7 @@ def block_names(handle: ModelHandle) -> list[str]:
         names = [entry["module"] for entry in (info.get_dicts() if hasattr(info, "get_dicts") else info)]
         modules = dict(model.named_modules())
         return [name for name in names if name in modules]
-    head = handle.layer.removesuffix(" (input)")
+    head = handle.readout.module if handle.readout.kind == "head_input" else None
     return [
         name for name, child in model.named_children()
         if name != head and any(isinstance(m, (nn.Conv2d, nn.Linear, nn.MultiheadAttention)) for m in child.modules())

@@ -1,0 +1,140 @@
+"""What the command line's other commands do, from the options it parsed: catalogs, output files, training,
+data building and previews, and the paper benchmark. Each is a few lines over the library."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from invmeter._validation import check_choice, check_image_size, check_int, check_writable
+from invmeter.errors import InvalidParameterError
+
+__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_outputs", "write_outputs", "train",
+           "build_data", "preview", "reproduce", "PLOT_FORMATS"]
+
+PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+PREVIEW_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def transform_catalog() -> list[Any]:
+    """Every transform family (name, kind, units, default distribution, magnitude syntax), in registry order."""
+    from invmeter.transforms import get_family, list_transforms
+
+    return [get_family(name) for name in list_transforms()]
+
+
+def model_catalog(pattern: str = "*") -> list[tuple[str, bool]]:
+    """``[(spec, has pretrained weights)]`` matching a glob (timm names and pretrained tags, torchvision, cifar)."""
+    from invmeter.models import model_catalog as catalog
+
+    return catalog(pattern)
+
+
+def metric_catalog() -> list[Any]:
+    """Every registered metric with its metadata."""
+    from invmeter.metrics import get_metric, list_metrics
+
+    return [get_metric(name) for name in list_metrics()]
+
+
+def check_outputs(json_path: str | None = None, csv_path: str | None = None, plot_path: str | None = None) -> None:
+    """Refuse unusable output paths before any work: unwritable, a folder, a parent that is a file, a CSV whose
+    columns differ from a report's, a plot format matplotlib cannot write."""
+    from invmeter.report import check_csv_columns
+
+    if json_path and json_path != "-":
+        check_writable(json_path, "JSON")
+    if csv_path:
+        check_csv_columns(check_writable(csv_path, "CSV"))
+    if plot_path:
+        check_writable(plot_path, "plot")
+        _check_suffix(plot_path, PLOT_FORMATS, "plot")
+
+
+def _check_suffix(path: str | os.PathLike[str], formats: Sequence[str], what: str) -> None:
+    suffix = Path(path).suffix.lower()
+    if suffix not in formats:
+        raise InvalidParameterError(f"Cannot write the {what} {str(path)!r}: unsupported format {suffix or '(none)'!r}. "
+                                    f"Use one of {', '.join(formats)}.")
+
+
+def write_outputs(groups: Sequence[Sequence[Any]], *, json_path: str | None = None, csv_path: str | None = None,
+                  plot_path: str | None = None, sweep: bool = False) -> str | None:
+    """Write the reports (groups: one per model x transform, a sweep's reports in one group) as JSON, CSV rows and a
+    figure. Returns the JSON text when ``json_path`` is ``"-"`` (stdout)."""
+    from invmeter.report import append_csv, reports_to_json
+
+    flat = [r for group in groups for r in group]
+    if csv_path:
+        append_csv(flat, csv_path)
+    text = None
+    if json_path:
+        text = reports_to_json(groups[0]) if len(groups) == 1 else "[" + ",\n".join(reports_to_json(g) for g in groups) + "]"
+        if json_path != "-":
+            Path(json_path).write_text(text + "\n")
+            text = None
+    if plot_path:
+        from invmeter.plots import plot_reports
+
+        plot_reports(groups[0] if sweep else flat, plot_path)
+    return text
+
+
+def train(*, transforms: str, classes: int, image_size: int, out: str, resume: bool = False, verbose: bool = True,
+          **options: Any) -> Any:
+    """Train on Transforms-2D objects ``0..classes-1`` under ``transforms`` (see :class:`invmeter.TrainConfig`)."""
+    from invmeter.train import TrainConfig, train as run
+
+    config = TrainConfig.for_transforms2d(transforms=transforms, classes=classes, image_size=image_size, **options)
+    return run(config, out=out, resume=resume, verbose=verbose)
+
+
+def build_data(*, objects: str | None, backgrounds: str | None, n_classes: int | None, image_size: int, seed: int,
+               transforms: str, splits: Sequence[str], n_images: int | None, cache_dir: str | None,
+               progress: bool) -> list[Any]:
+    """Render (and cache) Transforms-2D splits; returns the built splits."""
+    from invmeter.api.scoring import make_transforms2d
+    from invmeter.data import SPLIT_SIZES, build_split
+
+    dataset = make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=n_classes, transforms=transforms,
+                                image_size=image_size)
+    if n_images is not None:
+        check_int("n_images", n_images, dataset.n_classes, 10_000_000,
+                  fix=f"Give at least one image per class ({dataset.n_classes}): splits are exactly balanced.")
+    return [build_split(dataset, split, SPLIT_SIZES[split] if n_images is None else n_images, seed,
+                        cache=cache_dir or True, progress=progress) for split in splits or tuple(SPLIT_SIZES)]
+
+
+def preview(*, objects: str | None, backgrounds: str | None, n_classes: int | None, image_size: int, seed: int,
+            transforms: str | None, n: int, zoom: int, out: str) -> int:
+    """Write a grid of samples, one row per transform spec of the comma-separated list; returns the rows written."""
+    from invmeter.api.scoring import make_transforms2d
+    from invmeter.data.preview import make_preview
+    from invmeter.transforms import PAPER_FAMILIES, parse_transform_list
+
+    check_writable(out, "preview")
+    _check_suffix(out, PREVIEW_FORMATS, "preview")
+    check_image_size(image_size)
+    specs = parse_transform_list(transforms if transforms else ",".join(PAPER_FAMILIES))
+    dataset = make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=n_classes, image_size=image_size)
+    make_preview(dataset, specs, n=n, seed=seed, zoom=zoom).save(out)
+    return len(specs) + 1
+
+
+def reproduce(figure: str, *, preset: str, out: str, seeds: str | None, archs: str | None, objects_dir: str | None,
+              backgrounds_dir: str | None, cifar_root: str | None, executor: str, jobs: int, address: str | None,
+              gpus_per_cell: float, log: Callable[[str], None]) -> dict[str, list[Any]]:
+    """Reproduce a paper figure (or ``all``) at a preset; returns its claims."""
+    from invmeter.experiments import reproduce as run
+    from invmeter.experiments.common import Context
+    from invmeter.settings import ScoreSettings
+
+    check_choice("executor", executor, ("local", "ray"))
+    run_seeds = ScoreSettings.create(seeds=seeds).seeds if seeds is not None else None
+    if archs is not None and not [a for a in archs.split(",") if a.strip()]:
+        raise InvalidParameterError(f"--archs is empty; give e.g. resnet18,vgg11. Got {archs!r}.")
+    context = Context(objects_dir=objects_dir, backgrounds_dir=backgrounds_dir, cifar_root=cifar_root)
+    return run(figure, preset=preset, out=out, seeds=run_seeds, archs=archs.split(",") if archs else None,
+               context=context, executor=executor, jobs=jobs, address=address, gpus_per_cell=gpus_per_cell, log=log)

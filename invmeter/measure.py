@@ -1,0 +1,170 @@
+"""One measurement, from resolved objects: pairs -> representations (2N forward passes) -> metrics -> Report.
+
+Everything here takes objects that :mod:`invmeter.api` has already resolved and checked: a
+:class:`~invmeter.models.ModelHandle`, a transform (a :class:`~invmeter.transforms.TransformSpec` or a callable), the
+data (a :class:`~invmeter.data.Transforms2D` or an image source) and :class:`~invmeter.settings.ScoreSettings`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from invmeter._version import __version__
+from invmeter._versions import versions
+from invmeter.data import ImagePairs, PairSource, Transforms2D, Transforms2DPairs
+from invmeter.errors import DataError, InvalidParameterError
+from invmeter._device import resolve_device
+from invmeter.features import extract
+from invmeter.metrics import MetricContext, get_metric
+from invmeter.metrics.equivariance import verdict
+from invmeter.metrics.probe import resolve_solver
+from invmeter.metrics.profile import InvarianceProfile
+from invmeter.models import ModelHandle, Readout
+from invmeter.models.labels import map_class_names
+from invmeter.models.layers import resolve_layers
+from invmeter.report import Report
+from invmeter.settings import ScoreSettings
+from invmeter.types import MetricValue, Representations
+
+__all__ = ["Data", "make_pairs", "measure", "metric_plan", "across_seeds"]
+
+
+@dataclass(frozen=True)
+class Data:
+    """Resolved data: the built-in Transforms-2D dataset, or an image source (folder, Dataset, tensor)."""
+
+    transforms2d: Transforms2D | None = None
+    images: Any = None
+
+    @property
+    def labelled(self) -> bool:
+        return self.transforms2d is not None or self.images.labels is not None
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.transforms2d.class_names if self.transforms2d is not None else list(self.images.class_names)
+
+
+def make_pairs(data: Data, transform: Any, handle: ModelHandle, settings: ScoreSettings, seed: int) -> PairSource:
+    """Controlled pairs for ``handle``: Transforms-2D rendered at the model's input size, or the user's images
+    through the model's own resize and crop."""
+    if data.transforms2d is not None:
+        h, w = handle.input_size
+        if h != w:
+            raise InvalidParameterError(f"Transforms-2D renders square images; the model {handle.name!r} takes {h}x{w}. "
+                                        "Set image_size= to a square size or use your own images (data=...).")
+        ds = data.transforms2d if data.transforms2d.image_size == h else replace(data.transforms2d, image_size=h)
+        return Transforms2DPairs(ds, transform, settings.n_pairs(ds.n_classes), seed=seed)
+    return ImagePairs(data.images, transform, handle.preprocessing.prepare, n=settings.n_images, seed=seed)
+
+
+def metric_plan(settings: ScoreSettings, data: Data, transform: Any) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The metrics to compute and those skipped with why: on unlabelled data the defaults that need labels are
+    skipped (an explicit request for one is an error); ``equivariance`` joins at fixed magnitudes."""
+    from invmeter.metrics import default_metrics
+
+    wanted = settings.metrics if settings.metrics is not None else default_metrics()
+    if getattr(transform, "fixed", False) and settings.metrics is None:
+        wanted = (*wanted, "equivariance")
+    skipped: dict[str, str] = {}
+    if not data.labelled:
+        needing = [m for m in wanted if "labels" in get_metric(m).needs]
+        if settings.metrics is not None and needing:
+            raise DataError(f"The metrics {', '.join(needing)} need class labels and this data has none; use labelled "
+                            "data (one subfolder per class, a Dataset of (image, label)) or leave them out.")
+        skipped = {m: "needs class labels; the data has none" for m in needing}
+    for m in wanted:
+        if "fixed" in get_metric(m).needs and not getattr(transform, "fixed", False) and m not in skipped:
+            if settings.metrics is not None:
+                raise InvalidParameterError(f"The {m} metric needs fixed transform magnitudes; use a sweep (--magnitudes).")
+    return tuple(m for m in wanted if m not in skipped), skipped
+
+
+def _parameter_groups(pairs: PairSource) -> np.ndarray | None:
+    """Id of each image's transform effect, for the equivariance metric (one linear effect fit per group): images
+    share a group when the parameters that define the effect are equal (a fixed magnitude's sign or direction;
+    not a per-image noise seed)."""
+    spec = pairs.transform
+    if not getattr(spec, "fixed", False):
+        return None
+    columns = [params.numpy()[:, list(step.info.effect_params)] for step, params in zip(spec.steps, pairs.probe.params)]
+    return np.unique(np.concatenate(columns, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def measure(
+    handle: ModelHandle, transform: Any, data: Data, settings: ScoreSettings, *, seed: int,
+    clean: Representations | None = None, extra: dict[str, Any] | None = None, notes: Sequence[str] = (),
+) -> tuple[Report, Representations]:
+    """One measurement at one seed; ``clean`` reuses clean-view representations of the same images (sweeps)."""
+    t_start = time.perf_counter()
+    metrics, skipped = metric_plan(settings, data, transform)
+    pairs = make_pairs(data, transform, handle, settings, seed)
+    profile = resolve_layers(handle, settings.layers) if settings.layers else []
+    if settings.layer:
+        resolve_layers(handle, [settings.layer])  # an unknown module name fails before any forward pass
+    reducers = [InvarianceProfile(seed=seed, n_boot=settings.n_boot)] if profile else []
+    readout = Readout("module", settings.layer) if settings.layer else None
+    reps = extract(handle, pairs, readout=readout, profile=profile, reducers=reducers, clean=clean,
+                   batch_size=settings.batch_size, device=settings.device, progress=settings.progress)
+    t_features = time.perf_counter()
+    model_labels = None
+    if settings.labels == "model":
+        model_labels = map_class_names(pairs.class_names, handle.label_names)[reps.labels.numpy()]
+    ctx = MetricContext(reps, seed=seed, n_boot=settings.n_boot, probe=settings.probe,
+                        groups=_parameter_groups(pairs) if "equivariance" in metrics else None, model_labels=model_labels)
+    values = ctx.evaluate(metrics)
+    t_end = time.perf_counter()
+    more: dict[str, Any] = dict(extra or {})
+    if "equivariance" in values and "invariance" in values and values["invariance"].defined:
+        more["verdict"] = verdict(values["invariance"].value, values["equivariance"].value)
+    if skipped:
+        more["skipped_metrics"] = skipped
+    if profile:
+        more["layers"] = [{"layer": name, "invariance": value.to_dict()}
+                          for name, value in reps.profile["invariance"].items()]
+    n_train = len(ctx.split[0]) if reps.labels is not None else 0
+    report = Report(
+        invmeter_version=__version__,
+        model={**handle.describe(), "layer": reps.layer},
+        transform=transform.to_dict(),
+        data=pairs.describe(),
+        metrics=values,
+        provenance={
+            "seed": seed,
+            "versions": versions(),
+            "device": str(resolve_device(settings.device)),
+            "labels": settings.labels,
+            "probe": {"solver": settings.probe, "solver_used": resolve_solver(settings.probe, n_train),
+                      "train_fraction": 0.5, "split": "by image, stratified by class"},
+            "bootstrap": {"resamples": settings.n_boot, "level": 0.95, "unit": "image",
+                          "streams": "one seeded random stream per metric"},
+            "forward_passes": len(pairs) * (1 if clean is not None else 2),
+            "timings": {"render_s": round(reps.seconds["render"], 3), "forward_s": round(reps.seconds["forward"], 3),
+                        "metrics_s": round(t_end - t_features, 3), "total_s": round(t_end - t_start, 3)},
+        },
+        warnings=tuple(notes),
+        extra=more,
+    )
+    return report, reps
+
+
+def across_seeds(reports: list[Report]) -> dict[str, Any]:
+    """Mean ± std (ddof 1) of each metric across per-seed reports; a metric undefined at any seed has no mean."""
+    out: dict[str, Any] = {"seeds": [r.provenance["seed"] for r in reports], "metrics": {}}
+    for key in reports[0].metrics:
+        values = [r.metrics[key] for r in reports]
+        if all(v.defined for v in values):
+            x = [v.value for v in values]
+            out["metrics"][key] = {"mean": float(np.mean(x)), "std": float(np.std(x, ddof=1)) if len(x) > 1 else 0.0,
+                                   "values": x}
+        else:
+            reason = next(v.reason for v in values if not v.defined)
+            out["metrics"][key] = {"mean": None, "std": None, "values": [v.to_dict()["value"] for v in values],
+                                   "reason": reason or "undefined at some seed"}
+    return out
+

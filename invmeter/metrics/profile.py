@@ -1,0 +1,53 @@
+"""Per-layer invariance profile: the invariance terms of each layer, reduced batch by batch during extraction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from invmeter.metrics.bootstrap import percentile_ci, resample_weights
+from invmeter.metrics.context import stream_id
+from invmeter.metrics.invariance import derangement, invariance_from_terms, paired_distances
+from invmeter.types import MetricValue
+
+__all__ = ["InvarianceProfile"]
+
+
+class InvarianceProfile:
+    """Per image of each layer: ``d = ||a - b||`` and ``r = ||a - a_ref||``, the reference being the pair source's
+    batch-local twin, else a seeded random other image of the same batch (NaN for a batch of one image).
+    ``result()`` gives each layer's invariance with its bootstrap interval (``n_boot`` resamples)."""
+
+    name = "invariance"
+
+    def __init__(self, seed: int = 0, n_boot: int = 1000) -> None:
+        self.seed, self.n_boot = seed, n_boot
+        self._rng = np.random.default_rng([seed, stream_id("profile")])
+        self._terms: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+
+    def update(self, layer: str, clean: Tensor, transformed: Tensor, reference: Tensor | None) -> None:
+        d = paired_distances(clean, transformed)
+        if reference is None and len(clean) < 2:
+            r = np.full(len(clean), np.nan)
+        else:
+            ref = reference if reference is not None else torch.from_numpy(derangement(len(clean), self._rng))
+            r = paired_distances(clean, clean[ref])
+        terms = self._terms.setdefault(layer, ([], []))
+        terms[0].append(d)
+        terms[1].append(r)
+
+    def result(self) -> dict[str, Any]:
+        out: dict[str, MetricValue] = {}
+        for layer, (ds, rs) in self._terms.items():
+            d, r = np.concatenate(ds), np.concatenate(rs)
+            ok = np.isfinite(r)
+            d, r = d[ok], r[ok]
+            if not len(r) or r.mean() <= 0:
+                out[layer] = MetricValue.undefined("the reference change of content does not move this layer")
+                continue
+            weights = resample_weights(len(d), self.n_boot, np.random.default_rng([self.seed, stream_id(layer)]))
+            out[layer] = MetricValue(invariance_from_terms(d, r), percentile_ci(invariance_from_terms(d, r, weights)))
+        return out
