@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from invmeter.data._files import IMAGE_EXTENSIONS, open_image
+from invmeter.data._files import IMAGE_EXTENSIONS, read_rgb
 from invmeter.errors import DataError
 from invmeter.transforms import TransformSpec, apply_transforms
 
@@ -49,9 +49,9 @@ def find_class_images(root: str | Path) -> tuple[list[Path], list[int], list[str
 
 
 def load_image(path: Path, image_size: int) -> Tensor:
-    """Read an image as RGB float ``(3, S, S)`` in [0, 1]: shorter side resized to S, then centre-cropped."""
-    with open_image(path) as img:
-        array = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    """Read an image as RGB float ``(3, S, S)`` in [0, 1] (see :func:`read_rgb`): shorter side resized to S, then
+    centre-cropped."""
+    array = np.asarray(read_rgb(path), dtype=np.float32) / 255.0
     x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
     h, w = x.shape[-2:]
     scale = image_size / min(h, w)
