@@ -32,7 +32,7 @@ import torch
 from invmeter import __version__
 from invmeter._io import sha256_file
 from invmeter._progress import Progress
-from invmeter._validation import check_positive_int, unknown_name
+from invmeter._validation import check_image_size, check_positive_int, unknown_name
 from invmeter.data._split import BuildableDataset, SplitPlan
 from invmeter.errors import DataError, InvalidParameterError, InvmeterWarning
 
@@ -54,7 +54,8 @@ class BuiltSplit:
 
     Attributes:
         images: ``(N, 3, S, S)`` uint8 RGB (0..255), memory-mapped (read-only) when it comes from the cache.
-        labels: ``(N,)`` int64 class indices (Transforms-2D: indices into ``dataset.objects``, exactly balanced).
+        labels: ``(N,)`` int64 class indices (Transforms-2D: indices into ``dataset.objects``), balanced: class
+            counts differ by at most one.
         spec: The full spec it was built from (``dataset.describe()`` + split, n, seed, ...); JSON-able.
         path: The cache entry holding it (``None`` when built without a cache).
     """
@@ -82,6 +83,13 @@ def split_spec(dataset: BuildableDataset, split: str, n: int, seed: int) -> dict
     if split not in SPLIT_SEED_OFFSETS:
         raise unknown_name("split", split, SPLIT_SEED_OFFSETS)
     check_positive_int("n", n)
+    check_image_size(dataset.image_size)
+    if n < dataset.n_classes:
+        raise InvalidParameterError(
+            f"The number of images (n, --n-images) must be at least the number of classes, {dataset.n_classes}, so "
+            f"that every class appears in the balanced split. Got {n} for the {split} split. Use {dataset.n_classes} "
+            "or more."
+        )
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InvalidParameterError(f"The 'seed' parameter must be an integer. Got {seed!r} instead.")
     spec = {
@@ -106,7 +114,8 @@ def build_split(
     progress: bool = False,
 ) -> BuiltSplit:
     """Render split ``split`` (``train``/``val``/``test``) of ``dataset``: ``n`` images, seeded by
-    ``seed + SPLIT_SEED_OFFSETS[split]``, classes exactly balanced; or load it from the cache.
+    ``seed + SPLIT_SEED_OFFSETS[split]``, classes balanced (counts differ by at most one; ``n`` must be at least
+    the number of classes); or load it from the cache.
 
     Args:
         cache: ``True``: the default cache folder (see :func:`cache_dir`); a folder; ``False``: no cache.

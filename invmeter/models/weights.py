@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import pickle
+import re
 import socket
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from invmeter.errors import CheckpointError, InvmeterError, InvmeterWarning
 
-__all__ = ["reachable", "load_state_file", "load_weights_into", "weights_unavailable"]
+__all__ = ["reachable", "load_state_file", "load_weights_into", "torch_load_tensors", "weights_unavailable"]
 
 
 def reachable(host: str, timeout: float = 3.0) -> bool:
@@ -21,6 +24,22 @@ def reachable(host: str, timeout: float = 3.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def torch_load_tensors(path: Path, what: str) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only. A pickle that would import
+    anything else (``os.system``, a class of its own, ...) is refused before it runs, as a one-line CheckpointError
+    naming ``what`` (e.g. ``"weights file"``) and the refused call; other failures (a damaged file) propagate."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # torch names the global it refused to import
+        if found is None:  # not a refused import: a damaged file, for the caller to report
+            raise
+        raise CheckpointError(
+            f"Refused {what} {str(path)!r}: unpickling it would call {found.group(1)}, which can run code; invmeter "
+            "loads tensors only. Use a copy you trust, saved as .safetensors or as a plain state dict of tensors."
+        ) from None
 
 
 def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -33,7 +52,9 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(p))
-        state = torch.load(str(p), map_location="cpu", weights_only=True)
+        state = torch_load_tensors(p, "weights file")
+    except CheckpointError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure to parse the file is a corrupt checkpoint for the user
         raise CheckpointError(f"Cannot read weights file {str(p)!r} ({exc.__class__.__name__}); is it corrupt?") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
