@@ -82,9 +82,10 @@ def test_float_images_in_unit_range_and_refused_outside(tmp_path: Path) -> None:
     Image.fromarray(np.array([[0.0, 0.25, 0.5, 1.0]], np.float32)).save(tmp_path / "float.tif")
     assert Image.open(tmp_path / "float.tif").mode == "F"
     assert np.asarray(read_rgb(tmp_path / "float.tif"))[0, :, 0].tolist() == [0, 64, 128, 255]  # round(255 v)
-    for name, values in (("big.tif", [0.0, 2.0]), ("nan.tif", [0.0, np.nan])):
-        Image.fromarray(np.array([values], np.float32)).save(tmp_path / name)
-        assert "outside [0, 1]" in _one_line_error(tmp_path / name)
+    Image.fromarray(np.array([[0.0, 2.0]], np.float32)).save(tmp_path / "big.tif")
+    assert "outside [0, 1] (min 0, max 2)" in _one_line_error(tmp_path / "big.tif")
+    Image.fromarray(np.array([[np.nan, np.nan]], np.float32)).save(tmp_path / "nan.tif")
+    assert "NaN or infinite" in _one_line_error(tmp_path / "nan.tif")
     Image.fromarray(np.array([[0, 70000]], np.int32)).save(tmp_path / "wide.tif")
     assert "outside [0, 65535]" in _one_line_error(tmp_path / "wide.tif")
 
@@ -133,6 +134,21 @@ def test_alpha_is_flattened_over_white_or_kept(tmp_path: Path) -> None:
     assert np.asarray(read_rgb(tmp_path / "rgba.png")).tolist() == [[[241, 204, 191], [255, 255, 255]]]
     kept = np.asarray(read_rgb(tmp_path / "rgba.png", keep_alpha=True))
     assert kept.tolist() == [[[200, 50, 0, 64], [10, 20, 30, 0]]]
+
+
+def test_premultiplied_gray_alpha_tiff(tmp_path: Path) -> None:
+    la = Image.new("LA", (2, 1))
+    la.putpixel((0, 0), (100, 128))
+    la.putpixel((1, 0), (50, 255))
+    la.save(tmp_path / "la.tif")
+    # mark the alpha as associated (premultiplied): ExtraSamples (tag 338, SHORT, count 1) 2 -> 1
+    unassociated = struct.pack("<HHII", 338, 3, 1, 2)
+    data = (tmp_path / "la.tif").read_bytes()
+    assert data.startswith(b"II") and data.count(unassociated) == 1
+    (tmp_path / "la.tif").write_bytes(data.replace(unassociated, struct.pack("<HHII", 338, 3, 1, 1)))
+    assert Image.open(tmp_path / "la.tif").mode == "La"
+    # premultiplied 100 at alpha 128 over white: 100 + (255 - 128) = 227; opaque 50 stays 50
+    assert np.asarray(read_rgb(tmp_path / "la.tif")).tolist() == [[[227] * 3, [50] * 3]]
 
 
 def test_cmyk_jpeg(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ _ORIENTATION = ExifTags.Base.Orientation
 _TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 _FIX = " Remove or replace it."
 # What Pillow raises for a damaged or unsupported file while identifying or decoding it
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombWarning)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 
 
 def check_folder(path: str | Path, what: str) -> Path:
@@ -145,7 +145,7 @@ def read_rgb(path: Path, *, keep_alpha: bool = False, min_size: tuple[int, int] 
             img.draft(img.mode, min_size[::-1] if orientation in _TRANSPOSED else min_size)
         img.load()
         img = ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
-        img = _eight_bit(img, path)
+        img = _normalised(img, path)
         if keep_alpha or not has_alpha(img):
             return img.convert("RGBA" if keep_alpha else "RGB")
         rgba = np.asarray(img.convert("RGBA"), dtype=np.uint32)
@@ -154,14 +154,19 @@ def read_rgb(path: Path, *, keep_alpha: bool = False, min_size: tuple[int, int] 
     return Image.fromarray(flat.astype(np.uint8), "RGB")
 
 
-def _eight_bit(img: Image.Image, path: Path) -> Image.Image:
-    """``img`` with 16-bit, 32-bit integer and float samples mapped to 8-bit ``L`` (or ``LA``); else unchanged."""
+def _normalised(img: Image.Image, path: Path) -> Image.Image:
+    """``img`` in a mode that Pillow converts to RGB(A) exactly: 16-bit, 32-bit integer and float samples mapped to
+    8-bit ``L`` (``LA`` with a transparent colour), premultiplied ``La`` as ``LA``; other modes unchanged."""
+    if img.mode == "La":  # Pillow converts premultiplied gray + alpha to RGB(A) only through LA
+        return img.convert("LA")
     if img.mode == "F":
         values = np.asarray(img, dtype=np.float64)
-        if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
+        if not np.isfinite(values).all():
+            raise DataError(f"Float image {str(path)!r} has NaN or infinite values; save it with values in [0, 1].")
+        if values.min() < 0.0 or values.max() > 1.0:
             raise DataError(
-                f"Float image {str(path)!r} has values outside [0, 1] (min {np.nanmin(values):g}, max "
-                f"{np.nanmax(values):g}); save it with values in [0, 1], or as an 8- or 16-bit image."
+                f"Float image {str(path)!r} has values outside [0, 1] (min {values.min():g}, max {values.max():g}); "
+                "save it with values in [0, 1], or as an 8- or 16-bit image."
             )
         level = np.rint(values * 255.0)
     elif img.mode == "I" or img.mode.startswith("I;16"):
