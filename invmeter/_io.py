@@ -1,20 +1,30 @@
-"""Atomic file writes: readers never see a half-written file."""
+"""Atomic file writes (readers never see a half-written file) and file checksums."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "sha256_file"]
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks (about 1.4 GB/s here: benchmarks/RESULTS.md)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:

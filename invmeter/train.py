@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from invmeter._io import atomic_write
 from invmeter._train_defaults import TRAIN_DEFAULTS
 from invmeter._progress import Progress
-from invmeter._validation import check_positive_int, check_range, unknown_name
+from invmeter._validation import check_image_size, check_positive_int, check_range, unknown_name
 from invmeter._versions import versions
 from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
 from invmeter.data.transforms2d import Transforms2D
@@ -42,6 +42,7 @@ from invmeter.models.checkpoint import build_architecture, checkpoint_handle, re
 from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD
 from invmeter.models.handle import ModelHandle
 from invmeter.models.preprocessing import normalize
+from invmeter.models.weights import torch_load_tensors
 from invmeter.transforms import parse_dataset_transform, parse_transform
 
 __all__ = [
@@ -134,8 +135,7 @@ class TrainConfig:
         rendered at ``image_size`` pixels; ``options`` are the other fields."""
         spec = parse_dataset_transform(transforms)
         objects = tuple(range(check_positive_int("classes", classes, 2)))
-        size = check_positive_int("image_size", image_size, 8)
-        data = Transforms2D(objects=objects, transforms=spec, image_size=size)
+        data = Transforms2D(objects=objects, transforms=spec, image_size=check_image_size(image_size))
         return cls(data=data, **options)
 
     def to_dict(self) -> dict[str, Any]:
@@ -365,7 +365,9 @@ def _open_run(out: Path | None, config: TrainConfig, resume: bool) -> dict[str, 
 
 def _read_state(path: Path) -> dict[str, Any]:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch_load_tensors(path, "training state")
+    except CheckpointError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure to parse the file means a damaged state for the user
         raise CheckpointError(f"Training state {str(path)!r} cannot be read ({exc.__class__.__name__}); is it corrupt? "
                               "Delete it to start over.") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 import invmeter.data.build as build
 from invmeter.data import SPLIT_SEED_OFFSETS, Transforms2D, build_split
-from invmeter.errors import InvalidParameterError, UnknownNameError
+from invmeter.errors import InvalidParameterError, InvmeterWarning, UnknownNameError
 from invmeter.transforms import parse_transform
 
 DATASET = Transforms2D(objects=(0, 1, 2, 3), transforms=parse_transform("rotation+blur"), image_size=16)
@@ -88,8 +89,26 @@ def test_an_interrupted_build_leaves_no_cache_entry(tmp_path: Path, monkeypatch:
 def test_a_damaged_cache_entry_is_rebuilt(tmp_path: Path) -> None:
     entry = build_split(DATASET, "train", 40, seed=0, cache=tmp_path).path
     (entry / "labels.npy").unlink()
-    rebuilt = build_split(DATASET, "train", 40, seed=0, cache=tmp_path)
+    with pytest.warns(InvmeterWarning, match=r"cache entry .* is damaged \(labels.npy is missing\); rebuilding it"):
+        rebuilt = build_split(DATASET, "train", 40, seed=0, cache=tmp_path)
     assert rebuilt.path == entry and len(rebuilt.labels) == 40
+
+
+@pytest.mark.parametrize("name", ["images.npy", "labels.npy"])
+def test_a_same_size_change_inside_a_cached_array_is_caught_and_rebuilt(tmp_path: Path, name: str) -> None:
+    first = build_split(DATASET, "train", 40, seed=0, cache=tmp_path)
+    entry, images, labels = first.path, np.array(first.images), first.labels.copy()
+    del first
+    data = bytearray((entry / name).read_bytes())
+    data[-7] ^= 0x01  # one bit of one pixel / label, far from the header: the file still loads
+    (entry / name).write_bytes(bytes(data))
+    assert np.load(entry / name).shape == (images if name == "images.npy" else labels).shape
+    with pytest.warns(InvmeterWarning, match=rf"is damaged \({name} no longer match their SHA-256 checksums\)"):
+        rebuilt = build_split(DATASET, "train", 40, seed=0, cache=tmp_path)
+    assert rebuilt.path == entry and np.array_equal(rebuilt.images, images) and np.array_equal(rebuilt.labels, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the rebuilt entry loads again without a warning
+        assert np.array_equal(build_split(DATASET, "train", 40, seed=0, cache=tmp_path).images, images)
 
 
 def test_source_folder_identity_is_part_of_the_key(tmp_path: Path, object_folder: Path) -> None:

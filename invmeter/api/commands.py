@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from invmeter._validation import check_choice, check_image_size, check_int, check_writable
+from invmeter._validation import check_choice, check_image_size, check_writable
 from invmeter.errors import InvalidParameterError
 
 __all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_outputs", "write_outputs", "train",
@@ -100,9 +100,6 @@ def build_data(*, objects: str | None, backgrounds: str | None, n_classes: int |
 
     dataset = make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=n_classes, transforms=transforms,
                                 image_size=image_size)
-    if n_images is not None:
-        check_int("n_images", n_images, dataset.n_classes, 10_000_000,
-                  fix=f"Give at least one image per class ({dataset.n_classes}): splits are exactly balanced.")
     return [build_split(dataset, split, SPLIT_SIZES[split] if n_images is None else n_images, seed,
                         cache=cache_dir or True, progress=progress) for split in splits or tuple(SPLIT_SIZES)]
 

@@ -16,7 +16,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from invmeter.data._files import IMAGE_EXTENSIONS as _EXT, check_folder, fingerprint, image_files, open_image, si_score_part
+from invmeter.data._files import (
+    IMAGE_EXTENSIONS as _EXT, check_folder, displayed_size, fingerprint, image_files, read_rgb, si_score_part,
+)
 from invmeter.errors import DataError, InvalidParameterError
 
 __all__ = ["PAPER_BACKGROUND_COUNT", "PhotoBackgrounds", "ProceduralBackgrounds", "load_background_source"]
@@ -118,15 +120,14 @@ class PhotoBackgrounds:
 
     def _render_one(self, b: int, image_size: int) -> np.ndarray:
         path = self.files[b % len(self.files)]
-        with open_image(path) as img:
-            width, height = img.size
-            left, top, side = self._box(b, width, height)
-            # JPEGs decode at a reduced scale that still leaves the crop >= 2x the output size (much faster).
-            img.draft("RGB", (math.ceil(width * 2 * image_size / side), math.ceil(height * 2 * image_size / side)))
-            fx, fy = img.size[0] / width, img.size[1] / height
-            box = (left * fx, top * fy, (left + side) * fx, (top + side) * fy)
-            out = img.convert("RGB").resize((image_size, image_size), Image.BILINEAR, box=box)
-        return np.asarray(out)
+        width, height = displayed_size(path)
+        left, top, side = self._box(b, width, height)
+        # JPEGs decode at a reduced scale that still leaves the crop >= 2x the output size (much faster).
+        wanted = (math.ceil(width * 2 * image_size / side), math.ceil(height * 2 * image_size / side))
+        img = read_rgb(path, min_size=wanted)
+        fx, fy = img.size[0] / width, img.size[1] / height
+        box = (left * fx, top * fy, (left + side) * fx, (top + side) * fy)
+        return np.asarray(img.resize((image_size, image_size), Image.BILINEAR, box=box))
 
     def render(self, ids: Tensor, image_size: int) -> Tensor:
         """RGB backgrounds ``(len(ids), 3, S, S)`` in [0, 1] for bank indices ``ids`` (each photo read once)."""

@@ -5,8 +5,10 @@ A split of ``n`` images is rendered in fixed chunks on a few worker threads (eac
 busy machine does not slow the build down through thread contention); every image is a pure function of the
 spec, so the bytes do not depend on the number of workers. Cache entries are folders ``<cache>/<name>/<key>``
 (``name`` from the dataset's spec, e.g. ``transforms2d``) holding ``images.npy`` (uint8, ``(N, 3, S, S)``),
-``labels.npy`` (int64) and ``spec.json``; they are written to a temporary folder and renamed into place, so an
-interrupted build never leaves a half-written entry.
+``labels.npy`` (int64), ``spec.json`` and ``checksums.json`` (the SHA-256 of both arrays' files); they are written
+to a temporary folder and renamed into place, so an interrupted build never leaves a half-written entry. Every load
+checks the checksums (about 0.1 s per 150 MB, the 50k 32x32 split; benchmarks/RESULTS.md): an entry damaged on
+disk, even by a same-size change, is rebuilt with a warning instead of being used.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,10 +30,11 @@ import numpy as np
 import torch
 
 from invmeter._version import __version__
+from invmeter._io import sha256_file
 from invmeter._progress import Progress
-from invmeter._validation import check_positive_int, unknown_name
+from invmeter._validation import check_image_size, check_positive_int, unknown_name
 from invmeter.data._split import BuildableDataset, SplitPlan
-from invmeter.errors import DataError, InvalidParameterError
+from invmeter.errors import DataError, InvalidParameterError, InvmeterWarning
 
 __all__ = [
     "SPLIT_SEED_OFFSETS", "SPLIT_SIZES", "BuildableDataset", "BuiltSplit", "SplitPlan", "build_split", "cache_dir",
@@ -40,7 +44,8 @@ __all__ = [
 SPLIT_SEED_OFFSETS = {"train": 0, "val": 110, "test": 220}  # paper.md §1.6: split seeds s, s+110, s+220
 SPLIT_SIZES = {"train": 50_000, "val": 10_000, "test": 10_000}  # the paper's split sizes
 CHUNK = 128  # images rendered per batch: small enough to stay in the CPU cache
-_FORMAT = 1  # bump when the rendering changes, so old cache entries are not reused
+_FORMAT = 2  # bump when the rendering or the entry layout changes, so old cache entries are not reused
+_ARRAYS = ("images.npy", "labels.npy")  # the files whose checksums checksums.json holds
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +54,8 @@ class BuiltSplit:
 
     Attributes:
         images: ``(N, 3, S, S)`` uint8 RGB (0..255), memory-mapped (read-only) when it comes from the cache.
-        labels: ``(N,)`` int64 class indices (Transforms-2D: indices into ``dataset.objects``, exactly balanced).
+        labels: ``(N,)`` int64 class indices (Transforms-2D: indices into ``dataset.objects``), balanced: class
+            counts differ by at most one.
         spec: The full spec it was built from (``dataset.describe()`` + split, n, seed, ...); JSON-able.
         path: The cache entry holding it (``None`` when built without a cache).
     """
@@ -77,6 +83,13 @@ def split_spec(dataset: BuildableDataset, split: str, n: int, seed: int) -> dict
     if split not in SPLIT_SEED_OFFSETS:
         raise unknown_name("split", split, SPLIT_SEED_OFFSETS)
     check_positive_int("n", n)
+    check_image_size(dataset.image_size)
+    if n < dataset.n_classes:
+        raise InvalidParameterError(
+            f"The number of images (n, --n-images) must be at least the number of classes, {dataset.n_classes}, so "
+            f"that every class appears in the balanced split. Got {n} for the {split} split. Use {dataset.n_classes} "
+            "or more."
+        )
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InvalidParameterError(f"The 'seed' parameter must be an integer. Got {seed!r} instead.")
     spec = {
@@ -101,7 +114,8 @@ def build_split(
     progress: bool = False,
 ) -> BuiltSplit:
     """Render split ``split`` (``train``/``val``/``test``) of ``dataset``: ``n`` images, seeded by
-    ``seed + SPLIT_SEED_OFFSETS[split]``, classes exactly balanced; or load it from the cache.
+    ``seed + SPLIT_SEED_OFFSETS[split]``, classes balanced (counts differ by at most one; ``n`` must be at least
+    the number of classes); or load it from the cache.
 
     Args:
         cache: ``True``: the default cache folder (see :func:`cache_dir`); a folder; ``False``: no cache.
@@ -137,6 +151,8 @@ def build_split(
         del images
         np.save(tmp / "labels.npy", labels)
         (tmp / "spec.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
+        sums = {name: sha256_file(tmp / name) for name in _ARRAYS}
+        (tmp / "checksums.json").write_text(json.dumps(sums, indent=1) + "\n")
     loaded = _load(entry, spec)  # just written, or written by a concurrent build of the same spec
     if loaded is None:
         raise DataError(f"Cannot read back the cache entry {str(entry)!r}; check the disk or use another cache folder.")
@@ -190,16 +206,34 @@ def _atomic_folder(entry: Path) -> Iterator[Path]:
 
 
 def _load(entry: Path, spec: dict[str, Any]) -> BuiltSplit | None:
-    """The cached split at ``entry`` if it is complete and matches ``spec``; a damaged entry is removed."""
+    """The cached split at ``entry`` if it is complete, matches ``spec`` and its checksums; a damaged entry is
+    removed with a warning (the caller then rebuilds it)."""
     if not entry.exists():
         return None
     try:
-        stored = json.loads((entry / "spec.json").read_text())
+        stored, sums = _read_json(entry / "spec.json"), _read_json(entry / "checksums.json")
+        corrupt = [name for name in _ARRAYS if sha256_file(entry / name) != sums.get(name)]
+        if corrupt:
+            raise ValueError(f"{' and '.join(corrupt)} no longer match their SHA-256 checksums")
         images = np.load(entry / "images.npy", mmap_mode="r")
         labels = np.load(entry / "labels.npy")
         if stored != spec or images.shape[0] != spec["n"] or labels.shape != (spec["n"],):
-            raise ValueError("mismatch")
-    except (OSError, ValueError):
+            raise ValueError("its spec or array shapes differ from what the key promises")
+    except (OSError, ValueError) as exc:
+        why = f"{Path(exc.filename).name} is missing" if isinstance(exc, FileNotFoundError) else str(exc)
+        warnings.warn(f"The data cache entry {str(entry)!r} is damaged ({why}); rebuilding it.", InvmeterWarning,
+                      stacklevel=3)
         shutil.rmtree(entry, ignore_errors=True)
         return None
     return BuiltSplit(images, labels, stored, entry)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; ValueError naming the file if it is not one."""
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path.name} is not a JSON object")
+    return value

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from invmeter.data._files import IMAGE_EXTENSIONS, image_files, open_image
+from invmeter.data._files import IMAGE_EXTENSIONS, check_images, image_files, read_rgb
 from invmeter.errors import DataError
 
 __all__ = ["IMAGE_EXTENSIONS", "FolderImages", "find_class_images", "read_image"]
@@ -42,11 +42,8 @@ def find_class_images(root: str | Path) -> tuple[list[Path], list[int] | None, l
 
 
 def read_image(path: Path) -> Image.Image:
-    """An image file as an RGB PIL image, displayed orientation (EXIF) applied; unreadable files raise a DataError."""
-    from PIL import ImageOps
-
-    with open_image(path) as img:
-        return ImageOps.exif_transpose(img).convert("RGB")
+    """An image file as an RGB PIL image, read faithfully (see :func:`invmeter.data._files.read_rgb`)."""
+    return read_rgb(path)
 
 
 class FolderImages:
@@ -63,7 +60,11 @@ class FolderImages:
         return len(self.files)
 
     def load(self, i: int) -> Image.Image:
-        return read_image(self.files[i])
+        try:
+            return read_image(self.files[i])
+        except DataError:  # name how many of the folder's files are unreadable, not only this one
+            check_images(self.files)
+            raise
 
     def describe(self) -> dict[str, Any]:
         return {"name": "folder", "path": str(self.root.resolve()), "layout": "one subfolder per class"

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from invmeter._validation import check_image_size
 from invmeter.data._split import SplitPlan
 from invmeter.data.cifar import Cifar10Folder
 from invmeter.data.prototypes import ProceduralObjects, check_object_ids
@@ -107,8 +108,7 @@ class PastedObjects:
         if len(self.objects) < 2 or len(set(self.objects)) != len(self.objects):
             raise InvalidParameterError(f"Give at least 2 distinct objects. Got {list(self.objects)}.")
         check_object_ids(self.objects, self.object_source)
-        if self.image_size < 8:
-            raise InvalidParameterError(f"The image size must be at least 8 pixels. Got {self.image_size}.")
+        check_image_size(self.image_size)
         if self.label == "object" and self.availability != 1.0:
             raise InvalidParameterError("Object labels need an object in every image: availability must be 1. "
                                         f"Got {self.availability}.")

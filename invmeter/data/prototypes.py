@@ -18,12 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from invmeter.data._files import check_folder, fingerprint, image_files, open_image, si_score_part
+from invmeter.data._files import check_folder, fingerprint, has_alpha, image_files, open_image, read_rgb, si_score_part
 from invmeter.errors import DataError
 
 __all__ = ["ImageObjects", "ProceduralObjects", "check_object_ids", "load_object_source", "place_on_canvas"]
-
-_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
 def place_on_canvas(rgba: Tensor, image_size: int, object_scale: float) -> Tensor:
@@ -165,8 +163,7 @@ class ImageObjects:
 
 @functools.lru_cache(maxsize=128)
 def _load_prototype_cached(path: Path, stamp: tuple[int, int], image_size: int, object_scale: float) -> Tensor:
-    with open_image(path) as img:
-        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+    rgba = np.asarray(read_rgb(path, keep_alpha=True), dtype=np.float32) / 255.0
     if rgba[..., 3].max() == 0:
         raise DataError(f"Object image {str(path)!r} is fully transparent; its alpha channel must mark the object.")
     return place_on_canvas(torch.from_numpy(rgba).permute(2, 0, 1).unsqueeze(0), image_size, object_scale)[0]
@@ -179,7 +176,7 @@ def _load_prototype(path: Path, image_size: int, object_scale: float) -> Tensor:
 
 def _has_alpha(path: Path) -> bool:
     with open_image(path) as img:
-        return img.mode in _ALPHA_MODES or "transparency" in img.info
+        return has_alpha(img)
 
 
 def load_object_source(path: str | Path) -> ImageObjects:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from invmeter._validation import check_image_size
 from invmeter.data._split import SplitPlan
 from invmeter.data.backgrounds import ProceduralBackgrounds
 from invmeter.data.prototypes import ProceduralObjects, check_object_ids
@@ -70,8 +71,7 @@ class Transforms2D:
         if len(set(self.objects)) != len(self.objects):
             raise InvalidParameterError("Transforms-2D objects must be distinct.")
         check_object_ids(self.objects, self.object_source)
-        if self.image_size < 8:
-            raise InvalidParameterError(f"The image size must be at least 8 pixels. Got {self.image_size}.")
+        check_image_size(self.image_size)
         if not 0.05 <= self.object_scale <= 1.0:
             raise InvalidParameterError(f"object_scale must be in [0.05, 1]. Got {self.object_scale}.")
         if self.class_transforms is not None:

@@ -8,7 +8,6 @@ runs, or a damaged weights file, are refused). Writes are atomic (temporary file
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from invmeter._io import atomic_write
+from invmeter._io import atomic_write, sha256_file
 from invmeter.errors import CheckpointError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.modules import head_readout
@@ -41,14 +40,6 @@ def remove_stale_temporaries(directory: Path, name: str) -> None:
     """Delete temporary files that a killed :func:`atomic_write` of ``directory/name`` left behind."""
     for tmp in directory.glob(f".{name}.*.tmp"):
         tmp.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_architecture(arch: str, *, num_classes: int, width: float = 1.0, zero_init_last: bool = True) -> nn.Module:
@@ -80,7 +71,7 @@ def save_checkpoint(model: nn.Module, directory: str | Path, meta: dict[str, Any
     weights = directory / f"{stem}.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
-    sidecar = {"format": CHECKPOINT_FORMAT, **meta, "weights_sha256": _sha256(weights)}
+    sidecar = {"format": CHECKPOINT_FORMAT, **meta, "weights_sha256": sha256_file(weights)}
     atomic_write(directory / f"{stem}.json", lambda tmp: tmp.write_text(json.dumps(sidecar, indent=2, default=str)))
     return weights
 
@@ -119,7 +110,7 @@ def load_checkpoint(path: str | Path, *, image_size: int | None = None) -> Model
         raise CheckpointError(f"Checkpoint {str(p)!r} does not exist.")
     meta = read_sidecar(p)
     expected = meta.get("weights_sha256")
-    if expected is not None and _sha256(p) != expected:
+    if expected is not None and sha256_file(p) != expected:
         raise CheckpointError(
             f"Checkpoint {str(p)!r} does not match its sidecar {_sidecar_path(p).name!r} (SHA-256 differs): the files "
             "come from different runs or the weights are damaged."

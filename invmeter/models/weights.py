@@ -7,14 +7,18 @@ download for torchvision.
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from invmeter.errors import CheckpointError, InvmeterError, warn
 
-__all__ = ["CHECKPOINT_SUFFIXES", "is_path", "hf_weights", "load_state_file", "load_weights_into", "weights_unavailable"]
+__all__ = ["CHECKPOINT_SUFFIXES", "is_path", "hf_weights", "load_state_file", "load_weights_into", "torch_load_tensors",
+           "weights_unavailable"]
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 HF_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm looks for in a Hub repository, in its order
@@ -56,6 +60,22 @@ def hf_weights(repo_id: str) -> tuple[str | None, str | None]:
     return None, why or f"the Hub repository {repo_id!r} has no weights file"
 
 
+def torch_load_tensors(path: Path, what: str) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only. A pickle that would import
+    anything else (``os.system``, a class of its own, ...) is refused before it runs, as a one-line CheckpointError
+    naming ``what`` (e.g. ``"weights file"``) and the refused call; other failures (a damaged file) propagate."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # torch names the global it refused to import
+        if found is None:  # not a refused import: a damaged file, for the caller to report
+            raise
+        raise CheckpointError(
+            f"Refused {what} {str(path)!r}: unpickling it would call {found.group(1)}, which can run code; invmeter "
+            "loads tensors only. Use a copy you trust, saved as .safetensors or as a plain state dict of tensors."
+        ) from None
+
+
 def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
     """Load a state dict safely: safetensors, or ``torch.load(weights_only=True)`` for .pt/.pth/.bin."""
     p = Path(path)
@@ -66,7 +86,9 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(p))
-        state = torch.load(str(p), map_location="cpu", weights_only=True)
+        state = torch_load_tensors(p, "weights file")
+    except CheckpointError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure to parse the file is a corrupt checkpoint for the user
         raise CheckpointError(f"Cannot read weights file {str(p)!r} ({exc.__class__.__name__}); is it corrupt, or not "
                               "a weights-only file? invmeter never unpickles arbitrary objects.") from None
