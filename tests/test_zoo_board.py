@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from headless import Browser, find_chromium
 
 from invmeter.errors import DataError, InvalidParameterError, UnknownNameError
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
@@ -24,7 +25,6 @@ from invmeter.zoo.paired import (
     statistic,
 )
 from invmeter.zoo.records import check_records
-from headless import Browser, find_chromium
 
 N = 40
 
@@ -34,8 +34,12 @@ def _terms(kind: str, rng: np.random.Generator, n: int = N) -> dict[str, list[fl
         return {"values": (rng.random(n) < 0.7).astype(float).tolist()}
     if kind == "pair_ratio":
         counts = rng.integers(1, 6, n).astype(float)
-        return {"within": (counts * rng.uniform(1, 2, n)).tolist(), "between": (counts * rng.uniform(2, 4, n)).tolist(),
-                "n_within": counts.tolist(), "n_between": (2 * counts).tolist()}
+        return {
+            "within": (counts * rng.uniform(1, 2, n)).tolist(),
+            "between": (counts * rng.uniform(2, 4, n)).tolist(),
+            "n_within": counts.tolist(),
+            "n_between": (2 * counts).tolist(),
+        }
     a, b = rng.uniform(0.5, 2.0, n), rng.uniform(1.0, 3.0, n)
     return dict(zip(TERM_KINDS[kind], (a.tolist(), b.tolist())))
 
@@ -51,7 +55,11 @@ def test_a_model_compared_with_itself_differs_by_exactly_zero(kind: str) -> None
 def test_paired_difference_of_a_constant_shift_is_that_shift_with_no_spread() -> None:
     base = np.random.default_rng(0).random(N)
     delta, (lo, hi) = paired_difference({"values": base + 0.1}, {"values": base}, "mean", n_boot=300)
-    assert delta == pytest.approx(0.1, abs=1e-12) and lo == pytest.approx(0.1, abs=1e-12) and hi == pytest.approx(0.1, abs=1e-12)
+    assert (
+        delta == pytest.approx(0.1, abs=1e-12)
+        and lo == pytest.approx(0.1, abs=1e-12)
+        and hi == pytest.approx(0.1, abs=1e-12)
+    )
 
 
 def test_paired_ratio_difference_matches_a_numpy_reference_with_shared_resamples() -> None:
@@ -65,8 +73,10 @@ def test_paired_ratio_difference_matches_a_numpy_reference_with_shared_resamples
     reference = (1 - w @ d_a / (w @ r)) - (1 - w @ d_b / (w @ r))
     assert ci == pytest.approx(percentile_ci(reference), abs=1e-12)
     assert ci[0] > 0.05  # A is clearly more invariant; the pairing removes the shared spread of r
-    unpaired_width = sum(np.diff(bootstrap_interval({"d": d, "r": r}, "ratio", n_boot=400, seed=s)[1])[0]
-                         for d, s in ((d_a, 1), (d_b, 2)))
+    unpaired_width = sum(
+        np.diff(bootstrap_interval({"d": d, "r": r}, "ratio", n_boot=400, seed=s)[1])[0]
+        for d, s in ((d_a, 1), (d_b, 2))
+    )
     assert ci[1] - ci[0] < 0.5 * unpaired_width
 
 
@@ -97,10 +107,24 @@ def _record(model: str, transform: str, terms: dict[str, Any], weights: str = "r
     for metric, t in terms.items():
         value, ci = bootstrap_interval(t, METRIC_KINDS[metric], n_boot=200)
         metrics[metric] = {"value": value, "ci95": list(ci), "reason": None}
-    meta = {"params": 1000, "input_size": [32, 32], "preprocessing": {"mean": [0.5], "std": [0.5]}, "labels": "data",
-            **meta}
-    return {"model": model, "weights": weights, "transform": transform, "status": "ok", "reason": None,
-            "metrics": metrics, "meta": meta, "terms": terms, "pairing": "seed0-n40"}
+    meta = {
+        "params": 1000,
+        "input_size": [32, 32],
+        "preprocessing": {"mean": [0.5], "std": [0.5]},
+        "labels": "data",
+        **meta,
+    }
+    return {
+        "model": model,
+        "weights": weights,
+        "transform": transform,
+        "status": "ok",
+        "reason": None,
+        "metrics": metrics,
+        "meta": meta,
+        "terms": terms,
+        "pairing": "seed0-n40",
+    }
 
 
 def _zoo(scales: dict[str, float], accuracy: dict[str, float], transforms=("rotation", "hflip"), weights="random-init"):
@@ -112,8 +136,11 @@ def _zoo(scales: dict[str, float], accuracy: dict[str, float], transforms=("rota
             rng = np.random.default_rng([i, j])
             d = r * scale * rng.uniform(0.8, 1.2, N)
             ok = (rng.random(N) < accuracy[model]).astype(float)
-            terms = {"invariance": {"d": d.tolist(), "r": r.tolist()}, "probe_accuracy": {"values": ok.tolist()},
-                     "clean_accuracy": {"values": ok.tolist()}}
+            terms = {
+                "invariance": {"d": d.tolist(), "r": r.tolist()},
+                "probe_accuracy": {"values": ok.tolist()},
+                "clean_accuracy": {"values": ok.tolist()},
+            }
             out.append(_record(model, t, terms, weights, params=10 ** (4 + i)))
     return out
 
@@ -131,8 +158,9 @@ def test_ranks_follow_the_chosen_metric_and_its_direction() -> None:
     mean_a = np.mean([r["metrics"]["invariance"]["value"] for r in records if r["model"] == "a"])
     assert by_model["a"].value == pytest.approx(mean_a) and by_model["a"].rank == 2
     rot = rank(records, "invariance", "rotation")
-    assert [e.value for e in rot] == sorted((r["metrics"]["invariance"]["value"] for r in records
-                                             if r["transform"] == "rotation"), reverse=True)
+    assert [e.value for e in rot] == sorted(
+        (r["metrics"]["invariance"]["value"] for r in records if r["transform"] == "rotation"), reverse=True
+    )
     with pytest.raises(UnknownNameError, match="Did you mean 'invariance'"):
         rank(records, "invariance_")
     with pytest.raises(UnknownNameError, match="Unknown transform 'blur'"):
@@ -161,7 +189,9 @@ def test_neighbours_are_distinguishable_only_when_their_paired_interval_excludes
         if rec["model"] == "twin2":
             d = np.array(rec["terms"]["invariance"]["d"])
             twin = next(r for r in records if r["model"] == "twin1" and r["transform"] == rec["transform"])
-            rec["terms"]["invariance"]["d"] = (np.array(twin["terms"]["invariance"]["d"]) + 1e-3 * (d - d.mean())).tolist()
+            rec["terms"]["invariance"]["d"] = (
+                np.array(twin["terms"]["invariance"]["d"]) + 1e-3 * (d - d.mean())
+            ).tolist()
             rec["metrics"]["invariance"]["value"] = statistic("ratio", rec["terms"]["invariance"])
     tests = neighbours_distinguishable(rank(records, "invariance"), "invariance", n_boot=500)
     assert [t.upper[0] for t in tests] == ["far", tests[1].upper[0]] and tests[0].distinguishable is True
@@ -173,13 +203,16 @@ def test_neighbours_are_distinguishable_only_when_their_paired_interval_excludes
     assert first.distinguishable is None and "no per-image terms for invariance on rotation" in first.reason
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda r: r["metrics"]["invariance"].update(value=None, reason=None), "null without a 'reason'"),
-    (lambda r: r["metrics"]["invariance"].update(value=float("nan")), "finite number or null"),
-    (lambda r: r.update(status="failed", reason=""), "needs a one-line 'reason'"),
-    (lambda r: r.update(status="done"), "'status' must be 'ok' or 'failed'"),
-    (lambda r: r.pop("model"), "'model' must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["metrics"]["invariance"].update(value=None, reason=None), "null without a 'reason'"),
+        (lambda r: r["metrics"]["invariance"].update(value=float("nan")), "finite number or null"),
+        (lambda r: r.update(status="failed", reason=""), "needs a one-line 'reason'"),
+        (lambda r: r.update(status="done"), "'status' must be 'ok' or 'failed'"),
+        (lambda r: r.pop("model"), "'model' must be a non-empty string"),
+    ],
+)
 def test_bad_records_are_one_line_errors(change: Any, message: str) -> None:
     records = _zoo({"a": 0.5}, {"a": 0.5})
     change(records[1])
@@ -190,14 +223,17 @@ def test_bad_records_are_one_line_errors(change: Any, message: str) -> None:
 
 
 def _board(tmp_path: Path, **options: Any) -> tuple[list[dict], dict[str, Path]]:
-    records = _zoo({"alpha": 0.2, "beta": 0.5, "gamma": 0.5, "delta": 0.7}, {"alpha": 0.9, "beta": 0.7, "gamma": 0.7,
-                                                                              "delta": 0.5})
+    records = _zoo(
+        {"alpha": 0.2, "beta": 0.5, "gamma": 0.5, "delta": 0.7}, {"alpha": 0.9, "beta": 0.7, "gamma": 0.7, "delta": 0.5}
+    )
     for rec in records:  # gamma = beta: not distinguishable
         if rec["model"] == "gamma":
             twin = next(r for r in records if r["model"] == "beta" and r["transform"] == rec["transform"])
             rec["terms"], rec["metrics"] = twin["terms"], twin["metrics"]
     records[-1]["metrics"]["invariance"] = {"value": None, "ci95": None, "reason": "every reference distance is 0"}
-    records += [_failed("timm:vit_tiny", t, "input size 32 is not supported (needs 224)") for t in ("rotation", "hflip")]
+    records += [
+        _failed("timm:vit_tiny", t, "input size 32 is not supported (needs 224)") for t in ("rotation", "hflip")
+    ]
     return records, write_leaderboard(records, tmp_path, **options)
 
 
@@ -238,6 +274,16 @@ def test_board_ranks_by_any_metric_and_titles_only_warn_about_random_init_weight
     assert "accuracy of the model&#x27;s own classifier" in build_board(records).figures["scatter-accuracy"]
 
 
+def test_board_refuses_terms_that_are_not_the_rows_and_lists_a_zoo_where_everything_failed(tmp_path: Path) -> None:
+    records = _zoo({"a": 0.5}, {"a": 0.5})
+    records[1]["metrics"]["invariance"]["value"] += 0.01
+    with pytest.raises(InvalidParameterError, match="record 1: its invariance terms give"):
+        build_board(records)
+    md = write_leaderboard([_failed("x", "rotation", "no weights")], tmp_path)["md"].read_text()
+    assert "| – | x | ⚠ random-init | n/a (failed: no weights) |  | n/a (failed: no weights) |" in md
+    assert "*heatmap: not drawn (no invariance in the rows).*" in md
+
+
 def test_html_board_is_self_contained(tmp_path: Path) -> None:
     _, paths = _board(tmp_path)
     html = paths["html"].read_text()
@@ -255,15 +301,16 @@ def test_html_board_renders_sorts_and_draws_its_figures_in_headless_chromium(tmp
         assert browser.evaluate(column) == ["alpha", "beta", "gamma", "delta", "timm:vit_tiny"]
         figures = browser.evaluate(
             "Array.from(document.querySelectorAll('svg.figure')).map(s => { const b = s.getBoundingClientRect();"
-            " return [s.id, b.width, b.height, s.querySelectorAll('.cell').length, s.querySelectorAll('.point').length];"
-            " })"
+            " return [s.id, b.width, b.height, s.querySelectorAll('.cell').length,"
+            " s.querySelectorAll('.point').length]; })"
         )
         assert [f[0] for f in figures] == ["heatmap", "scatter-accuracy", "scatter-params"]
         assert all(w > 200 and h > 150 for _, w, h, _, _ in figures)
         assert figures[0][3] == 10 and figures[1][4] == 3 and figures[2][4] == 3  # delta has no invariance value
         hit = browser.evaluate(  # the drawn heatmap cell is what sits at its own centre on screen
             "(() => { const r = document.querySelector('#heatmap .cell rect'); r.scrollIntoView();"
-            " const b = r.getBoundingClientRect(); return document.elementFromPoint(b.x + b.width / 2, b.y + 3) === r; })()"
+            " const b = r.getBoundingClientRect();"
+            " return document.elementFromPoint(b.x + b.width / 2, b.y + 3) === r; })()"
         )
         assert hit is True
 
@@ -284,5 +331,7 @@ def test_html_board_renders_sorts_and_draws_its_figures_in_headless_chromium(tmp
         assert browser.evaluate("document.querySelector('#board th[aria-sort]').textContent") == "model"
         errors = [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown"]
         assert errors == []
-        requested = {e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"}
+        requested = {
+            e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"
+        }
         assert requested == {paths["html"].resolve().as_uri()}  # self-contained: nothing else is fetched

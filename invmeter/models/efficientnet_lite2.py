@@ -45,7 +45,9 @@ def map_state_in_order(state: dict[str, torch.Tensor], model: nn.Module, source:
     """
     target = model.state_dict()
     if len(state) != len(target):
-        raise CheckpointError(f"{source} has {len(state)} tensors; the model has {len(target)}: they do not map in order.")
+        raise CheckpointError(
+            f"{source} has {len(state)} tensors; the model has {len(target)}: they do not map in order."
+        )
     out = {}
     for i, ((src_key, tensor), (key, expected)) in enumerate(zip(state.items(), target.items())):
         if tensor.shape != expected.shape:

@@ -13,13 +13,28 @@ from typing import Any
 
 from invmeter._io import atomic_write
 from invmeter.zoo.pages import render_html, render_markdown
-from invmeter.zoo.paired import METRIC_KINDS, NeighbourTest, RankedModel, bootstrap_interval, neighbours_distinguishable, rank
+from invmeter.zoo.paired import (
+    METRIC_KINDS,
+    NeighbourTest,
+    RankedModel,
+    bootstrap_interval,
+    check_terms,
+    neighbours_distinguishable,
+    rank,
+)
 from invmeter.zoo.records import check_records, is_random_init, metric_entry, metric_names, model_key, transforms_of
 from invmeter.zoo.svg import Point, heatmap_svg, scatter_svg
 
 __all__ = ["Board", "Cell", "build_board", "write_leaderboard", "fmt", "fmt_ci"]
 
-_UNIT_METRICS = ("invariance", "probe_accuracy", "clean_accuracy", "transformed_accuracy", "consistency", "equivariance")
+_UNIT_METRICS = (
+    "invariance",
+    "probe_accuracy",
+    "clean_accuracy",
+    "transformed_accuracy",
+    "consistency",
+    "equivariance",
+)
 
 
 @dataclass(frozen=True)
@@ -75,10 +90,10 @@ def _overall(recs: list[dict[str, Any]], metric: str, hib: bool, n_boot: int, se
     for entry in rank(recs, metric, higher_is_better=hib):
         ci = None
         terms = [(r.get("terms") or {}).get(metric) for r in entry.records]
-        if entry.value is not None and kind and all(t is not None for t in terms):
-            ci = bootstrap_interval(terms, kind, n_boot=n_boot, seed=seed)[1]
-        elif entry.value is not None and len(entry.records) == 1:
+        if entry.value is not None and len(entry.records) == 1:  # one transform: the row's own interval
             ci = entry.records[0]["metrics"][metric].get("ci95")
+        elif entry.value is not None and kind and all(t is not None for t in terms):
+            ci = bootstrap_interval(terms, kind, n_boot=n_boot, seed=seed)[1]
         out[(entry.model, entry.weights)] = (entry, ci)
     return out
 
@@ -122,13 +137,23 @@ def _transform_cell(rec: dict[str, Any] | None, metric: str) -> Cell:
     return Cell(f"{fmt(value)} {fmt_ci(rec['metrics'][metric].get('ci95'))}".strip(), value)
 
 
-def _row(entry: RankedModel, ci: Any, test: NeighbourTest | None, recs: list[dict[str, Any]], metric: str,
-         transforms: list[str]) -> list[Cell]:
+def _row(
+    entry: RankedModel,
+    ci: Any,
+    test: NeighbourTest | None,
+    recs: list[dict[str, Any]],
+    metric: str,
+    transforms: list[str],
+) -> list[Cell]:
     by_t = {r["transform"]: r for r in recs}
     meta = _meta(recs)
     size = meta.get("input_size")
     weights = ("⚠ " if is_random_init(entry.weights) else "") + entry.weights
-    overall = Cell("n/a", None, entry.reason) if entry.value is None else Cell(f"{fmt(entry.value)} {fmt_ci(ci)}".strip(), entry.value)
+    overall = (
+        Cell("n/a", None, entry.reason)
+        if entry.value is None
+        else Cell(f"{fmt(entry.value)} {fmt_ci(ci)}".strip(), entry.value)
+    )
     return [
         Cell(str(entry.rank) if entry.rank else "–", entry.rank),
         Cell(entry.model, entry.model),
@@ -149,11 +174,21 @@ def _weights_note(flags: list[bool], hollow: bool) -> str:
         return ""
     if k == n:
         return "\nALL WEIGHTS ARE RANDOM-INIT: these describe architectures, not trained models"
-    return f"\n{k} of {n} models have RANDOM-INIT weights" + (" (hollow points)" if hollow else " (marked [random-init])")
+    return f"\n{k} of {n} models have RANDOM-INIT weights" + (
+        " (hollow points)" if hollow else " (marked [random-init])"
+    )
 
 
-def _figures(recs: list[dict[str, Any]], order: list[tuple[str, str]], transforms: list[str], scatter_metric: str,
-             heatmap_metric: str, n_boot: int, seed: int) -> tuple[dict[str, str], dict[str, str]]:
+def _figures(
+    recs: list[dict[str, Any]],
+    order: list[tuple[str, str]],
+    transforms: list[str],
+    scatter_metric: str,
+    heatmap_metric: str,
+    overalls: dict[str, Any],
+    n_boot: int,
+    seed: int,
+) -> tuple[dict[str, str], dict[str, str]]:
     figures, missing = {}, {}
     present = metric_names(recs)
     by_key = {(model_key(r), r["transform"]): r for r in recs}
@@ -162,8 +197,17 @@ def _figures(recs: list[dict[str, Any]], order: list[tuple[str, str]], transform
     if heatmap_metric in present:
         cells = [[by_key.get((k, t)) for t in transforms] for k in order]
         vals = [[None if r is None else metric_entry(r, heatmap_metric)[0] for r in row] for row in cells]
-        notes = [[("no row" if r is None else metric_entry(r, heatmap_metric)[1] or fmt_ci(r["metrics"][heatmap_metric].get("ci95")))
-                  for r in row] for row in cells]
+        notes = [
+            [
+                (
+                    "no row"
+                    if r is None
+                    else metric_entry(r, heatmap_metric)[1] or fmt_ci(r["metrics"][heatmap_metric].get("ci95"))
+                )
+                for r in row
+            ]
+            for row in cells
+        ]
         title = f"{heatmap_metric} by model and transform (fixed 0–1 colour scale)" + _weights_note(random, False)
         figures["heatmap"] = heatmap_svg(labels, transforms, vals, notes, title=title, metric=heatmap_metric)
     else:
@@ -171,7 +215,7 @@ def _figures(recs: list[dict[str, Any]], order: list[tuple[str, str]], transform
     if scatter_metric not in present:
         missing["scatter"] = f"no {scatter_metric} in the rows"
         return figures, missing
-    overall = _overall(recs, scatter_metric, True, n_boot, seed)
+    overall = overalls.get(scatter_metric) or _overall(recs, scatter_metric, True, n_boot, seed)
     y_name = f"{scatter_metric} (mean over {len(transforms)} transforms)" if len(transforms) > 1 else scatter_metric
     accuracy, params = [], []
     modes = set()
@@ -179,7 +223,7 @@ def _figures(recs: list[dict[str, Any]], order: list[tuple[str, str]], transform
         entry, ci = overall[key]
         if entry.value is None:
             continue
-        lo, hi = (ci if ci is not None and None not in ci else (None, None))
+        lo, hi = ci if ci is not None and None not in ci else (None, None)
         group = [r for r in recs if model_key(r) == key]
         acc = [v for v in (metric_entry(r, "clean_accuracy")[0] for r in group) if v is not None]
         if acc:
@@ -188,10 +232,14 @@ def _figures(recs: list[dict[str, Any]], order: list[tuple[str, str]], transform
         n = _meta(group).get("params")
         if isinstance(n, (int, float)) and n > 0:
             params.append(Point(label, float(n), entry.value, lo, hi, rnd))
-    x_acc = {frozenset({"model"}): "clean accuracy of the model's own classifier",
-             frozenset({"data"}): "clean probe accuracy"}.get(frozenset(modes), "clean accuracy (probe or classifier)")
-    for name, points, x_label, log in (("scatter-accuracy", accuracy, x_acc, False),
-                                       ("scatter-params", params, "parameters (log scale)", True)):
+    x_acc = {
+        frozenset({"model"}): "clean accuracy of the model's own classifier",
+        frozenset({"data"}): "clean probe accuracy",
+    }.get(frozenset(modes), "clean accuracy (probe or classifier)")
+    for name, points, x_label, log in (
+        ("scatter-accuracy", accuracy, x_acc, False),
+        ("scatter-params", params, "parameters (log scale)", True),
+    ):
         if not points:
             missing[name] = "no model has " + ("clean_accuracy" if name.endswith("accuracy") else "a parameter count")
             continue
@@ -214,21 +262,37 @@ def build_board(
     """Rank the models by ``rank_by`` (mean over transforms), test each against the next, lay out the table and
     draw the figures. ``heatmap_metric`` defaults to ``rank_by`` when it lies in [0, 1], else ``invariance``."""
     recs = check_records(records)
+    check_terms(recs)
     transforms = transforms_of(recs)
     overall = _overall(recs, rank_by, higher_is_better, n_boot, seed)
     ranked = [entry for entry, _ in overall.values()]
     tests = {t.upper: t for t in neighbours_distinguishable(ranked, rank_by, n_boot=n_boot, seed=seed)}
-    rows = [_row(e, overall[k][1], tests.get(k), [r for r in recs if model_key(r) == k], rank_by, transforms)
-            for e in ranked for k in [(e.model, e.weights)]]
+    rows = [
+        _row(e, overall[k][1], tests.get(k), [r for r in recs if model_key(r) == k], rank_by, transforms)
+        for e in ranked
+        for k in [(e.model, e.weights)]
+    ]
     mean = f" (mean over {len(transforms)})" if len(transforms) > 1 else ""
-    header = ["rank", "model", "weights", f"{rank_by}{mean}", "vs next", *transforms,
-              "params", "input", "preprocessing", "labels"]
+    header = [
+        "rank",
+        "model",
+        "weights",
+        f"{rank_by}{mean}",
+        "vs next",
+        *transforms,
+        "params",
+        "input",
+        "preprocessing",
+        "labels",
+    ]
     order = [(e.model, e.weights) for e in ranked]
     heat = heatmap_metric or (rank_by if rank_by in _UNIT_METRICS else "invariance")
-    figures, missing = _figures(recs, order, transforms, scatter_metric, heat, n_boot, seed)
+    figures, missing = _figures(recs, order, transforms, scatter_metric, heat, {rank_by: overall}, n_boot, seed)
     failures = [(r["model"], r["weights"], r["transform"], r["reason"]) for r in recs if r["status"] == "failed"]
     n_random = sum(is_random_init(w) for _, w in order)
-    return Board(title, rank_by, higher_is_better, transforms, header, rows, failures, len(order), n_random, figures, missing)
+    return Board(
+        title, rank_by, higher_is_better, transforms, header, rows, failures, len(order), n_random, figures, missing
+    )
 
 
 def write_leaderboard(records: Iterable[Mapping[str, Any]], out_dir: str | Path, **options: Any) -> dict[str, Path]:
@@ -239,7 +303,10 @@ def write_leaderboard(records: Iterable[Mapping[str, Any]], out_dir: str | Path,
     """
     board = build_board(records, **options)
     out = Path(out_dir)
-    files = {"md": (out / "leaderboard.md", render_markdown(board)), "html": (out / "leaderboard.html", render_html(board))}
+    files = {
+        "md": (out / "leaderboard.md", render_markdown(board)),
+        "html": (out / "leaderboard.html", render_html(board)),
+    }
     files.update({name: (out / f"leaderboard-{name}.svg", svg) for name, svg in board.figures.items()})
     for path, text in files.values():
         atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))

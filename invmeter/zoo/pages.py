@@ -38,12 +38,17 @@ def _intro(board: Board) -> tuple[str | None, str, list[str]]:
     columns = [
         "rank: place by the ranking metric (ties share a place; – = no value, see the reason).",
         f"{board.header[3]}: the ranking metric with its 95% bootstrap interval over images.",
-        "vs next: this model minus the one ranked just below, with a paired 95% interval (both models resampled on "
-        "the same images); ≈ = the interval contains 0: the two are not distinguishable on these images; "
-        "? = no paired interval (the note says why).",
+        (
+            "vs next: this model minus the one ranked just below, with a paired 95% interval (both models "
+            "resampled on the same images); ≈ = the interval contains 0: the two are not distinguishable on these "
+            "images; ? = no paired interval (the note says why)."
+        ),
         f"{', '.join(board.transforms)}: {board.metric} per transform, with its 95% interval.",
-        "params, input, preprocessing, labels: the model's parameter count, input size (H×W), preprocessing, and "
-        "whether accuracies use the data's labels with a linear probe (data) or the model's own classifier (model).",
+        (
+            "params, input, preprocessing, labels: the model's parameter count, input size (H×W), preprocessing, "
+            "and whether accuracies use the data's labels with a linear probe (data) or the model's own classifier "
+            "(model)."
+        ),
     ]
     return warning, ranking, columns
 
@@ -64,7 +69,7 @@ def render_markdown(board: Board) -> str:
     lines.append("|" + "|".join("---:" if h == "rank" else "---" for h in board.header) + "|")
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in board.rows]
     lines += ["", "## Figures", ""]
-    for name, svg in board.figures.items():
+    for name in board.figures.keys():
         lines += [f"![{name}](leaderboard-{name}.svg)", "", f"*{_FIGURE_CAPTIONS[name]}*", ""]
     for name, why in board.missing_figures.items():
         lines += [f"*{name}: not drawn ({why}).*", ""]
@@ -127,7 +132,7 @@ _JS = """
 
 def _html_cell(cell: Cell) -> str:
     if isinstance(cell.sort, (int, float)):
-        attr, cls = f' data-num="{cell.sort!r}"', ' class="num"'
+        attr, cls = f' data-num="{float(cell.sort)!r}"', ' class="num"'
     elif isinstance(cell.sort, str):
         attr, cls = f' data-text="{escape(cell.sort)}"', ""
     else:
@@ -149,7 +154,11 @@ def render_html(board: Board) -> str:
     if warning:
         out.append(f'<div class="warning" id="random-init-warning">⚠ {escape(warning)}</div>')
     out.append(f"<p>{escape(ranking)} Click a column header to sort.</p>")
-    out.append('<table id="board"><thead><tr>' + "".join(f"<th>{escape(h)}</th>" for h in board.header) + "</tr></thead><tbody>")
+    out.append(
+        '<table id="board"><thead><tr>'
+        + "".join(f"<th>{escape(h)}</th>" for h in board.header)
+        + "</tr></thead><tbody>"
+    )
     for i, row in enumerate(board.rows):
         out.append(f'<tr data-order="{i}">' + "".join(_html_cell(c) for c in row) + "</tr>")
     out.append("</tbody></table>")
@@ -157,10 +166,14 @@ def render_html(board: Board) -> str:
     for name, svg in board.figures.items():
         out.append(f"<figure>{svg}<figcaption>{escape(_FIGURE_CAPTIONS[name])}</figcaption></figure>")
     out.append("</div>")
-    out += [f"<p><em>{escape(name)}: not drawn ({escape(why)}).</em></p>" for name, why in board.missing_figures.items()]
+    out += [
+        f"<p><em>{escape(name)}: not drawn ({escape(why)}).</em></p>" for name, why in board.missing_figures.items()
+    ]
     if board.failures:
-        out.append('<h2>Failed rows</h2><table id="failures"><thead><tr><th>model</th><th>weights</th><th>transform</th>'
-                   "<th>reason</th></tr></thead><tbody>")
+        out.append(
+            '<h2>Failed rows</h2><table id="failures"><thead><tr><th>model</th><th>weights</th><th>transform</th>'
+            "<th>reason</th></tr></thead><tbody>"
+        )
         out += ["<tr>" + "".join(f"<td>{escape(v)}</td>" for v in f) + "</tr>" for f in board.failures]
         out.append("</tbody></table>")
     out.append("<h2>Columns</h2><ul>" + "".join(f"<li>{escape(c)}</li>" for c in columns) + "</ul>")

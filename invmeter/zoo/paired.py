@@ -16,9 +16,10 @@ is image i, in the same order in every record of a board:
   value ``Σ values / n``.
 * ``r2`` (``equivariance``): ``{"residual": [...], "total": [...]}`` per test image; value
   ``1 - Σ residual / Σ total`` over finite entries.
-* ``pair_ratio`` (``l2_ratio``): ``{"within", "between", "n_within", "n_between"}``, each image's sums of distances
-  to same-class / other-class images and their counts; value ``(Σ between / Σ n_between) / (Σ within / Σ n_within)``;
-  the interval is stretched ×2 about the estimate (a U-statistic over pairs, as in ``compute_metrics``).
+* ``pair_ratio`` (``l2_ratio``): ``{"within", "between", "n_within", "n_between"}``, each image's sums of
+  distances to same-class / other-class images and their counts; value
+  ``(Σ between / Σ n_between) / (Σ within / Σ n_within)``; the interval is stretched ×2 about the estimate (a
+  U-statistic over pairs, as in ``compute_metrics``).
 
 A ranking over all transforms (``transform=None``) uses each model's mean of the metric over the transforms; its
 paired intervals resample the images once for every transform (the zoo shows every transform the same images).
@@ -26,6 +27,9 @@ paired intervals resample the images once for every transform (the zoo shows eve
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +50,7 @@ __all__ = [
     "RankedModel",
     "NeighbourTest",
     "statistic",
+    "check_terms",
     "bootstrap_interval",
     "paired_difference",
     "rank",
@@ -84,7 +89,9 @@ def _arrays(terms: Terms, kind: str) -> dict[str, np.ndarray]:
     out = {k: np.asarray(terms[k], dtype=np.float64) for k in keys}
     lengths = {len(v) if v.ndim == 1 else -1 for v in out.values()}
     if len(lengths) != 1 or -1 in lengths or 0 in lengths:
-        raise InvalidParameterError(f"Terms of kind {kind!r} must be non-empty 1-D arrays of one length (one per image).")
+        raise InvalidParameterError(
+            f"Terms of kind {kind!r} must be non-empty 1-D arrays of one length (one per image)."
+        )
     return out
 
 
@@ -102,6 +109,26 @@ def statistic(kind: str, terms: Terms, weights: np.ndarray | None = None) -> flo
     return float(values.mean()) if weights is None else (weights @ values) / len(values)
 
 
+def check_terms(records: Sequence[Mapping[str, Any]], rel_tol: float = 1e-6) -> None:
+    """Check that every record's per-image terms reproduce its metric values to ``rel_tol`` (terms of a known kind
+    only; the tolerance admits terms stored rounded to float32).
+
+    Raises:
+        InvalidParameterError: a record's terms give another value than its metric (they are not this row's terms).
+    """
+    for i, rec in enumerate(records):
+        for metric, terms in (rec.get("terms") or {}).items():
+            entry = rec.get("metrics", {}).get(metric)
+            if metric not in METRIC_KINDS or entry is None or entry["value"] is None:
+                continue
+            value = statistic(METRIC_KINDS[metric], terms)
+            if not math.isclose(value, entry["value"], rel_tol=rel_tol, abs_tol=1e-12):
+                raise InvalidParameterError(
+                    f"Zoo record {i}: its {metric} terms give {value!r} but its value is {entry['value']!r}; store the "
+                    "per-image terms the value was computed from."
+                )
+
+
 def _as_list(terms: Terms | Sequence[Terms]) -> list[Terms]:
     return [terms] if isinstance(terms, Mapping) else list(terms)
 
@@ -116,15 +143,37 @@ def _n_images(seq: Sequence[Terms], kind: str) -> int:
     return sizes.pop()
 
 
-def _mean_stat(seq: Sequence[Terms], kind: str, weights: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean over ``seq`` (one terms dict per transform) of the estimate and of its resampled values."""
+@functools.lru_cache(maxsize=2)
+def _weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """The resample counts every comparison on n images shares (cached: one ``(n_boot, n)`` array, read-only)."""
+    weights = resample_weights(n, n_boot, np.random.default_rng([seed, _STREAM]))
+    weights.flags.writeable = False
+    return weights
+
+
+def _resampled(seq: Sequence[Terms], kind: str, n_boot: int, seed: int) -> tuple[float, np.ndarray, int]:
+    """A model's estimate (the mean over ``seq``, one terms dict per transform), its resampled values, and n."""
+    n = _n_images(seq, kind)
+    weights = _weights(n, n_boot, seed)
     est = float(np.mean([statistic(kind, t) for t in seq]))
     boot = np.mean([statistic(kind, t, weights) for t in seq], axis=0)
-    return est, boot
+    return est, boot, n
 
 
-def _weights(n: int, n_boot: int, seed: int) -> np.ndarray:
-    return resample_weights(n, n_boot, np.random.default_rng([seed, _STREAM]))
+def _difference(
+    a: tuple[float, np.ndarray, int], b: tuple[float, np.ndarray, int], kind: str
+) -> tuple[float, tuple[float, float]]:
+    (est_a, boot_a, n_a), (est_b, boot_b, n_b) = a, b
+    if n_a != n_b:
+        raise InvalidParameterError(
+            f"Paired terms cover different numbers of images ({n_a} and {n_b}); every model and transform of a zoo "
+            "must be scored on the same images."
+        )
+    delta = est_a - est_b
+    if not np.isfinite(delta):
+        raise DataError(f"The paired difference is undefined: the {kind} statistic is {est_a} vs {est_b}.")
+    scale = 2.0 if kind == "pair_ratio" else 1.0
+    return delta, percentile_ci(boot_a - boot_b, estimate=delta, scale=scale)
 
 
 def bootstrap_interval(
@@ -132,8 +181,7 @@ def bootstrap_interval(
 ) -> tuple[float, tuple[float, float]]:
     """A model's metric (the mean over a sequence of terms, one per transform) and its 95% bootstrap interval,
     resampling images with the same weights as :func:`paired_difference` (NaN value: degenerate terms)."""
-    seq = _as_list(terms)
-    est, boot = _mean_stat(seq, metric_kind, _weights(_n_images(seq, metric_kind), n_boot, seed))
+    est, boot, _ = _resampled(_as_list(terms), metric_kind, n_boot, seed)
     scale = 2.0 if metric_kind == "pair_ratio" else 1.0
     return est, percentile_ci(boot, estimate=est, scale=scale)
 
@@ -174,14 +222,9 @@ def paired_difference(
         raise InvalidParameterError(
             f"Paired terms need the same transforms for both models; got {len(seq_a)} and {len(seq_b)} sets of terms."
         )
-    weights = _weights(_n_images(seq_a + seq_b, metric_kind), n_boot, seed)
-    est_a, boot_a = _mean_stat(seq_a, metric_kind, weights)
-    est_b, boot_b = _mean_stat(seq_b, metric_kind, weights)
-    delta = est_a - est_b
-    if not np.isfinite(delta):
-        raise DataError(f"The paired difference is undefined: the {metric_kind} statistic is {est_a} vs {est_b}.")
-    scale = 2.0 if metric_kind == "pair_ratio" else 1.0
-    return delta, percentile_ci(boot_a - boot_b, estimate=delta, scale=scale)
+    return _difference(
+        _resampled(seq_a, metric_kind, n_boot, seed), _resampled(seq_b, metric_kind, n_boot, seed), metric_kind
+    )
 
 
 @dataclass(frozen=True)
@@ -221,7 +264,9 @@ class NeighbourTest:
     reason: str | None = None
 
 
-def _model_value(recs: Sequence[dict[str, Any]], transforms: Sequence[str], metric: str) -> tuple[float | None, str | None]:
+def _model_value(
+    recs: Sequence[dict[str, Any]], transforms: Sequence[str], metric: str
+) -> tuple[float | None, str | None]:
     by_transform = {rec["transform"]: rec for rec in recs}
     values = []
     for t in transforms:
@@ -245,7 +290,7 @@ def rank(
     by model name, then weights.
     """
     present = metric_names(records)
-    if metric not in present:
+    if present and metric not in present:  # (no ok row at all: every model is listed with its failure)
         raise unknown_name("metric", metric, present, hint="Rank by one of the metrics in the zoo's rows.")
     all_transforms = transforms_of(records)
     if transform is not None and transform not in all_transforms:
@@ -297,16 +342,21 @@ def neighbours_distinguishable(
     """
     valued = [e for e in ranked if e.value is not None]
     kind = metric_kind or METRIC_KINDS.get(metric)
+    resampled: dict[int, Any] = {}  # each model's bootstrap values, computed once (it has two neighbours)
+
+    def model(i: int) -> tuple[float, np.ndarray, int]:
+        if i not in resampled:
+            resampled[i] = _resampled(_terms(valued[i], metric)[0], kind, n_boot, seed)  # type: ignore[arg-type]
+        return resampled[i]
+
     out = []
-    for upper, lower in zip(valued, valued[1:]):
+    for i, (upper, lower) in enumerate(itertools.pairwise(valued)):
         keys = ((upper.model, upper.weights), (lower.model, lower.weights))
         reason = None if kind else f"no paired bootstrap is defined for metric {metric!r} (pass metric_kind)"
-        seq_a, reason_a = _terms(upper, metric)
-        seq_b, reason_b = _terms(lower, metric)
-        reason = reason or reason_a or reason_b or _pairing_mismatch(upper, lower)
+        reason = reason or _terms(upper, metric)[1] or _terms(lower, metric)[1] or _pairing_mismatch(upper, lower)
         if reason is None:
             try:
-                delta, ci = paired_difference(seq_a, seq_b, kind, n_boot=n_boot, seed=seed)  # type: ignore[arg-type]
+                delta, ci = _difference(model(i), model(i + 1), kind)  # type: ignore[arg-type]
             except (DataError, InvalidParameterError) as exc:
                 reason = str(exc)
             else:

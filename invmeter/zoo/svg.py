@@ -30,7 +30,8 @@ def _svg(width: float, height: float, element_id: str, title: str, body: list[st
         f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" {_FONT} font-size="11">'
     )
     first, _, note = title.partition("\n")  # a second line (the random-init warning) is drawn in red
-    heading = [f'<text x="{width / 2:.1f}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{escape(first)}</text>']
+    bold = 'text-anchor="middle" font-size="13" font-weight="bold"'
+    heading = [f'<text x="{width / 2:.1f}" y="16" {bold}>{escape(first)}</text>']
     if note:
         heading.append(f'<text x="{width / 2:.1f}" y="31" text-anchor="middle" fill="#b00020">{escape(note)}</text>')
     tooltip = escape(title.replace("\n", " — "))
@@ -111,7 +112,7 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     step = 10 ** math.floor(math.log10(raw))
     step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
     start = math.floor(lo / step) * step
-    return [start + k * step for k in range(int(math.ceil((hi - start) / step)) + 1)]
+    return [start + k * step for k in range(math.ceil((hi - start) / step) + 1)]
 
 
 def _fmt_tick(v: float, log: bool) -> str:
@@ -146,17 +147,20 @@ def scatter_svg(
     def py(v: float) -> float:
         return h - bottom - (v - y_ticks[0]) / (y_ticks[-1] - y_ticks[0]) * (h - top - bottom)
 
-    body = [f'<rect x="{left}" y="{top}" width="{w - left - right}" height="{h - top - bottom}" fill="none" stroke="#888"/>']
+    body = [
+        f'<rect x="{left}" y="{top}" width="{w - left - right}" height="{h - top - bottom}" fill="none" stroke="#888"/>'
+    ]
     for t in x_ticks:
         body.append(f'<line x1="{px(t):.1f}" y1="{top}" x2="{px(t):.1f}" y2="{h - bottom}" stroke="#eee"/>')
-        body.append(f'<text x="{px(t):.1f}" y="{h - bottom + 16:.1f}" text-anchor="middle">{_fmt_tick(t, log_x)}</text>')
+        body.append(
+            f'<text x="{px(t):.1f}" y="{h - bottom + 16:.1f}" text-anchor="middle">{_fmt_tick(t, log_x)}</text>'
+        )
     for t in y_ticks:
         body.append(f'<line x1="{left}" y1="{py(t):.1f}" x2="{w - right}" y2="{py(t):.1f}" stroke="#eee"/>')
         body.append(f'<text x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end">{_fmt_tick(t, False)}</text>')
     body.append(f'<text x="{(left + w - right) / 2:.1f}" y="{h - 10}" text-anchor="middle">{escape(x_label)}</text>')
-    body.append(
-        f'<text transform="translate(16 {(top + h - bottom) / 2:.1f}) rotate(-90)" text-anchor="middle">{escape(y_label)}</text>'
-    )
+    turn = f'transform="translate(16 {(top + h - bottom) / 2:.1f}) rotate(-90)"'
+    body.append(f'<text {turn} text-anchor="middle">{escape(y_label)}</text>')
     for p, xv in zip(points, xs):
         x, y = px(xv), py(p.y)
         fill = "white" if p.random_init else "#21918c"
