@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from invmeter._io import atomic_write
+from invmeter.models.checkpoint import remove_stale_temporaries
 from invmeter.zoo.pages import render_html, render_markdown
 from invmeter.zoo.paired import (
     METRIC_KINDS,
@@ -37,7 +38,7 @@ _UNIT_METRICS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Cell:
     """One table cell: what to show, how to sort it (``None`` sorts last), and a visible note (a reason)."""
 
@@ -46,7 +47,7 @@ class Cell:
     note: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Board:
     """Everything both pages show. ``header`` and each of ``rows`` align; ``figures`` maps a figure's file stem to
     its SVG text, ``missing_figures`` a figure's name to why it is not drawn."""
@@ -179,71 +180,60 @@ def _weights_note(flags: list[bool], hollow: bool) -> str:
     )
 
 
-def _figures(
+def _heatmap(recs: list[dict[str, Any]], order: list[tuple[str, str]], transforms: list[str], metric: str) -> str:
+    """Models (in ranking order) × transforms of ``metric``; each cell's tooltip is its interval or its reason."""
+    by_key = {(model_key(r), r["transform"]): r for r in recs}
+    values: list[list[float | None]] = []
+    notes: list[list[str | None]] = []
+    for key in order:
+        values.append([])
+        notes.append([])
+        for t in transforms:
+            rec = by_key.get((key, t))
+            value, why = (None, "no row") if rec is None else metric_entry(rec, metric)
+            values[-1].append(value)
+            notes[-1].append(why or fmt_ci(rec["metrics"][metric].get("ci95")))  # type: ignore[index]
+    note = _weights_note([is_random_init(w) for _, w in order], hollow=False)
+    title = f"{metric} by model and transform (fixed 0–1 colour scale)" + note
+    return heatmap_svg([_label(*k) for k in order], transforms, values, notes, title=title, metric=metric)
+
+
+def _scatters(
     recs: list[dict[str, Any]],
     order: list[tuple[str, str]],
-    transforms: list[str],
-    scatter_metric: str,
-    heatmap_metric: str,
-    overalls: dict[str, Any],
-    n_boot: int,
-    seed: int,
+    overall: dict[tuple[str, str], Any],
+    metric: str,
+    y_name: str,
 ) -> tuple[dict[str, str], dict[str, str]]:
-    figures, missing = {}, {}
-    present = metric_names(recs)
-    by_key = {(model_key(r), r["transform"]): r for r in recs}
-    labels = [_label(*k) for k in order]
-    random = [is_random_init(k[1]) for k in order]
-    if heatmap_metric in present:
-        cells = [[by_key.get((k, t)) for t in transforms] for k in order]
-        vals = [[None if r is None else metric_entry(r, heatmap_metric)[0] for r in row] for row in cells]
-        notes = [
-            [
-                (
-                    "no row"
-                    if r is None
-                    else metric_entry(r, heatmap_metric)[1] or fmt_ci(r["metrics"][heatmap_metric].get("ci95"))
-                )
-                for r in row
-            ]
-            for row in cells
-        ]
-        title = f"{heatmap_metric} by model and transform (fixed 0–1 colour scale)" + _weights_note(random, False)
-        figures["heatmap"] = heatmap_svg(labels, transforms, vals, notes, title=title, metric=heatmap_metric)
-    else:
-        missing["heatmap"] = f"no {heatmap_metric} in the rows"
-    if scatter_metric not in present:
-        missing["scatter"] = f"no {scatter_metric} in the rows"
-        return figures, missing
-    overall = overalls.get(scatter_metric) or _overall(recs, scatter_metric, True, n_boot, seed)
-    y_name = f"{scatter_metric} (mean over {len(transforms)} transforms)" if len(transforms) > 1 else scatter_metric
-    accuracy, params = [], []
-    modes = set()
-    for key, label, rnd in zip(order, labels, random):
+    """``metric`` (with its interval) against clean accuracy and against parameter count, one point per model."""
+    accuracy, params, modes = [], [], set()
+    for key in order:
         entry, ci = overall[key]
         if entry.value is None:
             continue
         lo, hi = ci if ci is not None and None not in ci else (None, None)
         group = [r for r in recs if model_key(r) == key]
+        meta = _meta(group)
+        point = Point(_label(*key), 0.0, entry.value, lo, hi, is_random_init(key[1]))
         acc = [v for v in (metric_entry(r, "clean_accuracy")[0] for r in group) if v is not None]
         if acc:
-            modes.add(_meta(group).get("labels", "data"))
-            accuracy.append(Point(label, sum(acc) / len(acc), entry.value, lo, hi, rnd))
-        n = _meta(group).get("params")
-        if isinstance(n, (int, float)) and n > 0:
-            params.append(Point(label, float(n), entry.value, lo, hi, rnd))
+            modes.add(meta.get("labels", "data"))
+            accuracy.append(dataclasses.replace(point, x=sum(acc) / len(acc)))
+        if isinstance(meta.get("params"), (int, float)) and meta["params"] > 0:
+            params.append(dataclasses.replace(point, x=float(meta["params"])))
     x_acc = {
         frozenset({"model"}): "clean accuracy of the model's own classifier",
         frozenset({"data"}): "clean probe accuracy",
     }.get(frozenset(modes), "clean accuracy (probe or classifier)")
-    for name, points, x_label, log in (
-        ("scatter-accuracy", accuracy, x_acc, False),
-        ("scatter-params", params, "parameters (log scale)", True),
+    figures, missing = {}, {}
+    for name, points, x_label, log, lack in (
+        ("scatter-accuracy", accuracy, x_acc, False, "clean_accuracy"),
+        ("scatter-params", params, "parameters (log scale)", True, "a parameter count"),
     ):
         if not points:
-            missing[name] = "no model has " + ("clean_accuracy" if name.endswith("accuracy") else "a parameter count")
+            missing[name] = f"no model with a {metric} value has {lack}"
             continue
-        title = f"{scatter_metric} vs {x_label.split(' (')[0]}" + _weights_note([p.random_init for p in points], True)
+        title = f"{metric} vs {x_label.split(' (')[0]}" + _weights_note([p.random_init for p in points], hollow=True)
         figures[name] = scatter_svg(points, title=title, x_label=x_label, y_label=y_name, log_x=log, element_id=name)
     return figures, missing
 
@@ -267,11 +257,11 @@ def build_board(
     overall = _overall(recs, rank_by, higher_is_better, n_boot, seed)
     ranked = [entry for entry, _ in overall.values()]
     tests = {t.upper: t for t in neighbours_distinguishable(ranked, rank_by, n_boot=n_boot, seed=seed)}
-    rows = [
-        _row(e, overall[k][1], tests.get(k), [r for r in recs if model_key(r) == k], rank_by, transforms)
-        for e in ranked
-        for k in [(e.model, e.weights)]
-    ]
+    rows = []
+    for entry in ranked:
+        key = (entry.model, entry.weights)
+        group = [r for r in recs if model_key(r) == key]
+        rows.append(_row(entry, overall[key][1], tests.get(key), group, rank_by, transforms))
     mean = f" (mean over {len(transforms)})" if len(transforms) > 1 else ""
     header = [
         "rank",
@@ -286,8 +276,21 @@ def build_board(
         "labels",
     ]
     order = [(e.model, e.weights) for e in ranked]
+    present = metric_names(recs)
     heat = heatmap_metric or (rank_by if rank_by in _UNIT_METRICS else "invariance")
-    figures, missing = _figures(recs, order, transforms, scatter_metric, heat, {rank_by: overall}, n_boot, seed)
+    figures, missing = {}, {}
+    if heat in present:
+        figures["heatmap"] = _heatmap(recs, order, transforms, heat)
+    else:
+        missing["heatmap"] = f"no {heat} in the rows"
+    if scatter_metric in present:
+        scatter = overall if scatter_metric == rank_by else _overall(recs, scatter_metric, True, n_boot, seed)
+        y_name = f"{scatter_metric} (mean over {len(transforms)} transforms)" if len(transforms) > 1 else scatter_metric
+        more, lacking = _scatters(recs, order, scatter, scatter_metric, y_name)
+        figures.update(more)
+        missing.update(lacking)
+    else:
+        missing["scatter plots"] = f"no {scatter_metric} in the rows"
     failures = [(r["model"], r["weights"], r["transform"], r["reason"]) for r in recs if r["status"] == "failed"]
     n_random = sum(is_random_init(w) for _, w in order)
     return Board(
@@ -295,13 +298,33 @@ def build_board(
     )
 
 
-def write_leaderboard(records: Iterable[Mapping[str, Any]], out_dir: str | Path, **options: Any) -> dict[str, Path]:
-    """Write ``leaderboard.md``, ``leaderboard.html`` and ``leaderboard-<figure>.svg`` into ``out_dir`` (atomically).
+def write_leaderboard(
+    records: Iterable[Mapping[str, Any]],
+    out_dir: str | Path,
+    *,
+    rank_by: str = "invariance",
+    higher_is_better: bool = True,
+    heatmap_metric: str | None = None,
+    scatter_metric: str = "invariance",
+    n_boot: int = 1000,
+    seed: int = 0,
+    title: str = "invmeter zoo leaderboard",
+) -> dict[str, Path]:
+    """Write ``leaderboard.md``, ``leaderboard.html`` and ``leaderboard-<figure>.svg`` into ``out_dir``.
 
-    ``options`` are :func:`build_board`'s (``rank_by``, ``higher_is_better``, ``heatmap_metric``, ``scatter_metric``,
-    ``n_boot``, ``seed``, ``title``). Returns ``{"md": path, "html": path, "<figure>": path, ...}``.
+    Each file is written atomically (a killed write leaves the previous file; its stray temporary is removed on the
+    next write). The options are :func:`build_board`'s. Returns ``{"md": path, "html": path, "<figure>": path, ...}``.
     """
-    board = build_board(records, **options)
+    board = build_board(
+        records,
+        rank_by=rank_by,
+        higher_is_better=higher_is_better,
+        heatmap_metric=heatmap_metric,
+        scatter_metric=scatter_metric,
+        n_boot=n_boot,
+        seed=seed,
+        title=title,
+    )
     out = Path(out_dir)
     files = {
         "md": (out / "leaderboard.md", render_markdown(board)),
@@ -309,5 +332,6 @@ def write_leaderboard(records: Iterable[Mapping[str, Any]], out_dir: str | Path,
     }
     files.update({name: (out / f"leaderboard-{name}.svg", svg) for name, svg in board.figures.items()})
     for path, text in files.values():
+        remove_stale_temporaries(out, path.name)
         atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
     return {name: path for name, (path, _) in files.items()}

@@ -84,6 +84,7 @@ def render_markdown(board: Board) -> str:
 _CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 24px; color: #222; }
 .warning { background: #fdecea; border: 1px solid #b00020; color: #b00020; padding: 8px 12px; font-weight: bold; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 13px; margin: 12px 0; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; white-space: nowrap; }
@@ -155,13 +156,13 @@ def render_html(board: Board) -> str:
         out.append(f'<div class="warning" id="random-init-warning">⚠ {escape(warning)}</div>')
     out.append(f"<p>{escape(ranking)} Click a column header to sort.</p>")
     out.append(
-        '<table id="board"><thead><tr>'
+        '<div class="scroll"><table id="board"><thead><tr>'
         + "".join(f"<th>{escape(h)}</th>" for h in board.header)
         + "</tr></thead><tbody>"
     )
     for i, row in enumerate(board.rows):
         out.append(f'<tr data-order="{i}">' + "".join(_html_cell(c) for c in row) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     out.append('<h2>Figures</h2><div id="figures">')
     for name, svg in board.figures.items():
         out.append(f"<figure>{svg}<figcaption>{escape(_FIGURE_CAPTIONS[name])}</figcaption></figure>")
