@@ -42,7 +42,7 @@ from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.distances import ClassDistanceSums, l2_ratio_from_sums
 from invmeter.metrics.equivariance import equivariance_from_terms
 from invmeter.metrics.invariance import invariance_from_terms
-from invmeter.zoo.records import metric_entry, metric_names, model_key, transforms_of
+from invmeter.zoo.records import check_records, metric_entry, metric_names, model_key, transforms_of
 
 __all__ = [
     "TERM_KINDS",
@@ -285,10 +285,11 @@ def rank(
     """Rank the models (one per (model, weights)) by ``metric`` on ``transform``, or by its mean over all the
     records' transforms (``transform=None``); models without a value come last, with the reason.
 
-    ``records`` must be checked (:func:`invmeter.zoo.records.check_records`). ``higher_is_better=False`` ranks the
-    smallest value first (for metrics where lower is better). Ties share a rank (1, 2, 2, 4); order among equals is
-    by model name, then weights.
+    ``records`` follow :mod:`invmeter.zoo.records` (checked here). ``higher_is_better=False`` ranks the smallest
+    value first (for metrics where lower is better). Ties share a rank (1, 2, 2, 4); order among equals is by model
+    name, then weights.
     """
+    records = check_records(records)
     present = metric_names(records)
     if present and metric not in present:  # (no ok row at all: every model is listed with its failure)
         raise unknown_name("metric", metric, present, hint="Rank by one of the metrics in the zoo's rows.")
