@@ -4,6 +4,7 @@ headless Chromium where one is installed)."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,13 @@ def test_board_refuses_terms_that_are_not_the_rows_and_lists_a_zoo_where_everyth
     md = write_leaderboard([_failed("x", "rotation", "no weights")], tmp_path)["md"].read_text()
     assert "| – | x | ⚠ random-init | n/a (failed: no weights) |  | n/a (failed: no weights) |" in md
     assert "*heatmap: not drawn (no invariance in the rows).*" in md
+
+
+def test_the_documented_row_builds_a_board() -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "zoo.md").read_text()
+    row = json.loads(re.search(r"```json\n(.*?)```", docs, re.S).group(1))  # type: ignore[union-attr]
+    board = build_board([row])
+    assert board.rows[0][3].text == "0.810 [0.790, 0.830]" and board.header[3] == "invariance"
 
 
 def test_html_board_is_self_contained(tmp_path: Path) -> None:
