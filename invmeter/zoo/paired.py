@@ -1,0 +1,369 @@
+"""Paired comparisons between models scored on the same images and transform draws, and the ranking they qualify.
+
+Every model of a zoo sees the same N images, the same transform draws and the same reference pairing, so two
+models' metrics are paired by image. The difference of a metric between models A and B gets a percentile-bootstrap
+95% interval in which each resample reweights the images ONCE for both models (the same resample counts,
+:func:`invmeter.metrics.bootstrap.resample_weights`): image-to-image variation that both models share cancels, and a
+model compared with itself gives exactly 0 with a zero-width interval.
+
+Per-image terms (``record["terms"][metric]``), by kind of statistic (:data:`TERM_KINDS`); entry i of every array
+is image i, in the same order in every record of a board:
+
+* ``ratio`` (``invariance``): ``{"d": [...], "r": [...]}``, paired and reference distances;
+  value ``1 - Σd / Σr``.
+* ``mean`` (``probe_accuracy``, ``clean_accuracy``, ``transformed_accuracy``, ``accuracy_delta``,
+  ``consistency``): ``{"values": [...]}``, one value per test image (1.0/0.0 correctness, or its difference);
+  value ``Σ values / n``.
+* ``r2`` (``equivariance``): ``{"residual": [...], "total": [...]}`` per test image; value
+  ``1 - Σ residual / Σ total`` over finite entries.
+* ``pair_ratio`` (``l2_ratio``): ``{"within", "between", "n_within", "n_between"}``, each image's sums of
+  distances to same-class / other-class images and their counts; value
+  ``(Σ between / Σ n_between) / (Σ within / Σ n_within)``; the interval is stretched ×2 about the estimate (a
+  U-statistic over pairs, as in ``compute_metrics``).
+
+A ranking over all transforms (``transform=None``) uses each model's mean of the metric over the transforms; its
+paired intervals resample the images once for every transform (the zoo shows every transform the same images).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from invmeter._validation import unknown_name
+from invmeter.errors import DataError, InvalidParameterError
+from invmeter.metrics.bootstrap import percentile_ci, resample_weights
+from invmeter.metrics.distances import ClassDistanceSums, l2_ratio_from_sums
+from invmeter.metrics.equivariance import equivariance_from_terms
+from invmeter.metrics.invariance import invariance_from_terms
+from invmeter.zoo.records import check_records, metric_entry, metric_names, model_key, transforms_of
+
+__all__ = [
+    "TERM_KINDS",
+    "METRIC_KINDS",
+    "RankedModel",
+    "NeighbourTest",
+    "statistic",
+    "check_terms",
+    "bootstrap_interval",
+    "paired_difference",
+    "rank",
+    "neighbours_distinguishable",
+]
+
+TERM_KINDS: dict[str, tuple[str, ...]] = {
+    "ratio": ("d", "r"),
+    "mean": ("values",),
+    "r2": ("residual", "total"),
+    "pair_ratio": ("within", "between", "n_within", "n_between"),
+}
+METRIC_KINDS: dict[str, str] = {
+    "invariance": "ratio",
+    "l2_ratio": "pair_ratio",
+    "probe_accuracy": "mean",
+    "clean_accuracy": "mean",
+    "transformed_accuracy": "mean",
+    "accuracy_delta": "mean",
+    "consistency": "mean",
+    "equivariance": "r2",
+}
+_STREAM = 15  # rng stream of the paired bootstrap: np.random.default_rng([seed, 15]); compute_metrics uses 1 and 2
+
+Terms = Mapping[str, Sequence[float]]
+
+
+def _arrays(terms: Terms, kind: str) -> dict[str, np.ndarray]:
+    """The per-image arrays of one record's terms, as float64, checked for keys and equal lengths."""
+    if kind not in TERM_KINDS:
+        raise unknown_name("kind of metric terms", kind, TERM_KINDS)
+    keys = TERM_KINDS[kind]
+    if not isinstance(terms, Mapping) or any(k not in terms for k in keys):
+        got = sorted(terms) if isinstance(terms, Mapping) else type(terms).__name__
+        raise InvalidParameterError(f"Terms of kind {kind!r} need keys {', '.join(keys)}; got {got}.")
+    out = {k: np.asarray(terms[k], dtype=np.float64) for k in keys}
+    lengths = {len(v) if v.ndim == 1 else -1 for v in out.values()}
+    if len(lengths) != 1 or -1 in lengths or 0 in lengths:
+        raise InvalidParameterError(
+            f"Terms of kind {kind!r} must be non-empty 1-D arrays of one length (one per image)."
+        )
+    return out
+
+
+def statistic(kind: str, terms: Terms, weights: np.ndarray | None = None) -> float | np.ndarray:
+    """The metric from its per-image terms; with ``(B, n)`` resample ``weights``, one value per resample."""
+    a = _arrays(terms, kind)
+    if kind == "ratio":
+        return invariance_from_terms(a["d"], a["r"], weights)
+    if kind == "r2":
+        return equivariance_from_terms(a["residual"], a["total"], weights)
+    if kind == "pair_ratio":
+        sums = ClassDistanceSums(a["within"], a["between"], a["n_within"], a["n_between"])
+        return l2_ratio_from_sums(sums, weights)
+    values = a["values"]
+    return float(values.mean()) if weights is None else (weights @ values) / len(values)
+
+
+def check_terms(records: Sequence[Mapping[str, Any]], rel_tol: float = 1e-6) -> None:
+    """Check that every record's per-image terms reproduce its metric values to ``rel_tol`` (terms of a known kind
+    only; the tolerance admits terms stored rounded to float32).
+
+    Raises:
+        InvalidParameterError: a record's terms give another value than its metric (they are not this row's terms).
+    """
+    for i, rec in enumerate(records):
+        for metric, terms in (rec.get("terms") or {}).items():
+            entry = rec.get("metrics", {}).get(metric)
+            if metric not in METRIC_KINDS or entry is None or entry["value"] is None:
+                continue
+            value = statistic(METRIC_KINDS[metric], terms)
+            if not math.isclose(value, entry["value"], rel_tol=rel_tol, abs_tol=1e-12):
+                raise InvalidParameterError(
+                    f"Zoo record {i}: its {metric} terms give {value!r} but its value is {entry['value']!r}; store the "
+                    "per-image terms the value was computed from."
+                )
+
+
+def _as_list(terms: Terms | Sequence[Terms]) -> list[Terms]:
+    return [terms] if isinstance(terms, Mapping) else list(terms)
+
+
+def _n_images(seq: Sequence[Terms], kind: str) -> int:
+    sizes = {len(next(iter(_arrays(t, kind).values()))) for t in seq}
+    if len(sizes) != 1:
+        raise InvalidParameterError(
+            f"Paired terms cover different numbers of images ({sorted(sizes)}); every model and transform of a zoo "
+            "must be scored on the same images."
+        )
+    return sizes.pop()
+
+
+@functools.lru_cache(maxsize=2)
+def _weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """The resample counts every comparison on n images shares (cached: one ``(n_boot, n)`` array, read-only)."""
+    weights = resample_weights(n, n_boot, np.random.default_rng([seed, _STREAM]))
+    weights.flags.writeable = False
+    return weights
+
+
+def _resampled(seq: Sequence[Terms], kind: str, n_boot: int, seed: int) -> tuple[float, np.ndarray, int]:
+    """A model's estimate (the mean over ``seq``, one terms dict per transform), its resampled values, and n."""
+    n = _n_images(seq, kind)
+    weights = _weights(n, n_boot, seed)
+    est = float(np.mean([statistic(kind, t) for t in seq]))
+    boot = np.mean([statistic(kind, t, weights) for t in seq], axis=0)
+    return est, boot, n
+
+
+def _difference(
+    a: tuple[float, np.ndarray, int], b: tuple[float, np.ndarray, int], kind: str
+) -> tuple[float, tuple[float, float]]:
+    (est_a, boot_a, n_a), (est_b, boot_b, n_b) = a, b
+    if n_a != n_b:
+        raise InvalidParameterError(
+            f"Paired terms cover different numbers of images ({n_a} and {n_b}); every model and transform of a zoo "
+            "must be scored on the same images."
+        )
+    delta = est_a - est_b
+    if not np.isfinite(delta):
+        raise DataError(f"The paired difference is undefined: the {kind} statistic is {est_a} vs {est_b}.")
+    scale = 2.0 if kind == "pair_ratio" else 1.0
+    return delta, percentile_ci(boot_a - boot_b, estimate=delta, scale=scale)
+
+
+def bootstrap_interval(
+    terms: Terms | Sequence[Terms], metric_kind: str, *, n_boot: int = 1000, seed: int = 0
+) -> tuple[float, tuple[float, float]]:
+    """A model's metric (the mean over a sequence of terms, one per transform) and its 95% bootstrap interval,
+    resampling images with the same weights as :func:`paired_difference` (NaN value: degenerate terms)."""
+    est, boot, _ = _resampled(_as_list(terms), metric_kind, n_boot, seed)
+    scale = 2.0 if metric_kind == "pair_ratio" else 1.0
+    return est, percentile_ci(boot, estimate=est, scale=scale)
+
+
+def paired_difference(
+    terms_a: Terms | Sequence[Terms],
+    terms_b: Terms | Sequence[Terms],
+    metric_kind: str,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[float, tuple[float, float]]:
+    """Metric of model A minus metric of model B, with a paired 95% percentile-bootstrap interval over images.
+
+    Args:
+        terms_a: Model A's per-image terms of one metric (a dict, see the module docstring), or a sequence of them
+            (one per transform: the metric is then their mean).
+        terms_b: Model B's, on the same images in the same order (and the same transforms in the same order).
+        metric_kind: ``ratio``, ``mean``, ``r2`` or ``pair_ratio`` (:data:`METRIC_KINDS` maps metric names to kinds).
+        n_boot: Bootstrap resamples; each reweights the images once for both models.
+        seed: Seed of the resample weights (``np.random.default_rng([seed, 15])``).
+
+    Returns:
+        ``(delta, (lo, hi))``. A model compared with itself gives exactly ``(0.0, (0.0, 0.0))``.
+
+    Raises:
+        DataError: the difference is undefined (e.g. a model's reference distances are all 0).
+
+    Example:
+        >>> a = {"values": [1, 1, 0, 1]}
+        >>> paired_difference(a, a, "mean", n_boot=200)
+        (0.0, (0.0, 0.0))
+        >>> paired_difference(a, {"values": [0, 1, 0, 1]}, "mean", n_boot=200)[0]
+        0.25
+    """
+    seq_a, seq_b = _as_list(terms_a), _as_list(terms_b)
+    if len(seq_a) != len(seq_b) or not seq_a:
+        raise InvalidParameterError(
+            f"Paired terms need the same transforms for both models; got {len(seq_a)} and {len(seq_b)} sets of terms."
+        )
+    return _difference(
+        _resampled(seq_a, metric_kind, n_boot, seed), _resampled(seq_b, metric_kind, n_boot, seed), metric_kind
+    )
+
+
+@dataclass(frozen=True)
+class RankedModel:
+    """One model's place in a ranking.
+
+    Attributes:
+        rank: 1 = best; tied values share the best of their ranks; ``None`` when the model has no value.
+        model: The model spec (``timm:resnet18``).
+        weights: Its weights tag (``random-init``, ``pretrained:...``, ``file:...``).
+        value: The metric (the mean over transforms for an overall ranking), or ``None``.
+        reason: Why ``value`` is ``None`` (a failed row, an n/a metric, a missing transform), else ``None``.
+        records: The model's records that the value comes from, in transform order (failed ones included).
+    """
+
+    rank: int | None
+    model: str
+    weights: str
+    value: float | None
+    reason: str | None
+    records: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class NeighbourTest:
+    """The paired comparison of two models adjacent in a ranking (``upper`` ranked just above ``lower``).
+
+    ``delta`` = upper − lower with its paired 95% ``ci95``; ``distinguishable`` is False when the interval contains
+    0, None (with ``reason``) when no paired interval could be computed.
+    """
+
+    upper: tuple[str, str]
+    lower: tuple[str, str]
+    delta: float | None
+    ci95: tuple[float, float] | None
+    distinguishable: bool | None
+    reason: str | None = None
+
+
+def _model_value(
+    recs: Sequence[dict[str, Any]], transforms: Sequence[str], metric: str
+) -> tuple[float | None, str | None]:
+    by_transform = {rec["transform"]: rec for rec in recs}
+    values = []
+    for t in transforms:
+        if t not in by_transform:
+            return None, f"no row for transform {t}"
+        value, reason = metric_entry(by_transform[t], metric)
+        if value is None:
+            return None, reason if len(transforms) == 1 else f"{t}: {reason}"
+        values.append(value)
+    return float(np.mean(values)), None
+
+
+def rank(
+    records: Sequence[dict[str, Any]], metric: str, transform: str | None = None, *, higher_is_better: bool = True
+) -> list[RankedModel]:
+    """Rank the models (one per (model, weights)) by ``metric`` on ``transform``, or by its mean over all the
+    records' transforms (``transform=None``); models without a value come last, with the reason.
+
+    ``records`` follow :mod:`invmeter.zoo.records` (checked here). ``higher_is_better=False`` ranks the smallest
+    value first (for metrics where lower is better). Ties share a rank (1, 2, 2, 4); order among equals is by model
+    name, then weights.
+    """
+    records = check_records(records)
+    present = metric_names(records)
+    if present and metric not in present:  # (no ok row at all: every model is listed with its failure)
+        raise unknown_name("metric", metric, present, hint="Rank by one of the metrics in the zoo's rows.")
+    all_transforms = transforms_of(records)
+    if transform is not None and transform not in all_transforms:
+        raise unknown_name("transform", transform, all_transforms)
+    transforms = all_transforms if transform is None else [transform]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for rec in records:
+        if rec["transform"] in transforms:
+            groups.setdefault(model_key(rec), []).append(rec)
+    entries = []
+    for key, recs in groups.items():
+        recs.sort(key=lambda r: transforms.index(r["transform"]))
+        value, reason = _model_value(recs, transforms, metric)
+        entries.append((key, value, reason, tuple(recs)))
+    sign = -1.0 if higher_is_better else 1.0
+    entries.sort(key=lambda e: (e[1] is None, sign * e[1] if e[1] is not None else 0.0, e[0]))
+    out: list[RankedModel] = []
+    for i, (key, value, reason, recs) in enumerate(entries):
+        tied = out and value is not None and out[-1].value == value
+        place = out[-1].rank if tied else (i + 1 if value is not None else None)
+        out.append(RankedModel(place, key[0], key[1], value, reason, recs))
+    return out
+
+
+def _terms(entry: RankedModel, metric: str) -> tuple[list[Terms] | None, str | None]:
+    seq = []
+    for rec in entry.records:
+        terms = (rec.get("terms") or {}).get(metric)
+        if terms is None:
+            return None, f"{entry.model} ({entry.weights}) has no per-image terms for {metric} on {rec['transform']}"
+        seq.append(terms)
+    return seq, None
+
+
+def _pairing_mismatch(upper: RankedModel, lower: RankedModel) -> str | None:
+    for a, b in zip(upper.records, lower.records):
+        if a.get("pairing") is not None and b.get("pairing") is not None and a["pairing"] != b["pairing"]:
+            return f"scored on different images or transform draws ({a['transform']}: {a['pairing']} vs {b['pairing']})"
+    return None
+
+
+def neighbours_distinguishable(
+    ranked: Sequence[RankedModel], metric: str, *, metric_kind: str | None = None, n_boot: int = 1000, seed: int = 0
+) -> list[NeighbourTest]:
+    """Paired tests of each model against the one ranked just below it (models with a value only).
+
+    ``ranked`` is the output of :func:`rank` for ``metric``; ``metric_kind`` defaults to :data:`METRIC_KINDS`.
+    Neighbours whose paired 95% interval contains 0 are *not distinguishable* on these images.
+    """
+    valued = [e for e in ranked if e.value is not None]
+    kind = metric_kind or METRIC_KINDS.get(metric)
+    resampled: dict[int, Any] = {}  # each model's bootstrap values, computed once (it has two neighbours)
+
+    def model(i: int) -> tuple[float, np.ndarray, int]:
+        if i not in resampled:
+            resampled[i] = _resampled(_terms(valued[i], metric)[0], kind, n_boot, seed)  # type: ignore[arg-type]
+        return resampled[i]
+
+    out = []
+    for i, (upper, lower) in enumerate(itertools.pairwise(valued)):
+        keys = ((upper.model, upper.weights), (lower.model, lower.weights))
+        reason = None if kind else f"no paired bootstrap is defined for metric {metric!r} (pass metric_kind)"
+        reason = reason or _terms(upper, metric)[1] or _terms(lower, metric)[1] or _pairing_mismatch(upper, lower)
+        if reason is None:
+            try:
+                delta, ci = _difference(model(i), model(i + 1), kind)  # type: ignore[arg-type]
+            except (DataError, InvalidParameterError) as exc:
+                reason = str(exc)
+            else:
+                reason = None if np.all(np.isfinite(ci)) else "no finite bootstrap resample (too few images)"
+        if reason is not None:
+            out.append(NeighbourTest(*keys, None, None, None, reason))
+        else:
+            out.append(NeighbourTest(*keys, delta, ci, not (ci[0] <= 0.0 <= ci[1]), None))
+    return out
