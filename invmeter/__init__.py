@@ -16,7 +16,6 @@ _EXPORTS: dict[str, str] = {
     "score": "invmeter.api",
     "sweep": "invmeter.api",
     "ScoreSettings": "invmeter.settings",
-    "FolderPairs": "invmeter.data",
     "Transforms2D": "invmeter.data",
     "DataError": "invmeter.errors",
     "InvalidParameterError": "invmeter.errors",
@@ -62,7 +61,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from invmeter.api import score as score, sweep as sweep
-    from invmeter.data import FolderPairs as FolderPairs, Transforms2D as Transforms2D
+    from invmeter.data import Transforms2D as Transforms2D
     from invmeter.errors import (
         DataError as DataError,
         InvalidParameterError as InvalidParameterError,

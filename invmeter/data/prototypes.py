@@ -20,6 +20,7 @@ from torch import Tensor
 
 from invmeter.data._files import check_folder, fingerprint, has_alpha, image_files, open_image, read_rgb, si_score_part
 from invmeter.errors import DataError
+from invmeter.transforms.functional import hsv_to_rgb
 
 __all__ = ["ImageObjects", "ProceduralObjects", "check_object_ids", "load_object_source", "place_on_canvas"]
 
@@ -49,10 +50,9 @@ def check_object_ids(objects: tuple[int, ...], source: ProceduralObjects | Image
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
-    i = int(h * 6) % 6
-    f = h * 6 - math.floor(h * 6)
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    return np.array([(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i], dtype=np.float32)
+    rgb = hsv_to_rgb(torch.tensor([[h * 6.0]], dtype=torch.float64), torch.tensor([[v]], dtype=torch.float64),
+                     torch.tensor([[v * s]], dtype=torch.float64))
+    return rgb[0].numpy().astype(np.float32)
 
 
 @dataclass(frozen=True)

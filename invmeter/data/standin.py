@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from invmeter.data.prototypes import ProceduralObjects
-from invmeter.transforms.functional import flip_matrix, rotation_matrix, scale_matrix, translation_matrix, warp
+from invmeter.transforms.functional import flip_matrix, hsv_to_rgb, rotation_matrix, scale_matrix, translation_matrix, warp
 
 __all__ = ["STANDIN_SPLIT_SIZES", "Cifar10StandIn"]
 
@@ -35,8 +35,7 @@ _FORMAT = 2  # bump when the rendering changes (part of describe(), so of every 
 
 def _hsv(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
     """RGB ``(N, 3)`` from hue (turns, wrapped), saturation and value ``(N,)`` in [0, 1]."""
-    k = torch.stack([(5 + h * 6) % 6, (3 + h * 6) % 6, (1 + h * 6) % 6], dim=1)
-    return v[:, None] - v[:, None] * s[:, None] * (torch.minimum(k, 4 - k).clamp(0, 1))
+    return hsv_to_rgb(h[:, None] * 6, v[:, None], v[:, None] * s[:, None])
 
 
 @functools.lru_cache(maxsize=6)

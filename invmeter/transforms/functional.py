@@ -32,6 +32,7 @@ __all__ = [
     "adjust_contrast",
     "adjust_saturation",
     "adjust_hue",
+    "hsv_to_rgb",
     "grayscale",
     "invert",
     "posterize",
@@ -81,10 +82,14 @@ def scale_matrix(factor: Tensor) -> Tensor:
 
 
 def shear_matrix(shear_x_deg: Tensor, shear_y_deg: Tensor) -> Tensor:
-    """Shear by angles in degrees: x += tan(shear_x)·y, y += tan(shear_y)·x."""
+    """Shear by angles in degrees, as torchvision's ``affine(shear=(shear_x, shear_y))``: first x -= tan(shear_x)·y,
+    then y -= tan(shear_y)·x (y down, about the centre)."""
     m = _eye(len(shear_x_deg), shear_x_deg.device)
-    m[:, 0, 1] = torch.tan(torch.deg2rad(shear_x_deg.to(torch.float64)))
-    m[:, 1, 0] = torch.tan(torch.deg2rad(shear_y_deg.to(torch.float64)))
+    tx = torch.tan(torch.deg2rad(shear_x_deg.to(torch.float64)))
+    ty = torch.tan(torch.deg2rad(shear_y_deg.to(torch.float64)))
+    m[:, 0, 1] = -tx
+    m[:, 1, 0] = -ty
+    m[:, 1, 1] = 1.0 + tx * ty
     return m
 
 
@@ -246,24 +251,30 @@ def adjust_saturation(rgb: Tensor, factor: Tensor) -> Tensor:
     return (rgb - gray).mul_(_per_image(factor, rgb)).add_(gray).clamp_(0.0, 1.0)
 
 
+def hsv_to_rgb(hue6: Tensor, value: Tensor, chroma: Tensor) -> Tensor:
+    """RGB from hue x 6 (any real: taken mod 6), value V and chroma C = V - min = V·S, all shaped ``(..., 1, ...)``
+    alike; the result stacks R, G, B on dimension 1: channel c = V − C·clamp(min(k, 4 − k), 0, 1) with
+    k = (hue6 + o_c) mod 6 and o = (5, 3, 1). The one HSV conversion of invmeter (hue shifts, procedural colours)."""
+    out = torch.cat([value] * 3, dim=1)
+    for c, offset in enumerate((5.0, 3.0, 1.0)):
+        k = torch.remainder(hue6 + offset, 6.0)
+        torch.addcmul(value, chroma, torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0), value=-1.0, out=out[:, c : c + 1])
+    return out
+
+
 def adjust_hue(rgb: Tensor, shift: Tensor) -> Tensor:
     """Rotate hue by per-image ``shift`` in turns (fraction of the hue circle, in [-0.5, 0.5]); 0 = identity.
 
-    HSV round trip with value and saturation kept: channel c = V − (V − min)·clamp(min(k, 4 − k), 0, 1), with
-    k = (H·6 + o_c) mod 6 and o = (5, 3, 1) for (R, G, B).
+    An HSV round trip keeping value and saturation (:func:`hsv_to_rgb`); grey pixels come out unchanged.
     """
     r, g, b = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
     maxc = torch.maximum(torch.maximum(r, g), b)
-    delta = maxc - torch.minimum(torch.minimum(r, g), b)  # 0 for grey pixels, which come out unchanged
+    delta = maxc - torch.minimum(torch.minimum(r, g), b)  # the chroma: 0 for grey pixels
     sector = torch.where(
         maxc == r, g - b, torch.where(maxc == g, (b - r).add_(delta, alpha=2.0), (r - g).add_(delta, alpha=4.0))
     )
     h6 = sector.mul_(delta.clamp_min(1e-12).reciprocal_()).add_(_per_image(shift, rgb), alpha=6.0)  # hue x 6
-    out = torch.empty_like(rgb)
-    for c, offset in enumerate((5.0, 3.0, 1.0)):
-        k = torch.remainder(h6 + offset, 6.0)
-        torch.addcmul(maxc, delta, torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0), value=-1.0, out=out[:, c : c + 1])
-    return out.clamp_(0.0, 1.0)
+    return hsv_to_rgb(h6, maxc, delta).clamp_(0.0, 1.0)
 
 
 def grayscale(rgb: Tensor, flag: Tensor) -> Tensor:
@@ -278,10 +289,10 @@ def invert(rgb: Tensor, flag: Tensor) -> Tensor:
 
 
 def posterize(rgb: Tensor, bits: Tensor) -> Tensor:
-    """Quantise colour to ``bits`` bits per channel (8 = identity; 1 = two levels)."""
-    levels = (2.0 ** _per_image(bits, rgb)).clamp_min(2.0)
-    q = torch.floor(rgb * 255.999 / (256.0 / levels)) * (256.0 / levels) / 255.0
-    return torch.where(_per_image(bits, rgb) >= 8, rgb, q.clamp(0.0, 1.0))
+    """Keep the top ``bits`` bits of each channel's 8-bit value (torchvision's and PIL's posterize; 8 = identity)."""
+    step = 2.0 ** (8.0 - _per_image(bits, rgb).clamp(1.0, 8.0))
+    q = torch.floor(torch.round(rgb * 255.0) / step) * step / 255.0
+    return torch.where(_per_image(bits, rgb) >= 8, rgb, q)
 
 
 def add_noise(rgb: Tensor, std: Tensor, generator: torch.Generator | None = None) -> Tensor:
