@@ -92,7 +92,8 @@ def cli() -> None:
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Pairs per forward pass.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N.")
 @click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True, help="Bootstrap resamples (0 = no CIs).")
-@click.option("--magnitudes", default=None, help="Sweep: comma-separated fixed magnitudes, e.g. 0,15,30,60,90,180.")
+@click.option("--magnitudes", default=None,
+              help="Sweep: comma-separated fixed magnitudes, e.g. 0,15,30,60,90,180 (translations also 0,4px,8px).")
 @click.option("--layers", default=None, help="Per-layer invariance profile: 'blocks' or comma-separated module names.")
 @click.option("--seeds", default=None, help="Repeat for these seeds (e.g. 0,1,2): mean ± std beside the intervals.")
 @click.option("--baseline", default=None, help="'random-init': also score a randomly initialised copy of the architecture.")
@@ -110,13 +111,14 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
           **options: Any) -> None:
     """Score invariance of each MODEL to each TRANSFORM (e.g. invmeter score --model resnet18 --transform rotation)."""
     from invmeter import api
-    from invmeter._validation import parse_number_list
     from invmeter.report import comparison_table, sweep_table
 
     api.commands.check_outputs(json_path, csv_path, plot_path)
     settings = api.ScoreSettings.create(progress=not quiet, **options)
     specs = [api.resolve_transform(t) for t in transforms]  # every spec checked before any model is loaded
-    mags = parse_number_list("magnitudes", magnitudes, float) if magnitudes is not None else None
+    mags = [m.strip() for m in magnitudes.split(",")] if magnitudes is not None else None
+    if mags is not None and not all(mags):
+        raise click.UsageError(f"--magnitudes must be a comma-separated list such as 0,15,30 (or 0,4px,8px). Got {magnitudes!r}.")
     if mags and (settings.seeds or settings.baseline):
         raise click.UsageError("--magnitudes cannot be combined with --seeds or --baseline.")
     if mags:

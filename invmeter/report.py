@@ -139,7 +139,8 @@ def sweep_table(reports: Sequence[Report]) -> str:
              f"{'magnitude':>10}" + "".join(f"{k:>25}" for k in keys) + "   verdict"]
     for r in reports:
         cells = "".join(f"{_fmt(r[k]) + ' ' + _interval(r.metrics[k].ci95):>25}" for k in keys)
-        lines.append(f"{r.extra['magnitude']:>10g}{cells}   {r.extra.get('verdict', '')}")
+        label = f"{r.extra['magnitude']:g}{'px' if r.extra.get('magnitude_units') == 'pixels' else ''}"
+        lines.append(f"{label:>10}{cells}   {r.extra.get('verdict', '')}")
     return "\n".join(lines)
 
 

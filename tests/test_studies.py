@@ -162,4 +162,4 @@ def test_cli_sweep_layers_seeds_baseline_and_plots(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, [*base, "-m", "cifar:vgg11?width=0.125", "-t", "hflip", "-t", "blur", "--plot", str(heat)])
     assert result.exit_code == 0 and heat.stat().st_size > 1000
     bad = CliRunner().invoke(cli, [*base, "--magnitudes", "0,a"])
-    assert bad.exit_code == 1 and "comma-separated list" in bad.output
+    assert bad.exit_code == 1 and "must be a number (e.g. 'rotation:0.5'). Got 'a'" in bad.output

@@ -190,13 +190,14 @@ def score(
 def sweep(
     model: str | nn.Module | ModelHandle,
     transform: str | TransformSpec,
-    magnitudes: Sequence[float],
+    magnitudes: Sequence[float | str],
     *,
     data: Any = "transforms2d",
     settings: ScoreSettings | None = None,
     **options: Any,
 ) -> list[Report]:
-    """One report per magnitude m, each at the *fixed* value θ = m (random sign or direction per image).
+    """One report per magnitude m, each at the *fixed* value θ = m (random sign or direction per image); a magnitude
+    is a number in the family's units or, for translations, a string in pixels (``"8px"``).
 
     The clean views are the same images at every magnitude, so their representations are computed once:
     ``(1 + len(magnitudes)) · N`` forward passes. Each report adds ``equivariance`` and a verdict (invariant /
@@ -219,13 +220,14 @@ def sweep(
         raise InvalidParameterError(f"A sweep varies one family; got the composition {str(spec)!r}.")
     if isinstance(magnitudes, (str, bytes)) or not len(magnitudes):
         raise InvalidParameterError("Give at least one magnitude, e.g. magnitudes=[0, 15, 30, 60, 90].")
-    specs = [spec.at_magnitude(float(m)) for m in magnitudes]  # validates every magnitude before any work
+    specs = [spec.at_magnitude(m) for m in magnitudes]  # validates every magnitude before any work
     resolved = resolve_data(data, s)
     handle, notes = _resolved_model(model, s)
     reports, clean = [], None
-    for m, spec_m in zip(magnitudes, specs):
-        report, reps = measure(handle, spec_m, resolved, s, seed=s.seed, notes=notes, clean=clean,
-                               extra={"magnitude": float(m)})
+    for spec_m in specs:
+        step = spec_m.steps[0]
+        extra = {"magnitude": step.magnitude, "magnitude_units": "pixels" if step.pixels else step.info.units}
+        report, reps = measure(handle, spec_m, resolved, s, seed=s.seed, notes=notes, clean=clean, extra=extra)
         reports.append(report)
         if not s.layers:  # a layer profile needs both views in the same pass
             clean = clean or reps

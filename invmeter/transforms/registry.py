@@ -56,6 +56,8 @@ class TransformFamily:
         effect_params: Indices of the parameters that define the transform's effect on an image (``None``: all);
             a per-image noise seed is not one. Images with equal effect parameters share one linear effect in the
             equivariance metric.
+        pixel_axes: For families whose magnitude may be given in pixels (``translation:8px``): the image axis
+            (``"w"`` or ``"h"``) each parameter is a fraction of.
     """
 
     name: str
@@ -74,6 +76,7 @@ class TransformFamily:
     options: tuple[str, ...] = ()
     option_bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     effect_params: tuple[int, ...] | None = None
+    pixel_axes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.effect_params is None:
@@ -83,18 +86,22 @@ class TransformFamily:
     def is_geometric(self) -> bool:
         return self.matrix is not None
 
-    def check_magnitude(self, magnitude: float | None) -> None:
+    def check_magnitude(self, magnitude: float | None, pixels: bool = False) -> None:
         if magnitude is None:
             return
         if self.magnitude_bounds is None:
             raise InvalidParameterError(
                 f"Transform {self.name!r} takes no magnitude (got {magnitude:g}); write just {self.name!r}."
             )
-        lo, hi = self.magnitude_bounds
+        if pixels and not self.pixel_axes:
+            raise InvalidParameterError(f"Transform {self.name!r} takes no magnitude in pixels; write e.g. "
+                                        f"{self.name}:{self.magnitude_bounds[1]:g} ({self.units}).")
+        lo, hi = (0.0, float(MAX_PIXELS)) if pixels else self.magnitude_bounds
         if not (lo <= magnitude <= hi) or math.isnan(magnitude):
+            hint = f" For pixels write {magnitude:g}px." if self.pixel_axes and not pixels and magnitude > hi else ""
             raise InvalidParameterError(
-                f"The magnitude of transform {self.name!r} must be in [{lo:g}, {hi:g}] ({self.units}). "
-                f"Got {magnitude:g} instead."
+                f"The magnitude of transform {self.name!r} must be in [{lo:g}, {hi:g}] "
+                f"({'pixels' if pixels else self.units}). Got {magnitude:g} instead.{hint}"
             )
 
     def check_options(self, options: dict[str, float]) -> None:
@@ -124,6 +131,8 @@ class TransformFamily:
     def identity_params(self, n: int) -> Tensor:
         return torch.tensor(self.identity, dtype=torch.float64).expand(n, len(self.identity)).clone()
 
+
+MAX_PIXELS = 4096  # a magnitude in pixels is at most the largest image side invmeter renders
 
 _REGISTRY: dict[str, TransformFamily] = {}
 
@@ -196,10 +205,11 @@ def _translation_fixed(m: float, n: int, gen: torch.Generator) -> Tensor:
 register_family(TransformFamily(
     name="translation", kind="geometric", params=("dx", "dy"), units="fraction of image width/height (+ = right/down)",
     default="dx, dy ~ U[-0.15, 0.15] (anywhere inside the image for the paper's 0.7-side object)",
-    magnitude="translation:m -> dx, dy ~ U[-m, m], m in [0, 1]; swept: a shift of length m in one of 8 directions",
+    magnitude="translation:m -> dx, dy ~ U[-m, m], m in [0, 1]; translation:8px in pixels; swept: a shift of "
+    "length m in one of 8 directions",
     identity=(0.0, 0.0), ranges=lambda m, _o: [(-(0.15 if m is None else m), 0.15 if m is None else m)] * 2,
     fixed=_translation_fixed, magnitude_bounds=(0.0, 1.0),
-    matrix=lambda p, h, w: K.translation_matrix(p[:, 0], p[:, 1], h, w),
+    matrix=lambda p, h, w: K.translation_matrix(p[:, 0], p[:, 1], h, w), pixel_axes=("w", "h"),
 ))
 
 register_family(TransformFamily(

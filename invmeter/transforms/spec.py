@@ -14,7 +14,7 @@ from invmeter.transforms import functional as K
 from invmeter.transforms.registry import TransformFamily, get_family
 
 __all__ = ["TransformStep", "TransformSpec", "SampledTransforms", "parse_transform", "parse_transform_list",
-           "parse_dataset_transform", "apply_transforms"]
+           "parse_dataset_transform", "parse_magnitude", "apply_transforms"]
 
 INTERPOLATION = "bilinear"
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic")
@@ -31,6 +31,7 @@ class TransformStep:
         fixed: Use the fixed value m (random sign for signed families) instead of sampling ``U[-m, m]``.
         options: Named strengths (``color_jitter:hue=0.1``), sorted by name.
         p: Probability of applying to an image. Controlled pairs use 1; datasets use the family's ``dataset_p``.
+        pixels: The magnitude is in pixels (``translation:8px``), converted at each image's size.
     """
 
     family: str
@@ -38,10 +39,11 @@ class TransformStep:
     fixed: bool = False
     options: tuple[tuple[str, float], ...] = ()
     p: float = 1.0
+    pixels: bool = False
 
     def __post_init__(self) -> None:
         fam = get_family(self.family)
-        fam.check_magnitude(self.magnitude)
+        fam.check_magnitude(self.magnitude, self.pixels)
         fam.check_options(dict(self.options))
         if self.fixed and (fam.fixed is None or self.magnitude is None):
             raise InvalidParameterError(f"Transform {self.family!r} has no magnitude to sweep over.")
@@ -63,7 +65,7 @@ class TransformStep:
             return f"{self.family}:" + ",".join(f"{k}={v:g}" for k, v in self.options)
         if self.magnitude is None:
             return self.family
-        return f"{self.family}:{self.magnitude:g}"
+        return f"{self.family}:{self.magnitude:g}{'px' if self.pixels else ''}"
 
     def to_dict(self) -> dict[str, Any]:
         fam = self.info
@@ -75,7 +77,7 @@ class TransformStep:
             "options": dict(self.options),
             "p": self.p,
             "params": list(fam.params),
-            "units": fam.units,
+            "units": "pixels" if self.pixels else fam.units,
             "ranges": [list(r) for r in lo_hi] if lo_hi is not None else None,
         }
 
@@ -126,9 +128,12 @@ class TransformSpec:
     def families(self) -> tuple[str, ...]:
         return tuple(s.family for s in self.steps)
 
-    def at_magnitude(self, magnitude: float) -> TransformSpec:
-        """The same families at the fixed value ``magnitude`` (for sweeps)."""
-        return replace(self, steps=tuple(replace(s, magnitude=magnitude, fixed=True, options=()) for s in self.steps))
+    def at_magnitude(self, magnitude: float | str) -> TransformSpec:
+        """The same families at the fixed value ``magnitude`` (for sweeps): a number in the family's units, or a
+        string such as ``"8px"``."""
+        value, pixels = parse_magnitude(magnitude, self.steps[0].family)
+        return replace(self, steps=tuple(replace(s, magnitude=value, fixed=True, options=(), pixels=pixels)
+                                         for s in self.steps))
 
     def for_dataset(self) -> TransformSpec:
         """The spec as a dataset uses it: each family applied with its dataset probability (flips p=0.5)."""
@@ -187,6 +192,9 @@ def apply_transforms(images: Tensor, sampled: SampledTransforms) -> Tensor:
     for step, params in zip(sampled.spec.steps, sampled.params):
         fam = step.info
         params = params.to(images.device)
+        if step.pixels:  # magnitudes in pixels: the kernels take fractions of the image side
+            params = params / torch.tensor([w if a == "w" else h for a in fam.pixel_axes], dtype=params.dtype,
+                                           device=params.device)
         if fam.matrix is not None:
             m = fam.matrix(params, h, w)
             pending = m if pending is None else m @ pending
@@ -195,7 +203,8 @@ def apply_transforms(images: Tensor, sampled: SampledTransforms) -> Tensor:
             out, pending = K.warp(out, pending, spec.interpolation, spec.fill), None
         assert fam.kernel is not None  # every non-geometric family has a kernel (registry invariant)
         # Images at the identity (a dataset's p < 1, other class groups) are left exactly as they are.
-        active = (params != fam.identity_params(1).to(params.device)).any(dim=1)
+        effect = list(fam.effect_params)  # a per-image noise seed alone does not make an image "changed"
+        active = (params[:, effect] != fam.identity_params(1).to(params.device)[:, effect]).any(dim=1)
         if active.all():
             out = fam.kernel(out, params)
         elif active.any():
@@ -205,6 +214,15 @@ def apply_transforms(images: Tensor, sampled: SampledTransforms) -> Tensor:
     if pending is not None:
         out = K.warp(out, pending, spec.interpolation, spec.fill)
     return out if out is not images else images.clone()
+
+
+def parse_magnitude(text: float | str, family: str) -> tuple[float, bool]:
+    """A magnitude as ``(value, in pixels)``: ``45`` or ``"45"`` in the family's units, ``"8px"`` in pixels."""
+    if isinstance(text, str) and text.strip().lower().endswith("px"):
+        return _parse_number(text.strip()[:-2], family), True
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return _parse_number(str(text), family), False
+    return _parse_number(str(text), family), False
 
 
 def _parse_number(text: str, family: str) -> float:
@@ -235,7 +253,8 @@ def _parse_step(text: str) -> TransformStep:
                 raise InvalidParameterError(f"Expected key=value in {text!r}, e.g. 'color_jitter:hue=0.1'.")
             options[key.strip()] = _parse_number(value.strip(), name)
         return TransformStep(name, options=tuple(sorted(options.items())))
-    return TransformStep(name, magnitude=_parse_number(arg.strip(), name))
+    value, pixels = parse_magnitude(arg.strip(), name)
+    return TransformStep(name, magnitude=value, pixels=pixels)
 
 
 def parse_transform(text: str | TransformSpec, *, interpolation: str = INTERPOLATION, fill: float = FILL) -> TransformSpec:
