@@ -23,10 +23,11 @@ MAX_IMAGE_SIZE = 4096
 
 
 def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    """Return up to ``n`` candidates closest to ``name`` (substring matches first, then fuzzy ones)."""
+    """Return up to ``n`` candidates closest to ``name``, ignoring case (substring matches first, then fuzzy ones)."""
     pool = list(dict.fromkeys(candidates))
+    by_lower = {c.lower(): c for c in reversed(pool)}
     lowered = name.lower()
-    close = difflib.get_close_matches(lowered, pool, n=n, cutoff=0.5)
+    close = [by_lower[c] for c in difflib.get_close_matches(lowered, list(by_lower), n=n, cutoff=0.5)]
     contains = [c for c in pool if lowered and (lowered in c.lower() or c.lower() in lowered)]
     out = list(dict.fromkeys(close + sorted(contains, key=len)))
     return out[:n]

@@ -69,8 +69,9 @@ def metric_plan(settings: ScoreSettings, data: Data, transform: Any) -> tuple[tu
     from invmeter.metrics import default_metrics
 
     wanted = settings.metrics if settings.metrics is not None else default_metrics()
-    if getattr(transform, "fixed", False) and settings.metrics is None:
-        wanted = (*wanted, "equivariance")
+    steps = getattr(transform, "steps", ())
+    if settings.metrics is None and steps and all(step.fixed for step in steps):
+        wanted = (*wanted, "equivariance")  # a sweep's fixed magnitude: is the representation equivariant?
     skipped: dict[str, str] = {}
     if not data.labelled:
         needing = [m for m in wanted if "labels" in get_metric(m).needs]

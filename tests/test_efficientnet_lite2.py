@@ -51,3 +51,47 @@ def test_weights_that_do_not_map_in_order_are_one_line_errors(tmp_path: Path) ->
     with pytest.raises(CheckpointError, match="has 385 tensors; the model has 386"):
         convert_efficientnet_lite2(tmp_path / "out.safetensors", tmp_path / "short.pth")
     assert not (tmp_path / "out.safetensors").exists()
+
+
+@pytest.fixture(scope="module")
+def imagenet_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real photos in folders named after ImageNet classes: the cat (skimage's chelsea) and an espresso (coffee),
+    each as 4 seeded crops of 70-100% of the photo."""
+    import numpy as np
+    from PIL import Image
+    from skimage.data import chelsea, coffee
+
+    root = tmp_path_factory.mktemp("imagenet")
+    rng = np.random.default_rng(0)
+    for name, photo in (("Egyptian_cat", chelsea()), ("espresso", coffee())):
+        (root / name).mkdir()
+        h, w = photo.shape[:2]
+        for k in range(4):
+            ch, cw = int(h * rng.uniform(0.7, 1.0)), int(w * rng.uniform(0.7, 1.0))
+            top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+            Image.fromarray(photo[top : top + ch, left : left + cw]).save(root / name / f"{k}.png")
+    return root
+
+
+def test_a_real_imagenet_model_scored_with_its_own_preprocessing(lite2_file: Path, imagenet_folder: Path) -> None:
+    """End to end on the command line: timm's own eval pipeline (260 px, crop 0.89, bicubic, mean = std = 0.5), the
+    model's own classifier recognises the cat, and horizontal flips keep far more of the representation than
+    vertical flips on natural photos."""
+    import json
+
+    from click.testing import CliRunner
+
+    from invmeter.cli import cli
+
+    base = ["score", "-m", "timm:tf_efficientnet_lite2", "--weights", str(lite2_file), "--data", str(imagenet_folder),
+            "--bootstrap", "0", "--batch-size", "8", "-q", "--json", "-"]
+    flips = CliRunner().invoke(cli, [*base, "-t", "hflip", "-t", "vflip", "--labels", "model",
+                                     "--metrics", "invariance,clean_accuracy,consistency"])
+    assert flips.exit_code == 0, flips.output
+    hflip, vflip = json.loads(flips.output)
+    prep = hflip["model"]["preprocessing"]
+    assert (prep["input_size"], prep["resize_shorter_side"], prep["interpolation"]) == ([260, 260], 292, "bicubic")
+    assert prep["mean"] == [0.5] * 3 and prep["std"] == [0.5] * 3
+    assert hflip["metrics"]["clean_accuracy"]["value"] >= 0.75  # the model's own head names the cat and the espresso
+    assert hflip["metrics"]["invariance"]["value"] > vflip["metrics"]["invariance"]["value"] + 0.1
+    assert hflip["metrics"]["consistency"]["value"] >= vflip["metrics"]["consistency"]["value"]

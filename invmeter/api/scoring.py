@@ -72,6 +72,8 @@ def resolve_data(data: Any, settings: ScoreSettings | None = None) -> Data:
     images: a folder (one subfolder per class, or flat and unlabelled), a ``Dataset``, a ``DataLoader``, a tensor
     ``(N, 3, H, W)`` or ``(images, labels)``."""
     s = settings or ScoreSettings()
+    if isinstance(data, Data):  # already resolved (the command line resolves once for every model)
+        return data
     if isinstance(data, Transforms2D):
         return Data(transforms2d=data)
     if isinstance(data, str) and data == "transforms2d":

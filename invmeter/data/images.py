@@ -73,7 +73,11 @@ class DatasetImages:
         if n == 0:
             raise DataError(f"The dataset {type(dataset).__name__} is empty.")
         self.dataset = dataset
-        first = dataset[0]
+        try:
+            first = dataset[0]
+        except Exception as exc:  # noqa: BLE001 - the user's dataset cannot give an item: say so in one line
+            raise DataError(f"Reading item 0 of the dataset {type(dataset).__name__} failed ({exc.__class__.__name__}: "
+                            f"{str(exc)[:200]}).") from None
         labelled = isinstance(first, (tuple, list)) and len(first) >= 2
         self.labels = _dense(_dataset_labels(dataset, n)) if labelled else None
         classes = getattr(dataset, "classes", None)
@@ -148,7 +152,7 @@ def image_source(data: Any) -> FolderImages | DatasetImages | TensorImages:
         return TensorImages(data)
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
         return TensorImages(data[0], data[1])
-    if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
+    if hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, (dict, str, bytes)):
         return DatasetImages(data)
     raise InvalidParameterError(f"The 'data' parameter must be 'transforms2d', a Transforms2D dataset, a folder, a "
                                 f"Dataset, a DataLoader or a tensor (N, 3, H, W). Got {type(data).__name__}.")

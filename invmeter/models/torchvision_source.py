@@ -65,8 +65,8 @@ def torchvision_handle(name: str, weights: Any, image_size: int | None) -> Model
             else:  # torch.hub downloads into its cache (honouring proxies); offline this fails within seconds
                 model.load_state_dict(wanted.get_state_dict(progress=False, check_hash=True))
             tag = f"pretrained:{wanted}"
-        except Exception as exc:  # noqa: BLE001 - no weights: fall back (auto) or fail clearly (a named tag)
-            tag = weights_unavailable(name, "auto" if weights == "auto" else "pretrained",
+        except Exception as exc:  # noqa: BLE001 - no weights: fall back loudly (auto, a name) or fail (pretrained)
+            tag = weights_unavailable(name, "pretrained" if weights == "pretrained" else "auto",
                                       f"{wanted} is not in the torch hub cache and downloading it failed "
                                       f"({exc.__class__.__name__})")
     return ModelHandle(
