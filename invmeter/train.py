@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,10 @@ from invmeter._validation import check_positive_int, check_range, unknown_name
 from invmeter._versions import versions
 from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameError
+from invmeter.errors import CheckpointError, InvalidParameterError, InvmeterWarning, UnknownNameError
 from invmeter.features import normalize, resolve_device, to_unit_float
 from invmeter.models.checkpoint import build_architecture, checkpoint_handle, remove_stale_temporaries, save_checkpoint
-from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD
+from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD, check_image_size
 from invmeter.models.handle import ModelHandle
 from invmeter.transforms import parse_transform
 
@@ -96,7 +97,7 @@ class TrainConfig:
     seed: int = 0  # seeds the splits (seed + 0 / 110 / 220), the initialisation and the batch order
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # CPU threads for the whole process (0 = PyTorch's own choice); same count => same bits
-    amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
+    amp: bool = False  # bfloat16 autocast on CUDA (ignored on CPU); off: float32 as in the paper
     channels_last: bool = True  # NHWC weights on CUDA (ignored on CPU)
 
     def __post_init__(self) -> None:
@@ -108,6 +109,7 @@ class TrainConfig:
             )
         if self.arch.startswith("cifar:"):
             object.__setattr__(self, "width", check_range("width", self.width, 0.03, 4.0, "TrainConfig"))
+            check_image_size(self.arch, self.data.image_size)
         elif self.width != 1.0:
             raise InvalidParameterError(f"The 'width' multiplier applies to cifar:NAME architectures only; {self.arch} "
                                         f"trains at width 1. Got {self.width}.")
@@ -352,6 +354,8 @@ def _open_run(out: Path | None, config: TrainConfig, resume: bool) -> dict[str, 
     for name in (STATE_FILE, "model.safetensors", "model.json"):
         remove_stale_temporaries(out, name)
     if not state_path.exists():
+        warnings.warn(f"Nothing to resume in {str(out)!r} (no {STATE_FILE}): training from scratch.", InvmeterWarning,
+                      stacklevel=3)
         return None
     state = _read_state(state_path)
     _check_same_run(state["config"], config.to_dict(), out)
