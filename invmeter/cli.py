@@ -323,14 +323,13 @@ def reproduce(figure: str, preset: str, out: str | None, seeds: str | None, arch
               data_cache: bool | None, cached_only: bool, dry_run: bool, throughput: str | None) -> None:
     """Reproduce a paper FIGURE (fig2 to fig8, or all) with invmeter's own trainer."""
     from invmeter._validation import parse_number_list
-    from invmeter.experiments import dry_run as plan_only
-    from invmeter.experiments import reproduce as run
+    from invmeter.experiments import dry_run as plan_only, reproduce as run
     from invmeter.experiments.claims import Tally
     from invmeter.experiments.common import Context
 
     context = Context(objects_dir=objects_dir, backgrounds_dir=backgrounds_dir, cifar_root=cifar_root)
-    options = dict(preset=preset, seeds=parse_number_list("seeds", seeds, int) if seeds is not None else None,
-                   archs=archs.split(",") if archs else None, context=context, amp=amp)
+    options = {"preset": preset, "seeds": parse_number_list("seeds", seeds, int) if seeds is not None else None,
+               "archs": archs.split(",") if archs else None, "context": context, "amp": amp}
     if dry_run:
         click.echo(plan_only(figure, **options, jobs=jobs, data_cache=data_cache, throughput=throughput))
         return

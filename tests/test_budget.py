@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from invmeter.cli import cli
@@ -56,7 +55,7 @@ def test_dry_run_arithmetic_on_the_smoke_preset_of_figure_2() -> None:
 
 
 def test_a_measured_throughput_for_an_architecture_replaces_the_flops_scaling() -> None:
-    (scale, cells), = plan("fig2", preset="paper", archs=["vgg11"]).values()
+    ((_, cells),) = plan("fig2", preset="paper", archs=["vgg11"]).values()
     flops_scaled = budget({"f": cells}, throughput={"resnet18": 10_000.0}, jobs=1, data_cache=False)
     measured = budget({"f": cells}, throughput={"resnet18": 10_000.0, "vgg11": 20_000.0}, jobs=1, data_cache=False)
     (f,) = measured.figures

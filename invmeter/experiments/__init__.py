@@ -10,9 +10,17 @@ from pathlib import Path
 
 from invmeter._validation import unknown_name
 from invmeter.errors import InvalidParameterError
-from invmeter.experiments import cells as _cells  # noqa: F401 - registers the cell tasks
-from invmeter.experiments import fig2, fig3, fig4, fig5, fig6, fig7, fig8
-from invmeter.experiments import pairs as _pairs  # noqa: F401 - registers the paired-distance task
+from invmeter.experiments import (
+    cells as _cells,  # noqa: F401 - registers the cell tasks
+    fig2,
+    fig3,
+    fig4,
+    fig5,
+    fig6,
+    fig7,
+    fig8,
+    pairs as _pairs,  # noqa: F401 - registers the paired-distance task
+)
 from invmeter.experiments.budget import budget, format_budget, parse_throughput
 from invmeter.experiments.claims import Claim
 from invmeter.experiments.common import PRESETS, Context, Figure, Scale, scale_for

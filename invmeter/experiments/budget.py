@@ -15,7 +15,6 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from invmeter.errors import InvalidParameterError
 from invmeter.runner import Cell
@@ -32,7 +31,7 @@ RECORD_BYTES = 8 * 1024  # a cell record (one 4 KiB block) plus its share of res
 GOAL_HOURS = 8.0  # the issue's goal for the whole paper preset on one H200-class GPU
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model_size(arch: str, width: float, image_size: int, n_classes: int) -> tuple[int, float]:
     """(parameters, forward FLOPs per image) of ``arch`` at ``width``: the multiply-adds of its convolutions and
     linear layers, x 2 (what ``torch.utils.flop_counter`` counts, without importing the compiler it pulls in), on
@@ -260,14 +259,14 @@ def format_budget(b: Budget, *, measured: bool) -> str:
              "no data cache (splits are rendered in memory by each cell: --no-data-cache)")
     lines += [
         "",
-        f"Throughput: {rates} (training, 32 px, float32; {source}). Other architectures and widths scale by forward "
-        f"FLOPs per image; inference passes run at {INFERENCE_SPEEDUP:g}x. Cell start-up, rendering on the CPU and "
-        "last-layer fits are not counted.",
-        f"GPU-hours: {b.gpu_hours:.1f} one cell at a time (--jobs {b.jobs} may overlap cells; the gain is not "
-        f"estimated). The {GOAL_HOURS:g}-hour goal needs {need:,.0f} training img/s on average "
-        f"({need / b.throughput['resnet18']:.1f}x this throughput).",
-        f"Peak disk: {_gb(b.peak_disk_bytes)} = {_gb(total.weights_bytes)} final weights (kept: later cells load "
-        f"them) + {_gb(states)} resumable state of {b.jobs} training cell(s) in flight (deleted when a cell finishes) "
-        f"+ {cache} + cell records.",
+        (f"Throughput: {rates} (training, 32 px, float32; {source}). Other architectures and widths scale by forward "
+         f"FLOPs per image; inference passes run at {INFERENCE_SPEEDUP:g}x. Cell start-up, rendering on the CPU and "
+         "last-layer fits are not counted."),
+        (f"GPU-hours: {b.gpu_hours:.1f} one cell at a time (--jobs {b.jobs} may overlap cells; the gain is not "
+         f"estimated). The {GOAL_HOURS:g}-hour goal needs {need:,.0f} training img/s on average "
+         f"({need / b.throughput['resnet18']:.1f}x this throughput)."),
+        (f"Peak disk: {_gb(b.peak_disk_bytes)} = {_gb(total.weights_bytes)} final weights (kept: later cells load "
+         f"them) + {_gb(states)} resumable state of {b.jobs} training cell(s) in flight (deleted when a cell "
+         f"finishes) + {cache} + cell records."),
     ]
     return "\n".join(lines)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "LEARNT_FRACTION", "LEARNT_SE", "STATUSES", "Check", "Claim", "Paper", "Reference", "combine", "judge", "learnt",
-    "references", "Tally",
+    "LEARNT_FRACTION", "LEARNT_SE", "STATUSES", "Check", "Claim", "Paper", "Reference", "Tally", "combine", "judge",
+    "learnt", "references",
 ]
 
 STATUSES = ("holds", "fails", "inconclusive")

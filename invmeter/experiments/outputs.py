@@ -129,8 +129,8 @@ def summary(figure: Figure, preset: str, scale: Scale, claims: list[Claim], comm
              f"Command: `{command}`", ""]
     lines += [f"> {note}" for note in notes] + ([""] if notes else [])
     if claims:
-        lines += ["| claim | measured (mean over seeds) | per seed: verdict, effect | paper | effect: ours / paper "
-                  "(ratio) | verdict |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [("| claim | measured (mean over seeds) | per seed: verdict, effect | paper | effect: ours / paper "
+                   "(ratio) | verdict |"), "| --- | --- | --- | --- | --- | --- |"]
     for c in claims:
         measured = "; ".join(f"{k}: {_fmt(v)}" for k, v in c.measured.items())
         seeds = " · ".join(f"{s}: {SYMBOLS[v['status']]} {_fmt(v['effect'])}" for s, v in c.per_seed.items())
@@ -139,10 +139,11 @@ def summary(figure: Figure, preset: str, scale: Scale, claims: list[Claim], comm
     if not claims:
         lines += ["This figure makes no claim to check."]
     if claims:
-        lines += ["", f"**{Tally.of(claims)}** of {len(claims)} claims. A claim holds when it holds on the mean over "
-                  "seeds and on a majority of seeds; it is inconclusive when a model it relies on did not learn its "
-                  "pretraining task (test accuracy below chance + max("
-                  f"{LEARNT_FRACTION:.0%} of the way to 1, {LEARNT_SE:g} standard errors)) on the mean or on most seeds."]
+        lines += ["", (f"**{Tally.of(claims)}** of {len(claims)} claims. A claim holds when it holds on the mean over "
+                       "seeds and on a majority of seeds; it is inconclusive when a model it relies on did not learn "
+                       "its pretraining task (test accuracy below chance + max("
+                       f"{LEARNT_FRACTION:.0%} of the way to 1, {LEARNT_SE:g} standard errors)) on the mean or on "
+                       "most seeds.")]
         reasons = [f"- **{c.id}** ({c.status}): {c.reason}" for c in claims if c.reason]
         lines += [""] + reasons if reasons else []
         sources = dict.fromkeys(c.paper.source for c in claims if c.paper is not None)
