@@ -335,12 +335,10 @@ def _finished(order: Sequence[Cell], out: Path, log: Callable[[str], None],
             log(f"{cell.label or cell.id}: its record {_result_path(out, cell.id)} {problem}; recomputing the cell")
         elif record is not None:
             records[cell.id] = record
-    for cell in order if check_files else ():
-        if cell.id in records:
-            continue
-        for dep in cell.deps.values():
-            check = _CHECKS.get(dep.task)
-            if dep.id in records and check is not None and (problem := check(records[dep.id], out / "work" / dep.id)):
-                log(f"{dep.label or dep.id}: {problem}; re-running the cell")
-                del records[dep.id]
+    needed = {dep.id: dep for cell in order if cell.id not in records for dep in cell.deps.values()}
+    for dep in needed.values() if check_files else ():  # each once, however many cells need it
+        check = _CHECKS.get(dep.task)
+        if dep.id in records and check is not None and (problem := check(records[dep.id], out / "work" / dep.id)):
+            log(f"{dep.label or dep.id}: {problem}; re-running the cell")
+            del records[dep.id]
     return records

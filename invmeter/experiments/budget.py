@@ -253,7 +253,7 @@ def format_budget(b: Budget, *, measured: bool) -> str:
                  f"{_gb(total.weights_bytes)} |")
     rates = ", ".join(f"{k} {v:,.0f} img/s" for k, v in b.throughput.items())
     source = "measured (--throughput)" if measured else THROUGHPUT_SOURCE
-    need = b.train_images / (GOAL_HOURS * 3600)
+    factor = b.gpu_hours / GOAL_HOURS
     states = b.jobs * max((f.state_bytes for f in b.figures), default=0)
     cache = (f"{_gb(b.cache_bytes)} data cache" if b.data_cache else
              "no data cache (splits are rendered in memory by each cell: --no-data-cache)")
@@ -263,8 +263,8 @@ def format_budget(b: Budget, *, measured: bool) -> str:
          f"FLOPs per image; inference passes run at {INFERENCE_SPEEDUP:g}x. Cell start-up, rendering on the CPU and "
          "last-layer fits are not counted."),
         (f"GPU-hours: {b.gpu_hours:.1f} one cell at a time (--jobs {b.jobs} may overlap cells; the gain is not "
-         f"estimated). The {GOAL_HOURS:g}-hour goal needs {need:,.0f} training img/s on average "
-         f"({need / b.throughput['resnet18']:.1f}x this throughput)."),
+         f"estimated). The {GOAL_HOURS:g}-hour goal needs {factor:.1f}x this throughput: "
+         f"{factor * b.throughput['resnet18']:,.0f} ResNet-18 training img/s or its equivalent."),
         (f"Peak disk: {_gb(b.peak_disk_bytes)} = {_gb(total.weights_bytes)} final weights (kept: later cells load "
          f"them) + {_gb(states)} resumable state of {b.jobs} training cell(s) in flight (deleted when a cell "
          f"finishes) + {cache} + cell records."),
