@@ -88,7 +88,9 @@ class Context:
 class Figure(Protocol):
     """A figure module: its presets, its cells, its table rows, its claims (checked on any set of rows: one seed's or
     all of them; see :mod:`invmeter.experiments.claims`) and its plot. ``DATA`` names the sources its images come
-    from (``objects``, ``backgrounds``, ``cifar``)."""
+    from (``objects``, ``backgrounds``, ``cifar``); optional: ``DEVIATIONS`` (``{preset: [notes]}``, how a preset
+    departs from the paper beyond its sizes), ``COMPARED`` (the :class:`Scale` fields its summary compares with the
+    paper preset's), ``notes(context)`` and ``NEEDS_MATPLOTLIB``."""
 
     NAME: str
     TITLE: str
