@@ -32,6 +32,7 @@ from invmeter.runner import cell_task
 __all__ = ["paired_distance_cell", "redrawn_pairs"]
 
 CHUNK = 1024  # scenes rendered at once
+REFERENCE = "another test image of the same set (seeded derangement)"  # the denominator's pairs, as the paper's
 
 
 def _uint8(images: Tensor) -> Tensor:
@@ -72,7 +73,8 @@ def paired_distance_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]]
     d, r = invariance_terms(extract_images(handle, clean), extract_images(handle, moved),
                             np.random.default_rng([config["seed"], 6]))
     same, other = float(d.mean()), float(r.mean())
+    out = {"paired_distance": same, "random_distance": other, "reference": REFERENCE}
     if other == 0.0:
-        return {"paired_distance_ratio": None, "paired_distance": same, "random_distance": other,
+        return {"paired_distance_ratio": None, **out,
                 "reason": "every image has the same representation: the ratio is undefined"}
-    return {"paired_distance_ratio": same / other, "paired_distance": same, "random_distance": other}
+    return {"paired_distance_ratio": same / other, **out}
