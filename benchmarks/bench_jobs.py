@@ -57,7 +57,9 @@ def main() -> None:
     if args.child is not None:
         child(args.arch, args.width, args.batch_size, args.steps, args.child)
         return
-    cores = len(os.sched_getaffinity(0))
+    from invmeter.runner import available_cores
+
+    cores = available_cores()
     together = run(args, 1, cores)
     (alone,) = run(args, cores, 1)
     print(f"cifar:{args.arch} width {args.width}, batch {args.batch_size}, {cores} cores")

@@ -14,6 +14,6 @@ TRAIN_DEFAULTS = {
     "seed": 0,  # seeds the splits (seed + 0 / 110 / 220), the initialisation and the batch order
     "device": "auto",  # auto | cpu | cuda | cuda:N
     "threads": 0,  # CPU threads for the whole process (0 = PyTorch's own choice); same count => same bits
-    "amp": True,  # bfloat16 autocast on CUDA (ignored on CPU)
+    "amp": False,  # bfloat16 autocast on CUDA (ignored on CPU); off: float32, as in the paper
     "channels_last": True,  # NHWC weights on CUDA (ignored on CPU)
 }

@@ -11,7 +11,7 @@ from invmeter.errors import InvalidParameterError, UnknownNameError
 
 __all__ = [
     "MAX_IMAGE_SIZE", "MAX_SEED", "MIN_IMAGE_SIZE", "did_you_mean", "unknown_name", "check_positive_int",
-    "check_image_size", "check_int", "check_seed", "check_choice", "check_writable", "check_range", "parse_number_list",
+    "check_image_size", "check_int", "check_seed", "check_seeds", "check_choice", "check_writable", "check_range", "parse_number_list",
 ]
 
 # Side of the square images invmeter renders or feeds a model, in pixels. 8: the smallest the transforms and
@@ -128,6 +128,21 @@ MAX_SEED = 2**63 - 1
 def check_seed(name: str, value: object) -> int:
     """A seed: an integer in [0, 2**63 - 1] (what numpy's and torch's generators both accept)."""
     return check_int(name, value, 0, MAX_SEED, fix="Use a non-negative integer such as 0.")
+
+
+def check_seeds(seeds: Iterable[object], name: str = "seeds") -> tuple[int, ...]:
+    """Distinct seeds (each :func:`check_seed`), at least one."""
+    values = tuple(seeds)
+    if not values:
+        raise InvalidParameterError(f"The {name!r} parameter is empty; give at least one seed, e.g. 0,1,2.")
+    for seed in values:
+        check_seed(name, seed)
+    duplicates = sorted({s for s in values if values.count(s) > 1})
+    if duplicates:
+        raise InvalidParameterError(f"The {name!r} parameter lists {', '.join(map(str, duplicates))} more than once; "
+                                    "each seed is one repetition (a repeat gives an identical run and a misleading "
+                                    "std): give distinct seeds, e.g. 0,1,2.")
+    return values
 
 
 def check_choice(name: str, value: object, choices: Iterable[object]) -> object:

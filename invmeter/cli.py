@@ -303,27 +303,44 @@ def data_preview(out: str, n: int, **options: Any) -> None:
 @click.argument("figure")
 @click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu", show_default=True,
               help="smoke: seconds, every code path; cpu: this class of machine; paper: the paper's settings (GPU).")
-@click.option("--out", required=True, help="Output folder (finished cells there are reused: re-running resumes).")
-@click.option("--seeds", default=None, help="Override the preset's seeds, e.g. 0,1,2.")
+@click.option("--out", default=None, help="Output folder (finished cells there are reused: re-running resumes).")
+@click.option("--seeds", default=None, help="Override the preset's seeds (distinct), e.g. 0,1,2.")
 @click.option("--archs", default=None, help="Override the preset's architectures, e.g. resnet18,vgg11.")
 @click.option("--objects", "objects_dir", default=None, help="Foreground objects folder (RGBA images or SI-score).")
 @click.option("--backgrounds", "backgrounds_dir", default=None, help="Background photos folder (or SI-score).")
 @click.option("--cifar-root", default=None, help="CIFAR-10 in torchvision's layout (never downloaded); else a stand-in.")
+@click.option("--allow-standin", is_flag=True,
+              help="Let the paper preset run without --objects/--backgrounds/--cifar-root (on procedural stand-ins).")
 @click.option("--executor", default="local", show_default=True,
               help="local: cells in this machine's processes; ray: Ray tasks (pip install 'invmeter[ray]').")
 @click.option("--jobs", "-j", type=int, default=0, show_default=True,
               help="Cells run at once (local executor), each in a worker process; 0 = one per core on a CPU-only "
-                   "machine, 1 with a GPU.")
+                   "machine, 1 with a GPU. With a GPU, N > 1 share it, each bounded to 90%/N of its memory.")
 @click.option("--address", default=None, help="Ray cluster address (--executor ray); default: a local instance.")
 @click.option("--gpus-per-cell", type=float, default=0.0, show_default=True, help="GPUs each Ray task requests.")
+@click.option("--amp", is_flag=True, help="Train with bfloat16 autocast on a GPU (default: float32, as the paper).")
+@click.option("--deterministic", is_flag=True, help="Deterministic cuDNN/cuBLAS kernels on a GPU (slower).")
+@click.option("--data-cache/--no-data-cache", default=None,
+              help="Keep rendered splits on disk [default: yes, except at the paper preset: rendered in memory].")
+@click.option("--cached-only", is_flag=True,
+              help="Run no cell: re-judge the claims and rewrite the outputs from the finished cells in --out.")
+@click.option("--dry-run", is_flag=True,
+              help="Print every figure's cells, image passes, GPU-hours and peak disk; run nothing.")
+@click.option("--throughput", default=None, metavar="IMG_S",
+              help="For --dry-run: measured training img/s of a width-1 ResNet-18 (or resnet18=N,vgg11=N,...).")
 @friendly_errors
-def reproduce(figure: str, out: str, **options: Any) -> None:
-    """Reproduce a paper FIGURE (fig2, fig3, fig4, fig5, fig6, fig8 or all) with invmeter's own trainer."""
+def reproduce(figure: str, out: str | None, dry_run: bool, **options: Any) -> None:
+    """Reproduce a paper FIGURE (fig2 to fig8, or all) with invmeter's own trainer."""
     from invmeter import api
 
+    if dry_run:
+        click.echo(api.commands.reproduce_plan(figure, **options))
+        return
+    if out is None:
+        raise click.UsageError("Missing option '--out' (the output folder).")
     claims = api.commands.reproduce(figure, out=out, log=lambda line: click.echo(line, err=True), **options)
     for name, checks in claims.items():
-        held = sum(c.holds for c in checks)
-        click.echo(f"{name}: {held}/{len(checks)} claims hold (see {out}{'/' + name if figure == 'all' else ''}/summary.md)")
+        where = f"{out}{'/' + name if figure == 'all' else ''}/summary.md"
+        click.echo(f"{name}: {api.commands.claim_tally(checks)} of {len(checks)} claims (see {where})")
         for c in checks:
-            click.echo(f"  {'✔' if c.holds else '✘'} {c.id}: {c.text}")
+            click.echo(f"  {c.symbol} {c.id} ({c.status}): {c.text}")

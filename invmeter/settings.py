@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from invmeter._device import resolve_device
-from invmeter._validation import check_choice, check_image_size, check_int, check_seed, parse_number_list
+from invmeter._validation import check_choice, check_image_size, check_int, check_seed, check_seeds, parse_number_list
 from invmeter.errors import InvalidParameterError
 from invmeter.metrics.probe import PROBE_SOLVERS
 from invmeter.metrics.registry import resolve_metrics
@@ -119,13 +119,7 @@ class ScoreSettings:
         check_int("n_classes", self.n_classes, 2, 100_000)
         check_seed("seed", self.seed)
         if self.seeds is not None:
-            if not self.seeds:
-                raise InvalidParameterError("The 'seeds' parameter is empty; give at least one seed, e.g. 0,1,2.")
-            for s in self.seeds:
-                check_seed("seeds", s)
-            if len(set(self.seeds)) != len(self.seeds):
-                raise InvalidParameterError(f"The 'seeds' parameter repeats a seed ({', '.join(map(str, self.seeds))}); "
-                                            "repeated seeds give identical runs and a misleading std. Give distinct seeds.")
+            object.__setattr__(self, "seeds", check_seeds(self.seeds))
             object.__setattr__(self, "seed", self.seeds[0])
         if self.layer is not None and (not isinstance(self.layer, str) or not self.layer.strip()):
             raise InvalidParameterError(f"The 'layer' parameter must be a module name. Got {self.layer!r}.")

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,10 @@ from invmeter._validation import check_image_size, check_positive_int, check_ran
 from invmeter._versions import versions
 from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameError
+from invmeter.errors import CheckpointError, InvalidParameterError, InvmeterWarning, UnknownNameError
 from invmeter.features import resolve_device, to_unit_float
 from invmeter.models.checkpoint import build_architecture, checkpoint_handle, remove_stale_temporaries, save_checkpoint
-from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD
+from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD, check_arch_image_size
 from invmeter.models.handle import ModelHandle
 from invmeter.models.preprocessing import normalize
 from invmeter.models.weights import torch_load_tensors
@@ -111,6 +112,7 @@ class TrainConfig:
             )
         if self.arch.startswith("cifar:"):
             object.__setattr__(self, "width", check_range("width", self.width, 0.03, 4.0, "TrainConfig"))
+            check_arch_image_size(self.arch, self.data.image_size)
         elif self.width != 1.0:
             raise InvalidParameterError(f"The 'width' multiplier applies to cifar:NAME architectures only; {self.arch} "
                                         f"trains at width 1. Got {self.width}.")
@@ -354,6 +356,8 @@ def _open_run(out: Path | None, config: TrainConfig, resume: bool) -> dict[str, 
     for name in (STATE_FILE, "model.safetensors", "model.json"):
         remove_stale_temporaries(out, name)
     if not state_path.exists():
+        warnings.warn(f"Nothing to resume in {str(out)!r} (no {STATE_FILE}): training from scratch.", InvmeterWarning,
+                      stacklevel=3)
         return None
     state = _read_state(state_path)
     _check_same_run(state["config"], config.to_dict(), out)

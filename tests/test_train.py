@@ -192,7 +192,7 @@ def test_config_errors(changes: dict[str, object], match: str) -> None:
 
 
 def test_bare_names_resolve_to_cifar_then_timm() -> None:
-    assert tiny(arch="vgg11").arch == "cifar:vgg11"
+    assert tiny(arch="vgg11", image_size=32).arch == "cifar:vgg11"  # VGG-11's five max-pools need 32 px
     assert tiny(arch="resnet10t", width=1.0).arch == "timm:resnet10t"
 
 

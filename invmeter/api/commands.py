@@ -12,7 +12,7 @@ from invmeter._validation import check_choice, check_image_size, check_writable
 from invmeter.errors import InvalidParameterError
 
 __all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_outputs", "write_outputs", "train",
-           "build_data", "preview", "reproduce", "PLOT_FORMATS"]
+           "build_data", "preview", "reproduce", "reproduce_plan", "claim_tally", "PLOT_FORMATS"]
 
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 PREVIEW_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -120,18 +120,47 @@ def preview(*, objects: str | None, backgrounds: str | None, n_classes: int | No
     return len(specs) + 1
 
 
-def reproduce(figure: str, *, preset: str, out: str, seeds: str | None, archs: str | None, objects_dir: str | None,
-              backgrounds_dir: str | None, cifar_root: str | None, executor: str, jobs: int, address: str | None,
-              gpus_per_cell: float, log: Callable[[str], None]) -> dict[str, list[Any]]:
-    """Reproduce a paper figure (or ``all``) at a preset; returns its claims."""
-    from invmeter.experiments import reproduce as run
+def _reproduce_options(preset: str, seeds: str | None, archs: str | None, objects_dir: str | None,
+                       backgrounds_dir: str | None, cifar_root: str | None, amp: bool) -> dict[str, Any]:
     from invmeter.experiments.common import Context
     from invmeter.settings import ScoreSettings
 
-    check_choice("executor", executor, ("local", "ray"))
-    run_seeds = ScoreSettings.create(seeds=seeds).seeds if seeds is not None else None
+    run_seeds = ScoreSettings.create(seeds=seeds).seeds if seeds is not None else None  # distinct, non-negative
     if archs is not None and not [a for a in archs.split(",") if a.strip()]:
         raise InvalidParameterError(f"--archs is empty; give e.g. resnet18,vgg11. Got {archs!r}.")
     context = Context(objects_dir=objects_dir, backgrounds_dir=backgrounds_dir, cifar_root=cifar_root)
-    return run(figure, preset=preset, out=out, seeds=run_seeds, archs=archs.split(",") if archs else None,
-               context=context, executor=executor, jobs=jobs, address=address, gpus_per_cell=gpus_per_cell, log=log)
+    return {"preset": preset, "seeds": run_seeds, "archs": [a.strip() for a in archs.split(",")] if archs else None,
+            "context": context, "amp": amp}
+
+
+def reproduce_plan(figure: str, *, preset: str, seeds: str | None, archs: str | None, objects_dir: str | None,
+                   backgrounds_dir: str | None, cifar_root: str | None, amp: bool, jobs: int, data_cache: bool | None,
+                   throughput: str | None, **_ignored: Any) -> str:
+    """The ``--dry-run`` report: every figure's cells, image passes, GPU-hours and peak disk; nothing runs."""
+    from invmeter.experiments import dry_run
+
+    options = _reproduce_options(preset, seeds, archs, objects_dir, backgrounds_dir, cifar_root, amp)
+    return dry_run(figure, **options, jobs=jobs, data_cache=data_cache, throughput=throughput)
+
+
+def reproduce(figure: str, *, preset: str, out: str, seeds: str | None, archs: str | None, objects_dir: str | None,
+              backgrounds_dir: str | None, cifar_root: str | None, allow_standin: bool, executor: str, jobs: int,
+              address: str | None, gpus_per_cell: float, amp: bool, deterministic: bool, data_cache: bool | None,
+              cached_only: bool, throughput: str | None, log: Callable[[str], None]) -> dict[str, list[Any]]:
+    """Reproduce a paper figure (or ``all``) at a preset; returns its judged claims."""
+    from invmeter.experiments import reproduce as run
+
+    check_choice("executor", executor, ("local", "ray"))
+    if throughput is not None:
+        raise InvalidParameterError("--throughput only applies to --dry-run.")
+    options = _reproduce_options(preset, seeds, archs, objects_dir, backgrounds_dir, cifar_root, amp)
+    return run(figure, **options, out=out, executor=executor, jobs=jobs, address=address, gpus_per_cell=gpus_per_cell,
+               deterministic=deterministic, data_cache=data_cache, allow_standin=allow_standin, cached_only=cached_only,
+               log=log)
+
+
+def claim_tally(claims: Sequence[Any]) -> str:
+    """``"2 hold, 1 fails, 1 inconclusive"`` for a figure's judged claims."""
+    from invmeter.experiments.claims import Tally
+
+    return str(Tally.of(claims))

@@ -9,16 +9,90 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from invmeter._validation import unknown_name
-from invmeter.experiments import cells as _cells  # noqa: F401 - registers the cell tasks
-from invmeter.experiments import fig2, fig3, fig4, fig5, fig6, fig8
-from invmeter.experiments.common import PRESETS, Claim, Context, Figure, scale_for, write_outputs
-from invmeter.runner import resolve_jobs, run_cells, worker_pool
+from invmeter.errors import InvalidParameterError
+from invmeter.experiments import (
+    cells as _cells,  # noqa: F401 - registers the cell tasks
+    fig2,
+    fig3,
+    fig4,
+    fig5,
+    fig6,
+    fig7,
+    fig8,
+    pairs as _pairs,  # noqa: F401 - registers the paired-distance task
+)
+from invmeter.experiments.budget import budget, format_budget, parse_throughput
+from invmeter.experiments.claims import Claim
+from invmeter.experiments.common import PRESETS, Context, Figure, Scale, scale_for
+from invmeter.experiments.outputs import data_sources, deviations, write_outputs
+from invmeter.run_settings import RunSettings
+from invmeter.runner import Cell, cell_threads, resolve_jobs, run_cells, worker_pool
 
-__all__ = ["FIGURES", "PRESETS", "reproduce"]
+__all__ = ["FIGURES", "PRESETS", "dry_run", "plan", "reproduce", "standin_problems"]
 
 FIGURES: dict[str, Figure] = {  # type: ignore[dict-item]
-    "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "fig8": fig8,
+    "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "fig7": fig7, "fig8": fig8,
 }
+
+
+def _names(figure: str) -> list[str]:
+    names = list(FIGURES) if figure == "all" else [figure]
+    for name in names:
+        if name not in FIGURES:
+            raise unknown_name("figure", name, [*FIGURES, "all"])
+    return names
+
+
+def plan(figure: str, *, preset: str, seeds: Sequence[int] | None = None, archs: Sequence[str] | None = None,
+         context: Context | None = None, amp: bool = False) -> dict[str, tuple[Scale, list[Cell]]]:
+    """``{figure name: (scale, cells)}`` for one figure or ``"all"``, without running anything."""
+    context = context or Context()
+    out = {}
+    for name in _names(figure):
+        scale = scale_for(FIGURES[name], preset, seeds, archs, amp)
+        out[name] = (scale, FIGURES[name].cells(scale, context))
+    return out
+
+
+def standin_problems(names: Sequence[str], context: Context) -> list[str]:
+    """Which of the paper's data sources the figures ``names`` would replace by invmeter's stand-ins."""
+    missing = {"objects": context.objects_dir is None, "backgrounds": context.backgrounds_dir is None,
+               "cifar": context.cifar_root is None}
+    what = {"objects": "procedural objects (no --objects)", "backgrounds": "procedural backgrounds (no --backgrounds)",
+            "cifar": "the CIFAR-10 stand-in (no --cifar-root)"}
+    out = []
+    for name in names:
+        used = [what[d] for d in FIGURES[name].DATA if missing[d]]
+        if used:
+            out.append(f"{name}: {', '.join(used)}")
+    return out
+
+
+def _check_data(names: Sequence[str], preset: str, context: Context, allow_standin: bool) -> None:
+    problems = standin_problems(names, context)
+    if preset == "paper" and problems and not allow_standin:
+        raise InvalidParameterError(
+            "The paper preset needs the paper's data, but would use " + "; ".join(problems) + ". Pass --objects DIR "
+            "--backgrounds DIR (e.g. SI-score) and --cifar-root DIR, or --allow-standin to run on the stand-ins.")
+
+
+def dry_run(figure: str, *, preset: str, seeds: Sequence[int] | None = None, archs: Sequence[str] | None = None,
+            context: Context | None = None, amp: bool = False, jobs: int = 1, data_cache: bool | None = None,
+            throughput: str | None = None) -> str:
+    """The report ``reproduce --dry-run`` prints: every figure's cells, image passes, GPU-hours and the peak disk,
+    the data it would use; nothing runs. ``throughput``: see :func:`invmeter.experiments.budget.parse_throughput`."""
+    context = context or Context()
+    rates = parse_throughput(throughput)
+    planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp)
+    cache = preset != "paper" if data_cache is None else data_cache
+    b = budget({name: cells for name, (_, cells) in planned.items()}, throughput=rates, jobs=max(jobs, 1),
+               data_cache=cache)
+    problems = standin_problems(list(planned), context)
+    data = ("Data: the paper's sources are given." if not problems else
+            "Data: " + "; ".join(problems) + (". The paper preset refuses to run on them without --allow-standin."
+                                              if preset == "paper" else "."))
+    head = f"Dry run of `invmeter reproduce {figure} --preset {preset}`: nothing was run."
+    return "\n\n".join([head, format_budget(b, measured=throughput is not None), data])
 
 
 def reproduce(
@@ -33,29 +107,46 @@ def reproduce(
     jobs: int = 0,
     address: str | None = None,
     gpus_per_cell: float = 0.0,
+    amp: bool = False,
+    deterministic: bool = False,
+    data_cache: bool | None = None,
+    allow_standin: bool = False,
+    cached_only: bool = False,
     log: Callable[[str], None] = lambda line: None,
 ) -> dict[str, list[Claim]]:
     """Run one figure (or ``"all"``) at a preset, writing each figure's outputs under ``out`` (``out/<fig>`` for
-    ``"all"``); finished cells are reused, so an interrupted run resumes. ``jobs``: cells run at once by the local
-    executor (0 = auto: one per core on a CPU-only machine; see :func:`invmeter.runner.run_cells`). Returns the
-    claims per figure."""
-    names = list(FIGURES) if figure == "all" else [figure]
-    for name in names:
-        if name not in FIGURES:
-            raise unknown_name("figure", name, [*FIGURES, "all"])
+    ``"all"``); finished cells are reused, so an interrupted run resumes. Returns the judged claims per figure.
+
+    Args:
+        jobs: Cells run at once by the local executor (0 = auto: one per core on a CPU-only machine, one with a
+            GPU; with a GPU, N > 1 share it, each bounded to 90% / N of its memory).
+        amp: Train with bfloat16 autocast on a GPU (the paper: float32); recorded in every cell's provenance.
+        deterministic: Deterministic cuDNN/cuBLAS kernels (see :mod:`invmeter.run_settings`).
+        data_cache: Keep rendered splits on disk (default: yes, except at the ``paper`` preset, whose splits would
+            take about 80 GB; they are rendered in memory instead, the same bytes).
+        allow_standin: Run the ``paper`` preset on procedural objects/backgrounds or the CIFAR-10 stand-in.
+        cached_only: Run no cell: judge the claims and rewrite the outputs from the finished cells alone (a claim
+            whose cells are missing is inconclusive). Re-judges an old run under new rules in seconds.
+    """
+    names = _names(figure)
     context = context or Context()
-    command = "invmeter " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("invmeter") else ""
-    jobs = resolve_jobs(jobs)  # also sets every cell's thread count, on either executor
+    planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp)  # checks every option
+    if not cached_only:
+        _check_data(names, preset, context, allow_standin)
+    command = ("invmeter " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+               if sys.argv[0].endswith(("invmeter", "invmeter/__main__.py")) else "")
+    jobs = resolve_jobs(jobs)
+    settings = RunSettings.for_jobs(jobs, cell_threads(jobs), deterministic=deterministic, amp=amp,
+                                    data_cache=preset != "paper" if data_cache is None else data_cache)
     results = {}
     with worker_pool(jobs) if jobs > 1 and executor == "local" else nullcontext() as pool:  # started once for all
-        for name in names:
+        for name, (scale, cells) in planned.items():
             fig = FIGURES[name]
-            scale = scale_for(fig, preset, seeds, archs)
             fig_out = Path(out) / name if figure == "all" else Path(out)
-            cells = fig.cells(scale, context)
             log(f"{name} ({preset}): {fig.TITLE}")
             records = run_cells(cells, fig_out, executor=executor, jobs=jobs, pool=pool, address=address,
-                                gpus_per_cell=gpus_per_cell, log=log)
-            notes = getattr(fig, "notes", lambda ctx: [])(context)
+                                gpus_per_cell=gpus_per_cell, settings=settings, cached_only=cached_only, log=log)
+            notes = [*getattr(fig, "notes", lambda ctx: [])(context), data_sources(fig, context),
+                     deviations(fig, preset, scale)]
             results[name] = write_outputs(fig_out, fig, preset, scale, cells, records, command, notes, log)
     return results

@@ -20,13 +20,16 @@ from invmeter.data.pasted import PastedObjects
 from invmeter.data.prototypes import ImageObjects, ProceduralObjects, load_object_source
 from invmeter.data.standin import Cifar10StandIn
 from invmeter.data.transforms2d import Transforms2D
+from invmeter.errors import CheckpointError
 from invmeter.features import extract_images
 from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
 from invmeter.models.checkpoint import load_checkpoint
+from invmeter.models.handle import ModelHandle
+from invmeter.run_settings import RunSettings
 from invmeter.runner import cell_task
 from invmeter.transforms import TransformSpec, parse_transform
 
-__all__ = ["CHECKPOINT", "dataset_config", "dataset_from_config"]
+__all__ = ["CHECKPOINT", "dataset_config", "dataset_from_config", "model_for"]
 
 CHECKPOINT = "model.safetensors"
 
@@ -109,57 +112,102 @@ def _checkpoint(workdir: Path, record: dict[str, Any]) -> Path:
     return workdir.parent / record["id"] / CHECKPOINT
 
 
-@cell_task("train")
-def train_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path) -> dict[str, Any]:
-    """Train ``config["arch"]`` on ``config["dataset"]``; resumes from the cell's last finished epoch."""
-    from invmeter.train import TrainConfig, train
+def _checkpoint_problem(record: dict[str, Any], workdir: Path) -> str | None:
+    """What is wrong with a finished train cell's model (missing, damaged: the loader verifies its SHA-256)."""
+    try:
+        load_checkpoint(workdir / CHECKPOINT)
+    except CheckpointError as exc:
+        return f"its model cannot be used ({exc})"
+    return None
+
+
+def _fresh_workdir(workdir: Path) -> str | None:
+    """Prepare a train cell's folder for a run from scratch, unless it holds a resumable state: remove a model that a
+    run finished but never recorded (killed before its record was written). Returns why it was removed, if it was."""
+    from invmeter.train import STATE_FILE
+
+    if (workdir / STATE_FILE).exists() or not (workdir / CHECKPOINT).exists():
+        return None
+    for name in (CHECKPOINT, "model.json"):
+        (workdir / name).unlink(missing_ok=True)
+    return "an unrecorded model from an interrupted run was removed"
+
+
+@cell_task("train", check=_checkpoint_problem)
+def train_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path,
+               settings: RunSettings) -> dict[str, Any]:
+    """Train ``config["arch"]`` on ``config["dataset"]``; resumes from the cell's last finished epoch. Once the model
+    is written, the resumable state (weights and Adam moments, about 3x the model) is deleted: the cell's epochs
+    are fixed by its config, so it would never be resumed again."""
+    from invmeter.train import STATE_FILE, TrainConfig, train
 
     options = {k: v for k, v in config.items() if k != "dataset"}
-    # train with the thread count the runner chose (INVMETER_THREADS), not every core: same numbers everywhere
-    cfg = TrainConfig(data=dataset_from_config(config["dataset"]), threads=torch.get_num_threads(), **options)
-    result = train(cfg, out=workdir, resume=True)
+    # train with the thread count the runner chose, not every core: same numbers everywhere
+    cfg = TrainConfig(data=dataset_from_config(config["dataset"]), threads=settings.threads, **options)
+    notes = [note] if (note := _fresh_workdir(workdir)) else []
+    try:
+        result = train(cfg, out=workdir, resume=(workdir / STATE_FILE).exists(), cache=settings.data_cache)
+    except CheckpointError as exc:  # a damaged or foreign resumable state: start this cell again
+        (workdir / STATE_FILE).unlink(missing_ok=True)
+        notes.append(f"restarted from scratch: {exc}")
+        result = train(cfg, out=workdir, resume=False, cache=settings.data_cache)
+    (workdir / STATE_FILE).unlink(missing_ok=True)
     return {
         "test_accuracy": result.test_accuracy,
         "val_accuracy": result.history[-1]["val_accuracy"],
         "epochs": len(result.history),
         "train_seconds": round(result.seconds, 1),
+        "precision": "bfloat16 autocast" if _amp_used(cfg) else "float32",
+        **({"notes": notes} if notes else {}),
     }
 
 
-def _target_splits(config: dict[str, Any]) -> tuple[Any, Any]:
+def _amp_used(cfg: Any) -> bool:
+    """Whether the trainer ran ``cfg`` with bfloat16 autocast (asked for, on a GPU that supports it)."""
+    return bool(cfg.amp) and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def _target_splits(config: dict[str, Any], cache: bool) -> tuple[Any, Any]:
     target = dataset_from_config(config["target"])
-    return (build_split(target, "train", config["n_train"], config["seed"]),
-            build_split(target, "test", config["n_test"], config["seed"]))
+    return (build_split(target, "train", config["n_train"], config["seed"], cache=cache),
+            build_split(target, "test", config["n_test"], config["seed"], cache=cache))
 
 
 @cell_task("transfer")
-def transfer_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path) -> dict[str, Any]:
+def transfer_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path,
+                  settings: RunSettings) -> dict[str, Any]:
     """The paper's transfer protocol: freeze the trained model, fit its last layer on the target's training split
     (Adam, ``config["epochs"]`` epochs on features extracted once), report accuracy on the target's test split."""
     from invmeter.finetune import finetune_last_layer
 
     handle = load_checkpoint(_checkpoint(workdir, deps["model"]))
-    train_split, test_split = _target_splits(config)
+    train_split, test_split = _target_splits(config, settings.data_cache)
     result = finetune_last_layer(handle, train_split, test_split, epochs=config.get("epochs", 25), seed=config["seed"])
     return {"accuracy": result.test_accuracy, "train_accuracy": result.train_accuracy}
 
 
-@cell_task("l2")
-def l2_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path) -> dict[str, Any]:
-    """The l2 between/within-class distance ratio of a model's representations on the target's test split."""
+def model_for(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path, target: Any) -> ModelHandle:
+    """The trained model of ``deps["model"]``, or without one an untrained model of ``config["arch"]`` at
+    ``config["width"]`` for the ``target`` dataset, initialised from ``config["seed"]``."""
     model = deps.get("model")
-    target = dataset_from_config(config["target"])
-    if model is None:  # an untrained reference model of the same architecture
-        from invmeter.models.checkpoint import build_architecture
-        from invmeter.models.cifar import CIFAR_MEAN, CIFAR_STD
-        from invmeter.models.modules import wrap_module
+    if model is not None:
+        return load_checkpoint(_checkpoint(workdir, model))
+    from invmeter.models.checkpoint import build_architecture
+    from invmeter.models.cifar import CIFAR_MEAN, CIFAR_STD
+    from invmeter.models.modules import wrap_module
 
-        torch.manual_seed(config["seed"])
-        net = build_architecture(config["arch"], num_classes=target.n_classes, width=config["width"])
-        handle = wrap_module(net, image_size=target.image_size, mean=CIFAR_MEAN, std=CIFAR_STD)
-    else:
-        handle = load_checkpoint(_checkpoint(workdir, model))
-    test = build_split(target, "test", config["n_test"], config["seed"])
+    torch.manual_seed(config["seed"])
+    net = build_architecture(config["arch"], num_classes=target.n_classes, width=config["width"])
+    return wrap_module(net, image_size=target.image_size, mean=CIFAR_MEAN, std=CIFAR_STD)
+
+
+@cell_task("l2")
+def l2_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path,
+            settings: RunSettings) -> dict[str, Any]:
+    """The l2 between/within-class distance ratio of a model's representations on the target's test split."""
+    target = dataset_from_config(config["target"])
+    handle = model_for(config, deps, workdir, target)
+    test = build_split(target, "test", config["n_test"], config["seed"], cache=settings.data_cache)
     feats = extract_images(handle, test.images)
     ratio = l2_ratio_from_sums(class_distance_sums(feats, torch.from_numpy(np.asarray(test.labels))))
     return {"l2_ratio": ratio}

@@ -1,29 +1,28 @@
-"""What every figure shares: preset scales, claims, and the outputs (results.json/csv, plot, summary.md)."""
+"""What every figure shares: preset scales, run context, the cells figures are built from, and row averages."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from invmeter._io import atomic_write
-from invmeter._versions import versions
 from invmeter.data.pasted import PastedObjects
 from invmeter.data.transforms2d import Transforms2D
+from invmeter._validation import check_seeds
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments.cells import dataset_config
+from invmeter.models.cifar import CIFAR_ARCHS
 from invmeter.runner import Cell
 from invmeter.transforms import PAPER_FAMILIES
 
-__all__ = ["PAPER_FT_STEPS", "PRESETS", "Claim", "Context", "Figure", "Scale", "l2_cell", "mean_by", "train_cell", "transfer_cell", "write_outputs"]
+__all__ = [
+    "PAPER_FT_STEPS", "PRESETS", "Context", "Figure", "Scale", "l2_cell", "mean_by", "pair_cell", "scale_for",
+    "train_cell", "transfer_cell",
+]
 
 PRESETS = ("smoke", "cpu", "paper")
 FT_BATCH = 512  # the paper's last-layer batch size
@@ -47,6 +46,8 @@ class Scale:
         seeds: Repetitions (each re-samples objects, transforms, data and initialisation).
         archs: Architectures, e.g. ``("cifar:resnet18",)``.
         families: Transform families the figure draws from (default: the paper's 8).
+        amp: Train with bfloat16 autocast on a GPU (``--amp``; the paper trained in float32). Part of a training
+            cell's config only when on, so float32 cells keep their ids.
     """
 
     n_classes: int
@@ -66,20 +67,11 @@ class Scale:
     image_size: int = 32
     families: tuple[str, ...] = PAPER_FAMILIES
     widths: dict[str, float] = field(default_factory=dict)
+    amp: bool = False
 
     def width_of(self, arch: str) -> float:
         """The channel multiplier ``arch`` trains at."""
         return self.widths.get(arch, self.width)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One of the paper's claims, checked on the measured numbers."""
-
-    id: str
-    text: str
-    measured: dict[str, Any]
-    holds: bool
 
 
 @dataclass(frozen=True)
@@ -95,15 +87,20 @@ class Context:
 
 
 class Figure(Protocol):
-    """A figure module: its presets, its cells, its table rows, its claims and its plot."""
+    """A figure module: its presets, its cells, its table rows, its claims (checked on any set of rows: one seed's or
+    all of them; see :mod:`invmeter.experiments.claims`) and its plot. ``DATA`` names the sources its images come
+    from (``objects``, ``backgrounds``, ``cifar``); optional: ``DEVIATIONS`` (``{preset: [notes]}``, how a preset
+    departs from the paper beyond its sizes), ``COMPARED`` (the :class:`Scale` fields its summary compares with the
+    paper preset's), ``notes(context)`` and ``NEEDS_MATPLOTLIB``."""
 
     NAME: str
     TITLE: str
     SCALES: dict[str, Scale]
+    DATA: tuple[str, ...]
 
     def cells(self, scale: Scale, context: Context) -> list[Cell]: ...
 
-    def claims(self, rows: list[dict[str, Any]], preset: str) -> list[Claim]: ...
+    def claims(self, rows: list[dict[str, Any]], preset: str) -> list[Any]: ...
 
     def plot(self, rows: list[dict[str, Any]], path: Path) -> None: ...
 
@@ -114,6 +111,8 @@ def train_cell(scale: Scale, arch: str, dataset: dict[str, Any], seed: int, labe
         "arch": arch, "width": scale.width_of(arch), "dataset": dataset, "n_train": scale.n_train, "n_val": scale.n_val,
         "n_test": scale.n_test, "epochs": scale.epochs, "batch_size": scale.batch_size, "lr": scale.lr, "seed": seed,
     }
+    if scale.amp:
+        config["amp"] = True
     return Cell("train", config, label=label, meta={"seed": seed, "arch": arch, **meta})
 
 
@@ -135,6 +134,16 @@ def l2_cell(scale: Scale, model: Cell | None, arch: str, dataset: dict[str, Any]
     return Cell("l2", config, deps=deps, label=label, meta={**base, **meta, "row": True})
 
 
+def pair_cell(scale: Scale, model: Cell | None, arch: str, dataset: dict[str, Any], seed: int, label: str,
+              **meta: Any) -> Cell:
+    """The paired-distance ratio of ``model`` (or of ``arch`` at random init) on ``dataset``'s test scenes
+    (:mod:`invmeter.experiments.pairs`), on as many pairs as the preset scores transfers on."""
+    config = {"target": dataset, "n": scale.n_ft_test, "seed": seed, "arch": arch, "width": scale.width_of(arch)}
+    deps = {"model": model} if model is not None else {}
+    base = model.meta if model is not None else {"seed": seed, "arch": arch}
+    return Cell("paired_distance", config, deps=deps, label=label, meta={**base, **meta, "row": True})
+
+
 def mean_by(rows: Sequence[dict[str, Any]], keys: Sequence[str], value: str = "accuracy") -> dict[tuple, tuple[float, float, int]]:
     """``{(row[k] for k in keys): (mean, std, n)}`` of ``value`` over the rows."""
     groups: dict[tuple, list[float]] = {}
@@ -143,79 +152,20 @@ def mean_by(rows: Sequence[dict[str, Any]], keys: Sequence[str], value: str = "a
     return {k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v)) for k, v in groups.items()}
 
 
-def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: Sequence[str] | None) -> Scale:
-    """The figure's preset, with ``seeds``/``archs`` overridden when given."""
+def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: Sequence[str] | None,
+              amp: bool = False) -> Scale:
+    """The figure's preset, with ``seeds``/``archs`` overridden when given (distinct non-negative seeds; CIFAR
+    architectures that can run on the preset's image size) and ``amp`` switched on when asked."""
     if preset not in figure.SCALES:
         raise InvalidParameterError(f"Unknown preset {preset!r}; use one of {', '.join(figure.SCALES)}.")
     scale = figure.SCALES[preset]
-    if seeds:
-        scale = replace(scale, seeds=tuple(int(s) for s in seeds))
+    if seeds is not None:
+        scale = replace(scale, seeds=check_seeds(seeds))
     if archs:
         scale = replace(scale, archs=tuple(a if ":" in a else f"cifar:{a}" for a in archs))
-    return scale
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def _summary(figure: Figure, preset: str, scale: Scale, claims: list[Claim], command: str, notes: list[str]) -> str:
-    lines = [f"# {figure.NAME}: {figure.TITLE}", "", f"Preset `{preset}`: {json.dumps(asdict(scale))}", "",
-             f"Command: `{command}`", ""]
-    lines += [f"> {note}" for note in notes] + ([""] if notes else [])
-    lines += ["| claim | measured | holds |", "| --- | --- | --- |"]
-    for claim in claims:
-        measured = "; ".join(f"{k}: {_fmt(v)}" for k, v in claim.measured.items())
-        lines.append(f"| **{claim.id}** {claim.text} | {measured} | {'✔' if claim.holds else '✘'} |")
-    held = sum(c.holds for c in claims)
-    lines += ["", f"{held} of {len(claims)} claims hold.", "",
-              "Every number is in `results.json` (with each cell's config and provenance) and `results.csv`."]
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)
-
-
-def write_outputs(
-    out: Path,
-    figure: Figure,
-    preset: str,
-    scale: Scale,
-    cells: list[Cell],
-    records: dict[str, dict[str, Any]],
-    command: str,
-    notes: list[str],
-    log: Callable[[str], None],
-) -> list[Claim]:
-    """Write results.json, results.csv, summary.md and (with matplotlib) the figure; return the claims."""
-    rows = [{**c.meta, **records[c.id]["result"], "cell": c.id} for c in cells if c.meta.get("row")]
-    for row in rows:
-        row.pop("row", None)
-    claims = figure.claims(rows, preset)
-    payload = {
-        "figure": figure.NAME, "title": figure.TITLE, "preset": preset, "scale": asdict(scale), "command": command,
-        "notes": notes, "claims": [asdict(c) for c in claims], "rows": rows,
-        "cells": list(records.values()), "provenance": {"versions": versions(), "written": time.strftime("%Y-%m-%dT%H:%M:%S")},
-    }
-    atomic_write(out / "results.json", lambda tmp: tmp.write_text(json.dumps(payload, indent=1, default=str)))
-    atomic_write(out / "results.csv", lambda tmp: tmp.write_text(_csv(rows)))
-    atomic_write(out / "summary.md", lambda tmp: tmp.write_text(_summary(figure, preset, scale, claims, command, notes)))
-    try:
-        import matplotlib  # noqa: F401 - the plot extra is optional
-    except ImportError:
-        log("matplotlib is not installed: no plot (pip install 'invmeter[plot]')")
-    else:
-        figure.plot(rows, out / f"{figure.NAME}.png")
-    return claims
+    for arch in scale.archs:
+        minimum = getattr(CIFAR_ARCHS.get(arch.removeprefix("cifar:")), "MIN_SIZE", 1) if arch.startswith("cifar:") else 1
+        if scale.image_size < minimum:
+            raise InvalidParameterError(f"{arch} needs images of at least {minimum} pixels; the {preset} preset of "
+                                        f"{figure.NAME} renders {scale.image_size}. Choose another architecture or preset.")
+    return replace(scale, amp=True) if amp else scale

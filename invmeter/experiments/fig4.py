@@ -16,7 +16,8 @@ import numpy as np
 
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments import fig3
-from invmeter.experiments.common import Claim, Context, Scale, mean_by, train_cell, transfer_cell
+from invmeter.experiments.claims import Check, Paper, references
+from invmeter.experiments.common import Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig3 import DATASETS, background_name, core_datasets, notes, seed_objects
 from invmeter.plots import pyplot, save
 from invmeter.runner import Cell
@@ -50,6 +51,9 @@ STEP_TOLERANCE = 0.05  # allowed fall of object accuracy between consecutive α 
 FLAT = 0.05  # "flat" / "independent": largest allowed spread of CIFAR accuracy
 FLAT_BELOW = 0.9  # CIFAR accuracy is flat for every α below this
 DROP = 0.05  # object accuracy lost from β = 0 to the smallest β > 0 ("drops as soon as β > 0")
+PAPER = Paper("no stored numbers (the TMLR code's α/β sweep plots have no outputs)", None,
+              "TMLR Fig. 4 analogue; paper.md §4.4, §5.4")
+DATA = ("objects", "cifar")
 
 
 def cells(scale: Scale, context: Context) -> list[Cell]:
@@ -86,7 +90,7 @@ def _curves(rows: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[list[floa
     return out
 
 
-def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
+def claims(rows: list[dict[str, Any]], preset: str) -> list[Check]:
     curves = _curves(rows)
     cifar, objects = DATASETS["C+O|C"], DATASETS["C+O|O"]
     alpha, obj_by_alpha = curves[("relevance", objects)][:2]
@@ -97,20 +101,27 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
     flat = [c for a, c in zip(alpha, cif_by_alpha) if a < FLAT_BELOW]
     first = 1 if len(beta) > 1 else 0  # the smallest β > 0
     total_drop, first_drop = obj_by_beta[0] - obj_by_beta[-1], obj_by_beta[0] - obj_by_beta[first]
+    relevance = references(rows, {f"α={a:g} model": (lambda r, a=a: r["sweep"] == "relevance" and r["value"] == a)
+                                  for a in alpha})
+    availability = references(rows, {f"β={b:g} model": (lambda r, b=b: r["sweep"] == "availability" and r["value"] == b)
+                                     for b in beta})
+    spread_alpha = max(flat) - min(flat) if flat else None
     return [
-        Claim("C4r-objects", f"object accuracy rises with α (no fall over {STEP_TOLERANCE:.2f} between grid points, "
+        Check("C4r-objects", f"object accuracy rises with α (no fall over {STEP_TOLERANCE:.2f} between grid points, "
               f"+{RISE:.2f} or more from α=0 to α=1) and reaches >= {NEAR_ONE:.2f} at α = 1",
               {"α": alpha, "C+O→O": obj_by_alpha},
               alpha[0] == 0.0 and alpha[-1] == 1.0 and bool((steps >= -STEP_TOLERANCE).all())
-              and obj_by_alpha[-1] - obj_by_alpha[0] >= RISE and obj_by_alpha[-1] >= NEAR_ONE),
-        Claim("C4r-cifar", f"CIFAR accuracy is flat (spread <= {FLAT:.2f}) over every α < {FLAT_BELOW} "
+              and obj_by_alpha[-1] - obj_by_alpha[0] >= RISE and obj_by_alpha[-1] >= NEAR_ONE,
+              obj_by_alpha[-1] - obj_by_alpha[0], relevance, PAPER),
+        Check("C4r-cifar", f"CIFAR accuracy is flat (spread <= {FLAT:.2f}) over every α < {FLAT_BELOW} "
               "(needs 2 such α)", {"α": alpha, "C+O→C": cif_by_alpha},
-              len(flat) >= 2 and max(flat) - min(flat) <= FLAT),
-        Claim("C4a-objects", f"object accuracy drops as soon as β > 0: at the smallest β > 0 by >= {DROP:.2f} and by "
+              len(flat) >= 2 and spread_alpha is not None and spread_alpha <= FLAT, spread_alpha, relevance, PAPER),
+        Check("C4a-objects", f"object accuracy drops as soon as β > 0: at the smallest β > 0 by >= {DROP:.2f} and by "
               "at least half of its whole drop", {"β": beta, "C+O→O": obj_by_beta},
-              beta[0] == 0.0 and first_drop >= DROP and first_drop >= 0.5 * total_drop),
-        Claim("C4a-cifar", f"CIFAR accuracy does not depend on β (spread <= {FLAT:.2f})",
-              {"β": beta, "C+O→C": cif_by_beta}, max(cif_by_beta) - min(cif_by_beta) <= FLAT),
+              beta[0] == 0.0 and first_drop >= DROP and first_drop >= 0.5 * total_drop, first_drop, availability, PAPER),
+        Check("C4a-cifar", f"CIFAR accuracy does not depend on β (spread <= {FLAT:.2f})",
+              {"β": beta, "C+O→C": cif_by_beta}, max(cif_by_beta) - min(cif_by_beta) <= FLAT,
+              max(cif_by_beta) - min(cif_by_beta), availability, PAPER),
     ]
 
 
@@ -118,7 +129,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt = pyplot()
     curves = _curves(rows)
     reference_rows = [r for r in rows if r["sweep"] == "reference"]
-    references = {k: v[0] for k, v in mean_by(reference_rows, ("value", "target")).items()}
+    lines = {k: v[0] for k, v in mean_by(reference_rows, ("value", "target")).items()}
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharey=True)
     for i, (kind, symbol) in enumerate((("relevance", "relevance α"), ("availability", "availability β"))):
         for j, task in enumerate(DATASETS[t] for t in TARGETS):
@@ -126,7 +137,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             xs, ys, es = curves[(kind, task)]
             ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label="C+O, CIFAR labels")
             for k, name in enumerate(REFERENCES):
-                ax.axhline(references[(name, task)], ls="--", color=f"C{k + 1}",
+                ax.axhline(lines[(name, task)], ls="--", color=f"C{k + 1}",
                            label=f"reference: {name.replace('|', ', labels ')}")
             ax.set_xlabel(symbol)
             ax.set_ylabel(f"{task} accuracy")

@@ -16,7 +16,8 @@ import numpy as np
 
 from invmeter.data.design import make_dataset, nested_transforms, sample_object_sets, sample_transform_sets
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.experiments.common import PAPER_FT_STEPS, Claim, Context, Scale, mean_by, train_cell, transfer_cell
+from invmeter.experiments.claims import Check, Paper, references
+from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig2 import object_pool
 from invmeter.plots import heatmap, pyplot, save
 from invmeter.runner import Cell
@@ -38,6 +39,14 @@ SCALES = {
 SUPERSET_TOLERANCE = 0.05  # superset cells within this of the best (diagonal) accuracy
 MONOTONE_TOLERANCE = 0.02  # allowed rise of mean accuracy between consecutive missing-transform counts
 MIN_DROP = 0.10  # accuracy lost from one missing transform to the most missing
+# The paper's mean transfer accuracy by number of missing transforms m - k (TMLR ResNet-18, 8 nested families, 10 seeds;
+# means of its k x m table read off the plot to ±0.01-0.02, paper.md §5.2). C8-subset's paper effect is the drop from
+# 1 missing to as many missing as this run has, so a run on 4 families is compared with the paper's 1 -> 3.
+PAPER_BY_MISSING = {1: 0.927, 2: 0.818, 3: 0.666, 4: 0.538, 5: 0.413, 6: 0.340, 7: 0.270}
+PAPER_SOURCE = "TMLR Fig. 8 analogue (invariance mismatch), ResNet-18; paper.md §5.2"
+DATA = ("objects", "backgrounds")
+DEVIATIONS = {"cpu": ["the 4 families were chosen after a width-1/4 ResNet-18 could not learn the union of all 8 at this "
+                      "budget (0.11 test accuracy; docs/reproduce.md)"]}
 
 
 def cells(scale: Scale, context: Context) -> list[Cell]:
@@ -57,7 +66,7 @@ def cells(scale: Scale, context: Context) -> list[Cell]:
     return out
 
 
-def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
+def claims(rows: list[dict[str, Any]], preset: str) -> list[Check]:
     cell = {key: v[0] for key, v in mean_by(rows, ("k", "m")).items()}
     ks = sorted({k for k, _ in cell})
     best = float(np.mean([cell[(k, k)] for k in ks]))
@@ -65,15 +74,22 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Claim]:
     by_missing = {d: float(np.mean([v for (k, m), v in cell.items() if m - k == d])) for d in range(1, len(ks))}
     steps = [by_missing[d + 1] - by_missing[d] for d in range(1, len(ks) - 1)]
     monotone = all(step <= MONOTONE_TOLERANCE for step in steps)
-    drop = by_missing[1] - by_missing[len(ks) - 1] if by_missing else 0.0
+    most = len(ks) - 1
+    drop = by_missing[1] - by_missing[most] if by_missing else 0.0
+    models = references(rows, {f"T_{k} model": (lambda r, k=k: r["k"] == k) for k in ks})
+    paper_drop = PAPER_BY_MISSING[1] - PAPER_BY_MISSING[most] if most >= 1 else None
+    shown = ", ".join(f"{d}: {PAPER_BY_MISSING[d]:.2f}" for d in range(1, max(most, 1) + 1))
     return [
-        Claim("C8-superset", f"a superset of the target's transforms gives about the best accuracy "
+        Check("C8-superset", f"a superset of the target's transforms gives about the best accuracy "
               f"(within {SUPERSET_TOLERANCE:.2f} of the diagonal)",
-              {"superset mean": superset, "diagonal mean": best}, superset >= best - SUPERSET_TOLERANCE),
-        Claim("C8-subset", "on a subset, accuracy falls as more of the target's transforms are missing "
+              {"superset mean": superset, "diagonal mean": best}, superset >= best - SUPERSET_TOLERANCE,
+              best - superset, models, Paper("superset (k ≥ m) 0.99-1.00, diagonal 0.98-1.00", None, PAPER_SOURCE)),
+        Check("C8-subset", "on a subset, accuracy falls as more of the target's transforms are missing "
               f"(non-increasing within {MONOTONE_TOLERANCE:.2f}, dropping >= {MIN_DROP:.2f} overall)",
               {"mean accuracy by missing count": {str(d): v for d, v in by_missing.items()}, "drop": drop},
-              monotone and drop >= MIN_DROP),
+              monotone and drop >= MIN_DROP, drop if by_missing else None, models,
+              Paper(f"by missing count {shown} (8 families)", None if paper_drop is None else round(paper_drop, 3),
+                    PAPER_SOURCE)),
     ]
 
 

@@ -20,7 +20,7 @@ from invmeter.models.preprocessing import plain_preprocessing
 from invmeter.models.readout import Readout
 from invmeter.models.weights import load_weights_into, weights_unavailable
 
-__all__ = ["CIFAR_ARCHS", "create_cifar_model", "cifar_handle", "CIFAR_MEAN", "CIFAR_STD"]
+__all__ = ["CIFAR_ARCHS", "create_cifar_model", "cifar_handle", "check_arch_image_size", "CIFAR_MEAN", "CIFAR_STD"]
 
 CIFAR_MEAN = (0.5, 0.5, 0.5)  # the paper's Normalize(0.5, 0.5)
 CIFAR_STD = (0.5, 0.5, 0.5)
@@ -50,6 +50,8 @@ class _BasicBlock(nn.Module):
 class CifarResNet18(nn.Module):
     """ResNet-18 for 32x32 images: 3x3 stem, no max-pool, stages of 2 basic blocks, global average pool."""
 
+    MIN_SIZE = 1  # padded stride-2 convolutions shrink any input to at least 1 pixel
+
     def __init__(self, num_classes: int = 10, width: float = 1.0) -> None:
         super().__init__()
         widths = [_ch(c, width) for c in (64, 128, 256, 512)]
@@ -73,6 +75,7 @@ class CifarVGG11(nn.Module):
     """VGG-11 with batch norm for 32x32 images; one linear classifier on the pooled 512-d features."""
 
     CFG = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
+    MIN_SIZE = 2 ** CFG.count("M")  # each 2x2 max-pool halves the image: 32 pixels
 
     def __init__(self, num_classes: int = 10, width: float = 1.0) -> None:
         super().__init__()
@@ -118,6 +121,8 @@ class _Transition(nn.Module):
 class CifarDenseNet121(nn.Module):
     """DenseNet-121 "cifar" variant: blocks (6, 12, 24, 16), growth rate 12·width, compression 0.5."""
 
+    MIN_SIZE = 2**3  # three transitions, each a 2x2 average pool
+
     def __init__(self, num_classes: int = 10, width: float = 1.0) -> None:
         super().__init__()
         growth = max(2, int(round(12 * width)))
@@ -157,6 +162,16 @@ def create_cifar_model(arch: str, *, num_classes: int = 10, width: float = 1.0) 
     if not 0.03 <= width <= 4.0:
         raise InvalidParameterError(f"The 'width' multiplier must be in [0.03, 4]. Got {width}.")
     return CIFAR_ARCHS[arch](num_classes=num_classes, width=width)
+
+
+def check_arch_image_size(arch: str, image_size: int) -> None:
+    """One-line error if ``cifar:NAME`` (or a bare name) cannot run on ``image_size``-pixel images; other
+    architectures are not checked."""
+    name = arch.removeprefix("cifar:")
+    minimum = getattr(CIFAR_ARCHS.get(name), "MIN_SIZE", 1)
+    if image_size < minimum:
+        raise InvalidParameterError(f"cifar:{name} needs images of at least {minimum} pixels (its pooling layers "
+                                    f"halve them to 1); got {image_size}. Use --image-size {minimum} or larger.")
 
 
 def _parse_cifar_spec(spec: str) -> tuple[str, int, float]:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from invmeter.errors import InvmeterError
-from invmeter.runner import Cell, CellFailed, dispatch, run_cell
+from invmeter.run_settings import RunSettings
+from invmeter.runner.core import Cell, CellFailed, dispatch, run_cell, task_ref
 
 __all__ = ["run_with_ray", "MAX_RETRIES"]
 
@@ -34,12 +35,12 @@ def run_with_ray(
     records: dict[str, dict[str, Any]],
     out: Path,
     *,
-    threads: int,
+    settings: RunSettings,
     address: str | None,
     gpus_per_cell: float,
     log: Callable[[str], None],
 ) -> dict[str, dict[str, Any]]:
-    """Run ``todo`` (dependencies first) on Ray, each cell with ``threads`` CPU threads; ``records`` holds the
+    """Run ``todo`` (dependencies first) on Ray, each cell with the run's ``settings``; ``records`` holds the
     finished cells. Returns the new records."""
     ray = _ray()
     if not ray.is_initialized():
@@ -50,7 +51,7 @@ def run_with_ray(
     task = ray.remote(num_cpus=1, num_gpus=gpus_per_cell, max_retries=MAX_RETRIES, retry_exceptions=False)(run_cell)
 
     def submit(cell: Cell, deps: dict[str, dict[str, Any]]) -> Any:
-        return task.remote(str(out), cell.id, cell.task, cell.config, cell.label, deps, threads)
+        return task.remote(str(out), cell.id, task_ref(cell.task), cell.config, cell.label, deps, settings)
 
     def next_finished(running: dict[Any, Cell]) -> tuple[Any, dict[str, Any]]:
         finished, _ = ray.wait(list(running), num_returns=1)

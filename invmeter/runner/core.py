@@ -6,11 +6,15 @@ whose results it needs. Its id is a hash of (task, config, invmeter version), so
 cell, whatever else changed; results are written atomically to ``OUT/cells/<id>.json``, so an interrupted run
 (kill -9 included) loses at most the cells in flight. Training cells keep their own resumable state under
 ``OUT/work/<id>/`` and continue from their last finished epoch.
+
+A record that cannot be read or lacks its result is recomputed, and so is a finished cell whose files a cell still
+to run needs but which fail the task's check (e.g. a damaged checkpoint); each says so in the log.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import time
@@ -30,22 +34,33 @@ from invmeter._io import atomic_write
 from invmeter._validation import unknown_name
 from invmeter._versions import versions
 from invmeter.errors import InvalidParameterError, InvmeterError
+from invmeter.run_settings import RunSettings
 
-__all__ = ["Cell", "CellFailed", "cell_task", "run_cells", "load_result", "dispatch", "resolve_jobs", "worker_pool", "EXECUTORS"]
+__all__ = ["Cell", "CellFailed", "cell_task", "run_cells", "load_result", "dispatch", "resolve_jobs", "worker_pool",
+           "EXECUTORS", "available_cores", "task_ref", "run_cell", "cell_threads"]
 
 EXECUTORS = ("local", "ray")
-_TASKS: dict[str, Callable[[dict[str, Any], dict[str, dict[str, Any]], Path], dict[str, Any]]] = {}
+Task = Callable[[dict[str, Any], dict[str, dict[str, Any]], Path, RunSettings], dict[str, Any]]
+FilesCheck = Callable[[dict[str, Any], Path], "str | None"]
+_TASKS: dict[str, Task] = {}
+_MODULES: dict[str, str] = {}  # task name -> the module that registers it (imported by a fresh worker process)
+_CHECKS: dict[str, FilesCheck] = {}
 
 
 class CellFailed(InvmeterError):
     """A cell raised an error; the message names the cell and the error (its traceback is in the cell's log)."""
 
 
-def cell_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]]:
-    """Register ``fn(config, deps, workdir) -> result`` as the task ``name`` (results must be JSON-able)."""
+def cell_task(name: str, check: FilesCheck | None = None) -> Callable[[Task], Task]:
+    """Register ``fn(config, deps, workdir, settings) -> result`` as the task ``name`` (results must be JSON-able).
+    ``check(record, workdir)``: what is wrong with a finished cell's files (``None`` if nothing), asked before a
+    cell that depends on it runs; a finished cell that fails it is run again."""
 
-    def register(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    def register(fn: Task) -> Task:
         _TASKS[name] = fn
+        _MODULES[name] = fn.__module__
+        if check is not None:
+            _CHECKS[name] = check
         return fn
 
     return register
@@ -81,14 +96,24 @@ def _result_path(out: Path, cell_id: str) -> Path:
 
 
 def load_result(out: Path, cell: Cell) -> dict[str, Any] | None:
-    """The cached result record of ``cell`` under ``out`` (``None`` if it has not finished)."""
-    path = _result_path(out, cell.id)
+    """The cached result record of ``cell`` under ``out`` (``None`` if it has not finished, or if its record cannot be
+    read or lacks its result)."""
+    record, _ = _read_record(_result_path(out, cell.id))
+    return record
+
+
+def _read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``(record, None)``, ``(None, None)`` if there is no file, or ``(None, what is wrong with it)``. Atomic writes
+    never leave a partial record, but a hand-edited or damaged file must not crash a run."""
     if not path.is_file():
-        return None
+        return None, None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:  # cannot happen with atomic writes, but a hand-edited file must not crash a run
-        return None
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None, "is not valid JSON"
+    if not isinstance(record, dict) or not isinstance(record.get("result"), dict):
+        return None, "has no result"
+    return record, None
 
 
 def resolve_jobs(jobs: int) -> int:
@@ -98,32 +123,49 @@ def resolve_jobs(jobs: int) -> int:
         raise InvalidParameterError(f"The 'jobs' parameter must be >= 0 (0 = auto). Got {jobs}.")
     if jobs:
         return jobs
-    return 1 if torch.cuda.is_available() else len(os.sched_getaffinity(0))
+    return 1 if torch.cuda.is_available() else available_cores()
 
 
 def cell_threads(jobs: int) -> int:
     """CPU threads per cell: ``$INVMETER_THREADS``, else this process's cores shared among ``jobs`` cells. Every
     executor uses it, so a cell gives the same numbers wherever it runs (PyTorch's CPU results depend on the
     thread count)."""
-    return int(os.environ.get("INVMETER_THREADS", 0)) or max(1, len(os.sched_getaffinity(0)) // jobs)
+    return int(os.environ.get("INVMETER_THREADS", 0)) or max(1, available_cores() // jobs)
+
+
+def available_cores() -> int:
+    """The cores this process may use (its affinity on Linux), on every platform."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13+
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def task_ref(name: str) -> str:
+    """``module:task``: what an executor ships, so that a fresh worker process imports the module that registers
+    the task (the runner knows no task module itself)."""
+    if name not in _TASKS:
+        raise unknown_name("cell task", name, _TASKS)
+    return f"{_MODULES[name]}:{name}"
 
 
 def run_cell(out: str, cell_id: str, task: str, config: dict[str, Any], label: str, deps: dict[str, dict[str, Any]],
-             threads: int) -> dict[str, Any]:
-    """Run one cell in this process with ``threads`` CPU threads and store its record; the unit an executor ships
+             settings: RunSettings) -> dict[str, Any]:
+    """Run one cell in this process with the run's ``settings`` and store its record; the unit an executor ships
     (plain arguments only)."""
     out_path = Path(out)
-    torch.set_num_threads(threads)
-    if task not in _TASKS:
-        import invmeter.experiments  # noqa: F401 - registers the experiment tasks in a fresh worker process
-
+    settings.apply()
+    module, _, task = task.rpartition(":")
+    if task not in _TASKS and module:
+        importlib.import_module(module)  # a fresh worker process: the module registers its tasks on import
     if task not in _TASKS:
         raise unknown_name("cell task", task, _TASKS)
     workdir = out_path / "work" / cell_id
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        result = _TASKS[task](config, deps, workdir)
+        result = _TASKS[task](config, deps, workdir, settings)
     except Exception as exc:  # noqa: BLE001 - recorded in the cell log, re-raised as one line for the user
         (workdir / "error.log").write_text(traceback.format_exc())
         raise CellFailed(f"Cell {label or cell_id} ({task}) failed: {exc.__class__.__name__}: {exc} "
@@ -134,8 +176,8 @@ def run_cell(out: str, cell_id: str, task: str, config: dict[str, Any], label: s
         "label": label,
         "config": config,
         "result": result,
-        "provenance": {"versions": versions(), "seconds": round(time.perf_counter() - start, 2), "threads": threads,
-                       "finished": time.strftime("%Y-%m-%dT%H:%M:%S")},
+        "provenance": {"versions": versions(), "seconds": round(time.perf_counter() - start, 2),
+                       **settings.provenance(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")},
     }
     path = _result_path(out_path, cell_id)
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record, indent=1, default=str)))
@@ -188,7 +230,7 @@ def dispatch(
 
 def _start_worker(parent: int) -> None:
     """In a worker process: be killed when the run that started it (pid ``parent``) dies, so a killed run leaves no
-    worker training on in the background (Linux); then import the cell tasks once."""
+    worker training on in the background (Linux)."""
     try:
         import ctypes
 
@@ -197,7 +239,6 @@ def _start_worker(parent: int) -> None:
         pass
     if os.getppid() != parent:  # the run died while this worker was starting, before the signal was armed
         os._exit(1)
-    import invmeter.experiments  # noqa: F401 - registers the cell tasks
 
 
 def worker_pool(jobs: int) -> ProcessPoolExecutor:
@@ -211,16 +252,17 @@ def worker_pool(jobs: int) -> ProcessPoolExecutor:
 
 def _run_in_processes(
     todo: Sequence[Cell], records: dict[str, dict[str, Any]], out: Path, pool: ProcessPoolExecutor, jobs: int,
-    threads: int, log: Callable[[str], None],
+    settings: RunSettings, log: Callable[[str], None],
 ) -> dict[str, dict[str, Any]]:
-    """Run ``todo`` in the ``pool``'s ``jobs`` worker processes, each cell with ``threads`` CPU threads."""
+    """Run ``todo`` in the ``pool``'s ``jobs`` worker processes, each cell with the run's ``settings``."""
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     submitted: list[Future] = []
 
     def submit(cell: Cell, deps: dict[str, dict[str, Any]]) -> Future:
-        submitted.append(pool.submit(run_cell, str(out), cell.id, cell.task, cell.config, cell.label, deps, threads))
+        submitted.append(pool.submit(run_cell, str(out), cell.id, task_ref(cell.task), cell.config, cell.label, deps,
+                                     settings))
         return submitted[-1]
 
     def next_finished(running: dict[Any, Cell]) -> tuple[Any, dict[str, Any]]:
@@ -249,6 +291,8 @@ def run_cells(
     pool: ProcessPoolExecutor | None = None,
     address: str | None = None,
     gpus_per_cell: float = 0.0,
+    settings: RunSettings | None = None,
+    cached_only: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run every cell not already finished under ``out``; returns ``{cell id: record}`` for all of them.
@@ -257,39 +301,65 @@ def run_cells(
         executor: ``local`` (on this machine) or ``ray`` (one Ray task per cell; see
             :mod:`invmeter.experiments.ray_executor`).
         jobs: Cells the local executor runs at once, each in its own worker process (1: in this process;
-            0: auto, see :func:`resolve_jobs`). Every cell gets the same thread count (:func:`cell_threads` for
-            this ``jobs``) on either executor.
+            0: auto, see :func:`resolve_jobs`). With a GPU they share it, each bounded to a share of its memory.
         pool: Worker processes to run them in (:func:`worker_pool`, ``jobs`` of them); default: started for this
             call.
         address: Ray cluster address (``ray`` only; default: start or join a local instance).
         gpus_per_cell: GPUs each Ray task requests.
-        log: Called with one line per finished cell.
+        settings: How every cell runs (default: :meth:`RunSettings.for_jobs` with :func:`cell_threads` threads, the
+            same on either executor).
+        cached_only: Run nothing: return the finished cells' records only.
+        log: Called with one line per finished cell, and for every record that is recomputed and why.
     """
     if executor not in EXECUTORS:
         raise unknown_name("executor", executor, EXECUTORS)
     jobs = resolve_jobs(jobs)
-    threads = cell_threads(jobs)
+    settings = settings or RunSettings.for_jobs(jobs, cell_threads(jobs))
     out = Path(out)
-    order = _ordered(cells)
-    records = {c.id: r for c in order if (r := load_result(out, c)) is not None}
-    todo = [c for c in order if c.id not in records]
     say = log or (lambda line: None)
+    order = _ordered(cells)
+    records = _finished(order, out, say, check_files=not cached_only)
+    todo = [c for c in order if c.id not in records]
+    if cached_only:
+        say(f"{len(order)} cells: {len(records)} cached, {len(todo)} not run (cached only)")
+        return records
     say(f"{len(order)} cells: {len(records)} cached, {len(todo)} to run")
     if executor == "ray":
-        from invmeter.experiments.ray_executor import run_with_ray
+        from invmeter.runner.ray_executor import run_with_ray
 
-        records.update(run_with_ray(todo, records, out, threads=threads, address=address, gpus_per_cell=gpus_per_cell,
-                                    log=say))
+        records.update(run_with_ray(todo, records, out, settings=settings, address=address,
+                                    gpus_per_cell=gpus_per_cell, log=say))
     elif jobs > 1 and len(todo) > 1:
         with nullcontext(pool) if pool is not None else worker_pool(jobs) as workers:
-            records.update(_run_in_processes(todo, records, out, workers, jobs, threads, say))
+            records.update(_run_in_processes(todo, records, out, workers, jobs, settings, say))
     else:  # in this process, one cell at a time: a "submitted" cell runs when it is waited for
         def submit(cell: Cell, deps: dict[str, dict[str, Any]]) -> Callable[[], dict[str, Any]]:
-            return partial(run_cell, str(out), cell.id, cell.task, cell.config, cell.label, deps, threads)
+            return partial(run_cell, str(out), cell.id, task_ref(cell.task), cell.config, cell.label, deps, settings)
 
         def next_finished(running: dict[Any, Cell]) -> tuple[Any, dict[str, Any]]:
             first = next(iter(running))
             return first, first()
 
         records.update(dispatch(todo, records, submit, next_finished, say))
+    return records
+
+
+def _finished(order: Sequence[Cell], out: Path, log: Callable[[str], None],
+              check_files: bool = True) -> dict[str, dict[str, Any]]:
+    """The usable records of ``order`` (dependencies first): an unreadable or result-less record is dropped, and so is
+    (with ``check_files``) a finished cell whose files a cell still to run needs but which fail its task's check;
+    each is logged."""
+    records: dict[str, dict[str, Any]] = {}
+    for cell in order:
+        record, problem = _read_record(_result_path(out, cell.id))
+        if problem:
+            log(f"{cell.label or cell.id}: its record {_result_path(out, cell.id)} {problem}; recomputing the cell")
+        elif record is not None:
+            records[cell.id] = record
+    needed = {dep.id: dep for cell in order if cell.id not in records for dep in cell.deps.values()}
+    for dep in needed.values() if check_files else ():  # each once, however many cells need it
+        check = _CHECKS.get(dep.task)
+        if dep.id in records and check is not None and (problem := check(records[dep.id], out / "work" / dep.id)):
+            log(f"{dep.label or dep.id}: {problem}; re-running the cell")
+            del records[dep.id]
     return records

@@ -1,0 +1,128 @@
+"""Claims judged per seed and on the mean; inconclusive when a model they rely on did not learn; the paper column."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from invmeter.experiments import fig2, fig5, fig8
+from invmeter.experiments.claims import Check, Paper, Reference, combine, judge, learnt
+from invmeter.experiments.outputs import deviations, summary
+
+
+def test_learnt_needs_a_margin_over_chance() -> None:
+    # 10 classes, 1,000 test images: 10% of the way from 0.1 to 1 (0.09) beats 2 standard errors (0.019)
+    assert not learnt(0.189, 0.1, 1000) and learnt(0.19, 0.1, 1000)
+    # 3 classes, 12 test images: 2 standard errors (0.272) beat 10% of the way (0.067): at least 0.605
+    assert not learnt(0.60, 1 / 3, 12) and learnt(0.61, 1 / 3, 12)
+
+
+def _check(holds: bool, learnt_reference: bool = True) -> Check:
+    reference = Reference("model", 0.9 if learnt_reference else 0.1, 0.1, 1000)
+    return Check("C", "a claim", {}, holds, 0.5, (reference,))
+
+
+@pytest.mark.parametrize(("mean", "seeds", "status"), [
+    ((True, True), [(True, True), (True, True), (False, True)], "holds"),  # 2 of 3 seeds
+    ((True, True), [(True, True), (False, True), (False, True)], "fails"),  # holds on the mean, 1 of 3 seeds
+    ((False, True), [(True, True), (True, True), (False, True)], "fails"),  # 2 of 3 seeds, but not on the mean
+    ((True, True), [(True, True), (True, False), (True, False)], "inconclusive"),  # 1 of 3 seeds conclusive
+    ((True, True), [(True, True), (True, True), (True, False)], "holds"),  # 2 of 3 hold, 1 inconclusive
+    ((True, False), [(True, True), (True, True), (True, True)], "inconclusive"),  # the reference failed on the mean
+    ((True, True), [(True, True), (False, True)], "fails"),  # a tie is no majority
+    ((True, True), [(True, True)], "holds"),  # one seed: the seed is the mean
+])
+def test_a_claim_holds_on_the_mean_and_on_a_majority_of_seeds(mean: tuple, seeds: list, status: str) -> None:
+    verdict, reason = combine(_check(*mean), {str(i): _check(*s) for i, s in enumerate(seeds)})
+    assert verdict == status and bool(reason) == (status != "holds")
+
+
+def _fig5_rows(native_composition: list[float]) -> list[dict]:
+    """Three seeds of Figure 5 (10 classes, chance 0.1) where the models do what the paper says, except that the
+    native T1∘T2 model learnt its pretraining task only as well as ``native_composition`` (one value per seed)."""
+    transfer = {("T1", "T1"): 0.98, ("T1", "T2"): 0.3, ("T1", "T1+T2"): 0.6, ("T1", "T1oT2"): 0.2,
+                ("T2", "T1"): 0.4, ("T2", "T2"): 0.9, ("T2", "T1+T2"): 0.6, ("T2", "T1oT2"): 0.2,
+                ("T1+T2", "T1"): 0.9, ("T1+T2", "T2"): 0.85, ("T1+T2", "T1+T2"): 0.9, ("T1+T2", "T1oT2"): 0.2,
+                ("T1oT2", "T1"): 0.5, ("T1oT2", "T2"): 0.5, ("T1oT2", "T1+T2"): 0.5, ("T1oT2", "T1oT2"): 0.7}
+    rows = []
+    for seed, composition in enumerate(native_composition):
+        for (trained, target), accuracy in transfer.items():
+            pretrain = composition if trained == "T1oT2" else 0.95
+            rows.append({"seed": seed, "arch": "cifar:resnet18", "trained_on": trained, "target": target,
+                         "accuracy": accuracy if trained != "T1oT2" or composition > 0.2 else 0.12,
+                         "pretrain_accuracy": pretrain, "pretrain_chance": 0.1, "pretrain_n_test": 1000})
+    return rows
+
+
+def test_a_claim_against_a_reference_at_chance_is_inconclusive() -> None:
+    # as the committed cpu run: the native T1∘T2 model learnt on seed 0 only (0.82; 0.12 and 0.13 are chance)
+    claims = {c.id: c for c in judge(fig5.claims, _fig5_rows([0.82, 0.12, 0.13]), "cpu")}
+    composition = claims["C5-composition"]
+    assert composition.status == "inconclusive"
+    assert [v["status"] for v in composition.per_seed.values()] == ["holds", "inconclusive", "inconclusive"]
+    assert "native T1∘T2 model 0.12 (chance 0.10)" in composition.reason
+    assert claims["C5-single"].status == "holds"  # it does not rely on the T1∘T2 model
+    learnt_everywhere = {c.id: c for c in judge(fig5.claims, _fig5_rows([0.82, 0.8, 0.75]), "cpu")}
+    assert learnt_everywhere["C5-composition"].status == "holds"
+
+
+def _fig2_rows(gaps: list[float]) -> list[dict]:
+    rows = []
+    for seed, gap in enumerate(gaps):
+        acc = {"all": 0.99, "transforms": 0.95, "objects": 0.95 - gap, "none": 0.9 - gap}
+        rows += [{"seed": seed, "arch": "cifar:resnet18", "target": t, "accuracy": a, "pretrain_accuracy": 0.99,
+                  "pretrain_chance": 1 / 30, "pretrain_n_test": 1500} for t, a in acc.items()]
+    return rows
+
+
+def test_the_paper_column_and_the_ratio_of_effect_sizes() -> None:
+    claims = {c.id: c for c in judge(fig2.claims, _fig2_rows([0.7, 0.7, 0.7]), "cpu")}
+    gap = claims["C2-gap[resnet18]"]
+    assert gap.paper.effect == pytest.approx(0.07) and gap.effect == pytest.approx(0.7)
+    assert gap.effect_ratio == pytest.approx(10.0) and "D_objects 0.91" in gap.paper.values
+    # one seed's large gap carries the mean (0.23 >= 0.15) but not the claim
+    split = {c.id: c for c in judge(fig2.claims, _fig2_rows([0.5, 0.1, 0.1]), "cpu")}["C2-gap[resnet18]"]
+    assert split.status == "fails" and split.reason == "holds on the mean but only on 1 of 3 seeds"
+
+
+def test_fig8_compares_with_the_paper_at_the_same_number_of_missing_transforms() -> None:
+    rows = [{"seed": 0, "arch": "cifar:resnet18", "k": k, "m": m, "accuracy": 1.0 if k >= m else 1.0 - 0.2 * (m - k),
+             "pretrain_accuracy": 0.9, "pretrain_chance": 0.1, "pretrain_n_test": 1000}
+            for k in range(1, 5) for m in range(1, 5)]
+    subset = {c.id: c for c in judge(fig8.claims, rows, "cpu")}["C8-subset"]
+    assert subset.effect == pytest.approx(0.4)  # 0.8 with 1 missing, 0.4 with 3
+    assert subset.paper.effect == pytest.approx(0.927 - 0.666)  # the paper's 1 -> 3 missing, not 1 -> 7
+
+
+def test_summary_shows_per_seed_verdicts_and_the_paper() -> None:
+    claims = judge(fig5.claims, _fig5_rows([0.82, 0.12, 0.13]), "cpu")
+    text = summary(fig5, "cpu", fig5.SCALES["cpu"], claims, "invmeter reproduce fig5", ["> a note"])
+    assert "| per seed: verdict, effect | paper |" in text and "0: ✔ 0.500 · 1: ? " in text
+    assert "**2 holds, 0 fails, 1 inconclusive** of 3 claims" in text
+    assert "no stored numbers" in text
+
+
+def test_deviations_name_every_setting_that_differs_from_the_paper_preset() -> None:
+    line = deviations(fig8, "cpu", fig8.SCALES["cpu"])
+    assert "n_train 6,000 (paper 50,000)" in line and "families 4: translation" in line
+    assert "last layer 2,450 Adam steps (paper 25 epochs)" in line and "3 seeds (paper 10)" in line
+    assert deviations(fig8, "paper", fig8.SCALES["paper"]) == "Preset paper: the paper's settings."
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+@pytest.mark.parametrize(("figure", "statuses"), [
+    ("fig4", {"C4r-objects": "holds", "C4r-cifar": "fails", "C4a-objects": "fails", "C4a-cifar": "holds"}),
+    ("fig5", {"C5-sum": "fails", "C5-composition": "inconclusive", "C5-single": "holds"}),
+])
+def test_the_committed_cpu_results_under_the_new_rules(figure: str, statuses: dict[str, str]) -> None:
+    results = json.loads((COMMITTED / f"{figure}-cpu" / "results.json").read_text())
+    assert {c["id"]: c["status"] for c in results["claims"]} == statuses
+
+
+def test_a_check_that_could_not_measure_is_inconclusive() -> None:
+    check = Check("C", "text", {}, False, None, (), Paper("x", 0.1, "s"), missing="no rows")
+    assert check.status == "inconclusive" and check.reason == "no rows"
