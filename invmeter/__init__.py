@@ -15,6 +15,7 @@ from invmeter._version import __version__ as __version__
 _EXPORTS: dict[str, str] = {
     "score": "invmeter.api",
     "sweep": "invmeter.api",
+    "zoo": "invmeter.api",
     "ScoreSettings": "invmeter.settings",
     "Transforms2D": "invmeter.data",
     "DataError": "invmeter.errors",
@@ -60,7 +61,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
-    from invmeter.api import score as score, sweep as sweep
+    from invmeter.api import score as score, sweep as sweep, zoo as zoo
     from invmeter.data import Transforms2D as Transforms2D
     from invmeter.errors import (
         DataError as DataError,

@@ -152,6 +152,42 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
 
 
 @cli.command(context_settings=CONTEXT)
+@click.argument("patterns", nargs=-1, required=True)
+@click.option("--transform", "-t", "transforms", multiple=True,
+              help="Transform spec; repeatable [default: the paper's eight families].")
+@click.option("--out", required=True, help="Output folder: results.csv, results.jsonl, leaderboard.md/.html (resumes).")
+@click.option("--data", default="transforms2d", show_default=True, help="'transforms2d' (built-in) or an image folder.")
+@click.option("--rank", default="invariance", show_default=True, help="The metric that orders the board.")
+@click.option("--labels", default="data", show_default=True,
+              help="data: clean accuracy from a linear probe; model: from the model's own classifier (ImageNet).")
+@click.option("--weights", default="auto", show_default=True, help="auto | pretrained | random, for every model.")
+@click.option("--metrics", default=None, help="Comma-separated metrics [default: the defaults].")
+@click.option("--image-size", type=int, default=None, help="One input size for every model (pixels).")
+@click.option("--n-images", type=int, default=None, help="Controlled pairs per model (the same for every model).")
+@click.option("--classes", "n_classes", type=int, default=None, help="Classes of the built-in data [default: 10].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same images and draws for every model.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Pairs per forward pass.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N.")
+@click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
+@click.option("--jobs", "-j", type=int, default=1, show_default=True,
+              help="Models scored at once, each in a worker process (0 = one per core on a CPU-only machine).")
+@click.option("--executor", default="local", show_default=True, help="local | ray (pip install 'invmeter[ray]').")
+@click.option("--address", default=None, help="Ray cluster address (--executor ray).")
+@click.option("--quiet", "-q", is_flag=True, help="No per-model log lines.")
+@friendly_errors
+def zoo(patterns: tuple[str, ...], transforms: tuple[str, ...], out: str, quiet: bool, **options: Any) -> None:
+    """Score many models (specs or globs, e.g. 'timm:resnet18*' cifar:vgg11) on every transform; write a leaderboard."""
+    from invmeter import api
+
+    rows = api.zoo(list(patterns), list(transforms) or None, out=out,
+                   log=None if quiet else (lambda line: click.echo(line, err=True)), **options)
+    failed = [r for r in rows if r["status"] == "failed"]
+    models = len({(r["model"], r["weights"]) for r in rows})
+    click.echo(f"{models} models x {len({r['transform'] for r in rows})} transforms: {len(rows) - len(failed)} rows, "
+               f"{len(failed)} failed. Wrote {out}/results.csv and {out}/leaderboard.html.")
+
+
+@cli.command(context_settings=CONTEXT)
 def transforms() -> None:
     """List transform families with their units, default (paper) distributions and magnitude syntax."""
     from invmeter import api

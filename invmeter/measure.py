@@ -100,8 +100,10 @@ def _parameter_groups(pairs: PairSource) -> np.ndarray | None:
 def measure(
     handle: ModelHandle, transform: Any, data: Data, settings: ScoreSettings, *, seed: int,
     clean: Representations | None = None, extra: dict[str, Any] | None = None, notes: Sequence[str] = (),
+    keep_terms: bool = False,
 ) -> tuple[Report, Representations]:
-    """One measurement at one seed; ``clean`` reuses clean-view representations of the same images (sweeps)."""
+    """One measurement at one seed; ``clean`` reuses clean-view representations of the same images (sweeps, the
+    zoo). ``keep_terms``: each metric's per-image terms go to ``report.extra["terms"]`` (paired comparisons)."""
     t_start = time.perf_counter()
     metrics, skipped = metric_plan(settings, data, transform)
     pairs = make_pairs(data, transform, handle, settings, seed)
@@ -125,6 +127,9 @@ def measure(
         more["verdict"] = verdict(values["invariance"].value, values["equivariance"].value)
     if skipped:
         more["skipped_metrics"] = skipped
+    if keep_terms:
+        more["terms"] = {name: {k: np.asarray(v, dtype=np.float64).tolist() for k, v in t.items()}
+                         for name, t in ctx.terms.items() if name in values}
     if profile:
         more["layers"] = [{"layer": name, "invariance": value.to_dict()}
                           for name, value in reps.profile["invariance"].items()]

@@ -36,7 +36,7 @@ def test_importing_the_package_loads_nothing_heavy() -> None:
 def test_core_packages_do_not_import_the_front_ends(package: str) -> None:
     loaded = _modules_after(f"import {package}")
     assert not loaded & {"invmeter.api", "invmeter.train", "invmeter.cli", "invmeter.experiments", "invmeter.runner",
-                         "invmeter.measure", "invmeter.zoo"}
+                         "invmeter.measure", "invmeter.leaderboard"}
 
 
 def test_public_names_resolve_lazily() -> None:

@@ -15,8 +15,8 @@ from headless import Browser, find_chromium
 
 from invmeter.errors import DataError, InvalidParameterError, UnknownNameError
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
-from invmeter.zoo.board import build_board, write_leaderboard
-from invmeter.zoo.paired import (
+from invmeter.leaderboard.board import build_board, write_leaderboard
+from invmeter.leaderboard.paired import (
     METRIC_KINDS,
     TERM_KINDS,
     bootstrap_interval,
@@ -25,7 +25,7 @@ from invmeter.zoo.paired import (
     rank,
     statistic,
 )
-from invmeter.zoo.records import check_records
+from invmeter.leaderboard.records import check_records
 
 N = 40
 

@@ -10,7 +10,8 @@ from invmeter.api.scoring import (
     score as score,
     sweep as sweep,
 )
+from invmeter.api.zoo import ZooTable as ZooTable, zoo as zoo
 from invmeter.settings import ScoreSettings as ScoreSettings
 
-__all__ = ["ScoreSettings", "commands", "make_transforms2d", "resolve_data", "resolve_model", "resolve_transform",
-           "score", "sweep"]
+__all__ = ["ScoreSettings", "ZooTable", "commands", "make_transforms2d", "resolve_data", "resolve_model",
+           "resolve_transform", "score", "sweep", "zoo"]

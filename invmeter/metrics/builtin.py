@@ -24,6 +24,7 @@ _NO_REFERENCE_MOVE = ("the reference change of content does not move the represe
 
 def _mean_value(ctx: MetricContext, name: str, x: np.ndarray) -> MetricValue:
     """Mean of per-image values with its percentile-bootstrap interval (the metric's own resamples)."""
+    ctx.terms[name] = {"values": x}
     weights = ctx.resamples(len(x), ctx.rng(name))
     return MetricValue(float(x.mean()), percentile_ci((weights @ x) / len(x)))
 
@@ -45,6 +46,7 @@ def invariance(ctx: MetricContext) -> MetricValue:
     rng = ctx.rng("invariance")
     reference = ctx.reps.reference if ctx.reps.reference is not None else _random_reference(ctx, rng)
     d, r = _ratio_terms(ctx, reference)
+    ctx.terms["invariance"] = {"d": d, "r": r}
     if r.mean() <= 0:
         return MetricValue.undefined(_NO_REFERENCE_MOVE)
     return MetricValue(invariance_from_terms(d, r), percentile_ci(invariance_from_terms(d, r, ctx.resamples(len(d), rng))))
@@ -70,6 +72,8 @@ def paired_distance_ratio(ctx: MetricContext) -> MetricValue:
     reading="higher = classes separate", higher_is_better=True, bounds=(0.0, _INF), needs=("labels",))
 def l2_ratio(ctx: MetricContext) -> MetricValue:
     sums = ctx.class_sums
+    ctx.terms["l2_ratio"] = {"within": sums.within, "between": sums.between, "n_within": sums.n_within,
+                             "n_between": sums.n_between}
     if sums.n_within.sum() == 0 or sums.n_between.sum() == 0:
         return MetricValue.undefined("l2_ratio needs at least 2 classes, one of them with 2 or more images")
     if sums.within.sum() == 0:
@@ -130,6 +134,7 @@ def equivariance(ctx: MetricContext) -> MetricValue:
     assert ctx.groups is not None
     train, test = ctx.split
     residual, total = equivariance_terms(ctx.reps.clean, ctx.reps.transformed, np.asarray(ctx.groups), train, test)
+    ctx.terms["equivariance"] = {"residual": residual, "total": total}
     value = equivariance_from_terms(residual, total)
     if not math.isfinite(value):
         return MetricValue.undefined("the transformed representations do not vary within a transform parameter")

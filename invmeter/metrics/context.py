@@ -54,6 +54,9 @@ class MetricContext:
         probe: The probe solver (see :class:`~invmeter.metrics.probe.LinearProbe`).
         groups: ``(N,)`` id of each image's exact transform parameters (equivariance), or ``None``.
         model_labels: ``(N,)`` the data's labels in the model's own label set (``labels='model'``), or ``None``.
+        terms: Filled by the metrics: each one's per-image terms (``{"d": ..., "r": ...}`` for invariance, ``{"values":
+            ...}`` for a mean over images, ...), from which its value is computed; paired comparisons between models
+            scored on the same images reuse them (:mod:`invmeter.leaderboard.paired`).
     """
 
     reps: Representations
@@ -63,6 +66,7 @@ class MetricContext:
     probe: str = "auto"
     groups: np.ndarray | None = None
     model_labels: np.ndarray | None = None
+    terms: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def rng(self, name: str) -> np.random.Generator:

@@ -193,6 +193,8 @@ def cifar_handle(spec: str, *, weights: str = "auto", image_size: int | None = N
     """A handle for ``cifar:ARCH[?width=W&classes=K]``. These architectures have no published weights: use a
     checkpoint from ``invmeter train``, a weights file, or ``weights="random"``."""
     arch, num_classes, width = _parse_cifar_spec(spec)
+    if image_size is not None:
+        check_arch_image_size(arch, image_size)
     model = create_cifar_model(arch, num_classes=num_classes, width=width)
     if weights in ("auto", "pretrained"):
         tag = weights_unavailable(f"cifar:{arch}", weights, "no published weights; train one with 'invmeter train'")

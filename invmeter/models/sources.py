@@ -108,8 +108,18 @@ MODEL_SOURCES: dict[str, ModelSource] = {
     "torchvision": ModelSource("torchvision", "torchvision classification models", _torchvision, _torchvision_catalog),
     "cifar": ModelSource("cifar", "the paper's CIFAR architectures (resnet18, vgg11, densenet121)", _cifar, _cifar_catalog),
     "checkpoint": ModelSource("checkpoint", "a checkpoint written by 'invmeter train' (.safetensors + .json)", _checkpoint),
-    "factory": ModelSource("factory", "package.module:factory, a function returning an nn.Module", _factory),
+    "factory": ModelSource("factory", "module:factory, a function returning an nn.Module", _factory),
 }
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` names an importable module (a ``module:factory`` spec), without importing it."""
+    import importlib.util
+
+    try:
+        return module.isidentifier() and importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _route(spec: str) -> tuple[ModelSource, str]:
@@ -119,7 +129,7 @@ def _route(spec: str) -> tuple[ModelSource, str]:
         return MODEL_SOURCES["checkpoint"], spec
     if sep and prefix in MODEL_SOURCES and prefix not in ("checkpoint", "factory"):
         return MODEL_SOURCES[prefix], rest
-    if sep and "." in prefix:
+    if sep and ("." in prefix or _importable(prefix)):
         return MODEL_SOURCES["factory"], spec
     if sep:
         raise UnknownNameError(f"Unknown model prefix {prefix!r} in {spec!r}. Use timm:NAME, torchvision:NAME, "

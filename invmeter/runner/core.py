@@ -42,6 +42,7 @@ __all__ = ["Cell", "CellFailed", "cell_task", "run_cells", "load_result", "dispa
 EXECUTORS = ("local", "ray")
 Task = Callable[[dict[str, Any], dict[str, dict[str, Any]], Path, RunSettings], dict[str, Any]]
 FilesCheck = Callable[[dict[str, Any], Path], "str | None"]
+OnRecord = Callable[["Cell", dict[str, Any]], None]
 _TASKS: dict[str, Task] = {}
 _MODULES: dict[str, str] = {}  # task name -> the module that registers it (imported by a fresh worker process)
 _CHECKS: dict[str, FilesCheck] = {}
@@ -205,11 +206,13 @@ def dispatch(
     next_finished: Callable[[dict[Any, Cell]], tuple[Any, dict[str, Any]]],
     log: Callable[[str], None],
     where: str = "",
+    on_record: OnRecord | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Start each cell of ``todo`` as soon as its dependencies have records; returns the new records.
 
     ``submit(cell, deps)`` starts a cell and returns a handle; ``next_finished(running)`` waits for one of the
-    running ``{handle: cell}`` and returns ``(handle, record)``, raising :class:`CellFailed` if it failed.
+    running ``{handle: cell}`` and returns ``(handle, record)``, raising :class:`CellFailed` if it failed;
+    ``on_record(cell, record)`` is called as each cell finishes.
     """
     done = dict(records)
     waiting = list(todo)
@@ -225,6 +228,8 @@ def dispatch(
         cell = running.pop(handle)
         done[cell.id] = new[cell.id] = record
         log(f"[{len(new)}/{len(todo)}] {cell.label or cell.id}: {record['provenance']['seconds']:.0f} s{where}")
+        if on_record is not None:
+            on_record(cell, record)
     return new
 
 
@@ -252,7 +257,7 @@ def worker_pool(jobs: int) -> ProcessPoolExecutor:
 
 def _run_in_processes(
     todo: Sequence[Cell], records: dict[str, dict[str, Any]], out: Path, pool: ProcessPoolExecutor, jobs: int,
-    settings: RunSettings, log: Callable[[str], None],
+    settings: RunSettings, log: Callable[[str], None], on_record: OnRecord | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run ``todo`` in the ``pool``'s ``jobs`` worker processes, each cell with the run's ``settings``."""
     from concurrent.futures import FIRST_COMPLETED, wait
@@ -275,7 +280,7 @@ def _run_in_processes(
                              f"cached; re-run to resume.") from None
 
     try:
-        return dispatch(todo, records, submit, next_finished, log, f" ({jobs} jobs)")
+        return dispatch(todo, records, submit, next_finished, log, f" ({jobs} jobs)", on_record)
     except BaseException:
         for future in submitted:  # cells not started yet are dropped; those in flight finish and are recorded
             future.cancel()
@@ -294,8 +299,10 @@ def run_cells(
     settings: RunSettings | None = None,
     cached_only: bool = False,
     log: Callable[[str], None] | None = None,
+    on_record: OnRecord | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run every cell not already finished under ``out``; returns ``{cell id: record}`` for all of them.
+    """Run every cell not already finished under ``out``; returns ``{cell id: record}`` for all of them
+    (``on_record(cell, record)`` is called as each new cell finishes).
 
     Args:
         executor: ``local`` (on this machine) or ``ray`` (one Ray task per cell; see
@@ -328,10 +335,10 @@ def run_cells(
         from invmeter.runner.ray_executor import run_with_ray
 
         records.update(run_with_ray(todo, records, out, settings=settings, address=address,
-                                    gpus_per_cell=gpus_per_cell, log=say))
+                                    gpus_per_cell=gpus_per_cell, log=say, on_record=on_record))
     elif jobs > 1 and len(todo) > 1:
         with nullcontext(pool) if pool is not None else worker_pool(jobs) as workers:
-            records.update(_run_in_processes(todo, records, out, workers, jobs, settings, say))
+            records.update(_run_in_processes(todo, records, out, workers, jobs, settings, say, on_record))
     else:  # in this process, one cell at a time: a "submitted" cell runs when it is waited for
         def submit(cell: Cell, deps: dict[str, dict[str, Any]]) -> Callable[[], dict[str, Any]]:
             return partial(run_cell, str(out), cell.id, task_ref(cell.task), cell.config, cell.label, deps, settings)
@@ -340,7 +347,7 @@ def run_cells(
             first = next(iter(running))
             return first, first()
 
-        records.update(dispatch(todo, records, submit, next_finished, say))
+        records.update(dispatch(todo, records, submit, next_finished, say, on_record=on_record))
     return records
 
 

@@ -39,6 +39,7 @@ def run_with_ray(
     address: str | None,
     gpus_per_cell: float,
     log: Callable[[str], None],
+    on_record: Callable[[Cell, dict[str, Any]], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run ``todo`` (dependencies first) on Ray, each cell with the run's ``settings``; ``records`` holds the
     finished cells. Returns the new records."""
@@ -65,4 +66,4 @@ def run_with_ray(
             raise CellFailed(f"Cell {cell.label or cell.id} was lost {MAX_RETRIES + 1} times on Ray: "
                              f"{exc.__class__.__name__}. Finished cells are cached; re-run to retry.") from None
 
-    return dispatch(todo, records, submit, next_finished, log, " (ray)")
+    return dispatch(todo, records, submit, next_finished, log, " (ray)", on_record)

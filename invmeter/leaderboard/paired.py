@@ -42,7 +42,7 @@ from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.distances import ClassDistanceSums, l2_ratio_from_sums
 from invmeter.metrics.equivariance import equivariance_from_terms
 from invmeter.metrics.invariance import invariance_from_terms
-from invmeter.zoo.records import check_records, metric_entry, metric_names, model_key, transforms_of
+from invmeter.leaderboard.records import check_records, metric_entry, metric_names, model_key, transforms_of
 
 __all__ = [
     "TERM_KINDS",
@@ -285,7 +285,7 @@ def rank(
     """Rank the models (one per (model, weights)) by ``metric`` on ``transform``, or by its mean over all the
     records' transforms (``transform=None``); models without a value come last, with the reason.
 
-    ``records`` follow :mod:`invmeter.zoo.records` (checked here). ``higher_is_better=False`` ranks the smallest
+    ``records`` follow :mod:`invmeter.leaderboard.records` (checked here). ``higher_is_better=False`` ranks the smallest
     value first (for metrics where lower is better). Ties share a rank (1, 2, 2, 4); order among equals is by model
     name, then weights.
     """

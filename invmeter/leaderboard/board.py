@@ -1,6 +1,6 @@
 """The leaderboard: zoo records ranked by one metric, written as ``leaderboard.md`` and a self-contained
 ``leaderboard.html`` (inline CSS, JS and SVG figures; nothing fetched when it is opened), plus the figures as
-``leaderboard-*.svg`` for the Markdown page. The record schema is in :mod:`invmeter.zoo.records`.
+``leaderboard-*.svg`` for the Markdown page. The record schema is in :mod:`invmeter.leaderboard.records`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from invmeter._io import atomic_write
 from invmeter.models.checkpoint import remove_stale_temporaries
-from invmeter.zoo.pages import render_html, render_markdown
-from invmeter.zoo.paired import (
+from invmeter.leaderboard.pages import render_html, render_markdown
+from invmeter.leaderboard.paired import (
     METRIC_KINDS,
     NeighbourTest,
     RankedModel,
@@ -23,8 +23,8 @@ from invmeter.zoo.paired import (
     neighbours_distinguishable,
     rank,
 )
-from invmeter.zoo.records import check_records, is_random_init, metric_entry, metric_names, model_key, transforms_of
-from invmeter.zoo.svg import Point, heatmap_svg, scatter_svg
+from invmeter.leaderboard.records import check_records, is_random_init, metric_entry, metric_names, model_key, transforms_of
+from invmeter.leaderboard.svg import Point, heatmap_svg, scatter_svg
 
 __all__ = ["Board", "Cell", "build_board", "write_leaderboard", "fmt", "fmt_ci"]
 
@@ -103,11 +103,16 @@ def _meta(recs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return next((dict(r["meta"]) for r in recs if r.get("meta")), {})
 
 
+_PREPROCESSING_SHOWN = ("resize_shorter_side", "crop_pct", "interpolation", "mean", "std", "overridden_by_user")
+
+
 def _preprocessing(pre: Any) -> str:
+    """The preprocessing settings that differ between models (resize, crop, interpolation, normalisation)."""
     if not isinstance(pre, Mapping):
         return "" if pre is None else str(pre)
     parts = []
-    for key, value in pre.items():
+    shown = [k for k in _PREPROCESSING_SHOWN if k in pre] or list(pre)
+    for key, value in ((k, pre[k]) for k in shown):
         if isinstance(value, (list, tuple)):
             value = "(" + ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value) + ")"
         parts.append(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}")

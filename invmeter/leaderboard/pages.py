@@ -1,4 +1,4 @@
-"""The leaderboard's two pages, rendered from one :class:`invmeter.zoo.board.Board`: Markdown, and HTML with its
+"""The leaderboard's two pages, rendered from one :class:`invmeter.leaderboard.board.Board`: Markdown, and HTML with its
 CSS, sorting script and SVG figures inline (it opens without a network)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from invmeter.zoo.board import Board, Cell
+    from invmeter.leaderboard.board import Board, Cell
 
 __all__ = ["render_markdown", "render_html"]
 

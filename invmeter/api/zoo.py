@@ -1,0 +1,221 @@
+"""``invmeter zoo``: many models, every transform, one leaderboard.
+
+Each model is one cell of :mod:`invmeter.runner` (cached by a hash of its config, run in worker processes with
+``jobs`` or on Ray, resumed after a kill): it sees the clean images once and each transform's images once, so T
+transforms cost ``(1 + T) · N`` forward passes, and a model that fails becomes rows with the reason. Every model is
+scored on the same images with the same transform draws (same seed, same data), so two models' metrics pair up
+image by image (:mod:`invmeter.leaderboard.paired`). The rows are rewritten atomically to ``OUT/results.csv`` and
+``OUT/results.jsonl`` in a fixed order after each model, and the board (``leaderboard.md``, ``leaderboard.html``)
+at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import glob
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from invmeter._io import atomic_write
+from invmeter.errors import InvalidParameterError, InvmeterError
+from invmeter.runner import Cell, cell_task, resolve_jobs, run_cells
+
+__all__ = ["zoo", "expand_patterns", "ZooTable", "ZOO_COLUMNS"]
+
+ZOO_COLUMNS = ("model", "weights", "transform", "status", "reason", "invariance", "invariance_lo", "invariance_hi",
+               "paired_distance_ratio", "l2_ratio", "probe_accuracy", "clean_accuracy", "transformed_accuracy",
+               "accuracy_delta", "consistency", "params", "input_size", "pairing")
+
+
+class ZooTable(list):
+    """The zoo's rows (one dict per model x transform); :meth:`to_pandas` gives a DataFrame when pandas is installed."""
+
+    def to_pandas(self) -> Any:
+        try:
+            import pandas as pd
+        except ImportError:
+            raise InvmeterError("ZooTable.to_pandas needs pandas: pip install pandas (the rows are plain dicts).") from None
+        return pd.DataFrame([_flat(r) for r in self])
+
+
+def expand_patterns(patterns: Sequence[str]) -> list[str]:
+    """Model specs from specs and globs: ``'timm:resnet18*'`` over timm names and pretrained tags,
+    ``'torchvision:resnet*'``, ``'cifar:*'``, checkpoint paths and globs of files (``'runs/*/model.safetensors'``).
+    A pattern that matches nothing is an error naming it; each spec is kept once, in the given order."""
+    from invmeter.models import model_catalog
+
+    if isinstance(patterns, str) or not patterns:
+        raise InvalidParameterError("Give at least one model pattern, e.g. 'timm:resnet18*' cifar:vgg11.")
+    specs: list[str] = []
+    for pattern in patterns:
+        if not _is_glob(pattern):
+            specs.append(pattern)
+            continue
+        files = sorted(glob.glob(pattern))
+        if files:
+            specs += files
+            continue
+        prefix, sep, rest = pattern.partition(":")
+        if sep and prefix == "timm":
+            found = [f"timm:{name}" for name, _ in model_catalog(rest) if ":" not in name and fnmatch.fnmatch(name, rest)]
+        else:
+            found = [name for name, _ in model_catalog(pattern)]
+        if not found:
+            raise InvalidParameterError(f"The model pattern {pattern!r} matches no model or file; list models with "
+                                        f"'invmeter models {rest or pattern!r}'.")
+        specs += found
+    return list(dict.fromkeys(specs))
+
+
+def _is_glob(pattern: str) -> bool:
+    """``*`` or ``[`` make a glob; a ``?`` too, unless it starts a spec's options (``cifar:vgg11?width=0.25``)."""
+    return any(c in pattern for c in "*[") or ("?" in pattern and "=" not in pattern)
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """The CSV/DataFrame form of a row: every metric's value and interval as columns."""
+    out: dict[str, Any] = {k: row.get(k) for k in ("model", "weights", "transform", "status", "reason")}
+    for name, entry in row.get("metrics", {}).items():
+        lo, hi = entry.get("ci95") or (None, None)
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = entry.get("value"), lo, hi
+    meta = row.get("meta", {})
+    out["params"] = meta.get("params")
+    out["input_size"] = "x".join(str(v) for v in meta.get("input_size", [])) or None
+    out["pairing"] = row.get("pairing")
+    return out
+
+
+def _csv(rows: Sequence[dict[str, Any]]) -> str:
+    flat = [_flat(r) for r in rows]
+    columns = list(ZOO_COLUMNS) + sorted({k for f in flat for k in f} - set(ZOO_COLUMNS))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    return buf.getvalue()
+
+
+def _pairing(config: dict[str, Any], transform: str) -> str:
+    """Same images, transform draws and references: the data, the seed, the image count, the transform."""
+    key = {"data": config["data"], "transform": transform, "seed": config["settings"].get("seed", 0),
+           "n_images": config["settings"].get("n_images"), "n_classes": config["settings"].get("n_classes", 10),
+           "image_size": config["settings"].get("image_size")}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _failed_rows(config: dict[str, Any], weights: str, reason: str) -> list[dict[str, Any]]:
+    return [{"model": config["model"], "weights": weights, "transform": t, "status": "failed",
+             "reason": reason.splitlines()[0][:500], "metrics": {}, "pairing": _pairing(config, t)}
+            for t in config["transforms"]]
+
+
+@cell_task("zoo_model")
+def zoo_model_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path, _run: Any) -> dict[str, Any]:
+    """Score one model on every transform, the clean views once; a model that fails gives rows with the reason."""
+    from invmeter.api.scoring import _resolved_model, resolve_data, resolve_transform
+    from invmeter.measure import measure
+    from invmeter.settings import ScoreSettings
+
+    settings = ScoreSettings.create(**config["settings"])
+    try:
+        data = resolve_data(config["data"], settings)
+        handle, notes = _resolved_model(config["model"], settings)
+    except Exception as exc:  # noqa: BLE001 - a model that cannot be had is a row with the reason; the zoo goes on
+        return {"rows": _failed_rows(config, str(config["settings"].get("weights", "auto")),
+                                     f"{exc.__class__.__name__}: {exc}")}
+    meta = {"params": sum(p.numel() for p in handle.model.parameters()), "input_size": list(handle.input_size),
+            "preprocessing": handle.preprocessing.describe(), "labels": settings.labels}
+    rows, clean = [], None
+    for transform in config["transforms"]:
+        try:
+            report, reps = measure(handle, resolve_transform(transform), data, settings, seed=settings.seed,
+                                   clean=clean, notes=notes, keep_terms=True)
+        except Exception as exc:  # noqa: BLE001 - this transform fails for this model: a row with the reason
+            rows.append(_failed_rows({**config, "transforms": [transform]}, handle.weights,
+                                     f"{exc.__class__.__name__}: {exc}")[0])
+            continue
+        clean = clean or reps
+        terms = report.extra.pop("terms", {})
+        rows.append({"model": config["model"], "weights": handle.weights, "transform": transform, "status": "ok",
+                     "reason": None, "metrics": {k: {"value": None, "ci95": [None, None], "reason": None, **v.to_dict()}
+                                                 for k, v in report.metrics.items()},
+                     "meta": meta, "terms": terms, "pairing": _pairing(config, transform), "report": report.to_dict()})
+    return {"rows": rows}
+
+
+def zoo(
+    patterns: Sequence[str],
+    transforms: Sequence[str] | None = None,
+    *,
+    out: str | Path,
+    data: str = "transforms2d",
+    rank: str = "invariance",
+    jobs: int = 1,
+    executor: str = "local",
+    address: str | None = None,
+    log: Callable[[str], None] | None = None,
+    **options: Any,
+) -> ZooTable:
+    """Score every model of ``patterns`` on every transform (default: the paper's eight families) and write
+    ``results.csv``, ``results.jsonl`` and the leaderboard under ``out``; returns the rows.
+
+    Args:
+        patterns: Model specs or globs (see :func:`expand_patterns`).
+        transforms: Transform specs.
+        out: Output folder; a re-run reuses every finished model (nothing is recomputed).
+        data: ``"transforms2d"`` (built-in) or a folder of images; every model sees the same images.
+        rank: The metric that orders the board (any computed metric; its direction comes from the registry).
+        jobs: Models scored at once, each in a worker process (0 = one per core on a CPU-only machine).
+        executor: ``local`` or ``ray`` (``address``: a Ray cluster).
+        options: :class:`~invmeter.settings.ScoreSettings` fields (``image_size``, ``n_images``, ``seed``,
+            ``labels``, ``weights``, ``metrics``, ...), the same for every model.
+    """
+    from invmeter.api.scoring import resolve_data, resolve_transform
+    from invmeter.leaderboard.board import write_leaderboard
+    from invmeter.metrics import get_metric
+    from invmeter.settings import ScoreSettings
+    from invmeter.transforms import PAPER_FAMILIES
+
+    if options.get("seeds") is not None or options.get("baseline") is not None:
+        raise InvalidParameterError("The zoo scores each model once (one seed, no baseline); use score() for those.")
+    settings = ScoreSettings.create(**options)
+    metric = get_metric(rank)
+    specs = expand_patterns(patterns)
+    names = [str(resolve_transform(t)) for t in (transforms or PAPER_FAMILIES)]  # every spec checked up front
+    if not isinstance(data, str):
+        raise InvalidParameterError("The zoo's data is 'transforms2d' or a folder path (the same for every model).")
+    resolve_data(data, settings)  # a bad folder fails before any model is loaded
+    out = Path(out)
+    config = {"settings": {k: v for k, v in settings.to_dict().items() if k != "progress"}, "data": data,
+              "transforms": names}
+    cells = [Cell("zoo_model", {**config, "model": spec}, label=spec) for spec in specs]
+    finished: dict[str, list[dict[str, Any]]] = {}
+
+    def write_rows(cell: Cell, record: dict[str, Any]) -> None:
+        """After each model: every finished row, in the patterns' order, rewritten atomically."""
+        finished[cell.id] = record["result"]["rows"]
+        _write_results(out, [row for c in cells for row in finished.get(c.id, ())])
+
+    records = run_cells(cells, out, executor=executor, jobs=resolve_jobs(jobs), address=address, log=log,
+                        on_record=write_rows)
+    rows = ZooTable(row for cell in cells for row in records[cell.id]["result"]["rows"])
+    _write_results(out, rows)  # also when every model was cached
+    if any(r["status"] == "ok" for r in rows):
+        write_leaderboard(_board_rows(rows), out, rank_by=rank, higher_is_better=metric.higher_is_better is not False,
+                          seed=settings.seed)
+    return rows
+
+
+def _write_results(out: Path, rows: Sequence[dict[str, Any]]) -> None:
+    atomic_write(out / "results.csv", lambda tmp: tmp.write_text(_csv(_board_rows(rows))))
+    atomic_write(out / "results.jsonl", lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in rows)))
+
+
+def _board_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows without their full reports (those stay in results.jsonl)."""
+    return [{k: v for k, v in row.items() if k != "report"} for row in rows]
