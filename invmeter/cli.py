@@ -200,18 +200,35 @@ def _train_default(name: str) -> Any:
 @click.option("--amp/--no-amp", default=_train_default("amp"), show_default=True, help="bfloat16 autocast on CUDA.")
 @click.option("--channels-last/--no-channels-last", default=_train_default("channels_last"), show_default=True,
               help="NHWC weights on CUDA.")
+@click.option("--track", default=None, metavar="T1,T2",
+              help="Measure invariance and l2_ratio to these transforms after every epoch, e.g. rotation,hflip.")
+@click.option("--track-images", type=int, default=_train_default("track_images"), show_default=True,
+              help="Controlled pairs in --track's fixed held-out set.")
 @click.option("--out", required=True, help="Output folder: model.safetensors + model.json, and train_state.pt for --resume.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out after its last finished epoch.")
+@click.option("--plot", default=None, metavar="PATH", help="Save the curves (accuracy, tracked invariance) per epoch.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-epoch log lines.")
 @friendly_errors
-def train(transforms: str, classes: int, image_size: int, out: str, resume: bool, quiet: bool, **options: Any) -> None:
+def train(transforms: str, classes: int, image_size: int, track: str | None, out: str, resume: bool,
+          plot: str | None, quiet: bool, **options: Any) -> None:
     """Train a model on Transforms-2D, e.g. invmeter train --width 0.25 --transforms rotation --out runs/rot."""
+    from invmeter._validation import check_writable
     from invmeter.train import TrainConfig, train as run_training
 
-    config = TrainConfig.for_transforms2d(transforms=transforms, classes=classes, image_size=image_size, **options)
+    config = TrainConfig.for_transforms2d(transforms=transforms, classes=classes, image_size=image_size,
+                                          track=track, **options)
+    if plot is not None:
+        from invmeter.plots import pyplot
+
+        check_writable(plot, "plot")
+        pyplot()  # fail before training if matplotlib is missing
     result = run_training(config, out=out, resume=resume, verbose=not quiet)
     click.echo(f"test accuracy {result.test_accuracy:.4f} ({config.n_test} images); wrote {result.checkpoint} "
                f"(+ model.json). Score it: invmeter score --model {result.checkpoint}")
+    if plot is not None:
+        from invmeter.curves import plot_history
+
+        click.echo(f"wrote {plot_history(result.history, plot, title=f'{config.arch} on {transforms}')}")
 
 
 _SOURCE_OPTIONS = [

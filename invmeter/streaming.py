@@ -25,6 +25,7 @@ from invmeter.functional import _checked, _same_shape
 from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
 from invmeter.metrics.invariance import invariance_from_terms, paired_distances
 from invmeter.models.guard import borrowed
+from invmeter.models.handle import ModelHandle
 from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms, parse_transform
 
 __all__ = ["InvarianceMetric"]
@@ -292,13 +293,15 @@ class InvarianceMetric:
                                      labels.clone() if labels is not None else None))
 
 
-def _read_representation(model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor | None]:
-    """``(representation (B, D), logits or None)`` read exactly as ``invmeter score`` reads a bare module: the one
-    call into feature extraction's internals (``features._forward`` on ``wrap_module``'s handle)."""
+def _read_representation(model: nn.Module | ModelHandle, images: Tensor) -> tuple[Tensor, Tensor | None]:
+    """``(representation (B, D), logits or None)`` of normalised images, read exactly as ``invmeter score`` reads
+    ``model`` (a bare module: the input of its last ``nn.Linear`` when that produces the output, else the output; a
+    handle: its own rule, e.g. timm's ``pre_logits``). The one call into feature extraction's internals."""
     from invmeter.features import _forward
     from invmeter.models import wrap_module
 
-    z, logits, _, _ = _forward(wrap_module(model, image_size=tuple(images.shape[-2:])), images, [])
+    handle = model if isinstance(model, ModelHandle) else wrap_module(model, image_size=tuple(images.shape[-2:]))
+    z, logits, _, _ = _forward(handle, images, [])
     return z, logits
 
 

@@ -40,6 +40,7 @@ from invmeter.features import normalize, resolve_device, to_unit_float
 from invmeter.models.checkpoint import build_architecture, checkpoint_handle, remove_stale_temporaries, save_checkpoint
 from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD
 from invmeter.models.handle import ModelHandle
+from invmeter.tracking import Tracker, log_text, parse_track
 from invmeter.transforms import parse_transform
 
 __all__ = [
@@ -52,7 +53,8 @@ __all__ = [
 
 STATE_FILE = "train_state.pt"  # the resumable state, rewritten after every epoch
 STATE_FORMAT = "invmeter-train-state/1"
-RESUMABLE_CHANGES = ("epochs", "device", "threads")  # the only settings that may change when a run is resumed
+# the only settings that may change when a run is resumed (tracking never changes the training: tested)
+RESUMABLE_CHANGES = ("epochs", "device", "threads", "track", "track_images")
 
 
 def _resolve_arch(arch: str) -> str:
@@ -98,6 +100,8 @@ class TrainConfig:
     threads: int = 0  # CPU threads for the whole process (0 = PyTorch's own choice); same count => same bits
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # NHWC weights on CUDA (ignored on CPU)
+    track: tuple[str, ...] = ()  # transforms whose invariance and l2_ratio are measured every epoch (invmeter.tracking)
+    track_images: int = 256  # controlled pairs in tracking's fixed held-out set
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arch", _resolve_arch(self.arch))
@@ -123,6 +127,8 @@ class TrainConfig:
         check_range("weight_decay", self.weight_decay, 0.0, 1.0, "TrainConfig")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidParameterError(f"The 'seed' parameter must be an integer. Got {self.seed!r} instead.")
+        object.__setattr__(self, "track", parse_track(self.track))
+        check_positive_int("track_images", self.track_images, 2 * self.data.n_classes if self.track else 2)
 
     @classmethod
     def for_transforms2d(
@@ -151,7 +157,8 @@ class TrainResult:
         handle: The trained model (eval mode) with its preprocessing; pass it to ``invmeter.score``.
         config: The config it was trained with.
         history: One row per epoch: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_accuracy`` (fractions),
-            ``images_per_s`` (training steps only) and ``seconds`` (training + validation).
+            ``images_per_s`` (training steps only) and ``seconds`` (training + validation + tracking); with
+            ``config.track``, ``invariance/<t>`` and ``l2_ratio/<t>`` per tracked transform and ``track_seconds``.
         test_accuracy: Top-1 accuracy on the held-out test split (fraction).
         checkpoint: ``DIR/model.safetensors`` when an output folder was given, else ``None``.
         seconds: Wall time of this call, data building included.
@@ -230,6 +237,7 @@ def train(
     splits = {name: build_split(config.data, name, n, config.seed, cache=cache, progress=verbose)
               for name, n in sizes.items()}
     images = {name: torch.from_numpy(np.array(s.images)).to(device) for name, s in splits.items()}
+    tracker = Tracker.build(config, splits["val"]) if config.track else None  # fixed held-out pairs
     labels = {name: torch.from_numpy(np.array(s.labels)).long().to(device) for name, s in splits.items()}
 
     # 2) model and optimiser: a seeded initialisation, or the saved state
@@ -273,17 +281,22 @@ def train(
         train_loss, train_accuracy = loss_sum.item() / steps, correct.item() / (steps * config.batch_size)
         train_seconds = time.perf_counter() - t_epoch
         val_accuracy = evaluate(model, images["val"], labels["val"], batch_size=max(256, config.batch_size), amp=amp)
+        tracked = tracker.measure(model, device) if tracker is not None else {}
         row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy, "val_accuracy": val_accuracy,
-               "images_per_s": steps * config.batch_size / train_seconds, "seconds": time.perf_counter() - t_epoch}
+               "images_per_s": steps * config.batch_size / train_seconds, **tracked,
+               "seconds": time.perf_counter() - t_epoch}
         history.append(row)
         log(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, train acc {train_accuracy:.3f}, "
-            f"val acc {val_accuracy:.3f}, {row['images_per_s']:.0f} img/s, {row['seconds']:.1f} s")
+            f"val acc {val_accuracy:.3f}, " + (log_text(row, config.track) + ", " if tracked else "")
+            + f"{row['images_per_s']:.0f} img/s, {row['seconds']:.1f} s")
         if out_dir is not None:
             _save_state(out_dir, model, optimizer, config, history)
 
     # 4) test once, write the checkpoint
     test_accuracy = evaluate(model, images["test"], labels["test"], batch_size=max(256, config.batch_size), amp=amp)
     meta = _checkpoint_meta(config, splits, history, test_accuracy, device)
+    if tracker is not None:
+        meta["track"] = tracker.describe()
     checkpoint = save_checkpoint(model, out_dir, meta) if out_dir is not None else None
     name, weights = (str(checkpoint), f"file:{checkpoint}") if checkpoint else (config.arch, "trained-in-memory")
     log(f"test acc {test_accuracy:.3f} ({config.n_test} images)" + (f"; wrote {checkpoint}" if checkpoint else ""))

@@ -1,4 +1,4 @@
-"""One rank of the 2-process gloo test (tests/test_streaming.py): run as ``python dist_worker.py RANK WORLD PORT OUT``.
+"""One rank of the 2-process gloo tests: ``python dist_worker.py RANK WORLD PORT OUT [core|torchmetrics]``.
 
 Rank r streams every WORLD-th sample (as a DistributedSampler would), in batches of 37, with the samples' global
 indices; compute() then merges the ranks' states. Rank 0 writes the merged result and reservoir ids to OUT.
@@ -28,8 +28,20 @@ def main() -> None:
     rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     z, z_t, labels, logits, logits_t = stream()
-    metric = InvarianceMetric(reservoir=256, seed=3)
     mine = torch.arange(rank, len(z), world)
+    if len(sys.argv) > 5 and sys.argv[5] == "torchmetrics":
+        from invmeter.integrations.torchmetrics import Invariance
+
+        tm = Invariance(reservoir=256, seed=3)
+        for chunk in mine.split(37):
+            tm.update(z[chunk], z_t[chunk], labels[chunk], logits=logits[chunk], logits_t=logits_t[chunk], index=chunk)
+        result = {k: float(v) for k, v in tm.compute().items()}  # torchmetrics syncs the states across ranks
+        if rank == 0:
+            with open(out, "w") as f:
+                json.dump({"result": result}, f)
+        dist.destroy_process_group()
+        return
+    metric = InvarianceMetric(reservoir=256, seed=3)
     for chunk in mine.split(37):
         metric.update(z[chunk], z_t[chunk], labels[chunk], logits=logits[chunk], logits_t=logits_t[chunk], index=chunk)
     local_n = metric.sums["n"]
