@@ -40,9 +40,10 @@ class InvarianceMetric:
 
     - ``update(z, z_t, labels=None, *, z_ref=None, logits=None, logits_t=None, index=None)``: representations you
       already have, ``(B, D)`` each (row i of ``z_t`` is image i transformed).
-    - ``update(model, images, labels=None, *, index=None)``: a model and ``(B, C, H, W)`` images in [0, 1] (or
-      uint8); the transform's per-image parameters are drawn from ``hash(seed, id)``, both views go through the
-      model in eval mode under ``torch.inference_mode()`` and the model is handed back untouched
+    - ``update(model, images, labels=None, *, transformed=None, reference=None, index=None)``: a model and
+      ``(B, C, H, W)`` images in [0, 1] (or uint8); the transform's per-image parameters are drawn from
+      ``hash(seed, id)`` (or the views come rendered, ``transformed=``), both views go through the model in eval
+      mode under ``torch.inference_mode()`` and the model is handed back untouched
       (:func:`invmeter.models.guard.borrowed`: modes, devices, gradients, hooks). The representation is read as
       ``invmeter score`` reads it: the input of the last ``nn.Linear`` when it produces the output (logits then
       give ``consistency``), else the output.
@@ -138,26 +139,40 @@ class InvarianceMetric:
 
     @torch.no_grad()
     def update_model(self, model: nn.Module, images: Tensor, labels: Tensor | None = None, *,
+                     transformed: Tensor | None = None, reference: Tensor | None = None,
                      index: Tensor | Sequence[int] | None = None) -> None:
-        """Render ``(B, C, H, W)`` images in [0, 1] (or uint8) as controlled pairs, run ``model`` on both views
-        (untouched: see the class) and add the representations."""
-        if self.transform is None:
-            raise InvalidParameterError("Updating from a model needs a transform: InvarianceMetric('rotation', ...).")
-        if not isinstance(images, Tensor) or images.dim() != 4:
-            shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-            raise InvalidParameterError(f"'images' must be a (B, C, H, W) tensor. Got {shape}.")
-        x = to_unit_float(images)
-        if not bool(torch.isfinite(x).all()):
-            raise DataError("'images' holds NaN or Inf values.")
-        ids = self._ids(len(x), index, advance=False)
-        x_t = apply_transforms(x, _draws(self.transform, ids, self.seed))
+        """Run ``model`` on both views of ``(B, C, H, W)`` images in [0, 1] (or uint8), untouched (see the class),
+        and add the representations.
+
+        ``transformed``: the transformed views, rendered by you (e.g. ``Transforms2DPairs.render``, which
+        transforms the object only); ``None``: the metric's transform applied to ``images``. ``reference``: (B,)
+        index into this batch of each image's reference image (e.g. ``Transforms2DPairs.reference``, whose twins
+        a batch must hold whole); ``None``: random other images of the stream.
+        """
+        x = _images("images", images)
+        if transformed is None and self.transform is None:
+            raise InvalidParameterError("Updating from a model needs a transform: InvarianceMetric('rotation', ...), "
+                                        "or the transformed views (transformed=...).")
+        b = len(x)
+        ids = self._ids(b, index, advance=False)
+        if transformed is None:
+            x_t = apply_transforms(x, _draws(self.transform, ids, self.seed))  # type: ignore[arg-type]
+        else:
+            x_t = _images("transformed", transformed)
+            _same_shape(x.flatten(1), x_t.flatten(1), "images", "transformed")
+        if reference is not None:
+            reference = torch.as_tensor(reference).detach().cpu().long()
+            if reference.shape != (b,) or (b and (int(reference.min()) < 0 or int(reference.max()) >= b)) or bool(
+                    (reference == torch.arange(b)).any()):
+                raise InvalidParameterError(f"'reference' must give each of the {b} images another image of the same "
+                                            "batch (indices in [0, B), none its own).")
         device = next((p.device for p in model.parameters()), x.device)
         with borrowed(model, device) as net, torch.inference_mode():
-            views = normalize(torch.cat([x, x_t]).to(device), self.mean, self.std)
+            views = normalize(torch.cat([x.to(device), x_t.to(device)]), self.mean, self.std)
             z, logits = _read_representation(net, views)
         z, logits = z.float().cpu(), logits.float().cpu() if logits is not None else None
-        b = len(x)
-        self.update_representations(z[:b], z[b:], labels, logits=None if logits is None else logits[:b],
+        self.update_representations(z[:b], z[b:], labels, z_ref=None if reference is None else z[:b][reference],
+                                    logits=None if logits is None else logits[:b],
                                     logits_t=None if logits is None else logits[b:], index=ids)
         if index is None:
             self.counter += b
@@ -316,6 +331,17 @@ def _mean_pairwise_distance(z: Tensor) -> float:
     """Mean of ``‖z_i − z_j‖`` over ordered pairs ``i ≠ j`` (every row's distances to every other row)."""
     sums = class_distance_sums(z, torch.zeros(len(z), dtype=torch.int64))
     return float(sums.within.sum() / sums.n_within.sum())
+
+
+def _images(name: str, images: Tensor) -> Tensor:
+    """``(B, C, H, W)`` float images in [0, 1] (uint8 divided by 255), or a one-line error."""
+    if not isinstance(images, Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise InvalidParameterError(f"'{name}' must be a (B, C, H, W) tensor. Got {shape}.")
+    x = to_unit_float(images)
+    if not bool(torch.isfinite(x).all()):
+        raise DataError(f"'{name}' holds NaN or Inf values.")
+    return x
 
 
 def _labels(labels: Tensor, b: int) -> Tensor:

@@ -214,3 +214,27 @@ def test_model_path_leaves_the_model_untouched() -> None:
     _assert_same(before, model)
     assert model.calls == [12]  # its hook saw the one forward pass (6 clean + 6 transformed views)
     assert "consistency" in metric.compute()
+
+
+def test_model_path_with_rendered_pairs_and_twin_references_equals_score() -> None:
+    """Transforms-2D pairs (object-level transform, twin references) fed to the model path: invmeter score's numbers."""
+    import invmeter
+    from invmeter.data import Transforms2D, Transforms2DPairs
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 3))
+    pairs = Transforms2DPairs(Transforms2D(objects=(0, 1, 2), image_size=16), parse_transform("rotation"), 24, seed=4)
+    clean, rotated = pairs.render(slice(0, 24))
+    metric = InvarianceMetric()
+    for part in (slice(0, 10), slice(10, 24)):  # batches holding whole twins
+        local = pairs.reference[part] - part.start
+        metric.update(net, clean[part], pairs.labels[part], transformed=rotated[part], reference=local)
+    report = invmeter.score(net, "rotation", image_size=16, n_classes=3, n_images=24, seed=4, n_boot=0,
+                            metrics=["invariance", "l2_ratio"])
+    out = metric.compute()
+    assert out["invariance"] == pytest.approx(report["invariance"], rel=1e-6)
+    assert out["l2_ratio"] == pytest.approx(report["l2_ratio"], rel=1e-6)
+    with pytest.raises(InvalidParameterError, match="another image of the same batch"):
+        metric.update(net, clean[:4], pairs.labels[:4], transformed=rotated[:4], reference=torch.arange(4))
+    with pytest.raises(InvalidParameterError, match="same shape"):
+        metric.update(net, clean[:4], pairs.labels[:4], transformed=rotated[:3], reference=torch.tensor([1, 0, 3, 2]))

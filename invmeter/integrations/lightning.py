@@ -3,7 +3,7 @@ batch, through the trainer's logger (the ``lightning`` extra). Definitions: docs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import Tensor, nn
@@ -35,7 +35,11 @@ class InvarianceCallback(Callback):
     Args:
         images: ``(N, C, H, W)`` held-out images in [0, 1] (or uint8), before normalisation.
         labels: ``(N,)`` their classes, for ``l2_ratio``; ``None``: not logged.
-        transforms: Transform specs, e.g. ``("rotation", "hflip")`` or ``"rotation"``.
+        transforms: Transform specs, e.g. ``("rotation", "hflip")`` or ``"rotation"``, applied to whole images.
+        transformed: Instead of ``transforms``: ``{spec: (N, C, H, W) transformed views}`` rendered by you (e.g.
+            ``Transforms2DPairs.render``, which transforms the object only).
+        reference: ``(N,)`` index of each image's reference image among ``images`` (e.g.
+            ``Transforms2DPairs.reference``: the same scene with another object); ``None``: random other images.
         every_n_epochs: Measure after every N-th training epoch (``None``: never).
         every_n_steps: Measure after every N-th optimiser step (``None``: never).
         mean: Per-channel normalisation the module expects (applied after the transform); ``None``: none.
@@ -45,6 +49,7 @@ class InvarianceCallback(Callback):
     """
 
     def __init__(self, images: Tensor, labels: Tensor | None = None, *, transforms: str | Sequence[str] = "rotation",
+                 transformed: Mapping[str, Tensor] | None = None, reference: Tensor | None = None,
                  every_n_epochs: int | None = 1, every_n_steps: int | None = None,
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None, seed: int = 0,
                  batch_size: int = 256) -> None:
@@ -52,13 +57,21 @@ class InvarianceCallback(Callback):
             raise InvalidParameterError("'images' must be a (N, C, H, W) tensor of at least 2 held-out images.")
         if labels is not None and len(labels) != len(images):
             raise InvalidParameterError(f"'labels' must hold one class per image ({len(images)}). Got {len(labels)}.")
+        if transformed is not None:
+            transforms = list(transformed)
+            if any(not isinstance(v, Tensor) or v.shape != images.shape for v in transformed.values()):
+                raise InvalidParameterError(f"Each of 'transformed' must be a tensor shaped like 'images' "
+                                            f"{tuple(images.shape)}.")
+        if reference is not None and len(reference) != len(images):
+            raise InvalidParameterError(f"'reference' must give one reference per image ({len(images)}).")
         if every_n_epochs is None and every_n_steps is None:
             raise InvalidParameterError("Give every_n_epochs or every_n_steps (or both); otherwise nothing is logged.")
         self.every_n_epochs = None if every_n_epochs is None else check_positive_int("every_n_epochs", every_n_epochs)
         self.every_n_steps = None if every_n_steps is None else check_positive_int("every_n_steps", every_n_steps)
         specs = [transforms] if isinstance(transforms, str) else list(transforms)
         self.transforms = [str(parse_transform(t)) for t in specs]
-        self.images, self.labels = images, labels
+        self.images, self.labels, self.reference = images, labels, reference
+        self.transformed = {str(parse_transform(k)): v for k, v in transformed.items()} if transformed else None
         self.settings = {"mean": mean, "std": std, "seed": seed, "reservoir": max(2, len(images))}
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.history: list[dict[str, float]] = []
@@ -68,9 +81,12 @@ class InvarianceCallback(Callback):
         out: dict[str, float] = {}
         for spec in self.transforms:
             metric = InvarianceMetric(spec, **self.settings)  # type: ignore[arg-type]
-            for start in range(0, len(self.images), self.batch_size):
-                part = slice(start, start + self.batch_size)
-                metric.update(model, self.images[part], None if self.labels is None else self.labels[part])
+            step = len(self.images) if self.reference is not None else self.batch_size  # references: one batch
+            for start in range(0, len(self.images), step):
+                part = slice(start, start + step)
+                metric.update(model, self.images[part], None if self.labels is None else self.labels[part],
+                              transformed=None if self.transformed is None else self.transformed[spec][part],
+                              reference=self.reference)
             for key, value in metric.compute(sync=False).items():
                 if key != "n":
                     out[f"{key}/{spec}"] = float(value)
