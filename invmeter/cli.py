@@ -218,9 +218,12 @@ def train(transforms: str, classes: int, image_size: int, track: str | None, out
     config = TrainConfig.for_transforms2d(transforms=transforms, classes=classes, image_size=image_size,
                                           track=track, **options)
     if plot is not None:
+        from pathlib import Path
+
         from invmeter.plots import pyplot
 
-        check_writable(plot, "plot")
+        if Path(plot).resolve().parent != Path(out).resolve():  # --out itself is created and checked by training
+            check_writable(plot, "plot")
         pyplot()  # fail before training if matplotlib is missing
     result = run_training(config, out=out, resume=resume, verbose=not quiet)
     click.echo(f"test accuracy {result.test_accuracy:.4f} ({config.n_test} images); wrote {result.checkpoint} "

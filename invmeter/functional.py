@@ -56,14 +56,7 @@ def l2_ratio(z: Tensor, labels: Tensor) -> float:
     (the batch pipeline passes the transformed views); higher = classes further apart. ``inf`` when every class
     collapses to a point; :class:`DataError` without 2 classes or without a class of 2 images."""
     z = _checked("z", z)
-    labels = torch.as_tensor(labels).detach().cpu()
-    if labels.shape != (len(z),):
-        raise InvalidParameterError(f"'labels' must have shape ({len(z)},), one per row of z. Got {tuple(labels.shape)}.")
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise InvalidParameterError(f"'labels' must be integer class indices. Got dtype {labels.dtype}.")
-    if len(labels) and int(labels.min()) < 0:
-        raise InvalidParameterError("'labels' must be non-negative class indices.")
-    return float(l2_ratio_from_sums(class_distance_sums(z, labels)))
+    return float(l2_ratio_from_sums(class_distance_sums(z, _labels(labels, len(z)))))
 
 
 def consistency(logits: Tensor, logits_t: Tensor) -> float:
@@ -103,6 +96,17 @@ def _checked(name: str, x: Tensor) -> Tensor:
     if x.dtype.is_floating_point and not bool(torch.isfinite(x).all()):
         raise DataError(f"'{name}' holds NaN or Inf values; check the model's output (e.g. a diverged run).")
     return x
+
+
+def _labels(labels: Tensor, n: int) -> Tensor:
+    """``(n,)`` non-negative integer class indices as int64 on the CPU, or a one-line error."""
+    labels = torch.as_tensor(labels).detach().cpu()
+    if labels.shape != (n,) or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise InvalidParameterError(f"'labels' must hold {n} integer class indices, one per image. Got "
+                                    f"{tuple(labels.shape)} {labels.dtype}.")
+    if n and int(labels.min()) < 0:
+        raise InvalidParameterError("'labels' must be non-negative class indices.")
+    return labels.to(torch.int64)
 
 
 def _same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:

@@ -21,7 +21,7 @@ from invmeter._reservoir import Reservoir, sample_keys
 from invmeter._validation import check_positive_int
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.features import normalize, to_unit_float
-from invmeter.functional import _checked, _same_shape
+from invmeter.functional import _checked, _labels, _same_shape
 from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
 from invmeter.metrics.invariance import invariance_from_terms, paired_distances
 from invmeter.models.guard import borrowed
@@ -149,7 +149,8 @@ class InvarianceMetric:
         index into this batch of each image's reference image (e.g. ``Transforms2DPairs.reference``, whose twins
         a batch must hold whole); ``None``: random other images of the stream.
         """
-        x = _images("images", images)
+        device = next((p.device for p in model.parameters()), images.device if isinstance(images, Tensor) else None)
+        x = _images("images", images).to(device)  # transforms run where the model does
         if transformed is None and self.transform is None:
             raise InvalidParameterError("Updating from a model needs a transform: InvarianceMetric('rotation', ...), "
                                         "or the transformed views (transformed=...).")
@@ -158,7 +159,7 @@ class InvarianceMetric:
         if transformed is None:
             x_t = apply_transforms(x, _draws(self.transform, ids, self.seed))  # type: ignore[arg-type]
         else:
-            x_t = _images("transformed", transformed)
+            x_t = _images("transformed", transformed).to(device)
             _same_shape(x.flatten(1), x_t.flatten(1), "images", "transformed")
         if reference is not None:
             reference = torch.as_tensor(reference).detach().cpu().long()
@@ -166,9 +167,8 @@ class InvarianceMetric:
                     (reference == torch.arange(b)).any()):
                 raise InvalidParameterError(f"'reference' must give each of the {b} images another image of the same "
                                             "batch (indices in [0, B), none its own).")
-        device = next((p.device for p in model.parameters()), x.device)
         with borrowed(model, device) as net, torch.inference_mode():
-            views = normalize(torch.cat([x.to(device), x_t.to(device)]), self.mean, self.std)
+            views = normalize(torch.cat([x, x_t]), self.mean, self.std)
             z, logits = _read_representation(net, views)
         z, logits = z.float().cpu(), logits.float().cpu() if logits is not None else None
         self.update_representations(z[:b], z[b:], labels, z_ref=None if reference is None else z[:b][reference],
@@ -258,11 +258,6 @@ class InvarianceMetric:
             merged.merge(InvarianceMetric.from_state_dict(state))
         return merged
 
-    def sync(self) -> None:
-        """Replace this process's state with the merged state of all processes (a collective call)."""
-        merged = self.gathered()
-        self.sums, self.modes, self.reservoir = merged.sums, merged.modes, merged.reservoir
-
     # --- internals ----------------------------------------------------------------------------------------------
 
     def _check_modes(self, modes: dict[str, bool] | None, dim: int) -> None:
@@ -342,16 +337,6 @@ def _images(name: str, images: Tensor) -> Tensor:
     if not bool(torch.isfinite(x).all()):
         raise DataError(f"'{name}' holds NaN or Inf values.")
     return x
-
-
-def _labels(labels: Tensor, b: int) -> Tensor:
-    labels = torch.as_tensor(labels).detach().cpu()
-    if labels.shape != (b,) or labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise InvalidParameterError(f"'labels' must hold {b} integer class indices, one per image. Got "
-                                    f"{tuple(labels.shape)} {labels.dtype}.")
-    if b and int(labels.min()) < 0:
-        raise InvalidParameterError("'labels' must be non-negative class indices.")
-    return labels.to(torch.int64)
 
 
 def _distributed() -> bool:

@@ -10,8 +10,9 @@ The held-out set is rendered once, before the first epoch, from ``seed + 330`` (
 - other datasets (pasted objects): the validation split's first ``track_images`` images, the transform applied to
   the whole image, each image's reference a seeded random other image (fixed across epochs).
 
-The model is measured in eval mode under ``torch.inference_mode()`` and handed back untouched
-(:func:`invmeter.models.guard.borrowed`), in float32, so tracking never changes the training (tested).
+The model is measured in eval mode under ``torch.inference_mode()`` (channels-last for convolutional models, as
+``invmeter score`` runs them) and handed back untouched (:func:`invmeter.models.guard.borrowed`), in float32, so
+tracking never changes the training (tested).
 """
 
 from __future__ import annotations
@@ -121,11 +122,12 @@ class Tracker:
         t0 = time.perf_counter()
         handle = replace(self.handle, model=model)
         out: dict[str, float] = {}
-        with borrowed(model, device) as net, torch.inference_mode():
-            z = self._representations(handle, net, self.clean, device, batch_size)
+        fmt = torch.channels_last if any(isinstance(m, nn.Conv2d) for m in model.modules()) else torch.contiguous_format
+        with borrowed(model, device, channels_last=fmt == torch.channels_last) as net, torch.inference_mode():
+            z = self._representations(handle, self.clean, device, batch_size, fmt)
             z_ref = z[self.reference] if self.reference is not None else None
             for spec, views in self.transformed.items():
-                z_t = self._representations(handle, net, views, device, batch_size)
+                z_t = self._representations(handle, views, device, batch_size, fmt)
                 out[f"invariance/{spec}"] = functional.invariance(z, z_t, z_ref,
                                                                   generator=np.random.default_rng([self.seed, 2]))
                 out[f"l2_ratio/{spec}"] = functional.l2_ratio(z_t, self.labels)
@@ -133,12 +135,14 @@ class Tracker:
         return out
 
     @staticmethod
-    def _representations(handle: ModelHandle, net: nn.Module, images: Tensor, device: torch.device,
-                         batch_size: int) -> Tensor:
+    def _representations(handle: ModelHandle, images: Tensor, device: torch.device, batch_size: int,
+                         memory_format: torch.memory_format) -> Tensor:
+        """Representations of normalised ``images``, in batches, in the format ``invmeter score`` runs them
+        (channels-last for convolutional models: faster on CPU too, benchmarks/RESULTS.md)."""
         parts = []
         for start in range(0, len(images), batch_size):
             x = normalize(images[start : start + batch_size].to(device), handle.mean, handle.std)
-            parts.append(_read_representation(handle, x)[0].float().cpu())
+            parts.append(_read_representation(handle, x.contiguous(memory_format=memory_format))[0].float().cpu())
         return torch.cat(parts)
 
 

@@ -47,10 +47,10 @@ def main() -> None:
     local_n = metric.sums["n"]
     result = metric.compute()  # syncs: torch.distributed is initialised with 2 processes
     assert metric.sums["n"] == local_n  # compute() leaves the local state alone
-    metric.sync()
+    merged = metric.gathered()  # every process's samples, merged in rank order
     if rank == 0:
         with open(out, "w") as f:
-            json.dump({"result": result, "ids": metric.reservoir.ids.tolist(), "local_n": local_n}, f)
+            json.dump({"result": result, "ids": merged.reservoir.ids.tolist(), "local_n": local_n}, f)
     dist.destroy_process_group()
 
 

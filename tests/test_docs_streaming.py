@@ -13,7 +13,7 @@ DOC = Path(__file__).parents[1] / "docs" / "streaming.md"
 
 def _examples() -> list[str]:
     """The doc's complete programs: its python blocks that start with an import."""
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
     return [b for b in blocks if b.startswith("import")]
 
 

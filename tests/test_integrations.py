@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from dist_worker import stream
+from test_guard import _assert_same, _model_with_grads, _snapshot
+from test_streaming import _data, _fed, run_two_ranks
 from torch import nn
 
 from invmeter.errors import InvalidParameterError
 from invmeter.streaming import InvarianceMetric
-
-from test_guard import _assert_same, _model_with_grads, _snapshot
-from test_streaming import _data, _fed, run_two_ranks
-from dist_worker import stream
 
 tm = pytest.importorskip("torchmetrics")
 
@@ -110,7 +109,7 @@ def test_lightning_callback_logs_through_the_trainers_logger_and_does_not_change
 
     g = torch.Generator().manual_seed(5)
     held_out, held_labels = torch.rand(24, 3, 12, 12, generator=g), torch.arange(24) % 3
-    callback = InvarianceCallback(held_out, held_labels, transforms="rotation,hflip".split(","), every_n_epochs=1,
+    callback = InvarianceCallback(held_out, held_labels, transforms=["rotation", "hflip"], every_n_epochs=1,
                                   every_n_steps=5, mean=(0.5,) * 3, std=(0.5,) * 3)
     model, csv_path = _lightning_run(tmp_path / "with", [callback])
     plain, _ = _lightning_run(tmp_path / "without", [])

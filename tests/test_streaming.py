@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -12,16 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dist_worker import stream
+from test_guard import _assert_same, _model_with_grads, _snapshot
 from torch import nn
 
+from conftest import CountingModel, HFlipInvariant, PixelModel
 from invmeter import functional as F
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.streaming import InvarianceMetric, _draws
 from invmeter.transforms import apply_transforms, parse_transform
-
-from conftest import CountingModel, HFlipInvariant, PixelModel
-from dist_worker import stream
-from test_guard import _assert_same, _model_with_grads, _snapshot
 
 REL = 1e-12  # documented tolerance of batching independence: float64 rounding of the running sums
 
@@ -45,8 +45,8 @@ def _fed(batches: list[torch.Tensor], data: tuple[torch.Tensor, ...], **kwargs: 
 
 def _assert_close(a: dict[str, float], b: dict[str, float]) -> None:
     assert a.keys() == b.keys()
-    for key in a:
-        assert a[key] == pytest.approx(b[key], rel=REL, abs=0), key
+    for key, value in a.items():
+        assert value == pytest.approx(b[key], rel=REL, abs=0), key
 
 
 def test_known_answers() -> None:
@@ -64,7 +64,7 @@ def test_one_batch_or_eight_in_any_order_gives_the_same_numbers() -> None:
     data = _data()
     whole = _fed([torch.arange(3000)], data, reservoir=512)
     uneven = torch.tensor([0, 1, 2, 50, 200, 999, 1000, 2400, 3000])
-    eight = _fed([torch.arange(a, b) for a, b in zip(uneven[:-1], uneven[1:])], data, reservoir=512)
+    eight = _fed([torch.arange(a, b) for a, b in itertools.pairwise(uneven)], data, reservoir=512)
     shuffled = _fed(list(torch.randperm(3000, generator=torch.Generator().manual_seed(1)).split(375)), data,
                     reservoir=512)
     for other in (eight, shuffled):

@@ -93,9 +93,9 @@ def test_cli_plot_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
             "--n-train", "32", "--n-val", "8", "--n-test", "8", "--epochs", "1", "--batch-size", "16",
             "--device", "cpu", "--threads", "1", "-q"]
     ok = CliRunner().invoke(cli, [*args, "--track", "hflip", "--track-images", "8", "--out", str(tmp_path / "a"),
-                                  "--plot", str(tmp_path / "a.png")])
+                                  "--plot", str(tmp_path / "a" / "curves.png")])  # inside --out, not there yet
     assert ok.exit_code == 0, ok.output
-    assert (tmp_path / "a.png").stat().st_size > 10_000
+    assert (tmp_path / "a" / "curves.png").stat().st_size > 10_000
     for extra, match in [(["--track", "rotaton"], "Did you mean 'rotation'"),
                          (["--track", "hflip", "--track-images", "3"], "'track_images' parameter must be an integer >= 4"),
                          (["--plot", str(tmp_path / "no" / "c.png")], "does not exist")]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from invmeter._validation import check_positive_int
@@ -70,7 +71,8 @@ class InvarianceCallback(Callback):
         self.every_n_steps = None if every_n_steps is None else check_positive_int("every_n_steps", every_n_steps)
         specs = [transforms] if isinstance(transforms, str) else list(transforms)
         self.transforms = [str(parse_transform(t)) for t in specs]
-        self.images, self.labels, self.reference = images, labels, reference
+        self.images, self.reference = images, reference
+        self.labels = None if labels is None else torch.as_tensor(labels)
         self.transformed = {str(parse_transform(k)): v for k, v in transformed.items()} if transformed else None
         self.settings = {"mean": mean, "std": std, "seed": seed, "reservoir": max(2, len(images))}
         self.batch_size = check_positive_int("batch_size", batch_size)
@@ -82,11 +84,11 @@ class InvarianceCallback(Callback):
         for spec in self.transforms:
             metric = InvarianceMetric(spec, **self.settings)  # type: ignore[arg-type]
             step = len(self.images) if self.reference is not None else self.batch_size  # references: one batch
-            for start in range(0, len(self.images), step):
-                part = slice(start, start + step)
-                metric.update(model, self.images[part], None if self.labels is None else self.labels[part],
-                              transformed=None if self.transformed is None else self.transformed[spec][part],
-                              reference=self.reference)
+            # explicit ids: every rank of a distributed run draws the same transforms
+            for ids in torch.arange(len(self.images)).split(step):
+                metric.update(model, self.images[ids], None if self.labels is None else self.labels[ids],
+                              transformed=None if self.transformed is None else self.transformed[spec][ids],
+                              reference=self.reference, index=ids)
             for key, value in metric.compute(sync=False).items():
                 if key != "n":
                     out[f"{key}/{spec}"] = float(value)
