@@ -237,8 +237,8 @@ def train(
     splits = {name: build_split(config.data, name, n, config.seed, cache=cache, progress=verbose)
               for name, n in sizes.items()}
     images = {name: torch.from_numpy(np.array(s.images)).to(device) for name, s in splits.items()}
-    tracker = Tracker.build(config, splits["val"]) if config.track else None  # fixed held-out pairs
     labels = {name: torch.from_numpy(np.array(s.labels)).long().to(device) for name, s in splits.items()}
+    tracker = Tracker.build(config, splits["val"]) if config.track else None  # --track: fixed held-out pairs
 
     # 2) model and optimiser: a seeded initialisation, or the saved state
     torch.manual_seed(config.seed)
