@@ -16,4 +16,5 @@ TRAIN_DEFAULTS = {
     "threads": 0,  # CPU threads for the whole process (0 = PyTorch's own choice); same count => same bits
     "amp": False,  # bfloat16 autocast on CUDA (ignored on CPU); off: float32, as in the paper
     "channels_last": True,  # NHWC weights on CUDA (ignored on CPU)
+    "track_images": 256,  # controlled pairs in --track's fixed held-out set
 }

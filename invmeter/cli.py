@@ -261,17 +261,24 @@ def _train_default(name: str) -> Any:
 @click.option("--amp/--no-amp", default=_train_default("amp"), show_default=True, help="bfloat16 autocast on CUDA.")
 @click.option("--channels-last/--no-channels-last", default=_train_default("channels_last"), show_default=True,
               help="NHWC weights on CUDA.")
+@click.option("--track", default=None, metavar="T1,T2",
+              help="Measure invariance and l2_ratio to these transforms after every epoch, e.g. rotation,hflip.")
+@click.option("--track-images", type=int, default=_train_default("track_images"), show_default=True,
+              help="Controlled pairs in --track's fixed held-out set.")
 @click.option("--out", required=True, help="Output folder: model.safetensors + model.json, and train_state.pt for --resume.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out after its last finished epoch.")
+@click.option("--plot", default=None, metavar="PATH", help="Save the curves (accuracy, tracked invariance) per epoch.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-epoch log lines.")
 @friendly_errors
 def train(quiet: bool, **options: Any) -> None:
     """Train a model on Transforms-2D, e.g. invmeter train --width 0.25 --transforms rotation --out runs/rot."""
     from invmeter import api
 
-    result = api.commands.train(verbose=not quiet, **options)
+    result, plot = api.commands.train(verbose=not quiet, **options)
     click.echo(f"test accuracy {result.test_accuracy:.4f} ({result.config.n_test} images); wrote {result.checkpoint} "
                f"(+ model.json). Score it: invmeter score --model {result.checkpoint}")
+    if plot is not None:
+        click.echo(f"wrote {plot}")
 
 
 _SOURCE_OPTIONS = [

@@ -29,7 +29,7 @@ from invmeter.models.labels import map_class_names
 from invmeter.models.layers import resolve_layers
 from invmeter.report import Report
 from invmeter.settings import ScoreSettings
-from invmeter.types import MetricValue, Representations
+from invmeter.types import Representations
 
 __all__ = ["Data", "make_pairs", "measure", "metric_plan", "across_seeds"]
 

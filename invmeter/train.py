@@ -17,10 +17,8 @@ The paper's transfer protocol (re-fitting the last layer of a trained model) is 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -30,20 +28,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from invmeter._io import atomic_write
 from invmeter._train_defaults import TRAIN_DEFAULTS
 from invmeter._progress import Progress
 from invmeter._validation import check_image_size, check_positive_int, check_range, unknown_name
 from invmeter._versions import versions
 from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
 from invmeter.data.transforms2d import Transforms2D
-from invmeter.errors import CheckpointError, InvalidParameterError, InvmeterWarning, UnknownNameError
+from invmeter.errors import InvalidParameterError, UnknownNameError
 from invmeter.features import resolve_device, to_unit_float
-from invmeter.models.checkpoint import build_architecture, checkpoint_handle, remove_stale_temporaries, save_checkpoint
+from invmeter.models.checkpoint import build_architecture, checkpoint_handle, save_checkpoint
 from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD, check_arch_image_size
 from invmeter.models.handle import ModelHandle
 from invmeter.models.preprocessing import normalize
-from invmeter.models.weights import torch_load_tensors
+from invmeter.tracking import Tracker, log_text, parse_track
+from invmeter.train_state import STATE_FILE, open_run, save_state
 from invmeter.transforms import parse_dataset_transform, parse_transform
 
 __all__ = [
@@ -54,9 +52,7 @@ __all__ = [
     "train",
 ]
 
-STATE_FILE = "train_state.pt"  # the resumable state, rewritten after every epoch
-STATE_FORMAT = "invmeter-train-state/1"
-RESUMABLE_CHANGES = ("epochs", "device", "threads")  # the only settings that may change when a run is resumed
+# the only settings that may change when a run is resumed (tracking never changes the training: tested)
 
 
 def _resolve_arch(arch: str) -> str:
@@ -102,6 +98,8 @@ class TrainConfig:
     threads: int = TRAIN_DEFAULTS["threads"]  # CPU threads for the whole process (0 = PyTorch's choice)
     amp: bool = TRAIN_DEFAULTS["amp"]  # bfloat16 autocast on CUDA (ignored on CPU)
     channels_last: bool = TRAIN_DEFAULTS["channels_last"]  # NHWC weights on CUDA (ignored on CPU)
+    track: tuple[str, ...] = ()  # transforms whose invariance and l2_ratio are measured every epoch (invmeter.tracking)
+    track_images: int = TRAIN_DEFAULTS["track_images"]  # controlled pairs in tracking's fixed held-out set
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arch", _resolve_arch(self.arch))
@@ -128,6 +126,8 @@ class TrainConfig:
         check_range("weight_decay", self.weight_decay, 0.0, 1.0, "TrainConfig")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise InvalidParameterError(f"The 'seed' parameter must be an integer. Got {self.seed!r} instead.")
+        object.__setattr__(self, "track", parse_track(self.track))
+        check_positive_int("track_images", self.track_images, 2 * self.data.n_classes if self.track else 2)
 
     @classmethod
     def for_transforms2d(
@@ -155,7 +155,8 @@ class TrainResult:
         handle: The trained model (eval mode) with its preprocessing; pass it to ``invmeter.score``.
         config: The config it was trained with.
         history: One row per epoch: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_accuracy`` (fractions),
-            ``images_per_s`` (training steps only) and ``seconds`` (training + validation).
+            ``images_per_s`` (training steps only) and ``seconds`` (training + validation + tracking); with
+            ``config.track``, ``invariance/<t>`` and ``l2_ratio/<t>`` per tracked transform and ``track_seconds``.
         test_accuracy: Top-1 accuracy on the held-out test split (fraction).
         checkpoint: ``DIR/model.safetensors`` when an output folder was given, else ``None``.
         seconds: Wall time of this call, data building included.
@@ -223,7 +224,7 @@ def train(
     t_start = time.perf_counter()
     log = _log if verbose else _quiet
     out_dir = Path(out) if out is not None else None
-    state = _open_run(out_dir, config, resume)  # the saved state to continue from, or None
+    state = open_run(out_dir, config, resume)  # the saved state to continue from, or None
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -235,6 +236,7 @@ def train(
               for name, n in sizes.items()}
     images = {name: torch.from_numpy(np.array(s.images)).to(device) for name, s in splits.items()}
     labels = {name: torch.from_numpy(np.array(s.labels)).long().to(device) for name, s in splits.items()}
+    tracker = Tracker.build(config, splits["val"]) if config.track else None  # --track: fixed held-out pairs
 
     # 2) model and optimiser: a seeded initialisation, or the saved state
     torch.manual_seed(config.seed)
@@ -277,17 +279,22 @@ def train(
         train_loss, train_accuracy = loss_sum.item() / steps, correct.item() / (steps * config.batch_size)
         train_seconds = time.perf_counter() - t_epoch
         val_accuracy = evaluate(model, images["val"], labels["val"], batch_size=max(256, config.batch_size), amp=amp)
+        tracked = tracker.measure(model, device) if tracker is not None else {}
         row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy, "val_accuracy": val_accuracy,
-               "images_per_s": steps * config.batch_size / train_seconds, "seconds": time.perf_counter() - t_epoch}
+               "images_per_s": steps * config.batch_size / train_seconds, **tracked,
+               "seconds": time.perf_counter() - t_epoch}
         history.append(row)
         log(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, train acc {train_accuracy:.3f}, "
-            f"val acc {val_accuracy:.3f}, {row['images_per_s']:.0f} img/s, {row['seconds']:.1f} s")
+            f"val acc {val_accuracy:.3f}, " + (log_text(row, config.track) + ", " if tracked else "")
+            + f"{row['images_per_s']:.0f} img/s, {row['seconds']:.1f} s")
         if out_dir is not None:
-            _save_state(out_dir, model, optimizer, config, history)
+            save_state(out_dir, model, optimizer, config, history)
 
     # 4) test once, write the checkpoint
     test_accuracy = evaluate(model, images["test"], labels["test"], batch_size=max(256, config.batch_size), amp=amp)
     meta = _checkpoint_meta(config, splits, history, test_accuracy, device)
+    if tracker is not None:
+        meta["track"] = tracker.describe()
     checkpoint = save_checkpoint(model, out_dir, meta) if out_dir is not None else None
     name, weights = (str(checkpoint), f"file:{checkpoint}") if checkpoint else (config.arch, "trained-in-memory")
     log(f"test acc {test_accuracy:.3f} ({config.n_test} images)" + (f"; wrote {checkpoint}" if checkpoint else ""))
@@ -331,89 +338,3 @@ def _checkpoint_meta(
         "device": str(device),
         "versions": versions(),
     }
-
-
-# --- resumable state -------------------------------------------------------------------------------------------
-
-
-def _open_run(out: Path | None, config: TrainConfig, resume: bool) -> dict[str, Any] | None:
-    """Check the output folder; return the saved state to continue from, or ``None`` to start afresh."""
-    if out is None:
-        if resume:
-            raise InvalidParameterError("Resuming needs the output folder of the run ('out' / --out).")
-        return None
-    if out.exists() and not out.is_dir():
-        raise InvalidParameterError(f"The output path {str(out)!r} is a file; give a folder.")
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.access(out, os.W_OK):
-        raise InvalidParameterError(f"Cannot write to the output folder {str(out)!r}: permission denied.")
-    state_path = out / STATE_FILE
-    if not resume:
-        if state_path.exists() or (out / "model.safetensors").exists():
-            raise CheckpointError(f"{str(out)!r} already holds a training run; pass --resume to continue it, "
-                                  "or choose another --out.")
-        return None
-    for name in (STATE_FILE, "model.safetensors", "model.json"):
-        remove_stale_temporaries(out, name)
-    if not state_path.exists():
-        warnings.warn(f"Nothing to resume in {str(out)!r} (no {STATE_FILE}): training from scratch.", InvmeterWarning,
-                      stacklevel=3)
-        return None
-    state = _read_state(state_path)
-    _check_same_run(state["config"], config.to_dict(), out)
-    if len(state["history"]) > config.epochs:
-        raise CheckpointError(f"The run in {str(out)!r} has already trained {len(state['history'])} epochs, more than "
-                              f"the {config.epochs} asked for.")
-    return state
-
-
-def _read_state(path: Path) -> dict[str, Any]:
-    try:
-        state = torch_load_tensors(path, "training state")
-    except CheckpointError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure to parse the file means a damaged state for the user
-        raise CheckpointError(f"Training state {str(path)!r} cannot be read ({exc.__class__.__name__}); is it corrupt? "
-                              "Delete it to start over.") from None
-    keys = {"format", "config", "history", "model", "optimizer", "rng", "cuda_rng"}
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or not keys <= state.keys():
-        raise CheckpointError(f"{str(path)!r} is not an invmeter training state ({STATE_FORMAT}).")
-    return state
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _check_same_run(saved: dict[str, Any], wanted: dict[str, Any], out: Path) -> None:
-    """One-line error naming the first setting (besides RESUMABLE_CHANGES) that differs from the saved run."""
-    old, new = _flatten(saved), _flatten(wanted)
-    differ = [k for k in sorted(old.keys() | new.keys()) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)]
-    if differ:
-        k = differ[0]
-        more = f" (and {len(differ) - 1} more settings)" if len(differ) > 1 else ""
-        raise CheckpointError(f"Cannot resume {str(out)!r}: it was trained with {k}={old.get(k)!r}, this run asks for "
-                              f"{new.get(k)!r}{more}. Resume with the same settings, or choose another --out.")
-
-
-def _save_state(
-    out: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig, history: list[dict[str, float]]
-) -> None:
-    """Everything needed to continue after the last finished epoch; loadable with ``torch.load(weights_only=True)``."""
-    state = {
-        "format": STATE_FORMAT,
-        "config": config.to_dict(),
-        "history": history,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "versions": versions(),
-    }
-    atomic_write(out / STATE_FILE, lambda tmp: torch.save(state, tmp))

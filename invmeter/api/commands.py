@@ -83,12 +83,27 @@ def write_outputs(groups: Sequence[Sequence[Any]], *, json_path: str | None = No
 
 
 def train(*, transforms: str, classes: int, image_size: int, out: str, resume: bool = False, verbose: bool = True,
-          **options: Any) -> Any:
-    """Train on Transforms-2D objects ``0..classes-1`` under ``transforms`` (see :class:`invmeter.TrainConfig`)."""
+          track: str | None = None, plot: str | None = None, **options: Any) -> tuple[Any, Path | None]:
+    """Train on Transforms-2D objects ``0..classes-1`` under ``transforms`` (see :class:`invmeter.TrainConfig`);
+    ``track``: transforms measured every epoch; ``plot``: the per-epoch curves' figure. Returns the result and the
+    figure's path."""
     from invmeter.train import TrainConfig, train as run
 
-    config = TrainConfig.for_transforms2d(transforms=transforms, classes=classes, image_size=image_size, **options)
-    return run(config, out=out, resume=resume, verbose=verbose)
+    config = TrainConfig.for_transforms2d(transforms=transforms, classes=classes, image_size=image_size, track=track,
+                                          **options)
+    if plot is not None:
+        from invmeter.plots import pyplot
+
+        if Path(plot).resolve().parent != Path(out).resolve():  # --out itself is created and checked by training
+            check_writable(plot, "plot")
+        _check_suffix(plot, PLOT_FORMATS, "plot")
+        pyplot()  # fail before training if matplotlib is missing
+    result = run(config, out=out, resume=resume, verbose=verbose)
+    if plot is None:
+        return result, None
+    from invmeter.curves import plot_history
+
+    return result, plot_history(result.history, plot, title=f"{config.arch} on {transforms}")
 
 
 def build_data(*, objects: str | None, backgrounds: str | None, n_classes: int | None, image_size: int, seed: int,

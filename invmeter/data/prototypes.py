@@ -9,7 +9,6 @@ SI-score layout, via :func:`load_object_source`).
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 

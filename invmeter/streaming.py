@@ -1,0 +1,350 @@
+"""InvarianceMetric: invariance (and l2_ratio, consistency) accumulated over a stream, in bounded memory, with a
+state that merges across processes; for training loops, early stopping and model selection (docs/streaming.md).
+
+State: exact running sums (paired distances, explicit reference distances, unchanged predictions) plus a seeded
+reservoir of at most ``reservoir`` samples ``(id, z, z', label)`` chosen by ``key = hash(seed, id)`` (the M
+smallest keys), so neither the batching nor the split across processes changes which samples it holds. Memory:
+``O(reservoir · D)``, whatever the length of the stream.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from invmeter._reservoir import Reservoir, sample_keys
+from invmeter._validation import check_positive_int
+from invmeter.errors import DataError, InvalidParameterError
+from invmeter.features import to_unit_float
+from invmeter.models.preprocessing import normalize
+from invmeter.functional import _checked, _labels, _same_shape
+from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
+from invmeter.metrics.invariance import invariance_from_terms, paired_distances
+from invmeter.models.guard import borrowed
+from invmeter.models.handle import ModelHandle
+from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms, parse_transform
+
+__all__ = ["InvarianceMetric"]
+
+_SUMS = ("n", "sum_d", "n_ref", "sum_r", "n_logits", "n_same")
+
+
+class InvarianceMetric:
+    """Streaming invariance of representations to a transform: ``update`` with batches, ``compute`` at any time.
+
+    Two ways to feed it:
+
+    - ``update(z, z_t, labels=None, *, z_ref=None, logits=None, logits_t=None, index=None)``: representations you
+      already have, ``(B, D)`` each (row i of ``z_t`` is image i transformed).
+    - ``update(model, images, labels=None, *, transformed=None, reference=None, index=None)``: a model and
+      ``(B, C, H, W)`` images in [0, 1] (or uint8); the transform's per-image parameters are drawn from
+      ``hash(seed, id)`` (or the views come rendered, ``transformed=``), both views go through the model in eval
+      mode under ``torch.inference_mode()`` and the model is handed back untouched
+      (:func:`invmeter.models.guard.borrowed`: modes, devices, gradients, hooks). The representation is read as
+      ``invmeter score`` reads it: the input of the last ``nn.Linear`` when it produces the output (logits then
+      give ``consistency``), else the output.
+
+    ``compute()`` returns ``{"invariance", "l2_ratio" (when labels were given), "consistency" (when logits were),
+    "n"}``; definitions in docs/streaming.md. Samples are identified by ``index`` (global ids, e.g. dataset
+    indices), else by a running count of this process (offset by ``rank << 40`` under torch.distributed): the
+    result does not depend on how the stream is batched (up to float64 rounding of the running sums) nor, with
+    ``index``, on how it is split across processes. ``compute()`` merges every process's state (a collective call)
+    when torch.distributed is initialised with more than one process.
+
+    Args:
+        transform: Spec for the model path (``"rotation"``, ``"rotation:45+blur"``); unused by the
+            representation path.
+        reservoir: Samples kept for random references and ``l2_ratio`` (memory ``O(reservoir · D)``).
+        seed: Seeds the reservoir's keys and the transform draws.
+        mean: Per-channel normalisation mean applied after the transform (model path); ``None``: none.
+        std: Per-channel normalisation std.
+
+    Example:
+        >>> metric = InvarianceMetric(reservoir=256)
+        >>> z = torch.randn(64, 16, generator=torch.Generator().manual_seed(0))
+        >>> metric.update(z, z)
+        >>> metric.compute()["invariance"]
+        1.0
+    """
+
+    def __init__(self, transform: str | TransformSpec | None = None, *, reservoir: int = 1024, seed: int = 0,
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
+        self.transform = parse_transform(transform) if transform is not None else None
+        self.reservoir_size = check_positive_int("reservoir", reservoir, 2)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidParameterError(f"The 'seed' parameter must be an integer. Got {seed!r} instead.")
+        if (mean is None) != (std is None):
+            raise InvalidParameterError("Give both 'mean' and 'std' (per channel), or neither.")
+        self.seed = seed
+        self.mean = tuple(float(m) for m in mean) if mean is not None else None
+        self.std = tuple(float(s) for s in std) if std is not None else None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every sample (e.g. at the start of an evaluation epoch)."""
+        self.sums: dict[str, float] = dict.fromkeys(_SUMS, 0)
+        self.modes: dict[str, bool] | None = None  # {"reference", "labels", "logits"}: fixed by the first update
+        self.reservoir: Reservoir | None = None
+        self.counter = 0  # samples seen by this process without an explicit index
+
+    # --- feeding ------------------------------------------------------------------------------------------------
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """``update(z, z_t, labels=None, ...)`` or ``update(model, images, labels=None, ...)``; see the class."""
+        if args and isinstance(args[0], nn.Module):
+            self.update_model(*args, **kwargs)
+        else:
+            self.update_representations(*args, **kwargs)
+
+    def update_representations(
+        self, z: Tensor, z_t: Tensor, labels: Tensor | None = None, *, z_ref: Tensor | None = None,
+        logits: Tensor | None = None, logits_t: Tensor | None = None, index: Tensor | Sequence[int] | None = None,
+    ) -> None:
+        """Add a batch of representation pairs ``(B, D)``; ``z_ref`` (B, D) gives each image's reference (e.g. the
+        same scene with another object) instead of random other images of the stream."""
+        z, z_t = _checked("z", z).float(), _checked("z_t", z_t).float()
+        _same_shape(z, z_t, "z", "z_t")
+        b = len(z)
+        if z_ref is not None:
+            z_ref = _checked("z_ref", z_ref)
+            _same_shape(z, z_ref, "z", "z_ref")
+        if logits is not None or logits_t is not None:
+            if logits is None or logits_t is None:
+                raise InvalidParameterError("Give both 'logits' and 'logits_t' (clean and transformed), or neither.")
+            logits, logits_t = _checked("logits", logits), _checked("logits_t", logits_t)
+            _same_shape(logits, logits_t, "logits", "logits_t")
+            if len(logits) != b:
+                raise InvalidParameterError(f"'logits' has {len(logits)} rows for {b} images.")
+        if labels is not None:
+            labels = _labels(labels, b)
+        self._check_modes({"reference": z_ref is not None, "labels": labels is not None, "logits": logits is not None},
+                          z.shape[1])
+        ids = self._ids(b, index)
+        if b == 0:
+            return
+        d = paired_distances(z, z_t)
+        self.sums["n"] += b
+        self.sums["sum_d"] += float(d.sum())
+        if z_ref is not None:
+            self.sums["n_ref"] += b
+            self.sums["sum_r"] += float(paired_distances(z, z_ref).sum())
+        if logits is not None:
+            self.sums["n_logits"] += b
+            self.sums["n_same"] += int((logits.argmax(dim=1) == logits_t.argmax(dim=1)).sum())
+        self._admit(ids, z, z_t, labels)
+
+    @torch.no_grad()
+    def update_model(self, model: nn.Module, images: Tensor, labels: Tensor | None = None, *,
+                     transformed: Tensor | None = None, reference: Tensor | None = None,
+                     index: Tensor | Sequence[int] | None = None) -> None:
+        """Run ``model`` on both views of ``(B, C, H, W)`` images in [0, 1] (or uint8), untouched (see the class),
+        and add the representations.
+
+        ``transformed``: the transformed views, rendered by you (e.g. ``Transforms2DPairs.render``, which
+        transforms the object only); ``None``: the metric's transform applied to ``images``. ``reference``: (B,)
+        index into this batch of each image's reference image (e.g. ``Transforms2DPairs.reference``, whose twins
+        a batch must hold whole); ``None``: random other images of the stream.
+        """
+        device = next((p.device for p in model.parameters()), images.device if isinstance(images, Tensor) else None)
+        x = _images("images", images).to(device)  # transforms run where the model does
+        if transformed is None and self.transform is None:
+            raise InvalidParameterError("Updating from a model needs a transform: InvarianceMetric('rotation', ...), "
+                                        "or the transformed views (transformed=...).")
+        b = len(x)
+        ids = self._ids(b, index, advance=False)
+        if transformed is None:
+            x_t = apply_transforms(x, _draws(self.transform, ids, self.seed))  # type: ignore[arg-type]
+        else:
+            x_t = _images("transformed", transformed).to(device)
+            _same_shape(x.flatten(1), x_t.flatten(1), "images", "transformed")
+        if reference is not None:
+            reference = torch.as_tensor(reference).detach().cpu().long()
+            if reference.shape != (b,) or (b and (int(reference.min()) < 0 or int(reference.max()) >= b)) or bool(
+                    (reference == torch.arange(b)).any()):
+                raise InvalidParameterError(f"'reference' must give each of the {b} images another image of the same "
+                                            "batch (indices in [0, B), none its own).")
+        with borrowed(model, device) as net, torch.inference_mode():
+            views = normalize(torch.cat([x, x_t]), self.mean, self.std)
+            z, logits = _read_representation(net, views)
+        z, logits = z.float().cpu(), logits.float().cpu() if logits is not None else None
+        self.update_representations(z[:b], z[b:], labels, z_ref=None if reference is None else z[:b][reference],
+                                    logits=None if logits is None else logits[:b],
+                                    logits_t=None if logits is None else logits[b:], index=ids)
+        if index is None:
+            self.counter += b
+
+    # --- results ------------------------------------------------------------------------------------------------
+
+    def compute(self, *, sync: bool | None = None) -> dict[str, float]:
+        """``invariance``, ``l2_ratio`` (labels given), ``consistency`` (logits given) and ``n`` (samples).
+
+        ``sync``: merge every process's state first (a collective call: every rank must call ``compute``);
+        ``None`` = when torch.distributed is initialised with more than one process. Local state is unchanged.
+        """
+        state = self.gathered() if (_distributed() if sync is None else sync) else self
+        return state._compute()
+
+    def _compute(self) -> dict[str, float]:
+        n = int(self.sums["n"])
+        if n == 0 or self.reservoir is None:
+            raise DataError("The metric has no samples; call update() before compute().")
+        assert self.modes is not None  # set with the first sample
+        if self.modes["reference"]:
+            mean_r = self.sums["sum_r"] / self.sums["n_ref"]
+        else:
+            if len(self.reservoir) < 2:
+                raise DataError("invariance against random references needs at least 2 images.")
+            mean_r = _mean_pairwise_distance(self.reservoir.clean)
+        out = {"invariance": float(invariance_from_terms(np.array([self.sums["sum_d"] / n]), np.array([mean_r])))}
+        if self.modes["labels"]:
+            held = self.reservoir.by_id()
+            out["l2_ratio"] = float(l2_ratio_from_sums(class_distance_sums(held.transformed, held.labels)))
+        if self.modes["logits"]:
+            out["consistency"] = self.sums["n_same"] / self.sums["n_logits"]
+        out["n"] = n
+        return out
+
+    # --- state: merge, save, sync -------------------------------------------------------------------------------
+
+    def merge(self, other: InvarianceMetric) -> None:
+        """Add ``other``'s samples (another process's or shard's metric with the same settings) to this one."""
+        if (other.seed, other.reservoir_size, str(other.transform)) != (self.seed, self.reservoir_size,
+                                                                         str(self.transform)):
+            raise InvalidParameterError("Only metrics with the same transform, reservoir size and seed can be merged.")
+        if other.reservoir is None:
+            return
+        self._check_modes(other.modes, other.reservoir.clean.shape[1])
+        for key in _SUMS:
+            self.sums[key] += other.sums[key]
+        assert self.reservoir is not None  # created by _check_modes
+        self.reservoir.add(other.reservoir)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Settings and state as plain values and CPU tensors (``torch.save``-able, ``weights_only`` loadable)."""
+        res = self.reservoir
+        return {"transform": str(self.transform) if self.transform is not None else None,
+                "reservoir_size": self.reservoir_size, "seed": self.seed, "mean": self.mean, "std": self.std,
+                "sums": dict(self.sums), "modes": dict(self.modes) if self.modes else None, "counter": self.counter,
+                "reservoir": None if res is None else {"ids": res.ids, "keys": res.keys, "clean": res.clean,
+                                                       "transformed": res.transformed, "labels": res.labels}}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> InvarianceMetric:
+        """The metric a :meth:`state_dict` describes."""
+        metric = cls(state["transform"], reservoir=state["reservoir_size"], seed=state["seed"], mean=state["mean"],
+                     std=state["std"])
+        metric.sums, metric.counter = dict(state["sums"]), state["counter"]
+        metric.modes = dict(state["modes"]) if state["modes"] else None
+        if state["reservoir"] is not None:
+            metric.reservoir = Reservoir(metric.reservoir_size, **state["reservoir"])
+        return metric
+
+    def gathered(self) -> InvarianceMetric:
+        """A copy holding every process's samples (all-gather of the states, merged in rank order; a collective
+        call). Without torch.distributed: a copy of this metric."""
+        if not _distributed():
+            return copy.deepcopy(self)
+        import torch.distributed as dist
+
+        states: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(states, self.state_dict())
+        merged = InvarianceMetric.from_state_dict({**states[0], "sums": dict.fromkeys(_SUMS, 0), "modes": None,
+                                                   "reservoir": None, "counter": 0})
+        for state in states:
+            merged.merge(InvarianceMetric.from_state_dict(state))
+        return merged
+
+    # --- internals ----------------------------------------------------------------------------------------------
+
+    def _check_modes(self, modes: dict[str, bool] | None, dim: int) -> None:
+        """The first update fixes what every update gives (references, labels, logits) and the dimension."""
+        if modes is None:
+            return
+        if self.modes is None:
+            self.modes = dict(modes)
+            self.reservoir = Reservoir.empty(self.reservoir_size, dim, modes["labels"])
+            return
+        for key, given in modes.items():
+            if given != self.modes[key]:
+                what = {"reference": "z_ref", "labels": "labels", "logits": "logits"}[key]
+                raise InvalidParameterError(f"'{what}' was given in some updates but not in others; give it in every "
+                                            "update or in none (or reset()).")
+        assert self.reservoir is not None
+        if dim != self.reservoir.clean.shape[1]:
+            raise InvalidParameterError(f"Representations changed dimension: {dim}, earlier {self.reservoir.clean.shape[1]}.")
+
+    def _ids(self, b: int, index: Tensor | Sequence[int] | None, advance: bool = True) -> Tensor:
+        """Global sample ids of a batch: ``index`` as given, else this process's running count (rank-offset)."""
+        if index is not None:
+            ids = torch.as_tensor(index).detach().cpu()
+            if ids.shape != (b,) or ids.dtype.is_floating_point or ids.dtype == torch.bool or (b and int(ids.min()) < 0):
+                raise InvalidParameterError(f"'index' must hold {b} non-negative integer sample ids, one per image.")
+            return ids.to(torch.int64)
+        ids = torch.arange(self.counter, self.counter + b, dtype=torch.int64) + (_rank() << 40)
+        if advance:
+            self.counter += b
+        return ids
+
+    def _admit(self, ids: Tensor, z: Tensor, z_t: Tensor, labels: Tensor | None) -> None:
+        """Offer a batch to the reservoir; once full, only keys below its largest can enter."""
+        assert self.reservoir is not None
+        keys = sample_keys(ids, self.seed)
+        if len(self.reservoir) == self.reservoir_size:
+            entering = keys < self.reservoir.keys.max()
+            if not bool(entering.any()):
+                return
+            ids, keys, z, z_t = ids[entering], keys[entering], z[entering], z_t[entering]
+            labels = labels[entering] if labels is not None else None
+        self.reservoir.add(Reservoir(self.reservoir_size, ids, keys, z.clone(), z_t.clone(),
+                                     labels.clone() if labels is not None else None))
+
+
+def _read_representation(model: nn.Module | ModelHandle, images: Tensor) -> tuple[Tensor, Tensor | None]:
+    """``(representation (B, D), logits or None)`` of normalised images, read exactly as ``invmeter score`` reads
+    ``model`` (a bare module: the input of its last ``nn.Linear`` when that produces the output, else the output; a
+    handle: its own rule, e.g. timm's ``pre_logits``). The one call into feature extraction's internals."""
+    from invmeter.features import _forward
+    from invmeter.models import wrap_module
+
+    handle = model if isinstance(model, ModelHandle) else wrap_module(model, image_size=tuple(images.shape[-2:]))
+    z, logits, _, _ = _forward(handle, handle.readout, images, [])
+    return z, logits
+
+
+def _draws(spec: TransformSpec, ids: Tensor, seed: int) -> SampledTransforms:
+    """Per-image transform parameters, image i's drawn from its own generator seeded by ``hash(seed, id_i)``: the
+    same draw whichever batch the image comes in."""
+    per_image = [spec.sample(1, torch.Generator().manual_seed(int(k))) for k in sample_keys(ids, seed, stream=1)]
+    return SampledTransforms(spec, tuple(torch.cat(p) for p in zip(*(s.params for s in per_image))))
+
+
+def _mean_pairwise_distance(z: Tensor) -> float:
+    """Mean of ``‖z_i − z_j‖`` over ordered pairs ``i ≠ j`` (every row's distances to every other row)."""
+    sums = class_distance_sums(z, torch.zeros(len(z), dtype=torch.int64))
+    return float(sums.within.sum() / sums.n_within.sum())
+
+
+def _images(name: str, images: Tensor) -> Tensor:
+    """``(B, C, H, W)`` float images in [0, 1] (uint8 divided by 255), or a one-line error."""
+    if not isinstance(images, Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise InvalidParameterError(f"'{name}' must be a (B, C, H, W) tensor. Got {shape}.")
+    x = to_unit_float(images)
+    if not bool(torch.isfinite(x).all()):
+        raise DataError(f"'{name}' holds NaN or Inf values.")
+    return x
+
+
+def _distributed() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _rank() -> int:
+    return torch.distributed.get_rank() if _distributed() else 0

@@ -1,0 +1,58 @@
+"""One rank of the 2-process gloo tests: ``python dist_worker.py RANK WORLD PORT OUT [core|torchmetrics]``.
+
+Rank r streams every WORLD-th sample (as a DistributedSampler would), in batches of 37, with the samples' global
+indices; compute() then merges the ranks' states. Rank 0 writes the merged result and reservoir ids to OUT.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import torch
+import torch.distributed as dist
+
+from invmeter.streaming import InvarianceMetric
+
+
+def stream() -> tuple[torch.Tensor, ...]:
+    """The whole stream: 1500 samples of 24-d representations, 5 classes, logits."""
+    g = torch.Generator().manual_seed(7)
+    z = torch.randn(1500, 24, generator=g)
+    z_t = z + 0.5 * torch.randn(1500, 24, generator=g)
+    labels = torch.randint(0, 5, (1500,), generator=g)
+    return z, z_t, labels, z[:, :5], z_t[:, :5]
+
+
+def main() -> None:
+    rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    z, z_t, labels, logits, logits_t = stream()
+    mine = torch.arange(rank, len(z), world)
+    if len(sys.argv) > 5 and sys.argv[5] == "torchmetrics":
+        from invmeter.integrations.torchmetrics import Invariance
+
+        tm = Invariance(reservoir=256, seed=3)
+        for chunk in mine.split(37):
+            tm.update(z[chunk], z_t[chunk], labels[chunk], logits=logits[chunk], logits_t=logits_t[chunk], index=chunk)
+        result = {k: float(v) for k, v in tm.compute().items()}  # torchmetrics syncs the states across ranks
+        if rank == 0:
+            with open(out, "w") as f:
+                json.dump({"result": result}, f)
+        dist.destroy_process_group()
+        return
+    metric = InvarianceMetric(reservoir=256, seed=3)
+    for chunk in mine.split(37):
+        metric.update(z[chunk], z_t[chunk], labels[chunk], logits=logits[chunk], logits_t=logits_t[chunk], index=chunk)
+    local_n = metric.sums["n"]
+    result = metric.compute()  # syncs: torch.distributed is initialised with 2 processes
+    assert metric.sums["n"] == local_n  # compute() leaves the local state alone
+    merged = metric.gathered()  # every process's samples, merged in rank order
+    if rank == 0:
+        with open(out, "w") as f:
+            json.dump({"result": result, "ids": merged.reservoir.ids.tolist(), "local_n": local_n}, f)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
