@@ -11,7 +11,8 @@ from invmeter.errors import InvalidParameterError, UnknownNameError
 
 __all__ = [
     "MAX_IMAGE_SIZE", "MAX_SEED", "MIN_IMAGE_SIZE", "did_you_mean", "unknown_name", "check_positive_int",
-    "check_image_size", "check_int", "check_seed", "check_seeds", "check_choice", "check_writable", "check_range", "parse_number_list",
+    "check_image_size", "check_int", "check_seed", "check_seeds", "check_choice", "check_writable", "check_output_folder",
+    "check_range", "parse_number_list",
 ]
 
 # Side of the square images invmeter renders or feeds a model, in pixels. 8: the smallest the transforms and
@@ -97,6 +98,21 @@ def check_writable(path: str | os.PathLike[str], what: str = "output") -> Path:
         raise InvalidParameterError(f"Cannot write {what} to {str(p)!r}: {str(parent)!r} is a file, not a folder.")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise InvalidParameterError(f"Cannot write {what} to {str(p)!r}: permission denied. Choose another path.")
+    return p
+
+
+def check_output_folder(path: str | os.PathLike[str], what: str = "output") -> Path:
+    """Fail early if ``path`` cannot be used as a folder to write into: a file, a parent that is a file, or no
+    permission where it would be created. A folder that does not exist yet is fine (it is created when needed)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InvalidParameterError(f"The {what} folder {str(p)!r} is a file; give a folder (created if missing).")
+    existing = next(q for q in (p, *p.absolute().parents) if q.exists())
+    if not existing.is_dir():
+        raise InvalidParameterError(f"Cannot create the {what} folder {str(p)!r}: {str(existing)!r} is a file.")
+    if not os.access(existing, os.W_OK):
+        raise InvalidParameterError(f"Cannot write to the {what} folder {str(p)!r}: permission denied on "
+                                    f"{str(existing)!r}. Choose another folder.")
     return p
 
 

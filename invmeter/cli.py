@@ -121,9 +121,9 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
         raise click.UsageError(f"--magnitudes must be a comma-separated list such as 0,15,30 (or 0,4px,8px). Got {magnitudes!r}.")
     if mags and (settings.seeds or settings.baseline):
         raise click.UsageError("--magnitudes cannot be combined with --seeds or --baseline.")
-    if mags:
-        for spec in specs:
-            [spec.at_magnitude(m) for m in mags]
+    for spec in specs if mags else ():
+        api.sweep_specs(spec, mags, settings)
+    api.commands.check_models(models, settings)  # every --model before the first is loaded
     if data == "transforms2d":
         resolved: Any = api.make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=options["n_classes"])
     elif objects or backgrounds:

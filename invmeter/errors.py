@@ -38,7 +38,7 @@ class InvmeterWarning(UserWarning):
 
 def warn(message: str, category: type[Warning] = InvmeterWarning) -> None:
     """Warn with the location of the caller's own line (the first frame outside invmeter), not invmeter's."""
-    frame, level = sys._getframe(1), 1
+    frame, level = sys._getframe(1), 2  # stacklevel 1 is this function, 2 its caller
     while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)

@@ -79,11 +79,24 @@ def _tensor_of(out: object, where: str) -> Tensor:
                                 "tensor of features per image. Choose another --layer.")
 
 
-def _vectors(out: Tensor, where: str) -> Tensor:
+def _vectors(out: Tensor, where: str, n: int) -> Tensor:
+    """``out`` as ``(n, D)`` vectors, one per image of the batch of ``n``; anything else is a one-line error."""
     if out.dim() == 0:
         raise InvalidParameterError(f"{where} returned a scalar; a representation needs one vector per image. "
                                     "Read another layer (--layer) or return features from forward().")
-    return out.flatten(1)
+    if out.dim() == 1:
+        raise InvalidParameterError(f"{where} returned one number per image (shape {tuple(out.shape)}); a "
+                                    "representation is a vector per image, shape (N, D): return z.unsqueeze(1) for "
+                                    "D = 1, or read another layer (--layer).")
+    if out.shape[0] != n:
+        raise InvalidParameterError(f"{where} returned {out.shape[0]} rows for a batch of {n} images (shape "
+                                    f"{tuple(out.shape)}); a representation needs one row per image, the batch first. "
+                                    "Read another layer (--layer) or fix the model's forward().")
+    vectors = out.flatten(1)
+    if vectors.shape[1] == 0:
+        raise InvalidParameterError(f"{where} returned 0 features per image (shape {tuple(out.shape)}); a "
+                                    "representation needs at least one. Read another layer (--layer).")
+    return vectors
 
 
 def _forward(handle: ModelHandle, readout: Readout, x: Tensor, layers: Sequence[str]
@@ -95,23 +108,23 @@ def _forward(handle: ModelHandle, readout: Readout, x: Tensor, layers: Sequence[
             pre = model.forward_head(model.forward_features(x), pre_logits=True)
         head = model.get_classifier() if handle.num_classes else None
         logits = head(pre) if isinstance(head, nn.Module) else None
-        return _vectors(pre, handle.name), logits, readout, dict(store)
+        return _vectors(pre, handle.name, len(x)), logits, readout, dict(store)
     if readout.kind == "head_input":
         head = readout.module
         with _capture(model, [head], inputs=True) as head_in, _capture(model, [head, *layers]) as store:
             out = _tensor_of(model(x), handle.name)
         head_out = store.get(head) if head in layers else store.pop(head, None)
         if head_out is not None and head_out.shape == out.shape and torch.equal(head_out, out):
-            return _vectors(head_in[head], handle.name), out, readout, dict(store)
-        return _vectors(out, handle.name), None, Readout("output"), dict(store)  # the last Linear is not the head
+            return _vectors(head_in[head], handle.name, len(x)), out, readout, dict(store)
+        return _vectors(out, handle.name, len(x)), None, Readout("output"), dict(store)  # the last Linear is not the head
     names = [*layers, readout.module] if readout.kind == "module" else list(layers)
     with _capture(model, names) as store:
         out = _tensor_of(model(x), handle.name)
     if readout.kind == "module":
         rep = store[readout.module] if readout.module in layers else store.pop(readout.module)
         logits = out.flatten(1) if handle.num_classes and out.dim() == 2 and out.shape[1] == handle.num_classes else None
-        return _vectors(rep, readout.module), logits, readout, dict(store)
-    return _vectors(out, handle.name), None, readout, dict(store)
+        return _vectors(rep, readout.module, len(x)), logits, readout, dict(store)
+    return _vectors(out, handle.name, len(x)), None, readout, dict(store)
 
 
 def _first_batch_error(handle: ModelHandle, x: Tensor, exc: Exception) -> InvalidParameterError:

@@ -17,7 +17,7 @@ import numpy as np
 from invmeter._version import __version__
 from invmeter._versions import versions
 from invmeter.data import ImagePairs, PairSource, Transforms2D, Transforms2DPairs
-from invmeter.errors import DataError, InvalidParameterError
+from invmeter.errors import DataError, InvalidParameterError, warn
 from invmeter._device import resolve_device
 from invmeter.features import extract
 from invmeter.metrics import MetricContext, get_metric
@@ -29,9 +29,9 @@ from invmeter.models.labels import map_class_names
 from invmeter.models.layers import resolve_layers
 from invmeter.report import Report
 from invmeter.settings import ScoreSettings
-from invmeter.types import Representations
+from invmeter.types import MetricValue, Representations
 
-__all__ = ["Data", "make_pairs", "measure", "metric_plan", "across_seeds"]
+__all__ = ["Data", "make_pairs", "measure", "metric_plan", "across_seeds", "undefined_notes"]
 
 
 @dataclass(frozen=True)
@@ -110,17 +110,20 @@ def measure(
     profile = resolve_layers(handle, settings.layers) if settings.layers else []
     if settings.layer:
         resolve_layers(handle, [settings.layer])  # an unknown module name fails before any forward pass
+    # --labels model: the data's classes must map onto the model's before any forward pass
+    class_map = map_class_names(pairs.class_names, handle.label_names) if settings.labels == "model" else None
     reducers = [InvarianceProfile(seed=seed, n_boot=settings.n_boot)] if profile else []
     readout = Readout("module", settings.layer) if settings.layer else None
     reps = extract(handle, pairs, readout=readout, profile=profile, reducers=reducers, clean=clean,
                    batch_size=settings.batch_size, device=settings.device, progress=settings.progress)
     t_features = time.perf_counter()
-    model_labels = None
-    if settings.labels == "model":
-        model_labels = map_class_names(pairs.class_names, handle.label_names)[reps.labels.numpy()]
+    model_labels = class_map[reps.labels.numpy()] if class_map is not None else None
     ctx = MetricContext(reps, seed=seed, n_boot=settings.n_boot, probe=settings.probe,
                         groups=_parameter_groups(pairs) if "equivariance" in metrics else None, model_labels=model_labels)
     values = ctx.evaluate(metrics)
+    undefined = undefined_notes(handle.name, values)
+    for note in undefined:
+        warn(note)
     t_end = time.perf_counter()
     more: dict[str, Any] = dict(extra or {})
     if "equivariance" in values and "invariance" in values and values["invariance"].defined:
@@ -153,10 +156,21 @@ def measure(
             "timings": {"render_s": round(reps.seconds["render"], 3), "forward_s": round(reps.seconds["forward"], 3),
                         "metrics_s": round(t_end - t_features, 3), "total_s": round(t_end - t_start, 3)},
         },
-        warnings=tuple(notes),
+        warnings=(*notes, *undefined),
         extra=more,
     )
     return report, reps
+
+
+def undefined_notes(model: str, values: dict[str, MetricValue]) -> list[str]:
+    """One line per reason why metrics have no value (null in the report, never a number), naming them: for the
+    report's warnings and a warning to the caller."""
+    by_reason: dict[str, list[str]] = {}
+    for name, value in values.items():
+        if not value.defined:
+            by_reason.setdefault(value.reason or "the value is not a finite number", []).append(name)
+    return [f"Model {model!r}: {', '.join(names)} undefined (null in the report): {reason}."
+            for reason, names in by_reason.items()]
 
 
 def across_seeds(reports: list[Report]) -> dict[str, Any]:

@@ -12,7 +12,15 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from invmeter._device import resolve_device
-from invmeter._validation import check_choice, check_image_size, check_int, check_seed, check_seeds, parse_number_list
+from invmeter._validation import (
+    check_choice,
+    check_image_size,
+    check_int,
+    check_seed,
+    check_seeds,
+    did_you_mean,
+    parse_number_list,
+)
 from invmeter.errors import InvalidParameterError
 from invmeter.metrics.probe import PROBE_SOLVERS
 from invmeter.metrics.registry import resolve_metrics
@@ -99,8 +107,10 @@ class ScoreSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise InvalidParameterError(f"Unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                                        f"valid settings: {', '.join(sorted(known))}.")
+            close = [c for name in unknown for c in did_you_mean(name, sorted(known), n=1)]
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise InvalidParameterError(f"Unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}.{hint} "
+                                        f"Valid settings: {', '.join(sorted(known))}.")
         given = {k: v for k, v in options.items() if v is not None or k in ("layer", "layers", "baseline")}
         if "seeds" in given:
             given["seeds"] = _numbers("seeds", given["seeds"], int)

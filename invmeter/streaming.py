@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from invmeter._reservoir import Reservoir, sample_keys
-from invmeter._validation import check_positive_int
+from invmeter._validation import check_positive_int, check_seed
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.features import to_unit_float
 from invmeter.models.preprocessing import normalize
@@ -76,8 +76,7 @@ class InvarianceMetric:
                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> None:
         self.transform = parse_transform(transform) if transform is not None else None
         self.reservoir_size = check_positive_int("reservoir", reservoir, 2)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise InvalidParameterError(f"The 'seed' parameter must be an integer. Got {seed!r} instead.")
+        check_seed("seed", seed)
         if (mean is None) != (std is None):
             raise InvalidParameterError("Give both 'mean' and 'std' (per channel), or neither.")
         self.seed = seed

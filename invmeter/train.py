@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from invmeter._train_defaults import TRAIN_DEFAULTS
 from invmeter._progress import Progress
-from invmeter._validation import check_image_size, check_positive_int, check_range, unknown_name
+from invmeter._validation import check_image_size, check_positive_int, check_range, check_seed, unknown_name
 from invmeter._versions import versions
 from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
 from invmeter.data.transforms2d import Transforms2D
@@ -49,13 +49,14 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "evaluate",
+    "resolve_arch",
     "train",
 ]
 
 # the only settings that may change when a run is resumed (tracking never changes the training: tested)
 
 
-def _resolve_arch(arch: str) -> str:
+def resolve_arch(arch: str) -> str:
     """``cifar:NAME`` / ``timm:NAME`` as given; a bare name is a CIFAR architecture if there is one, else timm."""
     if not isinstance(arch, str) or not arch.strip():
         raise InvalidParameterError(f"The 'arch' parameter must be a non-empty string. Got {arch!r}.")
@@ -102,7 +103,7 @@ class TrainConfig:
     track_images: int = TRAIN_DEFAULTS["track_images"]  # controlled pairs in tracking's fixed held-out set
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "arch", _resolve_arch(self.arch))
+        object.__setattr__(self, "arch", resolve_arch(self.arch))
         if not isinstance(self.data, BuildableDataset):
             raise InvalidParameterError(
                 f"The 'data' parameter must be a dataset build_split renders (Transforms2D, PastedObjects). "
@@ -124,8 +125,7 @@ class TrainConfig:
             )
         check_range("lr", self.lr, 1e-9, 10.0, "TrainConfig")
         check_range("weight_decay", self.weight_decay, 0.0, 1.0, "TrainConfig")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise InvalidParameterError(f"The 'seed' parameter must be an integer. Got {self.seed!r} instead.")
+        check_seed("seed", self.seed)
         object.__setattr__(self, "track", parse_track(self.track))
         check_positive_int("track_images", self.track_images, 2 * self.data.n_classes if self.track else 2)
 
@@ -224,8 +224,8 @@ def train(
     t_start = time.perf_counter()
     log = _log if verbose else _quiet
     out_dir = Path(out) if out is not None else None
+    device = resolve_device(config.device)  # an unknown device fails before the output folder is made
     state = open_run(out_dir, config, resume)  # the saved state to continue from, or None
-    device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
     amp = config.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()

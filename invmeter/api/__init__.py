@@ -9,9 +9,10 @@ from invmeter.api.scoring import (
     resolve_transform as resolve_transform,
     score as score,
     sweep as sweep,
+    sweep_specs as sweep_specs,
 )
 from invmeter.api.zoo import ZooTable as ZooTable, zoo as zoo
 from invmeter.settings import ScoreSettings as ScoreSettings
 
 __all__ = ["ScoreSettings", "ZooTable", "commands", "make_transforms2d", "resolve_data", "resolve_model",
-           "resolve_transform", "score", "sweep", "zoo"]
+           "resolve_transform", "score", "sweep", "sweep_specs", "zoo"]

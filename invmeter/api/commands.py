@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from invmeter._validation import check_choice, check_image_size, check_writable
+from invmeter._validation import check_choice, check_image_size, check_output_folder, check_positive_int, check_seed, check_writable
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_outputs", "write_outputs", "train",
+__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_models", "check_outputs", "write_outputs", "train",
            "build_data", "preview", "reproduce", "reproduce_plan", "claim_tally", "PLOT_FORMATS"]
 
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -51,6 +51,15 @@ def check_outputs(json_path: str | None = None, csv_path: str | None = None, plo
     if plot_path:
         check_writable(plot_path, "plot")
         _check_suffix(plot_path, PLOT_FORMATS, "plot")
+
+
+def check_models(models: Sequence[str], settings: Any) -> None:
+    """Every model spec checked as far as it can be without building it (see
+    :func:`invmeter.models.sources.check_model_spec`), so that a bad second ``--model`` fails before the first runs."""
+    from invmeter.models.sources import check_model_spec
+
+    for spec in models:
+        check_model_spec(spec, weights=settings.weights, image_size=settings.image_size)
 
 
 def _check_suffix(path: str | os.PathLike[str], formats: Sequence[str], what: str) -> None:
@@ -113,6 +122,11 @@ def build_data(*, objects: str | None, backgrounds: str | None, n_classes: int |
     from invmeter.api.scoring import make_transforms2d
     from invmeter.data import SPLIT_SIZES, build_split
 
+    check_seed("seed", seed)
+    if n_images is not None:
+        check_positive_int("n_images", n_images)
+    if cache_dir is not None:
+        check_output_folder(cache_dir, "cache")
     dataset = make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=n_classes, transforms=transforms,
                                 image_size=image_size)
     return [build_split(dataset, split, SPLIT_SIZES[split] if n_images is None else n_images, seed,
@@ -123,13 +137,15 @@ def preview(*, objects: str | None, backgrounds: str | None, n_classes: int | No
             transforms: str | None, n: int, zoom: int, out: str) -> int:
     """Write a grid of samples, one row per transform spec of the comma-separated list; returns the rows written."""
     from invmeter.api.scoring import make_transforms2d
-    from invmeter.data.preview import make_preview
+    from invmeter.data.preview import check_preview_size, make_preview
     from invmeter.transforms import PAPER_FAMILIES, parse_transform_list
 
     check_writable(out, "preview")
     _check_suffix(out, PREVIEW_FORMATS, "preview")
     check_image_size(image_size)
+    check_seed("seed", seed)
     specs = parse_transform_list(transforms if transforms else ",".join(PAPER_FAMILIES))
+    check_preview_size(1 + len(specs), n, image_size, zoom)
     dataset = make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=n_classes, image_size=image_size)
     make_preview(dataset, specs, n=n, seed=seed, zoom=zoom).save(out)
     return len(specs) + 1
@@ -166,6 +182,7 @@ def reproduce(figure: str, *, preset: str, out: str, seeds: str | None, archs: s
     from invmeter.experiments import reproduce as run
 
     check_choice("executor", executor, ("local", "ray"))
+    check_output_folder(out)
     if throughput is not None:
         raise InvalidParameterError("--throughput only applies to --dry-run.")
     options = _reproduce_options(preset, seeds, archs, objects_dir, backgrounds_dir, cifar_root, amp)

@@ -27,7 +27,7 @@ from invmeter.data import (
 )
 from invmeter._validation import check_image_size, check_int
 from invmeter.errors import DataError, InvalidParameterError, InvmeterWarning
-from invmeter.measure import Data, across_seeds, measure
+from invmeter.measure import Data, across_seeds, measure, metric_plan
 from invmeter.metrics import get_metric
 from invmeter.models import ModelHandle, load_model, random_init_copy, wrap_module
 from invmeter.report import Report
@@ -35,7 +35,7 @@ from invmeter.settings import ScoreSettings
 from invmeter.transforms import TransformSpec, parse_dataset_transform, parse_transform
 from invmeter.transforms.callable import CallableTransform
 
-__all__ = ["score", "sweep", "resolve_model", "resolve_transform", "resolve_data", "make_transforms2d",
+__all__ = ["score", "sweep", "sweep_specs", "resolve_model", "resolve_transform", "resolve_data", "make_transforms2d",
            "ScoreSettings"]
 
 
@@ -74,10 +74,14 @@ def resolve_data(data: Any, settings: ScoreSettings | None = None) -> Data:
     s = settings or ScoreSettings()
     if isinstance(data, Data):  # already resolved (the command line resolves once for every model)
         return data
-    if isinstance(data, Transforms2D):
-        return Data(transforms2d=data)
-    if isinstance(data, str) and data == "transforms2d":
-        return Data(transforms2d=make_transforms2d(n_classes=s.n_classes))
+    if isinstance(data, (Transforms2D, str)) and (not isinstance(data, str) or data == "transforms2d"):
+        dataset = data if isinstance(data, Transforms2D) else make_transforms2d(n_classes=s.n_classes)
+        n, k = s.n_pairs(dataset.n_classes), dataset.n_classes
+        if n < 2 * k:
+            raise InvalidParameterError(f"The 'n_images' parameter must be at least 2 per class on Transforms-2D "
+                                        f"({2 * k} for {k} classes: the probes split every class into train and "
+                                        f"test). Got {n}. Use {2 * k} or more, or fewer classes.")
+        return Data(transforms2d=dataset)
     source = image_source(data)
     if source.labels is not None and len(set(source.class_names)) < 2 and len(source.labels.unique()) < 2 and (
             s.metrics is None or any("labels" in get_metric(m).needs for m in s.metrics)):
@@ -178,6 +182,7 @@ def score(
     """
     s = _settings(settings, options)
     spec, resolved = resolve_transform(transform), resolve_data(data, s)
+    metric_plan(s, resolved, spec)  # metrics the data or transform cannot give: refused before the model is loaded
     handle, notes = _resolved_model(model, s)
     reports = [measure(handle, spec, resolved, s, seed=seed, notes=notes)[0] for seed in s.run_seeds]
     report = reports[0]
@@ -187,6 +192,26 @@ def score(
         base = measure(random_init_copy(handle, seed=s.seed), spec, resolved, s, seed=s.seed)[0]
         report.extra["baseline"] = {"model": base.model, "metrics": {k: v.to_dict() for k, v in base.metrics.items()}}
     return report
+
+
+def sweep_specs(transform: str | TransformSpec, magnitudes: Sequence[float | str], settings: ScoreSettings
+                ) -> list[TransformSpec]:
+    """The specs of a sweep, one family at each fixed magnitude, every magnitude checked before any work."""
+    if settings.seeds is not None or settings.baseline:
+        raise InvalidParameterError("A sweep takes one seed and no baseline; run score() per seed instead.")
+    if not isinstance(transform, (str, TransformSpec)):
+        raise InvalidParameterError(f"A sweep needs a transform spec such as 'rotation' (its magnitudes are set per "
+                                    f"point); a callable has none. Got {type(transform).__name__}.")
+    spec = parse_transform(transform)
+    if len(spec.steps) != 1:
+        raise InvalidParameterError(f"A sweep varies one family; got the composition {str(spec)!r}. Sweep one family, "
+                                    "e.g. rotation, or score the composition with score().")
+    if isinstance(magnitudes, (str, bytes)):
+        raise InvalidParameterError(f"The 'magnitudes' parameter must be a list such as [0, 15, 30] (translations also "
+                                    f"'8px'). Got the string {magnitudes!r}.")
+    if not len(magnitudes):
+        raise InvalidParameterError("Give at least one magnitude, e.g. magnitudes=[0, 15, 30, 60, 90].")
+    return [spec.at_magnitude(m) for m in magnitudes]
 
 
 def sweep(
@@ -215,15 +240,9 @@ def sweep(
         ([0.0, 90.0], 1.0)
     """
     s = _settings(settings, options)
-    if s.seeds is not None or s.baseline:
-        raise InvalidParameterError("A sweep takes one seed and no baseline; run score() per seed instead.")
-    spec = parse_transform(transform)
-    if len(spec.steps) != 1:
-        raise InvalidParameterError(f"A sweep varies one family; got the composition {str(spec)!r}.")
-    if isinstance(magnitudes, (str, bytes)) or not len(magnitudes):
-        raise InvalidParameterError("Give at least one magnitude, e.g. magnitudes=[0, 15, 30, 60, 90].")
-    specs = [spec.at_magnitude(m) for m in magnitudes]  # validates every magnitude before any work
+    specs = sweep_specs(transform, magnitudes, s)
     resolved = resolve_data(data, s)
+    metric_plan(s, resolved, specs[0])
     handle, notes = _resolved_model(model, s)
     reports, clean = [], None
     for spec_m in specs:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from invmeter._io import atomic_write
+from invmeter._validation import check_output_folder
 from invmeter.errors import InvalidParameterError, InvmeterError
 from invmeter.runner import Cell, cell_task, resolve_jobs, run_cells
 
@@ -184,13 +185,13 @@ def zoo(
     if options.get("seeds") is not None or options.get("baseline") is not None:
         raise InvalidParameterError("The zoo scores each model once (one seed, no baseline); use score() for those.")
     settings = ScoreSettings.create(**options)
+    out = check_output_folder(out, "zoo's output")
     metric = get_metric(rank)
     specs = expand_patterns(patterns)
     names = [str(resolve_transform(t)) for t in (transforms or PAPER_FAMILIES)]  # every spec checked up front
     if not isinstance(data, str):
         raise InvalidParameterError("The zoo's data is 'transforms2d' or a folder path (the same for every model).")
     resolve_data(data, settings)  # a bad folder fails before any model is loaded
-    out = Path(out)
     config = {"settings": {k: v for k, v in settings.to_dict().items() if k != "progress"}, "data": data,
               "transforms": names}
     cells = [Cell("zoo_model", {**config, "model": spec}, label=spec) for spec in specs]

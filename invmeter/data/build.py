@@ -32,7 +32,7 @@ import torch
 from invmeter._version import __version__
 from invmeter._io import sha256_file
 from invmeter._progress import Progress
-from invmeter._validation import check_image_size, check_positive_int, unknown_name
+from invmeter._validation import check_image_size, check_positive_int, check_seed, unknown_name
 from invmeter.data._split import BuildableDataset, SplitPlan
 from invmeter.errors import DataError, InvalidParameterError, InvmeterWarning
 
@@ -90,8 +90,7 @@ def split_spec(dataset: BuildableDataset, split: str, n: int, seed: int) -> dict
             f"that every class appears in the balanced split. Got {n} for the {split} split. Use {dataset.n_classes} "
             "or more."
         )
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidParameterError(f"The 'seed' parameter must be an integer. Got {seed!r} instead.")
+    check_seed("seed", seed)
     spec = {
         **dataset.describe(), "split": split, "n": n, "seed": seed, "split_seed": seed + SPLIT_SEED_OFFSETS[split],
         "labels": "balanced", "dtype": "uint8", "format": _FORMAT, "invmeter_version": __version__,

@@ -52,13 +52,20 @@ def _as_image(item: Any, where: str) -> Any:
             raise DataError(f"{where} is a tensor of shape {tuple(item.shape)}; images must be (3, H, W) (or (1, H, W)).")
         if item.dtype != torch.uint8:
             item = item.float()
-            lo, hi = float(item.min()), float(item.max())
-            if lo < -1e-3 or hi > 1 + 1e-3:
-                raise DataError(f"{where} has values in [{lo:.3g}, {hi:.3g}]; images must be in [0, 1] and not "
-                                "normalised (invmeter applies the model's normalisation after the transform). Remove "
-                                "Normalize from the dataset's transform.")
+            _check_unit_range(item, where)
         return item.expand(3, -1, -1)
     raise DataError(f"{where} is a {type(item).__name__}; expected a PIL image, a (3, H, W) tensor or an HWC uint8 array.")
+
+
+def _check_unit_range(images: Tensor, where: str) -> None:
+    """Float pixels must be finite and in [0, 1] (not normalised): a one-line DataError naming ``where``."""
+    if not bool(torch.isfinite(images).all()):
+        raise DataError(f"{where} has NaN or infinite values; images must be finite, in [0, 1].")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise DataError(f"{where} has values in [{lo:.3g}, {hi:.3g}]; images must be in [0, 1] and not "
+                        "normalised (invmeter applies the model's normalisation after the transform). Remove "
+                        "Normalize from the dataset's transform.")
 
 
 class DatasetImages:
@@ -119,6 +126,8 @@ class TensorImages:
         if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] not in (1, 3) or not len(images):
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
             raise DataError(f"Image tensors must be (N, 3, H, W) with N >= 1; got {shape}.")
+        if images.dtype != torch.uint8:
+            _check_unit_range(images, "The image tensor")  # all at once, before any work
         self.images = images
         self.labels = None if labels is None else _dense(torch.as_tensor(labels, dtype=torch.int64).reshape(-1))
         if self.labels is not None and len(self.labels) != len(images):

@@ -11,12 +11,34 @@ from PIL import Image, ImageDraw, ImageFont
 
 from invmeter._validation import check_positive_int
 from invmeter.data.transforms2d import Transforms2D
+from invmeter.errors import InvalidParameterError
 from invmeter.transforms import TransformSpec
 
-__all__ = ["make_preview"]
+__all__ = ["check_preview_size", "make_preview", "preview_size"]
 
 _GAP = 2  # pixels between cells
 _LABEL_WIDTH = 110  # pixels for the row labels
+
+
+def preview_size(rows: int, n: int, image_size: int, zoom: int) -> tuple[int, int]:
+    """``(width, height)`` in pixels of a grid of ``rows`` rows of ``n`` samples of ``image_size`` pixels drawn at
+    ``zoom``."""
+    cell = image_size * zoom
+    return _LABEL_WIDTH + n * (cell + _GAP) + _GAP, rows * (cell + _GAP) + _GAP
+
+
+def check_preview_size(rows: int, n: int, image_size: int, zoom: int) -> None:
+    """Refuse (before rendering) a grid larger than Pillow's decompression-bomb limit, ``Image.MAX_IMAGE_PIXELS``
+    (about 89 megapixels): the file could not be opened again, and the canvas alone would take ``3 w h`` bytes."""
+    check_positive_int("n", n)
+    check_positive_int("zoom", zoom)
+    width, height = preview_size(rows, n, image_size, zoom)
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        raise InvalidParameterError(
+            f"The preview grid would be {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), above "
+            f"Pillow's limit of {limit / 1e6:.0f} megapixels (PIL.Image.MAX_IMAGE_PIXELS). Lower --n ({n}), --zoom "
+            f"({zoom}), --image-size ({image_size}) or the number of transforms.")
 
 
 def make_preview(
@@ -40,8 +62,7 @@ def make_preview(
         >>> grid.size[1] == 2 * 32 * 2 + 3 * 2
         True
     """
-    check_positive_int("n", n)
-    check_positive_int("zoom", zoom)
+    check_preview_size(1 + len(transforms), n, dataset.image_size, zoom)
     rows: list[tuple[str, np.ndarray]] = []
     prototypes = dataset.prototypes()
     for spec in [None, *transforms]:
@@ -51,7 +72,7 @@ def make_preview(
         images = variant.render(scenes, prototypes)
         rows.append(("none" if spec is None else str(spec), (images * 255).round().byte().numpy()))
     cell = dataset.image_size * zoom
-    grid = Image.new("RGB", (_LABEL_WIDTH + n * (cell + _GAP) + _GAP, len(rows) * (cell + _GAP) + _GAP), "white")
+    grid = Image.new("RGB", preview_size(len(rows), n, dataset.image_size, zoom), "white")
     draw = ImageDraw.Draw(grid)
     font = ImageFont.load_default()
     for r, (label, images) in enumerate(rows):

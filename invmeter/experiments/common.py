@@ -17,6 +17,7 @@ from invmeter.errors import InvalidParameterError
 from invmeter.experiments.cells import dataset_config
 from invmeter.models.cifar import CIFAR_ARCHS
 from invmeter.runner import Cell
+from invmeter.train import resolve_arch
 from invmeter.transforms import PAPER_FAMILIES
 
 __all__ = [
@@ -162,7 +163,7 @@ def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: S
     if seeds is not None:
         scale = replace(scale, seeds=check_seeds(seeds))
     if archs:
-        scale = replace(scale, archs=tuple(a if ":" in a else f"cifar:{a}" for a in archs))
+        scale = replace(scale, archs=tuple(resolve_arch(a if ":" in a else f"cifar:{a}") for a in archs))
     for arch in scale.archs:
         minimum = getattr(CIFAR_ARCHS.get(arch.removeprefix("cifar:")), "MIN_SIZE", 1) if arch.startswith("cifar:") else 1
         if scale.image_size < minimum:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
@@ -12,7 +12,7 @@ from invmeter.models.handle import ModelHandle
 from invmeter.models.preprocessing import plain_preprocessing
 from invmeter.models.readout import Readout
 
-__all__ = ["wrap_module", "head_readout", "factory_handle", "is_timm_model"]
+__all__ = ["wrap_module", "head_readout", "factory_handle", "import_factory", "is_timm_model"]
 
 DEFAULT_MODULE_SIZE = 32
 
@@ -96,11 +96,29 @@ def wrap_module(
                        num_classes=classifier_size(module))
 
 
-def factory_handle(spec: str, image_size: int | None) -> ModelHandle:
-    """``package.module:factory``: call the factory (no arguments) and wrap what it returns."""
+def import_factory(spec: str) -> Callable[[], object]:
+    """The callable a ``package.module:factory`` spec names (imported, not called), or a one-line error."""
     module_name, _, attr = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise UnknownNameError(f"Cannot import model factory {spec!r}: {exc}.") from None
-    return wrap_module(factory(), name=spec, image_size=image_size or DEFAULT_MODULE_SIZE, weights="from-factory")
+    if not callable(factory):
+        raise InvalidParameterError(f"The model factory {spec!r} is not callable (it is a {type(factory).__name__}); "
+                                    "name a function or class that returns an nn.Module.")
+    return factory
+
+
+def factory_handle(spec: str, image_size: int | None) -> ModelHandle:
+    """``package.module:factory``: call the factory (no arguments) and wrap what it returns."""
+    factory = import_factory(spec)
+    try:
+        model = factory()
+    except Exception as exc:  # noqa: BLE001 - the user's code failed: say where and why in one line
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise InvalidParameterError(f"The model factory {spec!r} failed when called without arguments "
+                                    f"({exc.__class__.__name__}: {first}). invmeter calls it as {spec.partition(':')[2]}"
+                                    "(); give a factory that needs no arguments.") from None
+    if not isinstance(model, nn.Module):
+        raise InvalidParameterError(f"The model factory {spec!r} returned {type(model).__name__}, not an nn.Module.")
+    return wrap_module(model, name=spec, image_size=image_size or DEFAULT_MODULE_SIZE, weights="from-factory")

@@ -74,7 +74,7 @@ class Preprocessing:
                                    list(self.input_size))
         if not isinstance(image, Tensor):
             image = TF.to_dtype(TF.to_image(image), torch.float32, scale=True)
-        return image.float().clamp_(0.0, 1.0)
+        return image.float().clamp(0.0, 1.0)  # a copy: the image may be a view of the caller's tensor
 
     def normalize(self, images: Tensor) -> Tensor:
         """``(images - mean) / std`` per channel; identity when ``mean`` is None."""

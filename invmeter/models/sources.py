@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import enum
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,12 +17,12 @@ from typing import Any
 
 import torch
 
-from invmeter._validation import unknown_name
+from invmeter._validation import check_image_size, unknown_name
 from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.weights import CHECKPOINT_SUFFIXES, is_path
 
-__all__ = ["ModelSource", "MODEL_SOURCES", "WEIGHT_CHOICES", "load_model", "list_models", "model_catalog",
+__all__ = ["ModelSource", "MODEL_SOURCES", "WEIGHT_CHOICES", "check_model_spec", "load_model", "list_models", "model_catalog",
            "random_init_copy"]
 
 WEIGHT_CHOICES = ("auto", "pretrained", "random")
@@ -84,23 +85,30 @@ def _cifar_catalog() -> list[tuple[str, bool]]:
     return [(f"cifar:{n}", False) for n in CIFAR_ARCHS]
 
 
+def _checkpoint_weights(path: str, weights: Any) -> None:
+    if weights not in ("auto", "pretrained"):
+        raise InvalidParameterError(
+            f"--weights {str(weights)!r} cannot apply to the checkpoint {path!r}: a checkpoint brings its own weights. "
+            "Drop --weights, or give the architecture as --model and the file as --weights.")
+
+
 def _checkpoint(path: str, weights: Any, image_size: int | None) -> ModelHandle:
     from invmeter.models.checkpoint import load_checkpoint
 
-    if weights not in ("auto", "pretrained"):
-        raise InvalidParameterError(
-            f"--weights {weights!r} cannot apply to the checkpoint {path!r}: a checkpoint brings its own weights. "
-            "Drop --weights, or give the architecture as --model and the file as --weights.")
+    _checkpoint_weights(path, weights)
     return load_checkpoint(path, image_size=image_size)
+
+
+def _factory_weights(spec: str, weights: Any) -> None:
+    if weights not in ("auto", "pretrained"):
+        raise InvalidParameterError(f"--weights does not apply to the factory {spec!r}; the factory builds the model.")
 
 
 def _factory(spec: str, weights: Any, image_size: int | None) -> ModelHandle:
     from invmeter.models.modules import factory_handle
 
-    handle = factory_handle(spec, image_size)
-    if weights not in ("auto", "pretrained"):
-        raise InvalidParameterError(f"--weights does not apply to the factory {spec!r}; the factory builds the model.")
-    return handle
+    _factory_weights(spec, weights)
+    return factory_handle(spec, image_size)
 
 
 MODEL_SOURCES: dict[str, ModelSource] = {
@@ -146,6 +154,43 @@ def _route(spec: str) -> tuple[ModelSource, str]:
     raise unknown_name("model", spec, pool, hint="Run 'invmeter models PATTERN' to search timm and torchvision names.")
 
 
+def check_model_spec(spec: str, *, weights: Any = "auto", image_size: int | None = None) -> tuple[ModelSource, str]:
+    """Everything about a model spec that can be checked without building the model, as one-line errors: the spec
+    names a known kind of model (close names suggested), the weights setting applies to it and its file exists, a
+    checkpoint's file and sidecar exist, a factory imports and is callable, the image size is in bounds. Returns
+    the source and the name within it. :func:`load_model` starts with it; the command line runs it on every
+    ``--model`` before the first is loaded."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise InvalidParameterError(f"A model spec must be a non-empty string. Got {spec!r}.")
+    if image_size is not None:
+        check_image_size(image_size)
+    if not isinstance(weights, (str, Path, enum.Enum)):
+        raise InvalidParameterError(f"The 'weights' parameter must be one of {', '.join(WEIGHT_CHOICES)}, a file path "
+                                    f"or a torchvision weights name or enum. Got {type(weights).__name__} {weights!r}.")
+    if is_path(weights) and not Path(weights).is_file():
+        raise CheckpointError(f"Weights file {str(weights)!r} does not exist.")
+    source, name = _route(spec.strip())
+    if isinstance(weights, str) and source.prefix not in ("torchvision",) and weights not in WEIGHT_CHOICES \
+            and not is_path(weights):
+        raise InvalidParameterError(
+            f"The 'weights' parameter must be one of {', '.join(WEIGHT_CHOICES)} or a file path (torchvision models "
+            f"also take weights names such as IMAGENET1K_V2). Got {weights!r}.")
+    if source.prefix == "checkpoint":
+        from invmeter.models.checkpoint import read_sidecar
+
+        _checkpoint_weights(name, weights)
+        file = Path(name) / "model.safetensors" if Path(name).is_dir() else Path(name)
+        if not file.is_file():
+            raise CheckpointError(f"Checkpoint {str(file)!r} does not exist.")
+        read_sidecar(file)
+    elif source.prefix == "factory":
+        from invmeter.models.modules import import_factory
+
+        _factory_weights(name, weights)
+        import_factory(name)
+    return source, name
+
+
 def load_model(spec: str, *, weights: Any = "auto", image_size: int | None = None, init_seed: int = 0) -> ModelHandle:
     """Resolve a model spec into a :class:`ModelHandle`.
 
@@ -161,16 +206,7 @@ def load_model(spec: str, *, weights: Any = "auto", image_size: int | None = Non
         image_size: Overrides the model's input size (square, pixels); recorded in its preprocessing.
         init_seed: Seed of any random initialisation.
     """
-    if not isinstance(spec, str) or not spec.strip():
-        raise InvalidParameterError(f"A model spec must be a non-empty string. Got {spec!r}.")
-    if is_path(weights) and not Path(weights).is_file():
-        raise CheckpointError(f"Weights file {str(weights)!r} does not exist.")
-    source, name = _route(spec.strip())
-    if isinstance(weights, str) and source.prefix not in ("torchvision",) and weights not in WEIGHT_CHOICES \
-            and not is_path(weights):
-        raise InvalidParameterError(
-            f"The 'weights' parameter must be one of {', '.join(WEIGHT_CHOICES)} or a file path (torchvision models "
-            f"also take weights names such as IMAGENET1K_V2). Got {weights!r}.")
+    source, name = check_model_spec(spec, weights=weights, image_size=image_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         handle = source.load(name, weights, image_size)

@@ -31,7 +31,7 @@ import torch
 
 from invmeter._version import __version__
 from invmeter._io import atomic_write
-from invmeter._validation import unknown_name
+from invmeter._validation import check_output_folder, unknown_name
 from invmeter._versions import versions
 from invmeter.errors import InvalidParameterError, InvmeterError
 from invmeter.run_settings import RunSettings
@@ -322,7 +322,7 @@ def run_cells(
         raise unknown_name("executor", executor, EXECUTORS)
     jobs = resolve_jobs(jobs)
     settings = settings or RunSettings.for_jobs(jobs, cell_threads(jobs))
-    out = Path(out)
+    out = check_output_folder(out)
     say = log or (lambda line: None)
     order = _ordered(cells)
     records = _finished(order, out, say, check_files=not cached_only)
