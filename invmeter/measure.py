@@ -20,7 +20,7 @@ from invmeter.data import ImagePairs, PairSource, Transforms2D, Transforms2DPair
 from invmeter.errors import DataError, InvalidParameterError, warn
 from invmeter._device import resolve_device
 from invmeter.features import extract
-from invmeter.metrics import MetricContext, get_metric
+from invmeter.metrics import MetricContext, default_metrics, get_metric
 from invmeter.metrics.equivariance import verdict
 from invmeter.metrics.probe import resolve_solver
 from invmeter.metrics.profile import InvarianceProfile
@@ -66,8 +66,6 @@ def make_pairs(data: Data, transform: Any, handle: ModelHandle, settings: ScoreS
 def metric_plan(settings: ScoreSettings, data: Data, transform: Any) -> tuple[tuple[str, ...], dict[str, str]]:
     """The metrics to compute and those skipped with why: on unlabelled data the defaults that need labels are
     skipped (an explicit request for one is an error); ``equivariance`` joins at fixed magnitudes."""
-    from invmeter.metrics import default_metrics
-
     wanted = settings.metrics if settings.metrics is not None else default_metrics()
     steps = getattr(transform, "steps", ())
     if settings.metrics is None and steps and all(step.fixed for step in steps):
@@ -121,7 +119,8 @@ def measure(
     ctx = MetricContext(reps, seed=seed, n_boot=settings.n_boot, probe=settings.probe,
                         groups=_parameter_groups(pairs) if "equivariance" in metrics else None, model_labels=model_labels)
     values = ctx.evaluate(metrics)
-    undefined = undefined_notes(handle.name, values)
+    asked = settings.metrics if settings.metrics is not None else default_metrics()  # not a sweep's added metric
+    undefined = undefined_notes(handle.name, {k: v for k, v in values.items() if k in asked})
     for note in undefined:
         warn(note)
     t_end = time.perf_counter()

@@ -170,7 +170,7 @@ _SETTINGS = [
     Case("trace-seed-negative", sc("--seed", "-1"), Error(r"'seed' parameter must be an integer in \[0, .*Got -1\.")),
     Case("trace-seed-huge", sc("--seed", "99999999999999999999999"), Error(r"'seed' .*Got 99999999999999999999999")),
     Case("score-too-few-images-per-class", sc("--classes", "3", "--n-images", "5"),
-         Error(r"'n_images' parameter must be at least 2 per class on Transforms-2D \(6 for 3 classes.*Got 5")),
+         Error(r"'n_images' parameter must give at least 2 images per class on Transforms-2D \(6 for 3 classes.*Got 5")),
     Case("score-labels-model-unnamed", sc("--labels", "model", model="classifier"),
          Error(r"no known label names; '--labels model' needs a classifier with named classes", before="forward")),
     Case("score-seed-not-a-number", sc("--seed", "abc"), Error(r"Invalid value for '--seed'", code=2)),

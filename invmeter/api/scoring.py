@@ -78,7 +78,7 @@ def resolve_data(data: Any, settings: ScoreSettings | None = None) -> Data:
         dataset = data if isinstance(data, Transforms2D) else make_transforms2d(n_classes=s.n_classes)
         n, k = s.n_pairs(dataset.n_classes), dataset.n_classes
         if n < 2 * k:
-            raise InvalidParameterError(f"The 'n_images' parameter must be at least 2 per class on Transforms-2D "
+            raise InvalidParameterError(f"The 'n_images' parameter must give at least 2 images per class on Transforms-2D "
                                         f"({2 * k} for {k} classes: the probes split every class into train and "
                                         f"test). Got {n}. Use {2 * k} or more, or fewer classes.")
         return Data(transforms2d=dataset)

@@ -83,7 +83,8 @@ def _features(X: Tensor | np.ndarray, n_features: int | None = None) -> Tensor:
         try:
             checked = check_array(X, dtype=[np.float32, np.float64])
         except ValueError as exc:  # NaN, Inf, empty, wrong rank: scikit-learn's message, as a one-line invmeter error
-            raise InvalidParameterError(f"A probe's features are unusable: {str(exc).splitlines()[0]}") from None
+            why = " ".join(line.strip() for line in str(exc).splitlines() if not line.startswith("array="))
+            raise InvalidParameterError(f"A probe's features are unusable: {why}") from None
         out = torch.from_numpy(np.ascontiguousarray(checked, dtype=np.float32))
     if n_features is not None and out.shape[1] != n_features:
         raise InvalidParameterError(f"X has {out.shape[1]} features, but LinearProbe is expecting {n_features} features "
@@ -153,8 +154,8 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, inverse = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise InvalidParameterError(f"LinearProbe needs at least 2 classes in y to separate; got only "
-                                        f"{self.classes_.tolist()!r}.")
+            raise InvalidParameterError(f"LinearProbe needs at least 2 classes in y; got 1 class "
+                                        f"({self.classes_.tolist()!r}). Give labels of 2 or more classes.")
         classes, y_idx = self.classes_, torch.from_numpy(inverse.astype(np.int64))
         self.n_features_in_ = X.shape[1]
         self.solver_ = resolve_solver(self.solver, len(X))

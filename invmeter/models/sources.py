@@ -186,8 +186,8 @@ def check_model_spec(spec: str, *, weights: Any = "auto", image_size: int | None
     elif source.prefix == "factory":
         from invmeter.models.modules import import_factory
 
-        _factory_weights(name, weights)
         import_factory(name)
+        _factory_weights(name, weights)
     return source, name
 
 
