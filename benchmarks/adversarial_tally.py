@@ -28,18 +28,23 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 # Facts the rest of the suite establishes: (row, the tests that prove it, the value they assert)
 FACTS = [
-    ("kill -9 cells lost", "tests/test_reproduce.py::test_kill_9_loses_at_most_the_cell_in_flight "
-                           "tests/test_zoo.py::test_kill_9_loses_at_most_the_model_in_flight", "0"),
-    ("determinism (same seed)", "tests/test_adversarial.py::test_case[edge-determinism-same-seed] "
-                                "tests/test_reproduce.py::test_worker_processes_give_the_numbers_of_one_process",
+    ("kill -9 cells lost", ("tests/test_reproduce.py::test_kill_9_loses_at_most_the_cell_in_flight",
+                            "tests/test_zoo.py::test_kill_9_loses_at_most_the_model_in_flight"), "0"),
+    ("determinism (same seed)", ("tests/test_api.py::test_same_seed_identical_json_metrics",
+                                 "tests/test_adversarial.py::test_case[edge-determinism-same-seed]",
+                                 "tests/test_reproduce.py::test_worker_processes_give_the_numbers_of_one_process"),
      "identical JSON"),
-    ("unsafe pickles executed", "tests/test_input_limits.py tests/test_adversarial.py::test_nothing_ran_the_malicious_pickle",
-     "0"),
+    ("unsafe pickles executed (malicious weights, checkpoints, training states)", ("tests/test_input_limits.py",), "0"),
 ]
 
 
-def run_table(select: str | None) -> tuple[list[tuple[str, str, str, str | None]], float]:
-    """Run the rows (those whose id contains ``select``); returns ``[(id, expected, category, problem)]``."""
+Row = tuple[str, str, str, str | None]
+
+
+def run_table(select: str | None) -> tuple[list[Row], float, bool, Counter[str]]:
+    """Run the rows (those whose id contains ``select``); returns ``[(id, expected, category, problem)]``, the
+    seconds taken, whether the table's malicious pickles ran (they create a marker file if they do), and the rows
+    per command or API."""
     from adversarial_fixtures import build_fixtures
     from adversarial_support import Correct, Error, Fixtures, Warns, environment, judge, run_case
     from test_adversarial import CASES
@@ -49,44 +54,49 @@ def run_table(select: str | None) -> tuple[list[tuple[str, str, str, str | None]
     os.environ.update(environment(root / "cache"))
     start = time.perf_counter()
     fx = Fixtures(root, build_fixtures(root))
-    rows = []
+    rows, areas = [], Counter()
     for case in CASES:
         if select and select not in case.id:
             continue
+        areas[case.area] += 1
         if case.skip is not None and (reason := case.skip()):
             rows.append((case.id, expected[type(case.expect)], "skipped", reason))
             continue
         category, problem = judge(case, run_case(case, fx))
         rows.append((case.id, expected[type(case.expect)], category, problem))
     (root / "readonly").chmod(0o700)
-    return rows, time.perf_counter() - start
+    return rows, time.perf_counter() - start, Path(fx.pwned).exists(), areas
 
 
 def facts_hold() -> dict[str, bool]:
     """Run the tests behind each fact (``pytest -q``); True where they pass."""
     out = {}
     for name, tests, _ in FACTS:
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests.split()]
-        out[name] = subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
+        out[name] = subprocess.run(cmd, cwd=ROOT, capture_output=True, check=False).returncode == 0
     return out
 
 
-def table(rows: list[tuple[str, str, str, str | None]], facts: dict[str, bool] | None) -> str:
+def table(rows: list[Row], facts: dict[str, bool] | None, pwned: bool) -> str:
     counts = Counter(category for _, _, category, _ in rows)
     ran = [r for r in rows if r[2] != "skipped"]
     as_expected = sum(1 for _, want, got, problem in ran if want == got and problem is None)
     skipped = f" (+{counts['skipped']} skipped)" if counts["skipped"] else ""
-    lines = ["| measure | value |", "| --- | --- |",
-             f"| cases tried (CLI and API) | {len(ran)}{skipped} |",
-             f"| clear one-line errors | {counts['clear error']} |",
-             f"| runs with a warning that says what happened | {counts['warning']} |",
-             f"| correct edge results (checked against known answers) | {counts['correct']} |",
-             f"| tracebacks | {counts['traceback']} |",
-             f"| silent wrong results | {counts['silent wrong']} |",
-             f"| errors other than expected (wording, several lines, after work) | {counts['wrong error']} |",
-             f"| rows ending as their expectation says | {as_expected} of {len(ran)} |"]
+    lines = [
+        "| measure | value |",
+        "| --- | --- |",
+        f"| cases tried (CLI and API) | {len(ran)}{skipped} |",
+        f"| clear one-line errors | {counts['clear error']} |",
+        f"| runs with a warning that says what happened | {counts['warning']} |",
+        f"| correct edge results (checked against known answers) | {counts['correct']} |",
+        f"| tracebacks | {counts['traceback']} |",
+        f"| silent wrong results | {counts['silent wrong']} |",
+        f"| errors other than expected (wording, several lines, after work) | {counts['wrong error']} |",
+        f"| rows ending as their expectation says | {as_expected} of {len(ran)} |",
+        f"| malicious pickles of this table executed | {int(pwned)} |",
+    ]
     for name, tests, value in FACTS:
-        shown = value if facts is None or facts[name] else f"NOT SHOWN ({tests} failed)"
+        shown = "not run (--no-facts)" if facts is None else value if facts[name] else f"NOT SHOWN ({' '.join(tests)})"
         lines.append(f"| {name} | {shown} |")
     return "\n".join(lines)
 
@@ -97,12 +107,13 @@ def main() -> None:
     parser.add_argument("-k", dest="select", default=None, help="only rows whose id contains this text")
     parser.add_argument("--no-facts", action="store_true", help="skip running the tests behind the fact rows")
     args = parser.parse_args()
-    rows, seconds = run_table(args.select)
+    rows, seconds, pwned, areas = run_table(args.select)
     facts = None if args.no_facts else facts_hold()
-    print(table(rows, facts))
+    print(table(rows, facts, pwned))
     print(f"\n{len(rows)} rows in {seconds:.0f} s (fixtures included); load average {os.getloadavg()[0]:.2f}")
-    by_prefix = Counter(row[0].split("-")[0] for row in rows)
-    print("rows by id prefix: " + ", ".join(f"{k} {v}" for k, v in sorted(by_prefix.items())))
+    print("rows by command: " + ", ".join(f"{k} {v}" for k, v in areas.items()))
+    prefixes = Counter(row[0].split("-")[0] for row in rows)
+    print("rows by id prefix: " + ", ".join(f"{k} {v}" for k, v in sorted(prefixes.items())))
     if args.failures:
         for case_id, want, got, problem in rows:
             if got != "skipped" and (want != got or problem):

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+import adversarial_models as odd
 import numpy as np
 import torch
+from adversarial_support import Case, Correct, Error, Fixtures, Outcome, Warns, users
 from torch.utils.data import DataLoader, TensorDataset
 
-import adversarial_models as odd
 import invmeter
-from adversarial_support import Case, Correct, Error, Fixtures, Outcome, Warns, users
 from invmeter import functional as F
 from invmeter.api import make_transforms2d
 from invmeter.data._files import read_rgb
@@ -25,11 +26,11 @@ from invmeter.train import TrainConfig
 
 __all__ = ["API_CASES"]
 
-KW: dict[str, Any] = dict(image_size=16, n_classes=2, n_images=8, n_boot=0, mean=(0.5,), std=(0.5,))
+KW: dict[str, Any] = {"image_size": 16, "n_classes": 2, "n_images": 8, "n_boot": 0, "mean": (0.5,), "std": (0.5,)}
 
 
 def score(model: Any = None, transform: Any = "hflip", **options: Any) -> Any:
-    """``invmeter.score`` of the odd ``features`` model (or ``model``) on the tiny settings, overridden by ``options``."""
+    """``invmeter.score`` of the odd ``features`` model (or ``model``) on the tiny settings, ``options`` overriding."""
     return invmeter.score(users(odd.features) if model is None else model, transform, **{**KW, **options})
 
 
@@ -117,24 +118,30 @@ def _all_null(report: Any) -> bool:
 
 
 _SCORE = [
-    Case("trace-seed-fraction-api", lambda fx: score(seed=1.5), Error(r"'seed' parameter must be an integer .*Got 1\.5")),
+    Case("trace-seed-fraction-api", lambda fx: score(seed=1.5),
+         Error(r"'seed' parameter must be an integer .*Got 1\.5")),
     Case("api-seed-bool", lambda fx: score(seed=True), Error(r"'seed' .*Got True")),
     Case("api-seed-string", lambda fx: score(seed="0"), Error(r"'seed' .*Got '0'")),
-    Case("api-setting-unknown", lambda fx: score(n_image=8), Error(r"Unknown setting n_image\. Did you mean n_images\? Valid settings: ")),
+    Case("api-setting-unknown", lambda fx: score(n_image=8),
+         Error(r"Unknown setting n_image\. Did you mean n_images\? Valid settings: ")),
     Case("api-settings-and-keywords", lambda fx: invmeter.score(users(odd.features), settings=ScoreSettings(), seed=1),
          Error(r"Give either settings= or keyword settings \(seed\), not both")),
     Case("api-model-number", lambda fx: score(42), Error(r"'model' parameter must be a model name, an nn\.Module")),
     Case("api-model-none", lambda fx: invmeter.score(None, **KW), Error(r"'model' parameter .*Got NoneType")),
     Case("api-transform-number", lambda fx: score(transform=42), Error(r"must be a spec such as 'rotation'")),
     Case("api-transform-none", lambda fx: score(transform=None), Error(r"transform")),
-    Case("api-module-with-weights", lambda fx: score(weights="random"), Error(r"'weights' setting applies to model spec")),
+    Case("api-module-with-weights", lambda fx: score(weights="random"),
+         Error(r"'weights' setting applies to model spec")),
     Case("api-n-images-fraction", lambda fx: score(n_images=8.5), Error(r"'n_images' .*Got 8\.5")),
     Case("api-image-size-float", lambda fx: score(image_size=16.0), Error(r"'image_size' .*Got 16\.0\. Give a whole")),
     Case("api-batch-size-bool", lambda fx: score(batch_size=True), Error(r"'batch_size' .*Got True")),
-    Case("api-metrics-list-unknown", lambda fx: score(metrics=["invariance", "nosuch"]), Error(r"Unknown metric 'nosuch'")),
-    Case("api-mean-four-values", lambda fx: score(mean=(0.5,) * 4, std=(0.5,) * 4), Error(r"'mean' parameter must be 1 or 3")),
+    Case("api-metrics-list-unknown", lambda fx: score(metrics=["invariance", "nosuch"]),
+         Error(r"Unknown metric 'nosuch'")),
+    Case("api-mean-four-values", lambda fx: score(mean=(0.5,) * 4, std=(0.5,) * 4),
+         Error(r"'mean' parameter must be 1 or 3")),
     Case("api-layers-empty-list", lambda fx: score(layers=[]), Error(r"'layers' parameter must be 'blocks' or module")),
-    Case("edge-determinism-same-seed", lambda fx: _identical_reports(), check(lambda v: v is True, "identical reports")),
+    Case("edge-determinism-same-seed", lambda fx: _identical_reports(),
+         check(lambda v: v is True, "identical reports")),
     Case("edge-handle-from-load-model", lambda fx: score(invmeter.load_model("adversarial_models:hflip_invariant",
                                                                              image_size=16), data=str(fx.labelled)),
          check(lambda r: r["invariance"] == 1.0, "invariance 1.0")),
@@ -156,7 +163,8 @@ _DATA = [
     Case("images-modes-read-as-rgb", _same_pixels, check(lambda wrong: wrong == [], "no mismatching file")),
     Case("images-modes-score-as-rgb", _pair(_folder_values, "modes_mixed", "modes_rgb"),
          check(lambda v: v[0] == v[1] and v[0]["invariance"] is not None, "identical metrics")),
-    Case("edge-tensor-data-invariant", lambda fx: score(users(odd.hflip_invariant), data=_tensor_images(), n_images=None),
+    Case("edge-tensor-data-invariant",
+         lambda fx: score(users(odd.hflip_invariant), data=_tensor_images(), n_images=None),
          check(lambda r: r["invariance"] == 1.0, "invariance 1.0")),
     Case("edge-dataloader-equals-tensors", lambda fx: (
         values(score(data=DataLoader(TensorDataset(*_tensor_images()), batch_size=3), n_images=None)),
@@ -168,13 +176,15 @@ _DATA = [
     Case("api-tensor-label-count", lambda fx: score(data=(torch.rand(4, 3, 8, 8), torch.tensor([0, 1]))),
          Error(r"Got 4 images but 2 labels")),
     Case("api-tensor-normalised", lambda fx: score(data=torch.rand(8, 3, 8, 8) * 4 - 2), Error(r"must be in \[0, 1\]")),
-    Case("api-tensor-nan-pixels", lambda fx: score(data=torch.full((8, 3, 8, 8), float("nan"))), Error(r"The image tensor has NaN or infinite values")),
+    Case("api-tensor-nan-pixels", lambda fx: score(data=torch.full((8, 3, 8, 8), float("nan"))),
+         Error(r"The image tensor has NaN or infinite values")),
     Case("api-data-dict", lambda fx: score(data={"not": "data"}), Error(r"must be 'transforms2d', a Transforms2D")),
     Case("api-data-number", lambda fx: score(data=3), Error(r"must be 'transforms2d'")),
     Case("api-folder-too-few-images", lambda fx: score(data=str(fx.labelled), n_images=9),
          Error(r"asks for 9 images but the data has 8")),
     Case("api-make-transforms2d-one-class", lambda fx: make_transforms2d(n_classes=1), Error(r"'n_classes' .*Got 1")),
-    Case("api-make-transforms2d-huge", lambda fx: make_transforms2d(image_size=100000), Error(r"'image_size' .*100000")),
+    Case("api-make-transforms2d-huge", lambda fx: make_transforms2d(image_size=100000),
+         Error(r"'image_size' .*100000")),
     Case("api-make-transforms2d-list", lambda fx: make_transforms2d(transforms="rotation,blur"), Error(r"\+")),
 ]
 
@@ -189,7 +199,8 @@ _SWEEP = [
          Error(r"A sweep takes one seed")),
     Case("api-sweep-nan-magnitude", lambda fx: invmeter.sweep(users(odd.features), "rotation", [float("nan")], **KW),
          Error(r"nan")),
-    Case("api-sweep-callable", lambda fx: invmeter.sweep(users(odd.features), lambda x: x, [0], **KW), Error(r"transform")),
+    Case("api-sweep-callable", lambda fx: invmeter.sweep(users(odd.features), lambda x: x, [0], **KW),
+         Error(r"transform")),
     Case("edge-sweep-numpy-magnitudes", lambda fx: [r.extra["magnitude"] for r in invmeter.sweep(
         users(odd.features), "rotation", np.array([0, 90]), **KW)], check(lambda m: m == [0.0, 90.0], "[0.0, 90.0]")),
     Case("edge-sweep-zero-is-identity", lambda fx: invmeter.sweep(users(odd.features), "rotation", [0], **KW)[0],
@@ -200,11 +211,13 @@ _SETTINGS = [
     Case("api-settings-unknown", lambda fx: ScoreSettings.create(bootstrap=10), Error(r"Unknown setting bootstrap")),
     Case("api-settings-n-boot-negative", lambda fx: ScoreSettings(n_boot=-1), Error(r"'n_boot' .*Got -1")),
     Case("api-settings-seeds-empty", lambda fx: ScoreSettings.create(seeds=[]), Error(r"'seeds' parameter is empty")),
-    Case("api-settings-seeds-duplicate", lambda fx: ScoreSettings.create(seeds="2,2"), Error(r"lists 2 more than once")),
+    Case("api-settings-seeds-duplicate", lambda fx: ScoreSettings.create(seeds="2,2"),
+         Error(r"lists 2 more than once")),
     Case("api-settings-seeds-fraction", lambda fx: ScoreSettings.create(seeds=[0, 1.5]), Error(r"'seeds' .*Got 1\.5")),
     Case("api-settings-metrics-unknown", lambda fx: ScoreSettings.create(metrics="nosuch"), Error(r"Unknown metric")),
     Case("api-settings-device-number", lambda fx: ScoreSettings(device=3), Error(r"device")),
-    Case("api-settings-labels-none", lambda fx: ScoreSettings(labels=None), Error(r"'labels' parameter must be one of")),
+    Case("api-settings-labels-none", lambda fx: ScoreSettings(labels=None),
+         Error(r"'labels' parameter must be one of")),
     Case("edge-settings-seeds-string", lambda fx: ScoreSettings.create(seeds="3,1,2"),
          check(lambda s: s.seeds == (3, 1, 2) and s.seed == 3, "seeds (3, 1, 2), seed 3")),
     Case("edge-settings-one-mean", lambda fx: ScoreSettings.create(mean="0.5", std="0.25"),
@@ -214,7 +227,8 @@ _SETTINGS = [
 _MODELS = [
     Case("api-load-model-empty", lambda fx: invmeter.load_model(""), Error(r"non-empty string")),
     Case("api-load-model-none", lambda fx: invmeter.load_model(None), Error(r"non-empty string")),
-    Case("api-load-model-weights-number", lambda fx: invmeter.load_model("cifar:resnet18", weights=42), Error(r"weights")),
+    Case("api-load-model-weights-number", lambda fx: invmeter.load_model("cifar:resnet18", weights=42),
+         Error(r"weights")),
     Case("api-load-model-image-size-tiny", lambda fx: invmeter.load_model("adversarial_models:features", image_size=3),
          Error(r"'image_size' .*Got 3")),
     Case("api-load-model-width-text", lambda fx: invmeter.load_model("cifar:resnet18?width=abc"), Error(r"width")),
@@ -233,7 +247,8 @@ _TRANSFORMS = [
          Error(r"magnitude of transform 'blur' must be in \[0, 10\].*Got -1")),
     Case("api-parse-transform-option-unknown", lambda fx: invmeter.parse_transform("blur:sigma=2"),
          Error(r"Transform 'blur' has no option 'sigma'")),
-    Case("api-parse-transform-typo", lambda fx: invmeter.parse_transform("hfilp"), Error(r"Unknown transform 'hfilp'.*hflip")),
+    Case("api-parse-transform-typo", lambda fx: invmeter.parse_transform("hfilp"),
+         Error(r"Unknown transform 'hfilp'.*hflip")),
     Case("edge-parse-transform-spaces", lambda fx: str(invmeter.parse_transform(" rotation:45 + blur ")),
          check(lambda s: s.replace(" ", "") == "rotation:45+blur", "rotation:45+blur")),
 ]
@@ -243,13 +258,15 @@ _STREAMING = [
     Case("api-metric-seed-fraction", lambda fx: InvarianceMetric(seed=1.5), Error(r"'seed' .*Got 1\.5")),
     Case("api-metric-compute-empty", lambda fx: InvarianceMetric().compute(), Error(r"no samples; call update\(\)")),
     Case("api-metric-nan", lambda fx: _metric_updated(_nan_z(), _z()), Error(r"'z' holds NaN or Inf")),
-    Case("api-metric-shapes", lambda fx: _metric_updated(_z(), _z(d=5)), Error(r"'z' and 'z_t' must have the same shape")),
+    Case("api-metric-shapes", lambda fx: _metric_updated(_z(), _z(d=5)),
+         Error(r"'z' and 'z_t' must have the same shape")),
     Case("api-metric-model-without-transform", lambda fx: _metric_updated(users(odd.features), torch.rand(4, 3, 8, 8)),
          Error(r"needs a transform")),
     Case("api-metric-seed-negative", lambda fx: InvarianceMetric(seed=-1), Error(r"'seed' .*Got -1")),
     Case("api-metric-mean-without-std", lambda fx: InvarianceMetric(mean=(0.5,)), Error(r"Give both 'mean' and 'std'")),
     Case("api-metric-one-sample", lambda fx: _metric_updated(_z(1), _z(1)).compute(), Error(r"at least 2 images")),
-    Case("api-metric-float-labels", lambda fx: _metric_updated(_z(), _z(), torch.rand(16)), Error(r"'labels' must hold")),
+    Case("api-metric-float-labels", lambda fx: _metric_updated(_z(), _z(), torch.rand(16)),
+         Error(r"'labels' must hold")),
     Case("edge-metric-exact", lambda fx: _metric_updated(_z(), _z()).compute()["invariance"],
          check(lambda v: v == 1.0, "1.0")),
     Case("edge-metric-model-invariant", lambda fx: _streamed_invariance(users(odd.hflip_invariant), "hflip"),
@@ -274,12 +291,15 @@ _FUNCTIONAL = [
     Case("edge-functional-exact", lambda fx: F.invariance(_z(), _z()), check(lambda v: v == 1.0, "1.0")),
     Case("edge-functional-constant-is-nan", lambda fx: F.invariance(torch.ones(8, 3), torch.ones(8, 3)),
          check(math.isnan, "NaN (documented: blind, not invariant)")),
-    Case("api-functional-shapes", lambda fx: F.invariance(_z(), _z(8)), Error(r"'z' and 'z_t' must have the same shape")),
+    Case("api-functional-shapes", lambda fx: F.invariance(_z(), _z(8)),
+         Error(r"'z' and 'z_t' must have the same shape")),
     Case("api-functional-nan", lambda fx: F.invariance(_nan_z(), _z()), Error(r"'z' holds NaN or Inf")),
     Case("api-functional-1d", lambda fx: F.invariance(torch.ones(8), torch.ones(8)), Error(r"must be 2-D \(N, D\)")),
     Case("api-functional-one-image", lambda fx: F.invariance(_z(1), _z(1)), Error(r"at least 2 images")),
-    Case("api-functional-numpy", lambda fx: F.invariance(_z().numpy(), _z().numpy()), Error(r"must be a torch\.Tensor")),
-    Case("api-functional-l2-one-class", lambda fx: F.l2_ratio(_z(), torch.zeros(16, dtype=torch.long)), Error(r"2 classes")),
+    Case("api-functional-numpy", lambda fx: F.invariance(_z().numpy(), _z().numpy()),
+         Error(r"must be a torch\.Tensor")),
+    Case("api-functional-l2-one-class", lambda fx: F.l2_ratio(_z(), torch.zeros(16, dtype=torch.long)),
+         Error(r"2 classes")),
     Case("api-functional-consistency-empty", lambda fx: F.consistency(torch.ones(0, 3), torch.ones(0, 3)),
          Error(r"at least one image")),
     Case("api-functional-labels-negative", lambda fx: F.l2_ratio(_z(), -torch.ones(16, dtype=torch.long)),
@@ -292,11 +312,20 @@ _ZOO = [
     Case("api-zoo-no-patterns", lambda fx: invmeter.zoo([], out=fx.out / "z"), Error(r"at least one model pattern")),
     Case("api-zoo-pattern-string", lambda fx: invmeter.zoo("adversarial_models:features", out=fx.out / "z"),
          Error(r"at least one model pattern")),
-    Case("api-zoo-tensor-data", lambda fx: invmeter.zoo(["adversarial_models:features"], out=fx.out / "z",
-                                                        data=torch.rand(4, 3, 8, 8)), Error(r"'transforms2d' or a folder")),
+    Case("api-zoo-tensor-data",
+         lambda fx: invmeter.zoo(["adversarial_models:features"], out=fx.out / "z", data=torch.rand(4, 3, 8, 8)),
+         Error(r"'transforms2d' or a folder")),
     Case("api-zoo-setting-unknown", lambda fx: invmeter.zoo(["adversarial_models:features"], out=fx.out / "z", sed=1),
          Error(r"Unknown setting sed")),
 ]
 
-API_CASES: list[Case] = [*_SCORE, *_DATA, *_SWEEP, *_SETTINGS, *_MODELS, *_TRANSFORMS, *_STREAMING, *_PROBE,
-                         *_FUNCTIONAL, *_ZOO]
+def _calling(api: str, cases: list[Case]) -> list[Case]:
+    return [replace(case, api=api) for case in cases]
+
+
+API_CASES: list[Case] = [
+    *_calling("score()", _SCORE), *_calling("score(data=...)", _DATA), *_calling("sweep()", _SWEEP),
+    *_calling("ScoreSettings", _SETTINGS), *_calling("load_model(), TrainConfig", _MODELS),
+    *_calling("parse_transform()", _TRANSFORMS), *_calling("InvarianceMetric", _STREAMING),
+    *_calling("LinearProbe", _PROBE), *_calling("invmeter.functional", _FUNCTIONAL), *_calling("zoo()", _ZOO),
+]

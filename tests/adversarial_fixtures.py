@@ -84,12 +84,14 @@ def _sixteen_bit(root: Path) -> tuple[Path, Path]:
 
 def _png_claiming(path: Path, width: int, height: int) -> Path:
     """A PNG whose header claims ``width x height`` pixels (a decompression bomb: Pillow refuses it on opening)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -115,10 +117,13 @@ def _image_folders(root: Path, rng: np.random.Generator) -> dict[str, Path]:
     empty_file = _folder(root / "zero_bytes", {c: [_scene(rng, i) for _ in range(2)] for i, c in enumerate("ab")})
     (empty_file / "b" / "2.png").write_bytes(b"")
     p["zero_bytes"] = empty_file
-    p["one_pixel"] = _folder(root / "one_pixel", {c: [rng.integers(0, 256, (1, 1, 3), dtype=np.uint8) for _ in range(4)]
-                                                   for c in "ab"})
-    p["slivers"] = _folder(root / "slivers", {"a": [_scene(rng, 0, 300)[:1] for _ in range(3)],
-                                              "b": [_scene(rng, 1, 300)[:, :1] for _ in range(3)]})
+    p["one_pixel"] = _folder(
+        root / "one_pixel", {c: [rng.integers(0, 256, (1, 1, 3), dtype=np.uint8) for _ in range(4)] for c in "ab"}
+    )
+    p["slivers"] = _folder(
+        root / "slivers",
+        {"a": [_scene(rng, 0, 300)[:1] for _ in range(3)], "b": [_scene(rng, 1, 300)[:, :1] for _ in range(3)]},
+    )
     hidden = root / "hidden_only"
     (hidden / ".cache").mkdir(parents=True)
     Image.fromarray(_scene(rng, 0)).save(hidden / ".h.png")
@@ -151,8 +156,18 @@ def _checkpoints(root: Path) -> dict[str, Path]:
     from invmeter.train import TrainConfig, train
 
     p: dict[str, Path] = {}
-    config = TrainConfig.for_transforms2d(transforms="none", classes=2, image_size=8, width=0.05, n_train=8, n_val=4,
-                                          n_test=4, epochs=1, batch_size=4, threads=1)
+    config = TrainConfig.for_transforms2d(
+        transforms="none",
+        classes=2,
+        image_size=8,
+        width=0.05,
+        n_train=8,
+        n_val=4,
+        n_test=4,
+        epochs=1,
+        batch_size=4,
+        threads=1,
+    )
     run = root / "run"
     p["ckpt"] = train(config, out=run, verbose=False).checkpoint
     p["run"] = run
@@ -162,8 +177,12 @@ def _checkpoints(root: Path) -> dict[str, Path]:
     save_file(create_cifar_model("vgg11", num_classes=2, width=0.125).state_dict(), str(p["vgg_weights"]))
     p["garbage_weights"] = root / "garbage.safetensors"
     p["garbage_weights"].write_bytes(np.random.default_rng(0).bytes(4096))
-    for name, change in (("ckpt_corrupt", "bytes"), ("ckpt_no_sidecar", "nosidecar"), ("ckpt_bad_sidecar", "json"),
-                         ("ckpt_unknown_arch", "arch")):
+    for name, change in (
+        ("ckpt_corrupt", "bytes"),
+        ("ckpt_no_sidecar", "nosidecar"),
+        ("ckpt_bad_sidecar", "json"),
+        ("ckpt_unknown_arch", "arch"),
+    ):
         folder = root / name
         folder.mkdir()
         target = folder / "model.safetensors"
@@ -204,7 +223,7 @@ def _smoke_runs(root: Path) -> dict[str, Path]:
     p = {"fig7_done": done}
     for name, text in (("fig7_empty_record", "{}"), ("fig7_garbage_record", "\0\0 not json")):
         shutil.copytree(done, root / name)
-        sorted((root / name / "cells").glob("*.json"))[0].write_text(text)
+        min((root / name / "cells").glob("*.json")).write_text(text)
         p[name] = root / name
     return p
 

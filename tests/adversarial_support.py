@@ -32,7 +32,7 @@ from torch import nn
 from invmeter.cli import cli
 from invmeter.errors import InvmeterError
 
-__all__ = ["Case", "Correct", "Error", "Fixtures", "Outcome", "Warns", "judge", "run_case", "users", "CATEGORIES"]
+__all__ = ["CATEGORIES", "Case", "Correct", "Error", "Fixtures", "Outcome", "Warns", "judge", "run_case", "users"]
 
 CATEGORIES = ("clear error", "warning", "correct", "traceback", "silent wrong", "wrong error")
 
@@ -73,10 +73,20 @@ class Case:
     call: tuple[str, ...] | Callable[[Fixtures], Any]
     expect: Error | Warns | Correct
     skip: Callable[[], str | None] | None = None
+    api: str = ""  # for API rows: what is called (for the tally's breakdown)
 
     @property
     def kind(self) -> str:
         return "cli" if isinstance(self.call, tuple) else "api"
+
+    @property
+    def area(self) -> str:
+        """``invmeter score``, ``invmeter data build``, ... or ``API: score()``, ..."""
+        if isinstance(self.call, tuple):
+            if not self.call or self.call[0] not in cli.commands:
+                return "invmeter (no such command)"
+            return "invmeter " + " ".join(self.call[:2] if self.call[0] == "data" else self.call[:1])
+        return f"API: {self.api}"
 
 
 class Fixtures:
@@ -164,8 +174,10 @@ def counting_work() -> Iterator[dict[str, int]]:
 
 
 def _state(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size if p.is_file() else -1)
-            for p in folder.rglob("*")}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size if p.is_file() else -1)
+        for p in folder.rglob("*")
+    }
 
 
 def run_case(case: Case, fx: Fixtures) -> Outcome:

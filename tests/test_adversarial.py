@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from adversarial_cases_api import API_CASES
 from adversarial_cases_cli import CLI_CASES
 from adversarial_fixtures import build_fixtures
@@ -37,8 +36,15 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixtures]:
 def test_the_table_is_large_and_names_are_unique() -> None:
     ids = [c.id for c in CASES]
     assert len(ids) == len(set(ids)) and len(ids) >= 150
-    for name in ("silent-1-nan-rows", "silent-1-inf-values", "silent-1-constant-features", "silent-1-constant-logits",
-                 "silent-2-png16", "silent-3-weights-with-checkpoint", "silent-3-weights-other-arch"):
+    for name in (
+        "silent-1-nan-rows",
+        "silent-1-inf-values",
+        "silent-1-constant-features",
+        "silent-1-constant-logits",
+        "silent-2-png16",
+        "silent-3-weights-with-checkpoint",
+        "silent-3-weights-other-arch",
+    ):
         assert name in ids
     assert sum(i.startswith("trace-") for i in ids) >= 17
 
