@@ -98,7 +98,23 @@ def check_writable(path: str | os.PathLike[str], what: str = "output") -> Path:
         raise InvalidParameterError(f"Cannot write {what} to {str(p)!r}: {str(parent)!r} is a file, not a folder.")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise InvalidParameterError(f"Cannot write {what} to {str(p)!r}: permission denied. Choose another path.")
+    _try_open(p, what)
     return p
+
+
+def _try_open(path: Path, what: str) -> None:
+    """Open ``path`` for appending (nothing is written; a file created here is removed again): what permission bits
+    cannot tell, e.g. a read-only or virtual file system, or root under /sys, fails here rather than after the work."""
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        raise InvalidParameterError(f"Cannot write {what} to {str(path)!r}: {(exc.strerror or str(exc)).lower()}. "
+                                    "Choose another path.") from None
+    finally:
+        if not existed and path.exists():
+            path.unlink()
 
 
 def check_output_folder(path: str | os.PathLike[str], what: str = "output") -> Path:

@@ -117,6 +117,12 @@ class TrainConfig:
                                         f"trains at width 1. Got {self.width}.")
         for name in ("n_train", "n_val", "n_test", "epochs"):
             check_positive_int(name, getattr(self, name))
+        for name in ("n_train", "n_val", "n_test"):  # before the output folder is made (build_split checks it late)
+            if getattr(self, name) < self.data.n_classes:
+                raise InvalidParameterError(
+                    f"The {name!r} parameter must be at least the number of classes, {self.data.n_classes}, so that "
+                    f"every class appears in the balanced split. Got {getattr(self, name)}. Use "
+                    f"{self.data.n_classes} or more.")
         check_positive_int("batch_size", self.batch_size, 2)
         check_positive_int("threads", self.threads, 0)
         if self.batch_size > self.n_train:

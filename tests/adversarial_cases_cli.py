@@ -9,7 +9,7 @@ import json
 import math
 from collections.abc import Callable
 
-from adversarial_support import Case, Correct, Error, Outcome, Warns, is_root
+from adversarial_support import Case, Correct, Error, Outcome, Warns, is_root, no_sysfs
 from PIL import Image
 
 __all__ = ["CLI_CASES"]
@@ -246,6 +246,7 @@ _DATA = [
          Error(r"l2_ratio need class labels and this data has none")),
     Case("score-objects-missing", sc("--objects", "{out}/nowhere"), Error(r"object folder '.*nowhere' does not exist")),
     Case("score-backgrounds-missing", sc("--backgrounds", "{out}/nowhere"), Error(r"background folder '.*nowhere'")),
+    Case("score-backgrounds-empty", sc("--backgrounds", "{empty}"), Error(r"background.*'.*empty'")),
     Case("score-objects-empty", sc("--objects", "{empty}"), Error(r"'.*empty'")),
     Case("score-more-classes-than-objects", sc("--objects", "{objects}", "--classes", "5"),
          Error(r"asks for 5 objects but the object folder '.*objects' has 2")),
@@ -381,6 +382,8 @@ _OUTPUTS = [
          Error(r"Cannot write plot to '.*a/b\.png': folder")),
     Case("late-unwritable-path", sc("--json", "{readonly}/r.json"), Error(r"'.*readonly/r\.json': permission denied"),
          skip=is_root),
+    Case("late-unwritable-even-for-root", sc("--csv", "/sys/r.csv"), Error(r"Cannot write CSV to '/sys/r\.csv': permi"),
+         skip=no_sysfs),
 ]
 
 _ZOO = [
@@ -450,6 +453,10 @@ _TRAIN = [
     Case("train-device-unknown", tr("--device", "tpu"), Error(r"Unknown device 'tpu'")),
     Case("train-resume-malicious-state", tr("--resume", out="{evil_state_run}"),
          Error(r"Refused training state '.*evil_state_run/train_state\.pt': unpickling it would call posix\.system")),
+    Case("train-n-train-below-classes", tr("--classes", "10", "--n-train", "4", "--batch-size", "2"),
+         Error(r"'n_train' parameter must be at least the number of classes, 10, .*Got 4\. Use 10 or more")),
+    Case("train-n-test-below-classes", tr("--n-test", "1"), Error(r"'n_test' parameter must be at least the number of "
+                                                                  r"classes, 2, .*Got 1")),
     Case("train-n-val-zero", tr("--n-val", "0"), Error(r"'n_val' parameter must be an integer >= 1")),
 ]
 

@@ -265,3 +265,8 @@ def environment(cache: Path) -> dict[str, str]:
 def is_root() -> str | None:
     """Skip reason for permission checks: root may write anywhere."""
     return "running as root: permission bits do not stop root" if os.geteuid() == 0 else None
+
+
+def no_sysfs() -> str | None:
+    """Skip reason where there is no Linux /sys (whose top folder refuses new files even to root)."""
+    return None if Path("/sys/kernel").is_dir() else "no Linux /sys here"
