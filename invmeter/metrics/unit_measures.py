@@ -1,0 +1,258 @@
+"""tmeasures' per-unit invariance measures on controlled pairs, from streaming accumulators (docs/measures.md).
+
+The controlled pairs are tmeasures' samples x transformations matrix with T = 2 columns: the clean view and the
+transformed view of each of N images (the transformed column holds each image's own draw of the transform).
+A *unit* is one element of a layer's output (one activation at one position), as tmeasures' default; the
+``per="channel"`` reductions average over positions first, as tmeasures' ``AverageFeatureMaps``.
+
+:class:`UnitStats` is fed each batch's activations of both views during the one forward pass over the pairs
+(``update(clean, transformed)``) and keeps only per-unit sums (O(units) memory, float64):
+
+* ``transformation_variance`` (tmeasures' TV): per image the standard deviation (ddof 1) of a unit over the
+  T = 2 views, ``|a - b| / √2``, averaged over images.
+* ``sample_variance`` (SV): per view the standard deviation (ddof 1) of a unit over images, averaged over views.
+* ``normalized_variance`` (NV) = TV / SV, with tmeasures' conventions 0/0 = 1 and x/0 = inf. 0 = invariant;
+  about 1 = the transform moves a unit as much as changing the image does.
+* ``anova_f``: one-way ANOVA F of each unit with the views as groups (tmeasures' ``ANOVAFInvariance``):
+  ``MSB / MSW``, ``MSB = N Σ_g (mean_g - mean)²``, ``MSW = Σ_g M2_g / (2 (N - 1))``.
+* ``anova_variant``: whether F exceeds the F(1, 2N - 2) critical value at level 1 - alpha (Bonferroni: divided by
+  the layer's unit count). tmeasures 1.2.11 uses ``f.ppf(alpha / units)``, a lower-tail quantile, so its
+  Bonferroni test marks nearly every unit as varying; here the upper tail, ``f.ppf(1 - (1 - alpha) / units)``.
+* Goodfellow et al. (2009) firing-rate invariance: a unit *fires* when its activation exceeds a threshold
+  ``t = mean + Φ⁻¹(alpha) · std`` of its clean activations (tmeasures' ``NormalPValueThreshold``, alpha 0.99).
+  ``goodfellow`` is Goodfellow's score L / G: G = P(fires on x), L = P(fires on t(x) | fires on x) (the local
+  firing rate is conditioned on the unit firing for the untransformed input). ``goodfellow_tmeasures`` is
+  tmeasures' version, whose local rate is unconditioned: P(fires on either view) / P(fires on x).
+
+The thresholds need the clean activations' mean and std before anything can be counted. With ``thresholds``
+given (a previous pass, :meth:`UnitStats.thresholds`), every image is counted: the exact two-pass result
+tmeasures computes. Otherwise they are fixed from the clean views of the first ``calibration`` images (whole
+batches), and firing is counted on the images after those: one pass, O(units) memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from statistics import NormalDist
+from typing import Protocol
+
+import numpy as np
+import torch
+from scipy import stats as scipy_stats
+from torch import Tensor, nn
+
+from invmeter.errors import DataError, InvalidParameterError
+
+__all__ = ["UnitStats", "PairAccumulator", "feed_pairs", "safe_divide", "PER"]
+
+PER = ("unit", "channel")
+
+
+def safe_divide(num: Tensor, den: Tensor) -> Tensor:
+    """``num / den`` with tmeasures' conventions: 0/0 = 1, x/0 = inf (both non-negative)."""
+    out = num / torch.where(den > 0, den, torch.ones_like(den))
+    return torch.where(den > 0, out, torch.where(num > 0, torch.full_like(num, math.inf), torch.ones_like(num)))
+
+
+def _float(x: Tensor) -> Tensor:
+    """float32 or float64 as given; lower precisions are summed in float32."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def _floor_float32(threshold: Tensor) -> Tensor:
+    """The float32 t32 with ``x > t32 ⇔ x > threshold`` for every float32 x (threshold in float64)."""
+    t32 = threshold.float()
+    return torch.where(t32.double() > threshold, torch.nextafter(t32, torch.full_like(t32, -math.inf)), t32)
+
+
+class UnitStats:
+    """Streaming per-unit statistics of one layer's activations on controlled pairs.
+
+    Args:
+        thresholds: Goodfellow firing thresholds on ``sign × activation`` per unit (a unit's shape), e.g. a previous
+            pass's :meth:`thresholds`; every image is counted. ``None``: fixed after ``calibration`` images.
+        calibration: Images (whole batches) whose clean views fix the thresholds when none are given.
+        alpha: Goodfellow's threshold quantile ``Φ⁻¹(alpha)`` (tmeasures' default 0.99).
+        sign: +1, or -1 to measure a unit's firing below its threshold (tmeasures' ``sign``).
+    """
+
+    def __init__(self, *, thresholds: Tensor | None = None, calibration: int = 64, alpha: float = 0.99, sign: int = 1) -> None:
+        if sign not in (1, -1):
+            raise InvalidParameterError(f"The 'sign' parameter of UnitStats must be 1 or -1. Got {sign!r}.")
+        if not 0 < alpha < 1:
+            raise InvalidParameterError(f"The 'alpha' parameter of UnitStats must be in (0, 1). Got {alpha!r}.")
+        if thresholds is None and calibration < 2:
+            raise InvalidParameterError(f"The 'calibration' parameter of UnitStats must be >= 2 images. Got {calibration!r}.")
+        self.alpha, self.sign, self.calibration = alpha, sign, calibration
+        self.n = 0
+        self.n_counted = 0
+        self._given = thresholds is not None
+        self._threshold = thresholds.double() if thresholds is not None else None
+        self._threshold32: Tensor | None = None
+        self.mean = self.m2 = self.abs_diff = self.diff = self.fires = None  # (2, *unit), (*unit), (3, *unit)
+
+    def update(self, clean: Tensor, transformed: Tensor) -> None:
+        """Add a batch: ``clean`` and ``transformed`` are ``(B, *unit)`` activations of the same B images."""
+        if clean.shape != transformed.shape or clean.dim() < 2:
+            raise InvalidParameterError(f"UnitStats.update needs two (B, ...) tensors of one shape; got {tuple(clean.shape)} and {tuple(transformed.shape)}.")
+        b = clean.shape[0]
+        if b == 0:
+            return
+        if self.mean is None:
+            self._start(clean)
+        elif clean.shape[1:] != self.mean.shape[1:]:
+            raise InvalidParameterError(f"Activations changed shape from {tuple(self.mean.shape[1:])} to {tuple(clean.shape[1:])}.")
+        if self._threshold32 is not None:
+            self._count(clean, transformed)
+        n_old, self.n = self.n, self.n + b
+        for view, x in enumerate((clean, transformed)):
+            var_b, mean_b = torch.var_mean(_float(x), dim=0, correction=0)
+            delta = mean_b.double() - self.mean[view]
+            self.mean[view] += delta * (b / self.n)
+            self.m2[view] += var_b.double() * b + delta.square_() * (n_old * b / self.n)  # Chan et al.
+        diff = torch.sub(_float(clean), _float(transformed))
+        self.diff += diff.sum(dim=0).double()  # mean_c - mean_t without cancellation (ANOVA's MSB)
+        self.abs_diff += diff.abs_().sum(dim=0).double()
+        if self._threshold32 is None and self.n >= self.calibration:
+            self._threshold = self.thresholds()
+            self._threshold32 = _floor_float32(self._threshold).to(clean.device)
+
+    def _start(self, x: Tensor) -> None:
+        shape, dev = x.shape[1:], x.device
+        self.mean = torch.zeros((2, *shape), dtype=torch.float64, device=dev)
+        self.m2 = torch.zeros((2, *shape), dtype=torch.float64, device=dev)
+        self.abs_diff = torch.zeros(shape, dtype=torch.float64, device=dev)
+        self.diff = torch.zeros(shape, dtype=torch.float64, device=dev)
+        self.fires = torch.zeros((3, *shape), dtype=torch.int32, device=dev)  # clean, transformed, both
+        if self._given:
+            if self._threshold.shape != shape:
+                raise InvalidParameterError(f"Thresholds of shape {tuple(self._threshold.shape)} do not match units {tuple(shape)}.")
+            self._threshold32 = _floor_float32(self._threshold).to(dev)
+
+    def _count(self, clean: Tensor, transformed: Tensor) -> None:
+        threshold = self._threshold.to(clean.device) if clean.dtype == torch.float64 else self._threshold32
+        fire_c = (clean * self.sign if self.sign != 1 else clean) > threshold
+        fire_t = (transformed * self.sign if self.sign != 1 else transformed) > threshold
+        self.fires[0] += fire_c.sum(dim=0, dtype=torch.int32)
+        self.fires[1] += fire_t.sum(dim=0, dtype=torch.int32)
+        self.fires[2] += fire_c.logical_and_(fire_t).sum(dim=0, dtype=torch.int32)
+        self.n_counted += clean.shape[0]
+
+    # ------------------------------------------------------------------------------------------------ results
+
+    def _need(self, n: int, what: str) -> None:
+        if self.mean is None or self.n < n:
+            raise DataError(f"{what} needs at least {n} images; {self.n} were fed.")
+
+    def _reduce(self, x: Tensor, per: str) -> Tensor:
+        if per not in PER:
+            raise InvalidParameterError(f"per must be one of {PER}; got {per!r}.")
+        if per == "channel" and x.dim() >= 2:  # tmeasures' AverageFeatureMaps: (C, ...) -> (C,)
+            return x.mean(dim=tuple(range(1, x.dim())))
+        return x
+
+    def transformation_variance(self, per: str = "unit") -> Tensor:
+        """TV: mean over images of the std (ddof 1) of the unit over the 2 views, ``|a - b| / √2``."""
+        self._need(1, "transformation_variance")
+        return self._reduce(self.abs_diff / (self.n * math.sqrt(2.0)), per)
+
+    def sample_variance(self, per: str = "unit") -> Tensor:
+        """SV: mean over the 2 views of the std (ddof 1) of the unit over images."""
+        self._need(2, "sample_variance")
+        return self._reduce((self.m2 / (self.n - 1)).sqrt().mean(dim=0), per)
+
+    def normalized_variance(self, per: str = "unit") -> Tensor:
+        """NV = TV / SV per unit (0/0 = 1, x/0 = inf): 0 = invariant, ~1 = moves as much as a change of image."""
+        return safe_divide(self.transformation_variance(per), self.sample_variance(per))
+
+    def anova_f(self) -> Tensor:
+        """One-way ANOVA F per unit, groups = the 2 views (NaN where both groups are constant)."""
+        self._need(2, "anova_f")
+        msb = self.n * (self.diff / self.n).square() / 2  # N Σ_g (mean_g - grand)², T - 1 = 1
+        msw = self.m2.sum(dim=0) / (2 * (self.n - 1))
+        return msb / msw
+
+    def anova_variant(self, alpha: float = 0.99, bonferroni: bool = True) -> Tensor:
+        """Per unit: does the transform change its mean at level 1 - alpha (F test; Bonferroni over units)?"""
+        f = self.anova_f()
+        level = (1 - alpha) / (f.numel() if bonferroni else 1)
+        critical = float(scipy_stats.f.isf(level, 1, 2 * self.n - 2))
+        return f > critical
+
+    def thresholds(self) -> Tensor:
+        """Goodfellow thresholds from the clean views so far, on ``sign × activation`` (as tmeasures):
+        ``mean + Φ⁻¹(alpha)·std`` of ``sign × clean activation`` (std ddof 1, at least 1e-16)."""
+        self._need(2, "Goodfellow's thresholds")
+        std = (self.m2[0] / (self.n - 1)).sqrt().clamp_min(1e-16)
+        return self.sign * self.mean[0] + NormalDist().inv_cdf(self.alpha) * std
+
+    def _rates(self) -> tuple[Tensor, Tensor, Tensor]:
+        if self.n_counted == 0:
+            raise DataError(
+                f"Goodfellow's firing rates were not counted: the thresholds took the first {self.n} images "
+                f"(calibration={self.calibration}); feed more images or give thresholds from a previous pass."
+            )
+        return tuple(f.double() / self.n_counted for f in self.fires)  # type: ignore[return-value]
+
+    def goodfellow(self) -> Tensor:
+        """Goodfellow's invariance L / G per unit: P(fires on t(x) | fires on x) / P(fires on x); NaN if it never fires."""
+        g, _, both = self._rates()
+        local = both / g
+        return local / g
+
+    def goodfellow_tmeasures(self) -> Tensor:
+        """tmeasures' GoodfellowInvariance: P(fires on a view) / P(fires on the clean view) (safe_divide)."""
+        g, t, _ = self._rates()
+        return safe_divide((g + t) / 2, g)
+
+    def layer_means(self, per: str = "unit") -> dict[str, float]:
+        """Per-layer summaries: the means over units (NaN/inf units are left out and counted)."""
+        out: dict[str, float] = {}
+        values = {"normalized_variance": self.normalized_variance(per)}
+        if self.n_counted:
+            values["goodfellow"] = self.goodfellow()
+        f = self.anova_f()
+        out["anova_variant_fraction"] = float(self.anova_variant().double().mean())
+        for name, v in values.items():
+            finite = torch.isfinite(v)
+            out[name] = float(v[finite].mean()) if finite.any() else float("nan")
+            out[f"{name}_nonfinite_units"] = int((~finite).sum())
+        out["anova_f_median"] = float(np.nanmedian(f.cpu().numpy()))
+        return out
+
+
+class PairAccumulator(Protocol):
+    """Anything fed a layer's paired activations batch by batch (:class:`UnitStats`, ``cka.CKAStats``)."""
+
+    def update(self, clean: Tensor, transformed: Tensor) -> None: ...
+
+
+@contextmanager
+def feed_pairs(model: nn.Module, accumulators: Mapping[str, PairAccumulator]) -> Iterator[None]:
+    """Forward hooks that feed each named module's output to its accumulator as it is computed.
+
+    Every forward call inside the block must be on ``torch.cat([clean_views, transformed_views])`` (the two
+    views of the same B images, as invmeter's extraction runs them): the output's first half is passed as the
+    clean views, the second as the transformed ones. The hook reads the output before any later in-place
+    operation (an in-place ReLU) can change it, and keeps nothing beyond the accumulators' sums.
+    """
+    modules = dict(model.named_modules())
+    missing = [name for name in accumulators if name not in modules]
+    if missing:
+        raise InvalidParameterError(f"No module named {missing[0]!r} in the model; use names from model.named_modules().")
+
+    def hook(acc: PairAccumulator):  # noqa: ANN202
+        def record(_module: nn.Module, _inputs: object, output: object) -> None:
+            out = output[0] if isinstance(output, (tuple, list)) else output
+            half = out.shape[0] // 2
+            acc.update(out[:half], out[half:])
+        return record
+
+    handles = [modules[name].register_forward_hook(hook(acc)) for name, acc in accumulators.items()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
