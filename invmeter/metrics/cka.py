@@ -6,8 +6,8 @@ the N images' clean (X) and transformed (Y) representations (Kornblith et al. 20
 * **biased**: ``tr(K H L H)`` (H the centring matrix), Kornblith et al.'s CKA. Between *independent*
   representations it is far from 0 when N is not much larger than the dimension.
 * **debiased** (default): the unbiased HSIC of Song et al. (2012), used for CKA by Nguyen et al. (2021):
-  ``[tr(K̃L̃) + 1ᵀK̃1 · 1ᵀL̃1 / ((N-1)(N-2)) - 2/(N-2) · 1ᵀK̃L̃1] / (N(N-3))`` with zeroed diagonals. About 0
-  for independent representations at any N; needs N >= 4.
+  ``[tr(K̃L̃) + 1ᵀK̃1 · 1ᵀL̃1 / ((N-1)(N-2)) - 2/(N-2) · 1ᵀK̃L̃1] / (N(N-3))`` with zeroed diagonals.
+  About 0 for independent representations at any N; needs N >= 4 (N >= 5 for the leave-one-out values).
 
 CKA is 1 for identical representations and invariant to rotations (orthogonal maps) and isotropic scaling of
 either representation, but not to arbitrary linear maps.
@@ -43,7 +43,9 @@ __all__ = ["linear_cka", "cka_leave_one_out", "jackknife_interval", "pseudo_valu
 
 def _grams(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     if x.dim() != 2 or y.dim() != 2 or len(x) != len(y):
-        raise InvalidParameterError(f"CKA needs two (N, D) representations of the same N images; got {tuple(x.shape)} and {tuple(y.shape)}.")
+        raise InvalidParameterError(
+            f"CKA needs two (N, D) representations of the same N images; got {tuple(x.shape)} and {tuple(y.shape)}."
+        )
     for name, z in (("clean", x), ("transformed", y)):
         if not torch.isfinite(z).all():
             raise DataError(f"The {name} representations contain NaN or Inf; CKA is undefined.")
@@ -52,10 +54,10 @@ def _grams(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     return x @ x.T, y @ y.T
 
 
-def _sums(k: Tensor, l: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _sums(gk: Tensor, gl: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """A = Σ K∘L, row sums rK, rL, C = Σ rK rL, and the row sums of K∘L (diagonals as given)."""
-    kl = k * l
-    rk, rl = k.sum(dim=1), l.sum(dim=1)
+    kl = gk * gl
+    rk, rl = gk.sum(dim=1), gl.sum(dim=1)
     return kl.sum(), rk, rl, rk @ rl, kl.sum(dim=1)
 
 
@@ -67,14 +69,14 @@ def _hsic(a: Tensor, sk: Tensor, sl: Tensor, c: Tensor, n: int | Tensor, debiase
 
 
 def _prepare(x: Tensor, y: Tensor, debiased: bool) -> tuple[Tensor, Tensor, int]:
-    k, l = _grams(x, y)
-    n = len(k)
+    gk, gl = _grams(x, y)
+    n = len(gk)
     if n < (5 if debiased else 3):
         raise DataError(f"CKA needs at least {5 if debiased else 3} images here; got {n}.")
     if debiased:
-        k.fill_diagonal_(0.0)
-        l.fill_diagonal_(0.0)
-    return k, l, n
+        gk.fill_diagonal_(0.0)
+        gl.fill_diagonal_(0.0)
+    return gk, gl, n
 
 
 def _ratio(kl: Tensor, kk: Tensor, ll: Tensor) -> Tensor:
@@ -82,11 +84,20 @@ def _ratio(kl: Tensor, kk: Tensor, ll: Tensor) -> Tensor:
     return torch.where(den > 0, kl / den.clamp_min(1e-300).sqrt(), torch.full_like(kl, math.nan))
 
 
+def _checked(value: float) -> float:
+    if not math.isfinite(value):
+        raise DataError(
+            "A representation is constant across images (or its debiased self-similarity is not positive); "
+            "CKA is undefined."
+        )
+    return value
+
+
 def cka_leave_one_out(x: Tensor, y: Tensor, *, debiased: bool = True) -> tuple[float, np.ndarray]:
     """Linear CKA of ``x`` and ``y`` ``(N, D)`` and its N leave-one-image-out values ``(N,)``, in O(N²)."""
-    k, l, n = _prepare(x, y, debiased)
+    gk, gl, n = _prepare(x, y, debiased)
     full, loo = [], []
-    for a_mat, b_mat in ((k, l), (k, k), (l, l)):
+    for a_mat, b_mat in ((gk, gl), (gk, gk), (gl, gl)):
         a, ra, rb, c, rab = _sums(a_mat, b_mat)
         sa, sb = ra.sum(), rb.sum()
         da, db = a_mat.diagonal(), b_mat.diagonal()
@@ -96,23 +107,17 @@ def cka_leave_one_out(x: Tensor, y: Tensor, *, debiased: bool = True) -> tuple[f
         sa_m, sb_m = sa - 2.0 * ra + da, sb - 2.0 * rb + db
         c_m = c - b_mat @ ra - a_mat @ rb + rab - (ra - da) * (rb - db)
         loo.append(_hsic(a_m, sa_m, sb_m, c_m, n - 1, debiased))
-    value = float(_ratio(*full))
-    if not math.isfinite(value):
-        raise DataError("A representation is constant across images (or its debiased self-similarity is not positive); CKA is undefined.")
-    return value, _ratio(*loo).numpy()
+    return _checked(float(_ratio(*full))), _ratio(*loo).numpy()
 
 
 def linear_cka(x: Tensor, y: Tensor, *, debiased: bool = True) -> float:
     """Linear CKA of ``x`` and ``y`` ``(N, D)``: 1 = same representation up to rotation and scale."""
-    k, l, n = _prepare(x, y, debiased)
+    gk, gl, n = _prepare(x, y, debiased)
     terms = []
-    for a_mat, b_mat in ((k, l), (k, k), (l, l)):
+    for a_mat, b_mat in ((gk, gl), (gk, gk), (gl, gl)):
         a, ra, rb, c, _ = _sums(a_mat, b_mat)
         terms.append(_hsic(a, ra.sum(), rb.sum(), c, n, debiased))
-    value = float(_ratio(*terms))
-    if not math.isfinite(value):
-        raise DataError("A representation is constant across images (or its debiased self-similarity is not positive); CKA is undefined.")
-    return value
+    return _checked(float(_ratio(*terms)))
 
 
 def jackknife_interval(value: float, loo: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -132,7 +137,10 @@ def pseudo_values(value: float, loo: np.ndarray) -> np.ndarray:
 
 
 class CountSketch:
-    """Seeded count sketch ``R^dim -> R^k``: coordinate j goes to bucket h(j) with sign s(j) (unbiased inner products)."""
+    """Seeded count sketch ``R^dim -> R^k``: coordinate j is added to bucket h(j) with sign s(j).
+
+    Inner products are unbiased: ``E <Sx, Sy> = <x, y>``, with variance at most ``2 ‖x‖²‖y‖² / k``.
+    """
 
     def __init__(self, dim: int, k: int = 4096, seed: int = 0) -> None:
         gen = torch.Generator().manual_seed(seed)

@@ -64,9 +64,9 @@ class _LinearTangents(TorchFunctionMode):
                 return fwAD.make_dual(out, func(tangent, weight, None, *args[3:], **rest))
         elif func is F.batch_norm and not _arg(args, kwargs, 5, "training", False):
             primal, tangent = fwAD.unpack_dual(args[0])
-            stats = [_arg(args, kwargs, i, name) for i, name in enumerate(("input", "running_mean", "running_var", "weight", "bias"))][1:]
-            if tangent is not None and stats[0] is not None and stats[1] is not None and all(_constant(s) for s in stats):
-                mean, var, weight, bias = stats
+            names = ("running_mean", "running_var", "weight", "bias")
+            mean, var, weight, bias = stats = [_arg(args, kwargs, i, name) for i, name in enumerate(names, start=1)]
+            if tangent is not None and mean is not None and var is not None and all(_constant(s) for s in stats):
                 scale = torch.rsqrt(var + _arg(args, kwargs, 7, "eps", 1e-5))
                 scale = scale * weight if weight is not None else scale
                 shift = -mean * scale + (bias if bias is not None else 0.0)
@@ -97,7 +97,9 @@ def _layer_tangents(layers: Mapping[str, nn.Module]) -> Iterator[dict[str, Tenso
     def hook(name: str) -> Callable[[nn.Module, object, object], None]:
         def record(_module: nn.Module, _inputs: object, output: object) -> None:
             if name in store:
-                raise InvalidParameterError(f"Layer {name!r} ran more than once in one forward pass; choose a module that runs once.")
+                raise InvalidParameterError(
+                    f"Layer {name!r} ran more than once in one forward pass; choose a module that runs once."
+                )
             out = _first_tensor(output)
             store[name] = _mean_square(fwAD.unpack_dual(out).tangent, out)
         return record
@@ -115,7 +117,7 @@ def _first_tensor(out: object) -> Tensor:
         return out
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
         return out[0]
-    raise InvalidParameterError(f"Expected a tensor (or a tuple starting with one) from the model; got {type(out).__name__}.")
+    raise InvalidParameterError(f"Expected a tensor (or a tuple starting with one); got {type(out).__name__}.")
 
 
 def lie_derivative(
@@ -140,14 +142,14 @@ def lie_derivative(
         ``{"output": (N,), name: (N,), ...}`` float64 CPU tensors.
     """
     if torch.is_inference_mode_enabled():
-        raise InvalidParameterError("lie_derivative needs forward-mode autodiff; call it outside torch.inference_mode().")
+        raise InvalidParameterError("lie_derivative needs forward-mode autodiff; call it outside torch.inference_mode.")
     tangent = path_tangent(generator, images, padding=padding)
     attention = sdpa_kernel(SDPBackend.MATH) if sdpa_kernel is not None else nullcontext()
     with torch.no_grad(), fwAD.dual_level(), attention, _LinearTangents(), _layer_tangents(layers or {}) as store:
         out = _first_tensor(forward(fwAD.make_dual(images, tangent)))
         primal, out_tangent = fwAD.unpack_dual(out)
         if out_tangent is None:
-            raise DataError("The representation does not depend on the input image, so its Lie derivative is undefined.")
+            raise DataError("The representation does not depend on the input image; its Lie derivative is undefined.")
         result = {OUTPUT: _mean_square(out_tangent, primal), **store}
     for name, values in result.items():
         if not torch.isfinite(values).all():

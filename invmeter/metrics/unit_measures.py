@@ -78,13 +78,15 @@ class UnitStats:
         sign: +1, or -1 to measure a unit's firing below its threshold (tmeasures' ``sign``).
     """
 
-    def __init__(self, *, thresholds: Tensor | None = None, calibration: int = 64, alpha: float = 0.99, sign: int = 1) -> None:
+    def __init__(
+        self, *, thresholds: Tensor | None = None, calibration: int = 64, alpha: float = 0.99, sign: int = 1
+    ) -> None:
         if sign not in (1, -1):
             raise InvalidParameterError(f"The 'sign' parameter of UnitStats must be 1 or -1. Got {sign!r}.")
         if not 0 < alpha < 1:
             raise InvalidParameterError(f"The 'alpha' parameter of UnitStats must be in (0, 1). Got {alpha!r}.")
         if thresholds is None and calibration < 2:
-            raise InvalidParameterError(f"The 'calibration' parameter of UnitStats must be >= 2 images. Got {calibration!r}.")
+            raise InvalidParameterError(f"The 'calibration' parameter of UnitStats must be >= 2. Got {calibration!r}.")
         self.alpha, self.sign, self.calibration = alpha, sign, calibration
         self.n = 0
         self.n_counted = 0
@@ -96,14 +98,18 @@ class UnitStats:
     def update(self, clean: Tensor, transformed: Tensor) -> None:
         """Add a batch: ``clean`` and ``transformed`` are ``(B, *unit)`` activations of the same B images."""
         if clean.shape != transformed.shape or clean.dim() < 2:
-            raise InvalidParameterError(f"UnitStats.update needs two (B, ...) tensors of one shape; got {tuple(clean.shape)} and {tuple(transformed.shape)}.")
+            raise InvalidParameterError(
+                f"UnitStats.update needs two (B, ...) tensors of one shape; got {tuple(clean.shape)} and "
+                f"{tuple(transformed.shape)}."
+            )
         b = clean.shape[0]
         if b == 0:
             return
         if self.mean is None:
             self._start(clean)
         elif clean.shape[1:] != self.mean.shape[1:]:
-            raise InvalidParameterError(f"Activations changed shape from {tuple(self.mean.shape[1:])} to {tuple(clean.shape[1:])}.")
+            was, now = tuple(self.mean.shape[1:]), tuple(clean.shape[1:])
+            raise InvalidParameterError(f"Activations changed shape from {was} to {now}; use one UnitStats per layer.")
         if self._threshold32 is not None:
             self._count(clean, transformed)
         n_old, self.n = self.n, self.n + b
@@ -128,7 +134,8 @@ class UnitStats:
         self.fires = torch.zeros((3, *shape), dtype=torch.int32, device=dev)  # clean, transformed, both
         if self._given:
             if self._threshold.shape != shape:
-                raise InvalidParameterError(f"Thresholds of shape {tuple(self._threshold.shape)} do not match units {tuple(shape)}.")
+                got = tuple(self._threshold.shape)
+                raise InvalidParameterError(f"Thresholds of shape {got} do not match the units {tuple(shape)}.")
             self._threshold32 = _floor_float32(self._threshold).to(dev)
 
     def _count(self, clean: Tensor, transformed: Tensor) -> None:
@@ -197,7 +204,10 @@ class UnitStats:
         return tuple(f.double() / self.n_counted for f in self.fires)  # type: ignore[return-value]
 
     def goodfellow(self) -> Tensor:
-        """Goodfellow's invariance L / G per unit: P(fires on t(x) | fires on x) / P(fires on x); NaN if it never fires."""
+        """Goodfellow's invariance L / G per unit, L = P(fires on t(x) | fires on x), G = P(fires on x).
+
+        NaN where the unit never fired on a counted clean view (L is undefined there).
+        """
         g, _, both = self._rates()
         local = both / g
         return local / g
@@ -241,7 +251,7 @@ def feed_pairs(model: nn.Module, accumulators: Mapping[str, PairAccumulator]) ->
     modules = dict(model.named_modules())
     missing = [name for name in accumulators if name not in modules]
     if missing:
-        raise InvalidParameterError(f"No module named {missing[0]!r} in the model; use names from model.named_modules().")
+        raise InvalidParameterError(f"No module named {missing[0]!r} in the model; use model.named_modules() names.")
 
     def hook(acc: PairAccumulator):  # noqa: ANN202
         def record(_module: nn.Module, _inputs: object, output: object) -> None:

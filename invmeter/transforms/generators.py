@@ -116,7 +116,7 @@ def _check(name: str, images: Tensor, padding: str) -> Generator:
     if padding not in PADDINGS:
         raise unknown_name("padding", padding, PADDINGS)
     if images.dim() != 4 or not images.is_floating_point():
-        raise InvalidParameterError(f"Images must be a float tensor (N, C, H, W); got {tuple(images.shape)} {images.dtype}.")
+        raise InvalidParameterError(f"Images must be float (N, C, H, W); got {tuple(images.shape)}, {images.dtype}.")
     gen = GENERATORS[name]
     if gen.kind == "colour" and images.shape[1] != 3:
         raise InvalidParameterError(f"The {name!r} generator acts on RGB images (3 channels); got {images.shape[1]}.")
@@ -158,8 +158,13 @@ def _content_matrix(name: str, t: Tensor, height: int, width: int) -> Tensor:
 def _generator_matrix(name: str, height: int, width: int, device: torch.device) -> Tensor:
     """M'(0), the 3x3 content velocity field v(p) = M'(0) p, by forward-mode AD of :func:`_content_matrix`."""
     with fwAD.dual_level():
-        t = fwAD.make_dual(torch.zeros(1, dtype=torch.float64, device=device), torch.ones(1, dtype=torch.float64, device=device))
-        return fwAD.unpack_dual(_content_matrix(name, t, height, width)).tangent[0]
+        return fwAD.unpack_dual(_content_matrix(name, _unit_dual(device), height, width)).tangent[0]
+
+
+def _unit_dual(device: torch.device) -> Tensor:
+    """t = 0 with tangent 1 (float64, one value), inside a ``fwAD.dual_level``."""
+    zero = torch.zeros(1, dtype=torch.float64, device=device)
+    return fwAD.make_dual(zero, torch.ones_like(zero))
 
 
 def _pixel_grid(height: int, width: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -281,6 +286,5 @@ def path_tangent(name: str, images: Tensor, *, padding: str = "reflection") -> T
     if name == "saturation":
         return images - K._gray(images)
     with fwAD.dual_level():
-        t = fwAD.make_dual(torch.zeros(1, dtype=torch.float64, device=images.device), torch.ones(1, dtype=torch.float64, device=images.device))
-        g = fwAD.unpack_dual(_hue_matrix(t)).tangent[0].to(images.dtype)
+        g = fwAD.unpack_dual(_hue_matrix(_unit_dual(images.device))).tangent[0].to(images.dtype)
     return torch.einsum("ij,njhw->nihw", g, images)
