@@ -168,7 +168,7 @@ def main() -> None:
         "ANOVA F (NumPy measure)": ([s.anova_f() for s in first.values()], anova_f.layers),
     }
     ok = True
-    n_units = sum(s.mean[0].numel() for s in first.values())
+    n_units = sum(s.units for s in first.values())
     print(f"timm resnet18 (random init, seed 0), {len(names)} leaf layers, {n_units} units; {args.n} Transforms-2D images "
           f"at 32 px, rotation +{args.angle:g} deg; tmeasures {bt.version('tmeasures')}")
     for label, (ours, theirs) in checks.items():

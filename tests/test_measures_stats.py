@@ -52,6 +52,18 @@ def test_variances_and_anova_match_brute_force_over_uneven_batches() -> None:
     assert torch.allclose(s.normalized_variance(per="channel"), per_channel, rtol=1e-6)
 
 
+def test_channels_last_maps_give_the_same_per_unit_values_as_contiguous_ones() -> None:
+    clean, transformed = pairs(n=40, shape=(3, 4, 5))
+    fmt = torch.channels_last
+    plain, last = fed(clean, transformed), fed(clean.contiguous(memory_format=fmt), transformed.contiguous(memory_format=fmt))
+    assert last._order == (2, 3, 1) and plain._order == (1, 2, 3)
+    for name in ("transformation_variance", "sample_variance", "normalized_variance", "anova_f", "thresholds"):
+        assert torch.allclose(getattr(last, name)(), getattr(plain, name)(), rtol=1e-6), name
+    thresholds = plain.thresholds()
+    counts = [fed(x, y, thresholds=thresholds).fires for x, y in ((clean, transformed), (clean.contiguous(memory_format=fmt), transformed.contiguous(memory_format=fmt)))]
+    assert torch.equal(counts[0], counts[1]) and torch.equal(counts[0][0], (clean > thresholds).sum(0).double())
+
+
 def test_normalized_variance_known_answers() -> None:
     clean, _ = pairs(n=400, shape=(2000,))
     assert float(fed(clean, clean).normalized_variance().abs().max()) == 0.0  # invariant
@@ -60,6 +72,9 @@ def test_normalized_variance_known_answers() -> None:
     nv = fed(clean, resampled).normalized_variance()
     # Mean of the 2-view std is c4(2)·sigma = sqrt(2/pi)·sigma: the fully variant level of paired views.
     assert float(nv.mean()) == pytest.approx(math.sqrt(2 / math.pi), abs=0.01)
+    flat = torch.full_like(clean[:64, :50], 7.3)  # a constant view (a rotated image's zero-filled corner)
+    sv = fed(clean[:64, :50], flat).sample_variance()
+    assert torch.allclose(sv, clean[:64, :50].double().std(dim=0) / 2, rtol=1e-6)  # its std is exactly 0
     const = torch.ones(10, 2)
     shifted = const.clone()
     shifted[:, 1] += 1
@@ -91,7 +106,7 @@ def test_goodfellow_with_given_thresholds_matches_brute_force() -> None:
     assert torch.allclose(s.goodfellow(), local / g, equal_nan=True)
     assert torch.allclose(s.goodfellow_tmeasures(), (fire_c.double().mean(0) + fire_t.double().mean(0)) / 2 / g, equal_nan=True)
     neg = fed(clean, transformed, thresholds=fed(clean, transformed, sign=-1).thresholds(), sign=-1)
-    assert torch.allclose(neg.fires[0].double() / 300, (-clean > -c.mean(0) + Z99 * c.std(0)).double().mean(0))
+    assert torch.allclose(neg.fires[0] / 300, (-clean > -c.mean(0) + Z99 * c.std(0)).double().mean(0))
 
 
 def test_goodfellow_conditions_on_firing_where_tmeasures_cannot_tell_a_permutation_from_invariance() -> None:
@@ -99,7 +114,7 @@ def test_goodfellow_conditions_on_firing_where_tmeasures_cannot_tell_a_permutati
     thresholds = fed(clean, clean).thresholds()
     invariant = fed(clean, clean, thresholds=thresholds)
     permuted = fed(clean, clean.roll(1, dims=0), thresholds=thresholds)  # every image's "view" is another image
-    g = invariant.fires[0].double() / 2000
+    g = invariant.fires[0] / 2000
     assert torch.allclose(invariant.goodfellow(), 1 / g)  # L = 1: fires on t(x) whenever it fires on x
     assert float(permuted.goodfellow().mean()) < 3.0 < 30.0 < float(invariant.goodfellow().mean())
     assert torch.equal(permuted.goodfellow_tmeasures(), invariant.goodfellow_tmeasures())  # both exactly 1
@@ -114,7 +129,7 @@ def test_one_pass_thresholds_come_from_the_calibration_batches_and_are_not_count
     thr = head.mean(0) + Z99 * head.std(0)
     assert s.n_counted == 40
     fire_c, fire_t = clean[24:] > thr, transformed[24:] > thr
-    assert torch.equal(s.fires[0], fire_c.sum(0).int()) and torch.equal(s.fires[2], (fire_c & fire_t).sum(0).int())
+    assert torch.equal(s.fires[0], fire_c.sum(0).double()) and torch.equal(s.fires[2], (fire_c & fire_t).sum(0).double())
     short = UnitStats(calibration=20)
     short.update(clean[:16], transformed[:16])
     with pytest.raises(DataError, match="calibration"):

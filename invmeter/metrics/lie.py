@@ -59,6 +59,9 @@ class _LinearTangents(TorchFunctionMode):
             weight = _arg(args, kwargs, 1, "weight")
             bias = _arg(args, kwargs, 2, "bias")
             if tangent is not None and _constant(weight) and _constant(bias):
+                if func is F.linear:  # one matrix product for both (measured faster; slower for convolutions)
+                    out, out_tangent = F.linear(torch.cat([primal, tangent]), weight).chunk(2)
+                    return fwAD.make_dual(out.add_(bias) if bias is not None else out, out_tangent)
                 rest = {k: v for k, v in kwargs.items() if k not in ("input", "weight", "bias")}
                 out = func(primal, weight, bias, *args[3:], **rest)
                 return fwAD.make_dual(out, func(tangent, weight, None, *args[3:], **rest))

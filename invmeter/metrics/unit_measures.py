@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from invmeter.errors import DataError, InvalidParameterError
 
-__all__ = ["UnitStats", "PairAccumulator", "feed_pairs", "safe_divide", "PER"]
+__all__ = ["UnitStats", "PairAccumulator", "feed_pairs", "release_workspace", "safe_divide", "PER"]
 
 PER = ("unit", "channel")
 
@@ -56,9 +56,25 @@ def safe_divide(num: Tensor, den: Tensor) -> Tensor:
     return torch.where(den > 0, out, torch.where(num > 0, torch.full_like(num, math.inf), torch.ones_like(num)))
 
 
-def _float(x: Tensor) -> Tensor:
-    """float32 or float64 as given; lower precisions are summed in float32."""
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+_WORKSPACE: dict[tuple[torch.dtype, torch.device], Tensor] = {}  # scratch shared by all layers (hooks run in turn)
+
+
+def _scratch(rows: int, cols: int, like: Tensor) -> Tensor:
+    """A ``(rows, cols)`` scratch matrix from the shared workspace (grown as needed; see :func:`release_workspace`)."""
+    key = (like.dtype, like.device)
+    if key not in _WORKSPACE or _WORKSPACE[key].numel() < rows * cols:
+        _WORKSPACE[key] = torch.empty(rows * cols, dtype=like.dtype, device=like.device)
+    return _WORKSPACE[key][: rows * cols].view(rows, cols)
+
+
+def release_workspace() -> None:
+    """Free the scratch memory of :meth:`UnitStats.update` (``feed_pairs`` does it when its block ends)."""
+    _WORKSPACE.clear()
+
+
+def _memory_order(x: Tensor) -> tuple[int, ...]:
+    """The unit dims of ``(B, *unit)`` from the outermost to the innermost in memory (channels-last: H, W, C)."""
+    return tuple(sorted(range(1, x.dim()), key=lambda d: -x.stride(d)))
 
 
 def _floor_float32(threshold: Tensor) -> Tensor:
@@ -69,6 +85,12 @@ def _floor_float32(threshold: Tensor) -> Tensor:
 
 class UnitStats:
     """Streaming per-unit statistics of one layer's activations on controlled pairs.
+
+    Each batch's two views are read as ``(B, units)`` matrices in their own memory order (no copy, also for
+    channels-last maps) and reduced over images with matrix products against blocks of ones, in float32 (float64
+    inputs: float64) per batch and float64 across batches. Sums are of ``x - K`` with K the first batch's mean of
+    that view, so units with a large mean and a small spread (a constant corner of a rotated image) keep their
+    precision.
 
     Args:
         thresholds: Goodfellow firing thresholds on ``sign × activation`` per unit (a unit's shape), e.g. a previous
@@ -90,10 +112,25 @@ class UnitStats:
         self.alpha, self.sign, self.calibration = alpha, sign, calibration
         self.n = 0
         self.n_counted = 0
-        self._given = thresholds is not None
-        self._threshold = thresholds.double() if thresholds is not None else None
+        self._given = thresholds
+        self._threshold: Tensor | None = None  # flat, float64, on sign × activation
         self._threshold32: Tensor | None = None
-        self.mean = self.m2 = self.abs_diff = self.diff = self.fires = None  # (2, *unit), (*unit), (3, *unit)
+        self.shape: tuple[int, ...] | None = None  # a unit's shape, as the layer outputs it
+        self._order: tuple[int, ...] = ()
+        self._shift: Tensor | None = None  # K: the first batch's mean of each view, flat (2, U)
+        # Flat (memory-order) float64 sums: Σ(x - K) and Σ(x - K)² per view, Σ(c - t), Σ|c - t|, firing counts.
+        self._sums: Tensor | None = None  # (6, U): s1_c, s1_t, s2_c, s2_t, diff, abs_diff
+        self._fires: Tensor | None = None  # (3, U): clean, transformed, both
+
+    def _flat(self, x: Tensor) -> Tensor:
+        return x.permute(0, *self._order).reshape(len(x), -1)
+
+    def _unflat(self, v: Tensor) -> Tensor:
+        """Flat memory-order values ``(..., U)`` back to the unit's shape ``(..., *shape)``."""
+        lead = v.shape[:-1]
+        permuted = v.reshape(*lead, *(self.shape[d - 1] for d in self._order))
+        inverse = sorted(range(len(self._order)), key=lambda i: self._order[i])
+        return permuted.permute(*range(len(lead)), *(len(lead) + i for i in inverse))
 
     def update(self, clean: Tensor, transformed: Tensor) -> None:
         """Add a batch: ``clean`` and ``transformed`` are ``(B, *unit)`` activations of the same B images."""
@@ -105,57 +142,89 @@ class UnitStats:
         b = clean.shape[0]
         if b == 0:
             return
-        if self.mean is None:
-            self._start(clean)
-        elif clean.shape[1:] != self.mean.shape[1:]:
-            was, now = tuple(self.mean.shape[1:]), tuple(clean.shape[1:])
+        if self.shape is None:
+            self._start(clean, transformed)
+        elif tuple(clean.shape[1:]) != self.shape:
+            was, now = self.shape, tuple(clean.shape[1:])
             raise InvalidParameterError(f"Activations changed shape from {was} to {now}; use one UnitStats per layer.")
-        if self._threshold32 is not None:
-            self._count(clean, transformed)
-        n_old, self.n = self.n, self.n + b
-        for view, x in enumerate((clean, transformed)):
-            var_b, mean_b = torch.var_mean(_float(x), dim=0, correction=0)
-            delta = mean_b.double() - self.mean[view]
-            self.mean[view] += delta * (b / self.n)
-            self.m2[view] += var_b.double() * b + delta.square_() * (n_old * b / self.n)  # Chan et al.
-        diff = torch.sub(_float(clean), _float(transformed))
-        self.diff += diff.sum(dim=0).double()  # mean_c - mean_t without cancellation (ANOVA's MSB)
-        self.abs_diff += diff.abs_().sum(dim=0).double()
-        if self._threshold32 is None and self.n >= self.calibration:
-            self._threshold = self.thresholds()
-            self._threshold32 = _floor_float32(self._threshold).to(clean.device)
+        dtype = torch.float64 if clean.dtype == torch.float64 else torch.float32
+        c, t = self._flat(clean.to(dtype)), self._flat(transformed.to(dtype))
+        units = c.shape[1]
+        ones = torch.block_diag(*[torch.ones(1, b, dtype=dtype, device=c.device)] * 3)  # (3, 3B): sums of 3 blocks
+        work = _scratch(3 * b, units, c)
+        torch.sub(c, self._shift[0], out=work[:b])
+        torch.sub(t, self._shift[1], out=work[b : 2 * b])
+        torch.sub(c, t, out=work[2 * b :])
+        linear = ones @ work  # Σ(c - K), Σ(t - K), Σ(c - t)
+        work[: 2 * b].square_()
+        work[2 * b :].abs_()
+        quadratic = ones @ work  # Σ(c - K)², Σ(t - K)², Σ|c - t|
+        self._sums[0:2] += linear[0:2]
+        self._sums[2:4] += quadratic[0:2]
+        self._sums[4] += linear[2]
+        self._sums[5] += quadratic[2]
+        if self._threshold is not None:
+            self._count(c, t, ones, work)
+        self.n += b
+        if self._threshold is None and self.n >= self.calibration:
+            self._set_thresholds(self._flat_thresholds())
 
-    def _start(self, x: Tensor) -> None:
-        shape, dev = x.shape[1:], x.device
-        self.mean = torch.zeros((2, *shape), dtype=torch.float64, device=dev)
-        self.m2 = torch.zeros((2, *shape), dtype=torch.float64, device=dev)
-        self.abs_diff = torch.zeros(shape, dtype=torch.float64, device=dev)
-        self.diff = torch.zeros(shape, dtype=torch.float64, device=dev)
-        self.fires = torch.zeros((3, *shape), dtype=torch.int32, device=dev)  # clean, transformed, both
-        if self._given:
-            if self._threshold.shape != shape:
-                got = tuple(self._threshold.shape)
-                raise InvalidParameterError(f"Thresholds of shape {got} do not match the units {tuple(shape)}.")
-            self._threshold32 = _floor_float32(self._threshold).to(dev)
+    def _start(self, *views: Tensor) -> None:
+        x = views[0]
+        self.shape, self._order = tuple(x.shape[1:]), _memory_order(x)
+        dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        self._shift = torch.stack([self._flat(v.to(dtype)).mean(dim=0) for v in views])
+        units = self._shift.shape[1]
+        self._sums = torch.zeros(6, units, dtype=torch.float64, device=x.device)
+        self._fires = torch.zeros(3, units, dtype=torch.float64, device=x.device)
+        if self._given is not None:
+            if tuple(self._given.shape) != self.shape:
+                got = tuple(self._given.shape)
+                raise InvalidParameterError(f"Thresholds of shape {got} do not match the units {self.shape}.")
+            given = self._given.to(device=x.device, dtype=torch.float64)
+            self._set_thresholds(given.permute(*(d - 1 for d in self._order)).reshape(-1))
 
-    def _count(self, clean: Tensor, transformed: Tensor) -> None:
-        threshold = self._threshold.to(clean.device) if clean.dtype == torch.float64 else self._threshold32
-        fire_c = (clean * self.sign if self.sign != 1 else clean) > threshold
-        fire_t = (transformed * self.sign if self.sign != 1 else transformed) > threshold
-        self.fires[0] += fire_c.sum(dim=0, dtype=torch.int32)
-        self.fires[1] += fire_t.sum(dim=0, dtype=torch.int32)
-        self.fires[2] += fire_c.logical_and_(fire_t).sum(dim=0, dtype=torch.int32)
-        self.n_counted += clean.shape[0]
+    def _set_thresholds(self, flat: Tensor) -> None:
+        self._threshold, self._threshold32 = flat, _floor_float32(flat)
+
+    def _count(self, c: Tensor, t: Tensor, ones: Tensor, work: Tensor) -> None:
+        """Firing counts: ``sign·x > threshold`` for both views and for both at once (as 0/1 in ``work``)."""
+        b = len(c)
+        threshold = self._threshold if c.dtype == torch.float64 else self._threshold32
+        compare = torch.gt if self.sign == 1 else torch.lt  # sign = -1: -x > θ  ⇔  x < -θ
+        bound = threshold if self.sign == 1 else -threshold
+        compare(c, bound, out=work[:b])
+        compare(t, bound, out=work[b : 2 * b])
+        torch.mul(work[:b], work[b : 2 * b], out=work[2 * b :])
+        self._fires += ones @ work
+        self.n_counted += b
 
     # ------------------------------------------------------------------------------------------------ results
 
+    @property
+    def units(self) -> int:
+        """Units per image (0 before the first batch)."""
+        return math.prod(self.shape) if self.shape is not None else 0
+
+    @property
+    def fires(self) -> Tensor:
+        """Firing counts ``(3, *unit)`` (float64): on the clean view, the transformed view, both."""
+        self._need(1, "fires")
+        return self._unflat(self._fires)
+
     def _need(self, n: int, what: str) -> None:
-        if self.mean is None or self.n < n:
+        if self.shape is None or self.n < n:
             raise DataError(f"{what} needs at least {n} images; {self.n} were fed.")
 
-    def _reduce(self, x: Tensor, per: str) -> Tensor:
+    def _moments(self) -> tuple[Tensor, Tensor]:
+        """Flat means ``(2, U)`` and sums of squared deviations ``(2, U)`` of the two views."""
+        s1, s2 = self._sums[0:2], self._sums[2:4]
+        return self._shift.double() + s1 / self.n, (s2 - s1.square() / self.n).clamp_min(0.0)
+
+    def _reduce(self, flat: Tensor, per: str) -> Tensor:
         if per not in PER:
             raise InvalidParameterError(f"per must be one of {PER}; got {per!r}.")
+        x = self._unflat(flat)
         if per == "channel" and x.dim() >= 2:  # tmeasures' AverageFeatureMaps: (C, ...) -> (C,)
             return x.mean(dim=tuple(range(1, x.dim())))
         return x
@@ -163,12 +232,12 @@ class UnitStats:
     def transformation_variance(self, per: str = "unit") -> Tensor:
         """TV: mean over images of the std (ddof 1) of the unit over the 2 views, ``|a - b| / √2``."""
         self._need(1, "transformation_variance")
-        return self._reduce(self.abs_diff / (self.n * math.sqrt(2.0)), per)
+        return self._reduce(self._sums[5] / (self.n * math.sqrt(2.0)), per)
 
     def sample_variance(self, per: str = "unit") -> Tensor:
         """SV: mean over the 2 views of the std (ddof 1) of the unit over images."""
         self._need(2, "sample_variance")
-        return self._reduce((self.m2 / (self.n - 1)).sqrt().mean(dim=0), per)
+        return self._reduce((self._moments()[1] / (self.n - 1)).sqrt().mean(dim=0), per)
 
     def normalized_variance(self, per: str = "unit") -> Tensor:
         """NV = TV / SV per unit (0/0 = 1, x/0 = inf): 0 = invariant, ~1 = moves as much as a change of image."""
@@ -177,9 +246,9 @@ class UnitStats:
     def anova_f(self) -> Tensor:
         """One-way ANOVA F per unit, groups = the 2 views (NaN where both groups are constant)."""
         self._need(2, "anova_f")
-        msb = self.n * (self.diff / self.n).square() / 2  # N Σ_g (mean_g - grand)², T - 1 = 1
-        msw = self.m2.sum(dim=0) / (2 * (self.n - 1))
-        return msb / msw
+        msb = self.n * (self._sums[4] / self.n).square() / 2  # N Σ_g (mean_g - grand)², T - 1 = 1
+        msw = self._moments()[1].sum(dim=0) / (2 * (self.n - 1))
+        return self._unflat(msb / msw)
 
     def anova_variant(self, alpha: float = 0.99, bonferroni: bool = True) -> Tensor:
         """Per unit: does the transform change its mean at level 1 - alpha (F test; Bonferroni over units)?"""
@@ -188,12 +257,16 @@ class UnitStats:
         critical = float(scipy_stats.f.isf(level, 1, 2 * self.n - 2))
         return f > critical
 
+    def _flat_thresholds(self) -> Tensor:
+        self._need(2, "Goodfellow's thresholds")
+        mean, m2 = self._moments()
+        std = (m2[0] / (self.n - 1)).sqrt().clamp_min(1e-16)
+        return self.sign * mean[0] + NormalDist().inv_cdf(self.alpha) * std
+
     def thresholds(self) -> Tensor:
         """Goodfellow thresholds from the clean views so far, on ``sign × activation`` (as tmeasures):
         ``mean + Φ⁻¹(alpha)·std`` of ``sign × clean activation`` (std ddof 1, at least 1e-16)."""
-        self._need(2, "Goodfellow's thresholds")
-        std = (self.m2[0] / (self.n - 1)).sqrt().clamp_min(1e-16)
-        return self.sign * self.mean[0] + NormalDist().inv_cdf(self.alpha) * std
+        return self._unflat(self._flat_thresholds())
 
     def _rates(self) -> tuple[Tensor, Tensor, Tensor]:
         if self.n_counted == 0:
@@ -201,7 +274,7 @@ class UnitStats:
                 f"Goodfellow's firing rates were not counted: the thresholds took the first {self.n} images "
                 f"(calibration={self.calibration}); feed more images or give thresholds from a previous pass."
             )
-        return tuple(f.double() / self.n_counted for f in self.fires)  # type: ignore[return-value]
+        return tuple(self.fires / self.n_counted)  # type: ignore[return-value]
 
     def goodfellow(self) -> Tensor:
         """Goodfellow's invariance L / G per unit, L = P(fires on t(x) | fires on x), G = P(fires on x).
@@ -266,3 +339,4 @@ def feed_pairs(model: nn.Module, accumulators: Mapping[str, PairAccumulator]) ->
     finally:
         for handle in handles:
             handle.remove()
+        release_workspace()
