@@ -173,6 +173,9 @@ def test_feed_pairs_splits_each_layer_output_into_its_two_views() -> None:
         a, b = model[0](x), model[0](xt)  # pre-ReLU: read before the in-place ReLU overwrites it
     assert torch.allclose(acc["0"].transformation_variance(), (a - b).abs().mean(0).double() / math.sqrt(2), rtol=1e-5)
     assert acc["2"].result()[0] == pytest.approx(linear_cka(model(x).detach(), model(xt).detach()), rel=1e-6)
+    with pytest.raises(InvalidParameterError, match="No module named 'fc'"):
+        with feed_pairs(model, {"fc": UnitStats()}):
+            pass
 
 
 # -------------------------------------------------------------------------------------------------------- CKA
