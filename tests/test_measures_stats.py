@@ -165,13 +165,14 @@ def test_feed_pairs_splits_each_layer_output_into_its_two_views() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(inplace=True), torch.nn.Linear(5, 3))
     x, xt = torch.randn(10, 6), torch.randn(10, 6)
-    acc = {"0": UnitStats(), "2": CKAStats()}
+    acc = {"0": [UnitStats(), CKAStats()], "2": CKAStats()}
     with torch.inference_mode(), feed_pairs(model, acc):
         model(torch.cat([x[:4], xt[:4]]))
         model(torch.cat([x[4:], xt[4:]]))
     with torch.no_grad():
         a, b = model[0](x), model[0](xt)  # pre-ReLU: read before the in-place ReLU overwrites it
-    assert torch.allclose(acc["0"].transformation_variance(), (a - b).abs().mean(0).double() / math.sqrt(2), rtol=1e-5)
+    assert torch.allclose(acc["0"][0].transformation_variance(), (a - b).abs().mean(0).double() / math.sqrt(2), rtol=1e-5)
+    assert acc["0"][1].result()[0] == pytest.approx(linear_cka(a, b), rel=1e-6)
     assert acc["2"].result()[0] == pytest.approx(linear_cka(model(x).detach(), model(xt).detach()), rel=1e-6)
     with pytest.raises(InvalidParameterError, match="No module named 'fc'"):
         with feed_pairs(model, {"fc": UnitStats()}):

@@ -33,7 +33,7 @@ batches), and firing is counted on the images after those: one pass, O(units) me
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from statistics import NormalDist
 from typing import Protocol
@@ -313,27 +313,34 @@ class PairAccumulator(Protocol):
 
 
 @contextmanager
-def feed_pairs(model: nn.Module, accumulators: Mapping[str, PairAccumulator]) -> Iterator[None]:
-    """Forward hooks that feed each named module's output to its accumulator as it is computed.
+def feed_pairs(
+    model: nn.Module, accumulators: Mapping[str, PairAccumulator | Sequence[PairAccumulator]]
+) -> Iterator[None]:
+    """Forward hooks that feed each named module's output to its accumulator(s) as it is computed.
 
     Every forward call inside the block must be on ``torch.cat([clean_views, transformed_views])`` (the two
     views of the same B images, as invmeter's extraction runs them): the output's first half is passed as the
     clean views, the second as the transformed ones. The hook reads the output before any later in-place
-    operation (an in-place ReLU) can change it, and keeps nothing beyond the accumulators' sums.
+    operation (an in-place ReLU) can change it, and keeps nothing beyond the accumulators' sums. A module may
+    feed several accumulators (``{"layer1": [UnitStats(), CKAStats()]}``).
     """
     modules = dict(model.named_modules())
     missing = [name for name in accumulators if name not in modules]
     if missing:
         raise InvalidParameterError(f"No module named {missing[0]!r} in the model; use model.named_modules() names.")
 
-    def hook(acc: PairAccumulator):  # noqa: ANN202
+    def hook(accs: Sequence[PairAccumulator]):  # noqa: ANN202
         def record(_module: nn.Module, _inputs: object, output: object) -> None:
             out = output[0] if isinstance(output, (tuple, list)) else output
             half = out.shape[0] // 2
-            acc.update(out[:half], out[half:])
+            for acc in accs:
+                acc.update(out[:half], out[half:])
         return record
 
-    handles = [modules[name].register_forward_hook(hook(acc)) for name, acc in accumulators.items()]
+    handles = [
+        modules[name].register_forward_hook(hook(list(acc) if isinstance(acc, Sequence) else [acc]))
+        for name, acc in accumulators.items()
+    ]
     try:
         yield
     finally:
