@@ -61,7 +61,7 @@ _WORKSPACE: dict[tuple[torch.dtype, torch.device], Tensor] = {}  # scratch share
 
 def _scratch(rows: int, cols: int, like: Tensor) -> Tensor:
     """A ``(rows, cols)`` scratch matrix from the shared workspace (grown as needed; see :func:`release_workspace`)."""
-    key = (like.dtype, like.device)
+    key = (like.dtype, like.device, torch.is_inference_mode_enabled())  # inference tensors stay in inference mode
     if key not in _WORKSPACE or _WORKSPACE[key].numel() < rows * cols:
         _WORKSPACE[key] = torch.empty(rows * cols, dtype=like.dtype, device=like.device)
     return _WORKSPACE[key][: rows * cols].view(rows, cols)
