@@ -42,12 +42,17 @@ _EXPORTS: dict[str, str] = {
     "parse_transform": "invmeter.transforms",
     "MetricValue": "invmeter.types",
     "Representations": "invmeter.types",
+    "InvarianceMetric": "invmeter.streaming",
+    "ZooTable": "invmeter.api",
 }
+_SUBMODULES = ("functional",)  # public modules: invmeter.functional.invariance(z, z_t), ...
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"invmeter.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'invmeter' has no attribute {name!r}")
@@ -57,11 +62,12 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
 
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
-    from invmeter.api import score as score, sweep as sweep, zoo as zoo
+    from invmeter import functional as functional
+    from invmeter.api import ZooTable as ZooTable, score as score, sweep as sweep, zoo as zoo
     from invmeter.data import Transforms2D as Transforms2D
     from invmeter.errors import (
         DataError as DataError,
@@ -81,6 +87,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from invmeter.models import ModelHandle as ModelHandle, list_models as list_models, load_model as load_model
     from invmeter.report import Report as Report
     from invmeter.settings import ScoreSettings as ScoreSettings
+    from invmeter.streaming import InvarianceMetric as InvarianceMetric
     from invmeter.train import TrainConfig as TrainConfig, TrainResult as TrainResult, train as train
     from invmeter.transforms import (
         TransformSpec as TransformSpec,

@@ -26,7 +26,7 @@ from invmeter.models.handle import ModelHandle
 from invmeter.models.readout import Readout
 from invmeter.types import LayerReducer, Representations
 
-__all__ = ["extract", "extract_images", "resolve_device", "to_unit_float"]
+__all__ = ["extract", "extract_images", "representation", "resolve_device", "to_unit_float"]
 
 
 def to_unit_float(images: Tensor) -> Tensor:
@@ -125,6 +125,12 @@ def _forward(handle: ModelHandle, readout: Readout, x: Tensor, layers: Sequence[
         logits = out.flatten(1) if handle.num_classes and out.dim() == 2 and out.shape[1] == handle.num_classes else None
         return _vectors(rep, readout.module, len(x)), logits, readout, dict(store)
     return _vectors(out, handle.name, len(x)), None, readout, dict(store)
+
+
+def representation(handle: ModelHandle, images: Tensor, readout: Readout | None = None) -> Tensor:
+    """The representation ``(B, D)`` of normalised ``images``, read where ``invmeter score`` reads it (no hooks kept,
+    no mode or device change: the caller holds the model, e.g. inside :func:`~invmeter.models.guard.borrowed`)."""
+    return _forward(handle, readout or handle.readout, images, [])[0]
 
 
 def _first_batch_error(handle: ModelHandle, x: Tensor, exc: Exception) -> InvalidParameterError:
@@ -241,6 +247,7 @@ def extract(
             seconds["forward"] += t2 - t1
             t0 = t2
             bar.update(b)
+        results = {r.name: r.result() for r in reducers} if profile else {}  # the reducers' tensors are inference
     return Representations(
         clean=torch.cat(keep["clean"]),
         transformed=torch.cat(keep["transformed"]),
@@ -251,7 +258,7 @@ def extract(
         readout=readout,
         layers={k: (torch.cat(v[0]), torch.cat(v[1])) for k, v in kept.items()},
         seconds=seconds,
-        profile={r.name: r.result() for r in reducers} if profile else {},
+        profile=results,
         reference=pairs.reference.clone() if pairs.reference is not None else None,
     )
 

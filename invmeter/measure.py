@@ -14,16 +14,17 @@ from typing import Any
 
 import numpy as np
 
+from invmeter._device import resolve_device
 from invmeter._version import __version__
 from invmeter._versions import versions
 from invmeter.data import ImagePairs, PairSource, Transforms2D, Transforms2DPairs
 from invmeter.errors import DataError, InvalidParameterError, warn
-from invmeter._device import resolve_device
 from invmeter.features import extract
+from invmeter.lie_pass import lie_generators, lie_pass
 from invmeter.metrics import MetricContext, default_metrics, get_metric
 from invmeter.metrics.equivariance import verdict
+from invmeter.metrics.measures import LIE_KEY
 from invmeter.metrics.probe import resolve_solver
-from invmeter.metrics.profile import InvarianceProfile
 from invmeter.models import ModelHandle, Readout
 from invmeter.models.labels import map_class_names
 from invmeter.models.layers import resolve_layers
@@ -77,6 +78,8 @@ def metric_plan(settings: ScoreSettings, data: Data, transform: Any) -> tuple[tu
             raise DataError(f"The metrics {', '.join(needing)} need class labels and this data has none; use labelled "
                             "data (one subfolder per class, a Dataset of (image, label)) or leave them out.")
         skipped = {m: "needs class labels; the data has none" for m in needing}
+    if "lie_derivative" in wanted:
+        lie_generators(transform)  # a family with a continuous generator, checked before any forward pass
     for m in wanted:
         if "fixed" in get_metric(m).needs and not getattr(transform, "fixed", False) and m not in skipped:
             if settings.metrics is not None:
@@ -110,14 +113,20 @@ def measure(
         resolve_layers(handle, [settings.layer])  # an unknown module name fails before any forward pass
     # --labels model: the data's classes must map onto the model's before any forward pass
     class_map = map_class_names(pairs.class_names, handle.label_names) if settings.labels == "model" else None
-    reducers = [InvarianceProfile(seed=seed, n_boot=settings.n_boot)] if profile else []
+    factories = dict.fromkeys(get_metric(m).profile for m in metrics if get_metric(m).profile) if profile else {}
+    reducers = [factory(seed, settings.n_boot, len(pairs)) for factory in factories]
     readout = Readout("module", settings.layer) if settings.layer else None
     reps = extract(handle, pairs, readout=readout, profile=profile, reducers=reducers, clean=clean,
                    batch_size=settings.batch_size, device=settings.device, progress=settings.progress)
+    inputs: dict[str, Any] = {}
+    if "lie_derivative" in metrics:
+        inputs[LIE_KEY] = lie_pass(handle, pairs, transform, readout=reps.readout, layers=profile,
+                                   batch_size=settings.batch_size, device=settings.device)
     t_features = time.perf_counter()
     model_labels = class_map[reps.labels.numpy()] if class_map is not None else None
     ctx = MetricContext(reps, seed=seed, n_boot=settings.n_boot, probe=settings.probe,
-                        groups=_parameter_groups(pairs) if "equivariance" in metrics else None, model_labels=model_labels)
+                        groups=_parameter_groups(pairs) if "equivariance" in metrics else None, model_labels=model_labels,
+                        inputs=inputs)
     values = ctx.evaluate(metrics)
     asked = settings.metrics if settings.metrics is not None else default_metrics()  # not a sweep's added metric
     undefined = undefined_notes(handle.name, {k: v for k, v in values.items() if k in asked})
@@ -133,8 +142,7 @@ def measure(
         more["terms"] = {name: {k: np.asarray(v, dtype=np.float64).tolist() for k, v in t.items()}
                          for name, t in ctx.terms.items() if name in values}
     if profile:
-        more["layers"] = [{"layer": name, "invariance": value.to_dict()}
-                          for name, value in reps.profile["invariance"].items()]
+        more["layers"] = _layer_profile(reps, inputs, metrics, settings.n_boot, seed)
     n_train = len(ctx.split[0]) if reps.labels is not None else 0
     report = Report(
         invmeter_version=__version__,
@@ -170,6 +178,21 @@ def undefined_notes(model: str, values: dict[str, MetricValue]) -> list[str]:
             by_reason.setdefault(value.reason or "the value is not a finite number", []).append(name)
     return [f"Model {model!r}: {', '.join(names)} undefined (null in the report): {reason}."
             for reason, names in by_reason.items()]
+
+
+def _layer_profile(reps: Representations, inputs: dict[str, Any], metrics: Sequence[str], n_boot: int,
+                   seed: int) -> list[dict[str, Any]]:
+    """``[{"layer": name, metric: value, ...}]`` in forward order, the representation last: each reducer's values,
+    and the per-layer Lie derivatives of the gradient pass."""
+    from invmeter.metrics.measures import lie_layer_value
+
+    rows: dict[str, dict[str, Any]] = {}
+    for per_layer in reps.profile.values():
+        for layer, values in per_layer.items():
+            rows.setdefault(layer, {}).update({k: v.to_dict() for k, v in values.items() if k in metrics})
+    for layer, per_image in inputs.get(LIE_KEY, {}).items():
+        rows.setdefault(layer, {})["lie_derivative"] = lie_layer_value(per_image, n_boot, seed, layer).to_dict()
+    return [{"layer": layer, **values} for layer, values in rows.items()]
 
 
 def across_seeds(reports: list[Report]) -> dict[str, Any]:

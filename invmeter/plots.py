@@ -72,17 +72,21 @@ def _sweep(plt: Any, reports: Sequence[Report]) -> Any:
 
 
 def _layers(plt: Any, report: Report) -> Any:
+    """One panel per profiled metric (invariance, lie_derivative, cka, ...), layers in forward order."""
     entries = report.extra["layers"]
-    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(entries) + 2), 4))
-    values = [e["invariance"]["value"] for e in entries]
-    lo, hi = zip(*(_ci(e["invariance"]) for e in entries))
+    names = list(dict.fromkeys(k for e in entries for k in e if k != "layer"))
+    fig, axes = plt.subplots(1, len(names), figsize=(max(5, 0.6 * len(entries) + 2) * len(names), 4), squeeze=False)
     xs = range(len(entries))
-    ax.plot(xs, values, marker="o")
-    ax.fill_between(xs, lo, hi, alpha=0.2)
-    ax.set_xticks(list(xs), [e["layer"] for e in entries], rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("invariance (95% CI)")
-    ax.set_title(f"{report.model['name']}: per-layer invariance to {report.transform['spec']}", fontsize=10)
-    ax.grid(alpha=0.3)
+    for ax, name in zip(axes[0], names):
+        points = [e.get(name) or {"value": None, "ci95": [None, None]} for e in entries]
+        values = [float("nan") if p["value"] is None else p["value"] for p in points]
+        lo, hi = zip(*(_ci(p) if p["value"] is not None else (float("nan"),) * 2 for p in points))
+        ax.plot(xs, values, marker="o")
+        ax.fill_between(xs, lo, hi, alpha=0.2)
+        ax.set_xticks(list(xs), [e["layer"] for e in entries], rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(f"{name} (95% CI)")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{report.model['name']}: per-layer measures of {report.transform['spec']}", fontsize=10)
     return fig
 
 

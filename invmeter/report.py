@@ -114,10 +114,12 @@ class Report:
         if "verdict" in self.extra:
             lines.append(f"verdict: {self.extra['verdict']}")
         if "layers" in self.extra:
-            lines += ["", f"{'layer':<30}{'invariance':>11}   95% CI"]
+            names = list(dict.fromkeys(k for entry in self.extra["layers"] for k in entry if k != "layer"))
+            lines += ["", f"{'layer':<30}" + "".join(f"{n:>14}   {'95% CI':<19}" for n in names)]
             for entry in self.extra["layers"]:
-                inv = entry["invariance"]
-                lines.append(f"{entry['layer']:<30}{_fmt(inv['value']):>11}   {_interval(inv['ci95'])}")
+                cells = "".join(f"{_fmt(entry[n]['value']) if n in entry else '':>14}   "
+                                f"{_interval(entry[n]['ci95']) if n in entry else '':<19}" for n in names)
+                lines.append(f"{entry['layer']:<30}{cells}")
         for w in self.warnings:
             lines.append(f"WARNING: {w}")
         return "\n".join(lines)

@@ -224,8 +224,8 @@ def train(
         >>> cfg = TrainConfig.for_transforms2d(transforms="hflip", classes=2, image_size=16, arch="cifar:resnet18",
         ...                                    width=0.125, n_train=32, n_val=8, n_test=8, epochs=1, batch_size=16)
         >>> result = train(cfg, cache=False)
-        >>> len(result.history), 0.0 <= result.test_accuracy <= 1.0
-        (1, True)
+        >>> len(result.history), result.handle.num_classes, result.checkpoint
+        (1, 2, None)
     """
     t_start = time.perf_counter()
     log = _log if verbose else _quiet

@@ -56,13 +56,7 @@ def open_run(out: Path | None, config: Any, resume: bool) -> dict[str, Any] | No
 
 
 def _read_state(path: Path) -> dict[str, Any]:
-    try:
-        state = torch_load_tensors(path, "training state")
-    except CheckpointError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure to parse the file means a damaged state for the user
-        raise CheckpointError(f"Training state {str(path)!r} cannot be read ({exc.__class__.__name__}); is it corrupt? "
-                              "Delete it to start over.") from None
+    state = torch_load_tensors(path, "training state", "is it corrupt? Delete it to start over.")
     keys = {"format", "config", "history", "model", "optimizer", "rng", "cuda_rng"}
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or not keys <= state.keys():
         raise CheckpointError(f"{str(path)!r} is not an invmeter training state ({STATE_FORMAT}).")

@@ -96,7 +96,7 @@ class LayerReducer(Protocol):
     """A per-layer summary computed batch by batch during extraction (no layer is kept in full).
 
     ``update`` gets one batch of one layer's flattened outputs for both views, and the batch-local index of each
-    image's reference (``None``: the reducer chooses); ``result`` returns ``{layer: summary}``.
+    image's reference (``None``: the reducer chooses); ``result`` returns ``{layer: {metric: MetricValue}}``.
     """
 
     name: str

@@ -95,16 +95,19 @@ TOLERANCE = {"probe_accuracy": 1.5 / (N // 2), "clean_accuracy": 1.5 / (N // 2),
 def test_every_metric_agrees_with_its_reference(name: str) -> None:
     assert name in REFERENCES, f"metric {name!r} has no reference computation in tests/test_registry.py"
     reps = _reps()
-    value = compute_metrics(reps, metrics=[name], n_boot=0, groups=np.zeros(N, dtype=np.int64))[name]
+    ctx = MetricContext(reps, n_boot=0, groups=np.zeros(N, dtype=np.int64), inputs={"lie_derivative": {"test": reps_lee(reps)}})
+    value = ctx.evaluate([name])[name]
     assert value.value == pytest.approx(REFERENCES[name](reps), abs=TOLERANCE.get(name, 1e-6))
 
 
 @pytest.mark.parametrize("name", list_metrics())
 def test_a_metric_is_the_same_alone_and_with_all_others(name: str) -> None:
     reps, groups = _reps(3), np.zeros(N, dtype=np.int64)
-    alone = compute_metrics(reps, metrics=[name], seed=5, n_boot=200, groups=groups)[name]
-    together = compute_metrics(reps, metrics=list(reversed(list_metrics())), seed=5, n_boot=200, groups=groups)[name]
-    assert alone == together
+    inputs = {"lie_derivative": {"test": reps_lee(reps)}}
+    alone = MetricContext(reps, seed=5, n_boot=200, groups=groups, inputs=inputs).evaluate([name])[name]
+    everything = MetricContext(reps, seed=5, n_boot=200, groups=groups, inputs=inputs)
+    together = everything.evaluate(list(reversed(list_metrics())))[name]
+    assert alone.to_dict() == together.to_dict()
 
 
 @pytest.mark.parametrize("name", ["invariance", "probe_accuracy", "consistency"])
@@ -166,7 +169,65 @@ def test_collapsed_classes_make_l2_ratio_undefined_not_infinite() -> None:
 def test_metric_metadata_is_complete() -> None:
     for name in list_metrics():
         m = get_metric(name)
-        assert m.formula and m.bounds[0] < m.bounds[1] and m.needs <= {"labels", "fixed", "logits"}
-        assert set(m.to_dict()) == {"name", "formula", "reading", "direction", "bounds", "needs", "default"}
+        assert m.formula and m.bounds[0] < m.bounds[1] and m.needs <= {"labels", "fixed", "logits", "model"}
+        assert set(m.to_dict()) == {"name", "formula", "reading", "direction", "bounds", "needs", "default",
+                                    "per_layer"}
     ctx = MetricContext(_reps())
     assert isinstance(ctx.evaluate(["invariance"])["invariance"], MetricValue)
+
+
+def _cka(reps: Representations) -> float:
+    """Debiased linear CKA (Nguyen et al. 2021): unbiased HSIC of centred linear Gram matrices, in numpy."""
+    z, zt, _ = _z(reps)
+
+    def hsic(k: np.ndarray, l: np.ndarray) -> float:
+        n = len(k)
+        k, l = k - np.diag(np.diag(k)), l - np.diag(np.diag(l))
+        return float((np.trace(k @ l) + k.sum() * l.sum() / ((n - 1) * (n - 2)) - 2 / (n - 2) * (k @ l).sum())
+                     / (n * (n - 3)))
+
+    x, y = z - z.mean(0), zt - zt.mean(0)
+    k, l = x @ x.T, y @ y.T
+    return hsic(k, l) / np.sqrt(hsic(k, k) * hsic(l, l))
+
+
+def _unit_terms(reps: Representations) -> tuple[np.ndarray, np.ndarray]:
+    a, b, _ = _z(reps)
+    return a, b
+
+
+def _normalized_variance(reps: Representations) -> float:
+    a, b = _unit_terms(reps)
+    tv = np.abs(a - b).mean(0) / np.sqrt(2)
+    sv = (a.std(0, ddof=1) + b.std(0, ddof=1)) / 2
+    return float((tv / sv).mean())
+
+
+def _anova_variant(reps: Representations) -> float:
+    a, b = _unit_terms(reps)
+    n = len(a)
+    f = n * (a.mean(0) - b.mean(0)) ** 2 / 2 / (((a - a.mean(0)) ** 2 + (b - b.mean(0)) ** 2).sum(0) / (2 * n - 2))
+    return float((f > stats.f.isf(0.01 / a.shape[1], 1, 2 * n - 2)).mean())
+
+
+def _goodfellow(reps: Representations) -> float:
+    a, b = _unit_terms(reps)
+    theta = a.mean(0) + stats.norm.ppf(0.99) * a.std(0, ddof=1)
+    g = (a > theta).mean(0)
+    both = ((a > theta) & (b > theta)).mean(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = both / g / g
+    return float(ratio[np.isfinite(ratio)].mean())
+
+
+def _lie_derivative(reps: Representations) -> float:
+    return float(reps_lee(reps).mean())
+
+
+def reps_lee(reps: Representations) -> np.ndarray:
+    """The per-image Lie derivatives these tests hand the metric (it needs a gradient pass the pipeline runs)."""
+    return np.linspace(0.5, 1.5, len(reps))
+
+
+REFERENCES.update({"cka": _cka, "normalized_variance": _normalized_variance, "anova_variant": _anova_variant,
+                   "goodfellow": _goodfellow, "lie_derivative": _lie_derivative})

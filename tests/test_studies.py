@@ -46,6 +46,7 @@ def test_equivariance_needs_fixed_parameters() -> None:
 
 def test_verdict_rules() -> None:
     assert verdict(0.95, 0.99) == "invariant"
+    assert verdict(0.76, None) == "invariant" and verdict(0.74, 0.2) == "neither"  # the 0.75 threshold
     assert verdict(0.5, 0.95) == "equivariant"
     assert verdict(0.5, 0.3) == "neither"
 

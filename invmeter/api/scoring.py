@@ -174,11 +174,11 @@ def score(
 
     Example:
         >>> import invmeter, torch
-        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 8))
-        >>> report = invmeter.score(net, "hflip", image_size=16, n_classes=3, n_images=24, n_boot=0,
-        ...                         mean=(0.5,), std=(0.5,))
-        >>> round(report["consistency"], 3) <= 1.0
-        True
+        >>> mean_colour = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())  # flip-invariant
+        >>> images = torch.rand(20, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> report = invmeter.score(mean_colour, "hflip", data=images, image_size=16, mean=(0.5,), std=(0.5,), n_boot=0)
+        >>> round(report["invariance"], 6), sorted(report.extra["skipped_metrics"])[:2]
+        (1.0, ['accuracy_delta', 'clean_accuracy'])
     """
     s = _settings(settings, options)
     spec, resolved = resolve_transform(transform), resolve_data(data, s)

@@ -303,33 +303,13 @@ def build_board(
     )
 
 
-def write_leaderboard(
-    records: Iterable[Mapping[str, Any]],
-    out_dir: str | Path,
-    *,
-    rank_by: str = "invariance",
-    higher_is_better: bool = True,
-    heatmap_metric: str | None = None,
-    scatter_metric: str = "invariance",
-    n_boot: int = 1000,
-    seed: int = 0,
-    title: str = "invmeter zoo leaderboard",
-) -> dict[str, Path]:
+def write_leaderboard(records: Iterable[Mapping[str, Any]], out_dir: str | Path, **options: Any) -> dict[str, Path]:
     """Write ``leaderboard.md``, ``leaderboard.html`` and ``leaderboard-<figure>.svg`` into ``out_dir``.
 
     Each file is written atomically (a killed write leaves the previous file; its stray temporary is removed on the
-    next write). The options are :func:`build_board`'s. Returns ``{"md": path, "html": path, "<figure>": path, ...}``.
+    next write). ``options`` are :func:`build_board`'s. Returns ``{"md": path, "html": path, "<figure>": path, ...}``.
     """
-    board = build_board(
-        records,
-        rank_by=rank_by,
-        higher_is_better=higher_is_better,
-        heatmap_metric=heatmap_metric,
-        scatter_metric=scatter_metric,
-        n_boot=n_boot,
-        seed=seed,
-        title=title,
-    )
+    board = build_board(records, **options)
     out = Path(out_dir)
     files = {
         "md": (out / "leaderboard.md", render_markdown(board)),

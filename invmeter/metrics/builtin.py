@@ -12,6 +12,7 @@ from invmeter.metrics.context import MetricContext
 from invmeter.metrics.distances import l2_ratio_from_sums
 from invmeter.metrics.equivariance import equivariance_from_terms, equivariance_terms
 from invmeter.metrics.invariance import derangement, invariance_from_terms, paired_distances
+from invmeter.metrics.profile import InvarianceProfile
 from invmeter.metrics.registry import register_metric
 from invmeter.types import MetricValue
 
@@ -40,7 +41,8 @@ def _ratio_terms(ctx: MetricContext, reference: torch.Tensor) -> tuple[np.ndarra
 
 @register_metric(
     "invariance", formula="1 - mean_i ||z_i - z'_i|| / mean_i ||z_i - z_ref(i)||",
-    reading="1 = invariant, 0 = like new content", higher_is_better=True, bounds=(-_INF, 1.0))
+    reading="1 = invariant, 0 = like new content", higher_is_better=True, bounds=(-_INF, 1.0),
+    profile=InvarianceProfile)
 def invariance(ctx: MetricContext) -> MetricValue:
     """ref(i): the same scene with another object (Transforms-2D twins), else a seeded random other image."""
     rng = ctx.rng("invariance")

@@ -57,6 +57,8 @@ class MetricContext:
         terms: Filled by the metrics: each one's per-image terms (``{"d": ..., "r": ...}`` for invariance, ``{"values":
             ...}`` for a mean over images, ...), from which its value is computed; paired comparisons between models
             scored on the same images reuse them (:mod:`invmeter.leaderboard.paired`).
+        inputs: What metrics needing the model (``needs`` has ``"model"``) were given by the pipeline, e.g. the
+            per-image Lie derivatives.
     """
 
     reps: Representations
@@ -67,6 +69,7 @@ class MetricContext:
     groups: np.ndarray | None = None
     model_labels: np.ndarray | None = None
     terms: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    inputs: dict[str, Any] = field(default_factory=dict, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def rng(self, name: str) -> np.random.Generator:

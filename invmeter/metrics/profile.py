@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -23,7 +21,7 @@ class InvarianceProfile:
 
     name = "invariance"
 
-    def __init__(self, seed: int = 0, n_boot: int = 1000) -> None:
+    def __init__(self, seed: int = 0, n_boot: int = 1000, n_images: int = 0) -> None:
         self.seed, self.n_boot = seed, n_boot
         self._rng = np.random.default_rng([seed, stream_id("profile")])
         self._terms: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
@@ -39,15 +37,17 @@ class InvarianceProfile:
         terms[0].append(d)
         terms[1].append(r)
 
-    def result(self) -> dict[str, Any]:
-        out: dict[str, MetricValue] = {}
+    def result(self) -> dict[str, dict[str, MetricValue]]:
+        out: dict[str, dict[str, MetricValue]] = {}
         for layer, (ds, rs) in self._terms.items():
             d, r = np.concatenate(ds), np.concatenate(rs)
             ok = np.isfinite(r)
             d, r = d[ok], r[ok]
             if not len(r) or r.mean() <= 0:
-                out[layer] = MetricValue.undefined("the reference change of content does not move this layer")
+                out[layer] = {"invariance": MetricValue.undefined("the reference change of content does not move this "
+                                                                  "layer")}
                 continue
             weights = resample_weights(len(d), self.n_boot, np.random.default_rng([self.seed, stream_id(layer)]))
-            out[layer] = MetricValue(invariance_from_terms(d, r), percentile_ci(invariance_from_terms(d, r, weights)))
+            value = MetricValue(invariance_from_terms(d, r), percentile_ci(invariance_from_terms(d, r, weights)))
+            out[layer] = {"invariance": value}
         return out

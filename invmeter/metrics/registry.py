@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from invmeter._validation import unknown_name
 from invmeter.errors import InvalidParameterError
@@ -27,6 +27,7 @@ NEEDS = {
     "labels": "class labels of the data (or the model's own label set with labels='model')",
     "fixed": "fixed transform parameters (a sweep: --magnitudes)",
     "logits": "the model's own classifier outputs",
+    "model": "a gradient pass through the model (forward-mode autodiff) and a transform with a continuous generator",
 }
 
 
@@ -43,6 +44,8 @@ class Metric:
         needs: What the metric needs from the measurement (keys of :data:`NEEDS`).
         default: Computed when no metric list is given.
         compute: ``(context) -> MetricValue``.
+        profile: ``(seed, n_boot, n_images) -> LayerReducer`` computing it per layer during the pass over the
+            pairs (``--layers``); metrics sharing one factory share one reducer. ``None``: no per-layer profile.
     """
 
     name: str
@@ -53,6 +56,7 @@ class Metric:
     needs: frozenset[str] = frozenset()
     default: bool = True
     compute: Callable[[MetricContext], MetricValue] = field(default=lambda ctx: None, repr=False)  # type: ignore
+    profile: Callable[..., Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(NEEDS)
@@ -67,7 +71,7 @@ class Metric:
         lo, hi = self.bounds
         return {"name": self.name, "formula": self.formula, "reading": self.reading, "direction": self.direction,
                 "bounds": [lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None],
-                "needs": sorted(self.needs), "default": self.default}
+                "needs": sorted(self.needs), "default": self.default, "per_layer": self.profile is not None}
 
 
 _REGISTRY: dict[str, Metric] = {}
@@ -75,14 +79,15 @@ _REGISTRY: dict[str, Metric] = {}
 
 def register_metric(
     name: str, *, formula: str, reading: str, higher_is_better: bool | None, bounds: tuple[float, float],
-    needs: tuple[str, ...] = (), default: bool = True,
+    needs: tuple[str, ...] = (), default: bool = True, profile: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[[MetricContext], MetricValue]], Callable[[MetricContext], MetricValue]]:
     """Decorator: register ``compute(context) -> MetricValue`` as the metric ``name`` (names are unique)."""
 
     def register(compute: Callable[[MetricContext], MetricValue]) -> Callable[[MetricContext], MetricValue]:
         if name in _REGISTRY:
             raise ValueError(f"Metric {name!r} is already registered.")
-        _REGISTRY[name] = Metric(name, formula, reading, higher_is_better, bounds, frozenset(needs), default, compute)
+        _REGISTRY[name] = Metric(name, formula, reading, higher_is_better, bounds, frozenset(needs), default, compute,
+                                 profile)
         return compute
 
     return register
@@ -90,6 +95,7 @@ def register_metric(
 
 def _load_builtin() -> None:
     import invmeter.metrics.builtin  # noqa: F401 - registers the built-in metrics
+    import invmeter.metrics.measures  # noqa: F401 - and the field's other measures (off by default)
 
 
 def get_metric(name: str) -> Metric:

@@ -50,8 +50,8 @@ def _label_names(model: nn.Module) -> tuple[str, ...]:
         return ()
     from timm.data import ImageNetInfo
 
-    info = ImageNetInfo()
-    return tuple(info.index_to_description(i) for i in range(1000))
+    info = ImageNetInfo()  # the description, then the WordNet id as a synonym (ImageNet folders are named by it)
+    return tuple(f"{info.index_to_description(i)}, {info.index_to_label_name(i)}" for i in range(1000))
 
 
 def timm_module_handle(model: nn.Module, *, name: str, weights: str, image_size: int | None = None,

@@ -60,20 +60,24 @@ def hf_weights(repo_id: str) -> tuple[str | None, str | None]:
     return None, why or f"the Hub repository {repo_id!r} has no weights file"
 
 
-def torch_load_tensors(path: Path, what: str) -> Any:
+def torch_load_tensors(path: Path, what: str, damaged: str) -> Any:
     """``torch.load(path, weights_only=True)``: tensors and plain containers only. A pickle that would import
     anything else (``os.system``, a class of its own, ...) is refused before it runs, as a one-line CheckpointError
-    naming ``what`` (e.g. ``"weights file"``) and the refused call; other failures (a damaged file) propagate."""
+    naming ``what`` (e.g. ``"weights file"``) and the refused call; a file that cannot be read at all is a
+    CheckpointError too, ending with the ``damaged`` advice."""
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # torch names the global it refused to import
-        if found is None:  # not a refused import: a damaged file, for the caller to report
-            raise
-        raise CheckpointError(
-            f"Refused {what} {str(path)!r}: unpickling it would call {found.group(1)}, which can run code; invmeter "
-            "loads tensors only. Use a copy you trust, saved as .safetensors or as a plain state dict of tensors."
-        ) from None
+        if found is not None:
+            raise CheckpointError(
+                f"Refused {what} {str(path)!r}: unpickling it would call {found.group(1)}, which can run code; invmeter "
+                "loads tensors only. Use a copy you trust, saved as .safetensors or as a plain state dict of tensors."
+            ) from None
+        failure = exc
+    except Exception as exc:  # noqa: BLE001 - any failure to parse the file means a damaged file for the user
+        failure = exc
+    raise CheckpointError(f"Cannot read {what} {str(path)!r} ({failure.__class__.__name__}); {damaged}")
 
 
 def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -81,17 +85,15 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"Weights file {str(p)!r} does not exist.")
-    try:
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    damaged = "is it corrupt, or not a weights-only file? invmeter never unpickles arbitrary objects."
+    if p.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             return load_file(str(p))
-        state = torch_load_tensors(p, "weights file")
-    except CheckpointError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure to parse the file is a corrupt checkpoint for the user
-        raise CheckpointError(f"Cannot read weights file {str(p)!r} ({exc.__class__.__name__}); is it corrupt, or not "
-                              "a weights-only file? invmeter never unpickles arbitrary objects.") from None
+        except Exception as exc:  # noqa: BLE001 - any failure to parse the file is a corrupt checkpoint for the user
+            raise CheckpointError(f"Cannot read weights file {str(p)!r} ({exc.__class__.__name__}); {damaged}") from None
+    state = torch_load_tensors(p, "weights file", damaged)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -1,0 +1,105 @@
+"""The zoo's cost: zoo time ÷ the bare forward passes of the same (1 + T)·N images per model (limit 1.10), and
+peak memory for 1 model vs 8 models (flat: one model resident at a time).
+
+Time: for each model, the bare loop runs ``model(x)`` on exactly the (1 + T)·N images the zoo feeds it (the clean
+views once, each transform's views once), rendered beforehand and normalised, in the zoo's batches and memory format;
+the zoo is timed end to end per model (building the model, rendering, the forward passes, every metric with its
+intervals, writing the rows). Peak memory: the maximum resident set size of a fresh process running a zoo of 1 and of
+8 models (``resource.getrusage``), jobs = 1.
+
+    python benchmarks/bench_zoo.py [--n-images 320] [--image-size 224]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LIMIT = 1.10
+MODELS = ["timm:resnet18", "timm:resnet34", "timm:mobilenetv3_large_100", "timm:efficientnet_b0"]
+TRANSFORMS = ["rotation", "hflip"]
+
+
+def bare_seconds(spec: str, n: int, size: int, batch: int) -> float:
+    """Seconds of the bare forward passes of the (1 + T)·N images the zoo feeds ``spec``."""
+    import torch
+
+    import invmeter
+    from invmeter.api import ScoreSettings, resolve_data
+    from invmeter.measure import make_pairs
+    from invmeter.transforms import parse_transform
+
+    settings = ScoreSettings(n_images=n, image_size=size, weights="random", batch_size=batch)
+    handle = invmeter.api.resolve_model(spec, settings)
+    data = resolve_data("transforms2d", settings)
+    batches = []
+    for k, transform in enumerate(TRANSFORMS):
+        pairs = make_pairs(data, parse_transform(transform), handle, settings, 0)
+        for index, _ in pairs.batches(batch):
+            clean, transformed = pairs.render(index)
+            views = torch.cat([clean, transformed]) if k == 0 else transformed
+            batches.append(handle.preprocessing.normalize(views).contiguous(memory_format=torch.channels_last))
+    model = handle.model.eval().to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        model(batches[0][:2])
+        start = time.perf_counter()
+        for x in batches:
+            model(x)
+        return time.perf_counter() - start
+
+
+RESNET18_TAGS = ["timm:resnet18", "timm:resnet18.a1_in1k", "timm:resnet18.a2_in1k", "timm:resnet18.a3_in1k",
+                 "timm:resnet18.fb_ssl_yfcc100m_ft_in1k", "timm:resnet18.fb_swsl_ig1b_ft_in1k", "timm:resnet18.gluon_in1k",
+                 "timm:resnet18.tv_in1k"]  # 8 models of one size: memory can only grow by keeping models
+
+
+def peak_rss_mib(n_models: int, n: int, size: int) -> float:
+    """Peak resident memory (MiB) of a fresh process running a zoo of the first ``n_models`` RESNET18_TAGS."""
+    with tempfile.TemporaryDirectory() as out:
+        code = (f"import resource, invmeter\ninvmeter.zoo({RESNET18_TAGS[:n_models]!r}, {TRANSFORMS!r}, out={out!r}, "
+                f"weights='random', n_images={n}, image_size={size}, n_boot=200)\n"
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        return int(result.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-images", type=int, default=320)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+    import torch
+
+    import invmeter
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(TRANSFORMS)} transforms, "
+          f"{args.n_images} images at {args.image_size} px: (1 + T)·N = {(1 + len(TRANSFORMS)) * args.n_images} images "
+          "per model")
+    worst = 0.0
+    with tempfile.TemporaryDirectory() as out:
+        log: list[str] = []
+        start = time.perf_counter()
+        invmeter.zoo(MODELS, TRANSFORMS, out=out, weights="random", n_images=args.n_images, image_size=args.image_size,
+                     batch_size=args.batch_size, log=log.append)
+        total = time.perf_counter() - start
+        records = [json.loads(p.read_text()) for p in Path(out, "cells").glob("*.json")]
+        for spec in MODELS:
+            cell_s = next(r["provenance"]["seconds"] for r in records if r["config"]["model"] == spec)
+            bare = bare_seconds(spec, args.n_images, args.image_size, args.batch_size)
+            ratio = cell_s / bare
+            worst = max(worst, ratio)
+            print(f"{spec:<30} zoo {cell_s:7.2f} s, bare forward {bare:7.2f} s -> ratio {ratio:.3f} (limit {LIMIT})")
+        print(f"whole zoo (writing the board included): {total:.1f} s")
+    print(f"worst ratio {worst:.3f} {'<=' if worst <= LIMIT else '>'} limit {LIMIT}")
+    one, eight = peak_rss_mib(1, 48, 64), peak_rss_mib(8, 48, 64)
+    print(f"peak memory: 1 model {one:.0f} MiB, 8 models {eight:.0f} MiB -> ratio {eight / one:.2f} (flat: about 1)")
+
+
+if __name__ == "__main__":
+    main()

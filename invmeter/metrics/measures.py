@@ -1,0 +1,157 @@
+"""The field's other measures as registry metrics (off by default; docs/measures.md): the Lie derivative (LEE),
+tmeasures' per-unit family (normalized variance, ANOVA, Goodfellow) and linear CKA, each with a per-layer profile.
+
+``lie_derivative`` needs a gradient pass through the model (``needs=("model",)``): the pipeline computes its
+per-image values (:mod:`invmeter.lie_pass`) and hands them in ``MetricContext.inputs``. The others are computed
+from the representations, and per layer by reducers fed during the one pass over the pairs.
+"""
+
+from __future__ import annotations
+
+import math
+import numpy as np
+import torch
+from torch import Tensor
+
+from invmeter.errors import DataError
+from invmeter.metrics.bootstrap import percentile_ci, resample_weights
+from invmeter.metrics.cka import CKAStats, cka_leave_one_out, pseudo_values
+from invmeter.metrics.context import MetricContext, stream_id
+from invmeter.metrics.lie import lee_value
+from invmeter.metrics.registry import register_metric
+from invmeter.metrics.unit_measures import UnitStats, release_workspace
+from invmeter.types import MetricValue
+
+__all__ = ["CKAProfile", "UnitProfile", "LIE_KEY", "cka_value", "lie_layer_value", "unit_values"]
+
+LIE_KEY = "lie_derivative"  # MetricContext.inputs[LIE_KEY]: {layer or representation: (N,) per-image LEE}
+_INF = math.inf
+_UNIT = {"normalized_variance": "normalized_variance", "anova_variant": "anova_variant_fraction",
+         "goodfellow": "goodfellow"}
+
+
+def lie_layer_value(per_image: np.ndarray, n_boot: int, seed: int, layer: str) -> MetricValue:
+    """One layer's Lie derivative (the mean of its per-image LEEs) with its bootstrap interval."""
+    weights = resample_weights(len(per_image), n_boot, np.random.default_rng([seed, stream_id(f"lie:{layer}")]))
+    return MetricValue(lee_value(per_image), percentile_ci(lee_value(per_image, weights)))
+
+
+def cka_value(clean: Tensor, transformed: Tensor, n_boot: int, seed: int, stream: str) -> MetricValue:
+    """Debiased linear CKA with a percentile-bootstrap interval over its per-image jackknife pseudo-values."""
+    if len(clean) < 5:
+        return MetricValue.undefined("debiased CKA needs at least 5 images")
+    try:
+        value, loo = cka_leave_one_out(clean, transformed)
+    except DataError as exc:
+        return MetricValue.undefined(str(exc).rstrip("."))
+    weights = resample_weights(len(loo), n_boot, np.random.default_rng([seed, stream_id(stream)]))
+    return MetricValue(value, percentile_ci((weights @ pseudo_values(value, loo)) / len(loo)))
+
+
+def unit_values(stats: UnitStats) -> dict[str, MetricValue]:
+    """A layer's unit measures (means over units; no interval: they are ratios of per-unit sums)."""
+    means = stats.layer_means()
+    out = {}
+    for metric, key in _UNIT.items():
+        value = means.get(key, math.nan)
+        if not math.isfinite(value):
+            why = ("Goodfellow needs more images than its threshold calibration" if metric == "goodfellow"
+                   else "every unit is constant across images")
+            out[metric] = MetricValue.undefined(why)
+        else:
+            out[metric] = MetricValue(value, (math.nan, math.nan))
+    return out
+
+
+def _calibration(n: int) -> int:
+    """Images whose clean views fix Goodfellow's thresholds in one pass: a quarter of them, at least 2."""
+    return max(2, n // 4)
+
+
+class CKAProfile:
+    """Per-layer CKA (large layers count-sketched, :class:`~invmeter.metrics.cka.CKAStats`) as a layer reducer."""
+
+    name = "cka"
+
+    def __init__(self, seed: int = 0, n_boot: int = 1000, n_images: int = 0) -> None:
+        self.seed, self.n_boot = seed, n_boot
+        self._stats: dict[str, CKAStats] = {}
+
+    def update(self, layer: str, clean: Tensor, transformed: Tensor, reference: Tensor | None) -> None:
+        self._stats.setdefault(layer, CKAStats(seed=self.seed)).update(clean, transformed)
+
+    def result(self) -> dict[str, dict[str, MetricValue]]:
+        return {layer: {"cka": cka_value(torch.cat(s.clean), torch.cat(s.transformed), self.n_boot, self.seed,
+                                         f"cka:{layer}")} for layer, s in self._stats.items()}
+
+
+class UnitProfile:
+    """Per-layer unit measures (:class:`~invmeter.metrics.unit_measures.UnitStats`, one set of sums per layer for
+    all three) as a layer reducer."""
+
+    name = "units"
+
+    def __init__(self, seed: int = 0, n_boot: int = 1000, n_images: int = 0) -> None:
+        self._n = n_images
+        self._stats: dict[str, UnitStats] = {}
+
+    def update(self, layer: str, clean: Tensor, transformed: Tensor, reference: Tensor | None) -> None:
+        self._stats.setdefault(layer, UnitStats(calibration=_calibration(self._n))).update(clean, transformed)
+
+    def result(self) -> dict[str, dict[str, MetricValue]]:
+        release_workspace()  # the scratch memory of the pass
+        return {layer: unit_values(s) for layer, s in self._stats.items()}
+
+
+@register_metric(
+    "cka", formula="debiased linear CKA of the clean and the transformed representations",
+    reading="1 = same up to rotation and scale", higher_is_better=True, bounds=(-_INF, 1.0), default=False,
+    profile=CKAProfile)
+def cka(ctx: MetricContext) -> MetricValue:
+    return cka_value(ctx.reps.clean, ctx.reps.transformed, ctx.n_boot, ctx.seed, "cka")
+
+
+def _unit_metric(ctx: MetricContext, name: str) -> MetricValue:
+    """The representation's unit measures, from all its images at once: Goodfellow's thresholds from every clean
+    view, then every image counted (tmeasures' two-pass result)."""
+    if "unit_stats" not in ctx._cache:
+        z, z_t = ctx.reps.clean, ctx.reps.transformed
+        calibrate = UnitStats(calibration=len(z))
+        calibrate.update(z, z_t)
+        stats = UnitStats(thresholds=calibrate.thresholds())
+        stats.update(z, z_t)
+        ctx._cache["unit_stats"] = unit_values(stats)
+    return ctx._cache["unit_stats"][name]
+
+
+@register_metric(
+    "normalized_variance", formula="mean over units of transformational variance / sample variance (tmeasures)",
+    reading="0 = invariant, about 0.8 = moves like new content", higher_is_better=False, bounds=(0.0, _INF),
+    default=False, profile=UnitProfile)
+def normalized_variance(ctx: MetricContext) -> MetricValue:
+    return _unit_metric(ctx, "normalized_variance")
+
+
+@register_metric(
+    "anova_variant", formula="fraction of units whose mean differs between the views (paired F test, 0.99, Bonferroni)",
+    reading="0 = no unit moves", higher_is_better=False, bounds=(0.0, 1.0), default=False, profile=UnitProfile)
+def anova_variant(ctx: MetricContext) -> MetricValue:
+    return _unit_metric(ctx, "anova_variant")
+
+
+@register_metric(
+    "goodfellow", formula="mean over units of P(transformed fires | clean fires) / P(clean fires) (Goodfellow 2009)",
+    reading="higher = more invariant (about 1 = unrelated)", higher_is_better=True, bounds=(0.0, _INF), default=False,
+    profile=UnitProfile)
+def goodfellow(ctx: MetricContext) -> MetricValue:
+    return _unit_metric(ctx, "goodfellow")
+
+
+@register_metric(
+    "lie_derivative", formula="mean_i ||d/dt f(g_t x_i)|_{t=0}||^2 / D (local equivariance error)",
+    reading="0 = locally invariant; per (generator unit)^2", higher_is_better=False, bounds=(0.0, _INF),
+    needs=("model",), default=False)
+def lie_derivative(ctx: MetricContext) -> MetricValue:
+    per_image = ctx.inputs[LIE_KEY][ctx.reps.layer]
+    weights = ctx.resamples(len(per_image), ctx.rng("lie_derivative"))
+    return MetricValue(lee_value(per_image), percentile_ci(lee_value(per_image, weights)))
