@@ -69,11 +69,12 @@ def _n_images(n: int) -> Correct:
     return Correct(check)
 
 
-def _profile(*layers: str) -> Correct:
+def _profile(*layers: str, metric: str = "invariance") -> Correct:
+    """The layer profile lists ``layers`` first, each with a defined ``metric``."""
     def check(o: Outcome) -> None:
         profile = o.report()["layers"]
         assert [x["layer"] for x in profile][: len(layers)] == list(layers), profile
-        assert all(x["invariance"]["value"] <= 1.0 for x in profile)
+        assert all(math.isfinite(x[metric]["value"]) for x in profile), profile
     return Correct(check)
 
 
@@ -206,6 +207,8 @@ _SETTINGS = [
     Case("score-metrics-commas", sc("--metrics", ",,"), Error(r"'metrics' parameter must name at least one metric")),
     Case("score-metrics-equivariance-unswept", sc("--metrics", "equivariance", t="rotation"),
          Error(r"needs fixed transform magnitudes")),
+    Case("score-lie-derivative-discrete", sc("--metrics", "lie_derivative"),
+         Error(r"'hflip' has no continuous generator, so it has no Lie derivative; use one of rotation")),
     Case("score-layers-empty-name", sc("--layers", "body.0,"), Error(r"'layers' parameter must be 'blocks' or module")),
     Case("score-layer-blank", sc("--layer", " "), Error(r"'layer' parameter must be a module name")),
     Case("score-layer-unknown", sc("--layer", "nosuch"), Error(r"Unknown layer 'nosuch'", before="forward")),
@@ -273,8 +276,28 @@ _MODELS = [
          Error(r"'adversarial_models:inf_output' produced NaN or Inf .*\(100%\)", before=None)),
     Case("silent-1-constant-features", sc(*JSON, model="constant"),
          Warns(r"undefined.*identical for every image", all_null_because("identical for every image"))),
-    Case("silent-1-constant-logits", sc("--metrics", "all", *JSON, model="constant_classifier"),
+    Case("silent-1-constant-logits", sc(*JSON, model="constant_classifier"),
          Warns(r"undefined.*identical for every image", all_null_because("identical for every image"))),
+    Case("constant-field-measures", sc("--metrics", "invariance,cka,normalized_variance,anova_variant,goodfellow",
+                                       *JSON, model="constant", t="rotation"),
+         Warns(r"cka, normalized_variance.*undefined", all_null_because("identical for every image"))),
+    Case("constant-lie-derivative", sc("--metrics", "lie_derivative", model="constant", t="rotation"),
+         Error(r"carries no derivative with respect to the input image .*its Lie derivative is undefined",
+               before=None)),
+    Case("lie-derivative-integer-features", sc("--metrics", "lie_derivative", model="integer_output", t="rotation"),
+         Error(r"non-differentiable steps such as rounding or integer casts", before=None)),
+    Case("lie-derivative-nan-rows", sc("--metrics", "lie_derivative", model="nan_rows", t="rotation"),
+         Error(r"'adversarial_models:nan_rows' produced NaN or Inf representations", before=None)),
+    Case("lie-derivative-composition", sc("--metrics", "lie_derivative", t="rotation+blur"),
+         Error(r"lie_derivative needs one transform family with a continuous generator .*got 'rotation\+blur'")),
+    Case("edge-field-measures-one-feature", sc("--metrics", "cka,normalized_variance,anova_variant,goodfellow", *JSON,
+                                               model="one_feature", t="rotation"),
+         Warns(r"goodfellow undefined .*needs more images than its threshold calibration",
+               defined("cka", "normalized_variance", "anova_variant").check)),
+    Case("edge-lie-derivative-tuple-output", sc("--metrics", "lie_derivative", *JSON, model="tuple_output",
+                                                t="rotation"), defined("lie_derivative")),
+    Case("edge-lie-derivative-layers", sc("--layers", "body.0", "--metrics", "lie_derivative,cka", *JSON,
+                                          t="rotation"), _profile("body.0", metric="lie_derivative")),
     Case("trace-unused-linear", sc(*JSON, model="unused_linear"), Correct(_readout("output"))),
     Case("trace-one-channel-model", sc(model="one_channel"),
          Error(r"'adversarial_models:one_channel' failed on a batch of shape \(16, 3, 16, 16\).*1 channels",

@@ -152,7 +152,9 @@ def lie_derivative(
         out = _first_tensor(forward(fwAD.make_dual(images, tangent)))
         primal, out_tangent = fwAD.unpack_dual(out)
         if out_tangent is None:
-            raise DataError("The representation does not depend on the input image; its Lie derivative is undefined.")
+            raise DataError("The representation carries no derivative with respect to the input image (it does not "
+                            "depend on the image, or only through non-differentiable steps such as rounding or integer "
+                            "casts); its Lie derivative is undefined. Use another metric or a differentiable model.")
         result = {OUTPUT: _mean_square(out_tangent, primal), **store}
     for name, values in result.items():
         if not torch.isfinite(values).all():
