@@ -94,7 +94,25 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"Checkpoint sidecar {str(side)!r} is not valid JSON; is it corrupt?") from None
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT or "arch" not in meta:
         raise CheckpointError(f"{str(side)!r} is not an invmeter checkpoint sidecar (format {CHECKPOINT_FORMAT}).")
+    if not _known_architecture(str(meta["arch"])):
+        from invmeter.models.cifar import CIFAR_ARCHS
+
+        raise CheckpointError(f"Checkpoint sidecar {str(side)!r} records the architecture {meta['arch']!r}, which is "
+                              f"neither cifar:NAME ({', '.join(CIFAR_ARCHS)}) nor a timm model; was it edited?")
     return meta
+
+
+def _known_architecture(arch: str) -> bool:
+    prefix, _, name = arch.partition(":")
+    if prefix == "cifar":
+        from invmeter.models.cifar import CIFAR_ARCHS
+
+        return name in CIFAR_ARCHS
+    if prefix == "timm":
+        import timm
+
+        return bool(timm.is_model(name))
+    return False
 
 
 def load_checkpoint(path: str | Path, *, image_size: int | None = None) -> ModelHandle:
