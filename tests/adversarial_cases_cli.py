@@ -8,7 +8,9 @@ import csv
 import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 from adversarial_support import Case, Correct, Error, Outcome, Warns, is_root, no_sysfs
 from PIL import Image
 
@@ -154,6 +156,15 @@ def _built(n: int) -> Check:
     def check(o: Outcome) -> None:
         assert f"train: {n} images 8x8, 2 classes" in o.output, o.output
     return check
+
+
+def _rebuilt_as_fresh(o: Outcome) -> None:
+    """The rebuilt cache entry holds exactly the images a build without a cache renders."""
+    from invmeter.data import Transforms2D, build_split
+
+    entry = Path(o.output.strip().rpartition("-> ")[2])
+    fresh = build_split(Transforms2D(objects=(0, 1), image_size=8), "train", 4, 0, cache=False)
+    assert np.array_equal(np.load(entry / "images.npy"), fresh.images), entry
 
 
 def _listed(*words: str) -> Check:
@@ -322,6 +333,7 @@ _MODELS = [
          Error(r"returned 1 rows? for a batch of 16 images", before=None)),
     Case("model-forward-raises", sc(model="raises"),
          Error(r"failed on a batch .*boom: this model is broken", before=None)),
+    Case("ctrl-c-during-extraction", sc(model="interrupts"), Error(r"^Interrupted\.$", code=130, before=None)),
     Case("model-integer-output", sc(*JSON, model="integer_output"), defined("invariance", "l2_ratio")),
     Case("model-half-output", sc(*JSON, model="half_output"), defined("invariance", "l2_ratio")),
     Case("edge-exactly-invariant", sc("--data", "{labelled}", *JSON, model="hflip_invariant"),
@@ -516,6 +528,10 @@ _DATA_COMMANDS = [
          Error(r"'n_classes' parameter must be an integer in \[2, .*Got 1")),
     Case("edge-data-build-balanced", ("data", "build", "--n-images", "4", "--classes", "2", "--split", "train",
                                       "--image-size", "8", "--cache-dir", "{out}/cache", "-q"), Correct(_built(4))),
+    Case("data-build-corrupt-cache", ("data", "build", "--n-images", "4", "--classes", "2", "--split", "train",
+                                      "--image-size", "8", "--cache-dir", "{corrupt_cache}", "-q"),
+         Warns(r"data cache entry '.*' is damaged \(images\.npy no longer match their SHA-256 checksums\); "
+               r"rebuilding it", _rebuilt_as_fresh)),
     Case("trace-preview-xyz", ("data", "preview", "--out", "{out}/grid.xyz"),
          Error(r"Cannot write the preview '.*grid\.xyz': unsupported format '\.xyz'")),
     Case("trace-preview-no-extension", ("data", "preview", "--out", "{out}/grid"),

@@ -228,6 +228,19 @@ def _smoke_runs(root: Path) -> dict[str, Path]:
     return p
 
 
+def _corrupt_cache(cache: Path) -> Path:
+    """A data cache whose one split (train, 4 images of 2 classes, 8 pixels, seed 0) has one byte of its images
+    flipped: the file keeps its size, only its checksum can tell."""
+    from invmeter.data import Transforms2D, build_split
+
+    built = build_split(Transforms2D(objects=(0, 1), image_size=8), "train", 4, 0, cache=cache)
+    images = built.path / "images.npy"
+    data = bytearray(images.read_bytes())
+    data[-1] ^= 0xFF
+    images.write_bytes(bytes(data))
+    return cache
+
+
 def build_fixtures(root: Path) -> dict[str, Path]:
     """Write every fixture under ``root``; returns their paths by name."""
     rng = np.random.default_rng(0)
@@ -247,6 +260,7 @@ def build_fixtures(root: Path) -> dict[str, Path]:
     p["evil_state_run"] = root / "evil_state_run"
     p["evil_state_run"].mkdir()
     torch.save({"epoch": 1, "x": _Payload(os.system, f"touch '{p['pwned']}'")}, p["evil_state_run"] / "train_state.pt")
+    p["corrupt_cache"] = _corrupt_cache(root / "corrupt_cache")
     readonly = root / "readonly"
     readonly.mkdir()
     readonly.chmod(0o500)

@@ -171,6 +171,13 @@ class Raises(Features):
         raise RuntimeError("boom: this model is broken")
 
 
+class Interrupts(Features):
+    """Ctrl-C during the first forward pass."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise KeyboardInterrupt
+
+
 class IntegerOutput(Features):
     """Integer features (e.g. a quantised model): read as floats."""
 
@@ -253,6 +260,10 @@ def wrong_batch() -> nn.Module:
 
 def raises() -> nn.Module:
     return Raises()
+
+
+def interrupts() -> nn.Module:
+    return Interrupts()
 
 
 def integer_output() -> nn.Module:

@@ -108,7 +108,7 @@ class Fixtures:
 @dataclass
 class Outcome:
     """What a case did. ``kind``: ``ok``, ``error`` or ``traceback``; ``errors``: the error lines (CLI: each
-    ``Error: ...`` line without the prefix; API: the exception's message); ``work``: modules built, forward passes
+    ``Error: ...`` line without the prefix, or ``Interrupted.`` after Ctrl-C; API: the exception's message); ``work``: modules built, forward passes
     and images decoded; ``written``: files and folders created or changed under the case's folder."""
 
     kind: str
@@ -201,7 +201,7 @@ def _invoke(args: tuple[str, ...], fx: Fixtures) -> Outcome:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         text = "".join(traceback.format_exception(result.exception))
         return Outcome("traceback", code=result.exit_code, output=result.output + text)
-    errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error: ")]
+    errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error: ") or line == "Interrupted."]
     notes = [line.split(": ", 1)[1] for line in lines if line.startswith(("WARNING: ", "warning: "))]
     kind = "error" if result.exit_code else "ok"
     return Outcome(kind, code=result.exit_code, errors=errors, warnings=notes, output=result.output)
