@@ -32,9 +32,8 @@ from torch import nn
 from invmeter.cli import cli
 from invmeter.errors import InvmeterError
 
-__all__ = ["CATEGORIES", "Case", "Correct", "Error", "Fixtures", "Outcome", "Warns", "judge", "run_case", "users"]
-
-CATEGORIES = ("clear error", "warning", "correct", "traceback", "silent wrong", "wrong error")
+__all__ = ["Case", "Correct", "Error", "Fixtures", "Outcome", "Warns", "environment", "is_root", "judge", "no_sysfs",
+           "run_case", "users"]
 
 
 @dataclass(frozen=True)
@@ -108,8 +107,9 @@ class Fixtures:
 @dataclass
 class Outcome:
     """What a case did. ``kind``: ``ok``, ``error`` or ``traceback``; ``errors``: the error lines (CLI: each
-    ``Error: ...`` line without the prefix, or ``Interrupted.`` after Ctrl-C; API: the exception's message); ``work``: modules built, forward passes
-    and images decoded; ``written``: files and folders created or changed under the case's folder."""
+    ``Error: ...`` line without the prefix, or ``Interrupted.`` after Ctrl-C; API: the exception's message);
+    ``work``: modules built, forward passes and images decoded; ``written``: files and folders created or changed
+    under the case's folder."""
 
     kind: str
     code: int = 0
