@@ -11,8 +11,8 @@ from invmeter.errors import InvalidParameterError, UnknownNameError
 
 __all__ = [
     "MAX_IMAGE_SIZE", "MAX_SEED", "MIN_IMAGE_SIZE", "did_you_mean", "unknown_name", "check_positive_int",
-    "check_image_size", "check_int", "check_seed", "check_seeds", "check_choice", "check_writable", "check_output_folder",
-    "check_range", "parse_number_list",
+    "check_image_size", "check_int", "check_seed", "check_seeds", "check_choice", "check_writable",
+    "check_output_folder", "check_range", "parse_number_list",
 ]
 
 # Side of the square images invmeter renders or feeds a model, in pixels. 8: the smallest the transforms and

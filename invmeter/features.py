@@ -116,7 +116,7 @@ def _forward(handle: ModelHandle, readout: Readout, x: Tensor, layers: Sequence[
         head_out = store.get(head) if head in layers else store.pop(head, None)
         if head_out is not None and head_out.shape == out.shape and torch.equal(head_out, out):
             return _vectors(head_in[head], handle.name, len(x)), out, readout, dict(store)
-        return _vectors(out, handle.name, len(x)), None, Readout("output"), dict(store)  # the last Linear is not the head
+        return _vectors(out, handle.name, len(x)), None, Readout("output"), dict(store)  # the last Linear: not a head
     names = [*layers, readout.module] if readout.kind == "module" else list(layers)
     with _capture(model, names) as store:
         out = _tensor_of(model(x), handle.name)

@@ -8,11 +8,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from invmeter._validation import check_choice, check_image_size, check_output_folder, check_positive_int, check_seed, check_writable
+from invmeter._validation import (
+    check_choice,
+    check_image_size,
+    check_output_folder,
+    check_positive_int,
+    check_seed,
+    check_writable,
+)
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_models", "check_outputs", "write_outputs", "train",
-           "build_data", "preview", "reproduce", "reproduce_plan", "claim_tally", "PLOT_FORMATS"]
+__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_models", "check_outputs", "write_outputs",
+           "train", "build_data", "preview", "reproduce", "reproduce_plan", "claim_tally", "PLOT_FORMATS"]
 
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 PREVIEW_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")

@@ -74,13 +74,13 @@ def resolve_data(data: Any, settings: ScoreSettings | None = None) -> Data:
     s = settings or ScoreSettings()
     if isinstance(data, Data):  # already resolved (the command line resolves once for every model)
         return data
-    if isinstance(data, (Transforms2D, str)) and (not isinstance(data, str) or data == "transforms2d"):
+    if isinstance(data, Transforms2D) or (isinstance(data, str) and data == "transforms2d"):
         dataset = data if isinstance(data, Transforms2D) else make_transforms2d(n_classes=s.n_classes)
         n, k = s.n_pairs(dataset.n_classes), dataset.n_classes
         if n < 2 * k:
-            raise InvalidParameterError(f"The 'n_images' parameter must give at least 2 images per class on Transforms-2D "
-                                        f"({2 * k} for {k} classes: the probes split every class into train and "
-                                        f"test). Got {n}. Use {2 * k} or more, or fewer classes.")
+            raise InvalidParameterError(f"The 'n_images' parameter must give at least 2 images per class on "
+                                        f"Transforms-2D ({2 * k} for {k} classes: the probes split every class into "
+                                        f"train and test). Got {n}. Use {2 * k} or more, or fewer classes.")
         return Data(transforms2d=dataset)
     source = image_source(data)
     if source.labels is not None and len(set(source.class_names)) < 2 and len(source.labels.unique()) < 2 and (

@@ -116,9 +116,10 @@ def factory_handle(spec: str, image_size: int | None) -> ModelHandle:
         model = factory()
     except Exception as exc:  # noqa: BLE001 - the user's code failed: say where and why in one line
         first = (str(exc).strip().splitlines() or [""])[0][:300]
+        call = f"{spec.partition(':')[2]}()"
         raise InvalidParameterError(f"The model factory {spec!r} failed when called without arguments "
-                                    f"({exc.__class__.__name__}: {first}). invmeter calls it as {spec.partition(':')[2]}"
-                                    "(); give a factory that needs no arguments.") from None
+                                    f"({exc.__class__.__name__}: {first}). invmeter calls it as {call}; give a factory "
+                                    "that needs no arguments.") from None
     if not isinstance(model, nn.Module):
         raise InvalidParameterError(f"The model factory {spec!r} returned {type(model).__name__}, not an nn.Module.")
     return wrap_module(model, name=spec, image_size=image_size or DEFAULT_MODULE_SIZE, weights="from-factory")

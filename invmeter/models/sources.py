@@ -22,8 +22,8 @@ from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameE
 from invmeter.models.handle import ModelHandle
 from invmeter.models.weights import CHECKPOINT_SUFFIXES, is_path
 
-__all__ = ["ModelSource", "MODEL_SOURCES", "WEIGHT_CHOICES", "check_model_spec", "load_model", "list_models", "model_catalog",
-           "random_init_copy"]
+__all__ = ["ModelSource", "MODEL_SOURCES", "WEIGHT_CHOICES", "check_model_spec", "load_model", "list_models",
+           "model_catalog", "random_init_copy"]
 
 WEIGHT_CHOICES = ("auto", "pretrained", "random")
 
