@@ -2,7 +2,7 @@
 
 Each row names what it tests (the issue's silently wrong cases are ``silent-N-...``, its tracebacks ``trace-...``,
 its late checks ``late-...`` and its silently accepted values ``accepted-...``) and expects one of: a one-line error
-(exit status, message, and for most: refused before any work, i.e. no model built or run, no image opened, nothing
+(exit status, message, and for most: refused before any work, i.e. no model built or run, no image decoded, nothing
 written), a warning that says what happened, or a correct result checked against a known answer. No row may end in
 a traceback or a normal-looking wrong report. ``benchmarks/adversarial_tally.py`` runs the same table and prints the
 reliability table of benchmarks/RESULTS.md. Machinery: tests/adversarial_support.py; fixtures (all generated):
