@@ -65,26 +65,34 @@ def make_pairs(data: Data, transform: Any, handle: ModelHandle, settings: ScoreS
 
 
 def metric_plan(settings: ScoreSettings, data: Data, transform: Any) -> tuple[tuple[str, ...], dict[str, str]]:
-    """The metrics to compute and those skipped with why: on unlabelled data the defaults that need labels are
-    skipped (an explicit request for one is an error); ``equivariance`` joins at fixed magnitudes."""
-    wanted = settings.metrics if settings.metrics is not None else default_metrics()
+    """The metrics to compute, and those skipped with why. Defaults (and ``metrics="all"``) skip what does not apply
+    here: label metrics on unlabelled data, ``equivariance`` without fixed magnitudes (a sweep adds it), the Lie
+    derivative without a continuous generator. A metric asked for by name that does not apply is an error."""
+    from invmeter.metrics import list_metrics
+
+    explicit = settings.metrics is not None
+    wanted = settings.metrics if explicit else (tuple(list_metrics()) if settings.all_metrics else default_metrics())
     steps = getattr(transform, "steps", ())
-    if settings.metrics is None and steps and all(step.fixed for step in steps):
-        wanted = (*wanted, "equivariance")  # a sweep's fixed magnitude: is the representation equivariant?
-    skipped: dict[str, str] = {}
-    if not data.labelled:
-        needing = [m for m in wanted if "labels" in get_metric(m).needs]
-        if settings.metrics is not None and needing:
-            raise DataError(f"The metrics {', '.join(needing)} need class labels and this data has none; use labelled "
-                            "data (one subfolder per class, a Dataset of (image, label)) or leave them out.")
-        skipped = {m: "needs class labels; the data has none" for m in needing}
-    if "lie_derivative" in wanted:
-        lie_generators(transform)  # a family with a continuous generator, checked before any forward pass
+    fixed = bool(steps) and all(step.fixed for step in steps)  # a sweep's fixed magnitude
+    if not explicit and fixed and "equivariance" not in wanted:
+        wanted = (*wanted, "equivariance")
+    why: dict[str, str] = {}
     for m in wanted:
-        if "fixed" in get_metric(m).needs and not getattr(transform, "fixed", False) and m not in skipped:
-            if settings.metrics is not None:
-                raise InvalidParameterError(f"The {m} metric needs fixed transform magnitudes; use a sweep (--magnitudes).")
-    return tuple(m for m in wanted if m not in skipped), skipped
+        needs = get_metric(m).needs
+        if "labels" in needs and not data.labelled:
+            why[m] = "needs class labels; the data has none"
+        elif "fixed" in needs and not getattr(transform, "fixed", False):
+            why[m] = "needs fixed transform magnitudes (a sweep: --magnitudes)"
+        elif "model" in needs:
+            try:
+                lie_generators(transform)  # a family with a continuous generator, checked before any forward pass
+            except InvalidParameterError as exc:
+                why[m] = str(exc).rstrip(".")
+    if explicit and why:
+        m = next(iter(why))
+        raise (DataError if "labels" in why[m] else InvalidParameterError)(
+            f"The {m} metric {why[m]}; leave it out, or use --metrics all to compute every metric that applies.")
+    return tuple(m for m in wanted if m not in why), why
 
 
 def _parameter_groups(pairs: PairSource) -> np.ndarray | None:

@@ -69,6 +69,8 @@ class ScoreSettings:
         layers: ``"blocks"`` or module names: a per-layer profile captured in the same forward passes.
         labels: ``"data"`` (accuracy metrics from linear probes) or ``"model"`` (from the model's own classifier).
         metrics: Metric names, or ``None`` for the defaults (label-free ones only on unlabelled data).
+        all_metrics: ``metrics="all"``: every registered metric that applies to this measurement (the others are
+            listed in the report's ``skipped_metrics`` with their reason).
         probe: Probe solver: ``auto``, ``ridge``, ``lbfgs`` or ``adam``.
         batch_size: Pairs per forward pass (the model sees ``2 x batch_size`` images per call).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
@@ -89,6 +91,7 @@ class ScoreSettings:
     layers: str | tuple[str, ...] | None = None
     labels: str = "data"
     metrics: tuple[str, ...] | None = None
+    all_metrics: bool = False
     probe: str = "auto"
     batch_size: int = 32
     device: str = "auto"
@@ -119,6 +122,8 @@ class ScoreSettings:
                 given[name] = _numbers(name, given[name], float)
         if "layers" in given:
             given["layers"] = _names(given["layers"])
+        if isinstance(given.get("metrics"), str) and given["metrics"].strip() == "all":
+            given["metrics"], given["all_metrics"] = None, True
         if given.get("metrics") is not None:
             given["metrics"] = resolve_metrics(given["metrics"])
         return cls(**given)

@@ -263,7 +263,7 @@ _DATA = [
     Case("score-data-too-few-images", sc("--data", "{labelled}", "--n-images", "100"),
          Error(r"'n_images' parameter asks for 100 images but the data has 8")),
     Case("score-flat-folder-label-metric", sc("--data", "{flat}", "--n-images", "6", "--metrics", "l2_ratio"),
-         Error(r"l2_ratio need class labels and this data has none")),
+         Error(r"The l2_ratio metric needs class labels; the data has none")),
     Case("score-objects-missing", sc("--objects", "{out}/nowhere"), Error(r"object folder '.*nowhere' does not exist")),
     Case("score-backgrounds-missing", sc("--backgrounds", "{out}/nowhere"), Error(r"background folder '.*nowhere'")),
     Case("score-backgrounds-empty", sc("--backgrounds", "{empty}"), Error(r"background.*'.*empty'")),

@@ -245,7 +245,7 @@ def test_a_flat_folder_runs_the_label_free_metrics_and_says_which_were_skipped(t
     assert set(report.metrics) == {"invariance", "paired_distance_ratio"} and report["invariance"] >= 0.999
     assert set(report.extra["skipped_metrics"]) >= {"l2_ratio", "probe_accuracy"}
     assert report.to_dict()["skipped_metrics"]["l2_ratio"] == "needs class labels; the data has none"
-    with pytest.raises(DataError, match="need class labels and this data has none"):
+    with pytest.raises(DataError, match="The l2_ratio metric needs class labels; the data has none"):
         invmeter.score(_FlipSymmetric(), "hflip", data=str(tmp_path), image_size=32, metrics="l2_ratio")
 
 

@@ -52,3 +52,15 @@ def test_a_family_without_a_continuous_generator_is_refused_before_any_work(coun
     with pytest.raises(InvalidParameterError, match="'hflip' has no continuous generator"):
         invmeter.score(counting_model, "hflip", image_size=16, n_classes=3, n_images=12, metrics="lie_derivative")
     assert counting_model.images_seen == 0
+
+
+def test_metrics_all_computes_every_metric_that_applies_and_says_why_for_the_rest() -> None:
+    result = CliRunner().invoke(cli, ["score", "-m", "timm:test_resnet", "--weights", "random", "-t", "hflip",
+                                      "--image-size", "32", "--classes", "3", "--n-images", "24", "--bootstrap", "0",
+                                      "-q", "--json", "-", "--metrics", "all"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    skipped = report["skipped_metrics"]
+    assert set(skipped) == {"equivariance", "lie_derivative"}
+    assert "no continuous generator" in skipped["lie_derivative"] and "fixed transform magnitudes" in skipped["equivariance"]
+    assert {"invariance", "cka", "goodfellow", "probe_accuracy"} <= set(report["metrics"])
