@@ -8,7 +8,7 @@ The caller's model is borrowed (:func:`~invmeter.models.guard.borrowed`) and giv
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -149,19 +149,28 @@ def _check_finite(handle: ModelHandle, readout: Readout, feats: Tensor, n_seen: 
                         f"{n_seen} images; check its weights and input range.")
 
 
-def _prefetched(pairs: PairSource, batches: list[tuple[slice, Tensor | None]]) -> Iterator[tuple[slice, Tensor | None, tuple[Tensor, Tensor]]]:
-    """Render batch k + 1 in a thread while the model runs on batch k (image files: decoding releases the GIL)."""
-    if not getattr(pairs, "io_bound", False) or len(batches) < 2:
+def _prefetched(pairs: PairSource, batches: list[tuple[slice, Tensor | None]], prepare: Callable[[Tensor], Tensor],
+                with_clean: bool) -> Iterator[tuple[slice, Tensor | None, int, Tensor]]:
+    """Each batch rendered and made into the model's input (normalised, in its memory format). Image files are read
+    in a thread while the model runs on the batch before (decoding releases the GIL); rendering with torch ops in a
+    thread was measured slower on 2 cores (benchmarks/RESULTS.md), so other sources render in turn."""
+
+    def make(index: slice) -> tuple[int, Tensor]:
+        clean_img, transformed_img = pairs.render(index)
+        views = torch.cat([clean_img, transformed_img]) if with_clean else transformed_img
+        return len(clean_img), prepare(views)
+
+    if len(batches) < 2 or not getattr(pairs, "io_bound", False):  # torch rendering in a thread only competes
         for index, ref in batches:
-            yield index, ref, pairs.render(index)
+            yield (index, ref, *make(index))
         return
     with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(pairs.render, batches[0][0])
+        pending = pool.submit(make, batches[0][0])
         for k, (index, ref) in enumerate(batches):
-            views = pending.result()
+            b, x = pending.result()
             if k + 1 < len(batches):
-                pending = pool.submit(pairs.render, batches[k + 1][0])
-            yield index, ref, views
+                pending = pool.submit(make, batches[k + 1][0])
+            yield index, ref, b, x
 
 
 def extract(
@@ -204,14 +213,15 @@ def extract(
     kept: dict[str, tuple[list[Tensor], list[Tensor]]] = {name: ([], []) for name in layers}
     seconds = {"render": 0.0, "forward": 0.0}
     batches = pairs.batches(batch_size)
+    memory_format = torch.channels_last if _convolutional(handle.model) else torch.contiguous_format
+
+    def prepare(views: Tensor) -> Tensor:
+        return handle.preprocessing.normalize(views.to(dev, non_blocking=True)).contiguous(memory_format=memory_format)
+
     with Progress(total=len(pairs), label="extracting features", enabled=progress) as bar, \
             borrowed(handle.model, dev, channels_last=_convolutional(handle.model)), torch.inference_mode():
         t0 = time.perf_counter()
-        for index, local_ref, (clean_img, transformed_img) in _prefetched(pairs, batches):
-            b = clean_img.shape[0]
-            views = transformed_img if clean is not None else torch.cat([clean_img, transformed_img])
-            x = handle.preprocessing.normalize(views.to(dev, non_blocking=True))
-            x = x.contiguous(memory_format=torch.channels_last if _convolutional(handle.model) else torch.contiguous_format)
+        for index, local_ref, b, x in _prefetched(pairs, batches, prepare, with_clean=clean is None):
             t1 = time.perf_counter()
             try:
                 feats, logits, readout, extra = _forward(handle, readout, x, [*layers, *profile])

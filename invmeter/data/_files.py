@@ -147,7 +147,8 @@ def read_rgb(path: Path, *, keep_alpha: bool = False, min_size: tuple[int, int] 
         img = ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
         img = _normalised(img, path)
         if keep_alpha or not has_alpha(img):
-            return img.convert("RGBA" if keep_alpha else "RGB")
+            wanted = "RGBA" if keep_alpha else "RGB"
+            return img if img.mode == wanted else img.convert(wanted)  # loaded: valid after the file is closed
         rgba = np.asarray(img.convert("RGBA"), dtype=np.uint32)
     alpha = rgba[..., 3:]  # below, (x + 127) // 255 = round(x / 255) exactly: x / 255 is never k + 1/2
     flat = (rgba[..., :3] * alpha + ALPHA_BACKGROUND * (255 - alpha) + 127) // 255

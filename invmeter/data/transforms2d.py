@@ -291,7 +291,8 @@ class Transforms2DPairs:
     def render(self, index: slice) -> tuple[Tensor, Tensor]:
         """Clean and transformed RGB views ``(B, 3, S, S)`` for images ``index``."""
         scenes = self.scenes[index]
-        backgrounds = self.dataset.background_source.render(scenes.backgrounds, self.dataset.image_size)
+        bank, position = torch.unique(scenes.backgrounds, return_inverse=True)  # twins share theirs: render once
+        backgrounds = self.dataset.background_source.render(bank, self.dataset.image_size)[position]
         clean = self.dataset.render(scenes, self._prototypes, backgrounds=backgrounds)
         if self.transform.level == "image":
             return clean, self.transform.apply(clean, self.probe[index])
