@@ -109,10 +109,11 @@ def _parameter_groups(pairs: PairSource) -> np.ndarray | None:
 def measure(
     handle: ModelHandle, transform: Any, data: Data, settings: ScoreSettings, *, seed: int,
     clean: Representations | None = None, extra: dict[str, Any] | None = None, notes: Sequence[str] = (),
-    keep_terms: bool = False,
+    keep_terms: bool = False, clean_cache: dict[str, Any] | None = None,
 ) -> tuple[Report, Representations]:
     """One measurement at one seed; ``clean`` reuses clean-view representations of the same images (sweeps, the
-    zoo). ``keep_terms``: each metric's per-image terms go to ``report.extra["terms"]`` (paired comparisons)."""
+    zoo), and ``clean_cache`` (one dict for every call sharing ``clean``) what was computed from them (the clean-fit
+    probe). ``keep_terms``: each metric's per-image terms go to ``report.extra["terms"]`` (paired comparisons)."""
     t_start = time.perf_counter()
     metrics, skipped = metric_plan(settings, data, transform)
     pairs = make_pairs(data, transform, handle, settings, seed)
@@ -134,7 +135,7 @@ def measure(
     model_labels = class_map[reps.labels.numpy()] if class_map is not None else None
     ctx = MetricContext(reps, seed=seed, n_boot=settings.n_boot, probe=settings.probe,
                         groups=_parameter_groups(pairs) if "equivariance" in metrics else None, model_labels=model_labels,
-                        inputs=inputs)
+                        inputs=inputs, clean_cache=clean_cache if clean_cache is not None else {})
     values = ctx.evaluate(metrics)
     asked = settings.metrics if settings.metrics is not None else default_metrics()  # not a sweep's added metric
     undefined = undefined_notes(handle.name, {k: v for k, v in values.items() if k in asked})

@@ -19,6 +19,7 @@ import invmeter
 from invmeter.api.zoo import expand_patterns
 from invmeter.cli import cli
 from invmeter.errors import InvalidParameterError
+from invmeter.metrics.probe import LinearProbe
 
 SMALL = dict(image_size=32, n_images=12, n_classes=3, n_boot=50)
 SEEN = {"images": 0}
@@ -56,15 +57,21 @@ def test_patterns_expand_over_timm_tags_torchvision_cifar_and_files(tmp_path: Pa
         expand_patterns(["timm:nosuchnet*"])
 
 
-def test_each_model_sees_the_clean_images_once(tmp_path: Path) -> None:
+def test_each_model_sees_the_clean_images_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert sys.modules[counting_model.__module__] is sys.modules[__name__]
+    fits = []
+    real_fit = LinearProbe.fit
+    monkeypatch.setattr(LinearProbe, "fit", lambda self, z, y: fits.append(len(z)) or real_fit(self, z, y))
     SEEN["images"] = 0
     rows = invmeter.zoo(["test_zoo:counting_model"], ["rotation", "hflip", "blur"], out=tmp_path, **SMALL,
                         mean=(0.5,), std=(0.5,))
     assert SEEN["images"] == (1 + 3) * 12  # not 2 x 3 x 12
+    assert len(fits) == 1 + 3  # the clean-view probe once, one probe on each transform's views
     assert [r["transform"] for r in rows] == ["rotation", "hflip", "blur"] and all(r["status"] == "ok" for r in rows)
-    assert rows[0]["metrics"]["invariance"]["value"] == pytest.approx(
-        invmeter.score(counting_model(), "rotation", **SMALL, mean=(0.5,), std=(0.5,))["invariance"])
+    for row in (rows[0], rows[2]):  # the first transform, and one that reused the clean views and their probe
+        alone = invmeter.score(counting_model(), row["transform"], **SMALL, mean=(0.5,), std=(0.5,))
+        assert {k: v["value"] for k, v in row["metrics"].items()} == pytest.approx(
+            {k: v.value for k, v in alone.metrics.items()})
     SEEN["images"] = 0
     again = invmeter.zoo(["test_zoo:counting_model"], ["rotation", "hflip", "blur"], out=tmp_path, **SMALL,
                          mean=(0.5,), std=(0.5,))

@@ -244,11 +244,12 @@ def sweep(
     resolved = resolve_data(data, s)
     metric_plan(s, resolved, specs[0])
     handle, notes = _resolved_model(model, s)
-    reports, clean = [], None
+    reports, clean, clean_cache = [], None, {}
     for spec_m in specs:
         step = spec_m.steps[0]
         extra = {"magnitude": step.magnitude, "magnitude_units": "pixels" if step.pixels else step.info.units}
-        report, reps = measure(handle, spec_m, resolved, s, seed=s.seed, notes=notes, clean=clean, extra=extra)
+        report, reps = measure(handle, spec_m, resolved, s, seed=s.seed, notes=notes, clean=clean, extra=extra,
+                               clean_cache=None if s.layers else clean_cache)
         reports.append(report)
         if not s.layers:  # a layer profile needs both views in the same pass
             clean = clean or reps

@@ -131,12 +131,14 @@ def zoo_model_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], work
                                      f"{exc.__class__.__name__}: {exc}")}
     meta = {"params": sum(p.numel() for p in handle.model.parameters()), "input_size": list(handle.input_size),
             "preprocessing": handle.preprocessing.describe(), "labels": settings.labels}
-    rows, clean = [], None
+    rows, clean, clean_cache = [], None, {}
     for transform in config["transforms"]:
         try:
             report, reps = measure(handle, resolve_transform(transform), data, settings, seed=settings.seed,
-                                   clean=clean, notes=notes, keep_terms=True)
+                                   clean=clean, notes=notes, keep_terms=True, clean_cache=clean_cache)
         except Exception as exc:  # noqa: BLE001 - this transform fails for this model: a row with the reason
+            if clean is None:
+                clean_cache.clear()  # fit on clean views that are not kept
             rows.append(_failed_rows({**config, "transforms": [transform]}, handle.weights,
                                      f"{exc.__class__.__name__}: {exc}")[0])
             continue

@@ -54,6 +54,8 @@ class MetricContext:
         probe: The probe solver (see :class:`~invmeter.metrics.probe.LinearProbe`).
         groups: ``(N,)`` id of each image's exact transform parameters (equivariance), or ``None``.
         model_labels: ``(N,)`` the data's labels in the model's own label set (``labels='model'``), or ``None``.
+        clean_cache: Results that depend only on the clean views (the clean-fit probe): give the same dict to every
+            measurement of the same clean representations (a sweep, the zoo's transforms) to fit them once.
         terms: Filled by the metrics: each one's per-image terms (``{"d": ..., "r": ...}`` for invariance, ``{"values":
             ...}`` for a mean over images, ...), from which its value is computed; paired comparisons between models
             scored on the same images reuse them (:mod:`invmeter.leaderboard.paired`).
@@ -70,6 +72,7 @@ class MetricContext:
     model_labels: np.ndarray | None = None
     terms: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     inputs: dict[str, Any] = field(default_factory=dict, repr=False)
+    clean_cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def rng(self, name: str) -> np.random.Generator:
@@ -99,13 +102,13 @@ class MetricContext:
 
     def probe_on(self, view: str) -> LinearProbe:
         """The probe fit on the train split's ``view`` (``clean`` or ``transformed``), fit once and shared."""
-        key = f"probe:{view}"
-        if key not in self._cache:
+        cache, key = (self.clean_cache, "probe") if view == "clean" else (self._cache, f"probe:{view}")
+        if key not in cache:
             train, _ = self.split
             assert self.reps.labels is not None
             z = getattr(self.reps, view)
-            self._cache[key] = LinearProbe(solver=self.probe, random_state=self.seed).fit(z[train], self.reps.labels[train])
-        return self._cache[key]
+            cache[key] = LinearProbe(solver=self.probe, random_state=self.seed).fit(z[train], self.reps.labels[train])
+        return cache[key]
 
     @cached_property
     def clean_probe_predictions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
