@@ -106,7 +106,7 @@ def clean_accuracy(ctx: MetricContext) -> MetricValue:
 
 @register_metric(
     "transformed_accuracy", formula="the clean-fit probe's accuracy on transformed test views",
-    reading="", higher_is_better=True, bounds=(0.0, 1.0), needs=("labels",))
+    reading="higher = better", higher_is_better=True, bounds=(0.0, 1.0), needs=("labels",))
 def transformed_accuracy(ctx: MetricContext) -> MetricValue:
     _, transformed, truth = ctx.clean_probe_predictions
     return _mean_value(ctx, "transformed_accuracy", (transformed == truth).astype(np.float64))
