@@ -200,7 +200,7 @@ def _layer_profile(reps: Representations, inputs: dict[str, Any], metrics: Seque
         for layer, values in per_layer.items():
             rows.setdefault(layer, {}).update({k: v.to_dict() for k, v in values.items() if k in metrics})
     for layer, per_image in inputs.get(LIE_KEY, {}).items():
-        rows.setdefault(layer, {})["lie_derivative"] = lie_layer_value(per_image, n_boot, seed, layer).to_dict()
+        rows.setdefault(layer, {})["lie_derivative"] = lie_layer_value(per_image, n_boot, seed).to_dict()
     return [{"layer": layer, **values} for layer, values in rows.items()]
 
 

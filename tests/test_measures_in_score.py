@@ -27,6 +27,8 @@ def test_lie_derivative_and_cka_with_intervals_and_per_layer_profiles() -> None:
     assert all({"invariance", "lie_derivative", "cka"} <= set(e) for e in layers)
     assert layers[-1]["lie_derivative"]["value"] == pytest.approx(report["metrics"]["lie_derivative"]["value"])
     assert layers[-1]["invariance"]["value"] == pytest.approx(report["metrics"]["invariance"]["value"])
+    for name in ("invariance", "lie_derivative", "cka"):  # the representation's row: the metric, interval included
+        assert layers[-1][name]["ci95"] == pytest.approx(report["metrics"][name]["ci95"]), name
 
 
 def test_unit_measures_per_layer() -> None:

@@ -30,9 +30,10 @@ _UNIT = {"normalized_variance": "normalized_variance", "anova_variant": "anova_v
          "goodfellow": "goodfellow"}
 
 
-def lie_layer_value(per_image: np.ndarray, n_boot: int, seed: int, layer: str) -> MetricValue:
-    """One layer's Lie derivative (the mean of its per-image LEEs) with its bootstrap interval."""
-    weights = resample_weights(len(per_image), n_boot, np.random.default_rng([seed, stream_id(f"lie:{layer}")]))
+def lie_layer_value(per_image: np.ndarray, n_boot: int, seed: int) -> MetricValue:
+    """One layer's Lie derivative (the mean of its per-image LEEs) with its bootstrap interval (the metric's own
+    resamples, the same for every layer)."""
+    weights = resample_weights(len(per_image), n_boot, np.random.default_rng([seed, stream_id("lie_derivative")]))
     return MetricValue(lee_value(per_image), percentile_ci(lee_value(per_image, weights)))
 
 
@@ -82,7 +83,7 @@ class CKAProfile:
 
     def result(self) -> dict[str, dict[str, MetricValue]]:
         return {layer: {"cka": cka_value(torch.cat(s.clean), torch.cat(s.transformed), self.n_boot, self.seed,
-                                         f"cka:{layer}")} for layer, s in self._stats.items()}
+                                         "cka")} for layer, s in self._stats.items()}
 
 
 class UnitProfile:

@@ -17,7 +17,9 @@ __all__ = ["InvarianceProfile"]
 class InvarianceProfile:
     """Per image of each layer: ``d = ||a - b||`` and ``r = ||a - a_ref||``, the reference being the pair source's
     batch-local twin, else a seeded random other image of the same batch (NaN for a batch of one image).
-    ``result()`` gives each layer's invariance with its bootstrap interval (``n_boot`` resamples)."""
+    ``result()`` gives each layer's invariance with its bootstrap interval (``n_boot`` resamples): the metric's own
+    resamples for every layer, so layers are compared on the same draws and the representation's row has the
+    interval of the ``invariance`` metric."""
 
     name = "invariance"
 
@@ -47,7 +49,7 @@ class InvarianceProfile:
                 out[layer] = {"invariance": MetricValue.undefined("the reference change of content does not move this "
                                                                   "layer")}
                 continue
-            weights = resample_weights(len(d), self.n_boot, np.random.default_rng([self.seed, stream_id(layer)]))
+            weights = resample_weights(len(d), self.n_boot, np.random.default_rng([self.seed, stream_id("invariance")]))
             value = MetricValue(invariance_from_terms(d, r), percentile_ci(invariance_from_terms(d, r, weights)))
             out[layer] = {"invariance": value}
         return out
