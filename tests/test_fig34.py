@@ -99,3 +99,13 @@ def test_fig4_claims_on_known_numbers() -> None:
     opposite = _fig4_rows({"relevance": [0.5, 0.4, 0.45, 0.5], "availability": [0.8, 0.78, 0.6, 0.5]},
                           {"relevance": [0.8, 0.6, 0.7, 0.6], "availability": [0.8, 0.7, 0.75, 0.6]}, grid)
     assert [c.holds for c in fig4.claims(opposite, "cpu")] == [False, False, False, False]
+
+
+def test_the_standin_rendering_version_is_part_of_every_cell_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from invmeter.data import Cifar10StandIn, PastedObjects, standin
+    from invmeter.experiments.cells import dataset_config
+
+    ds = PastedObjects(Cifar10StandIn(0), objects=tuple(range(10)), relevance=0.5, image_size=32)
+    before = dataset_config(ds)
+    monkeypatch.setattr(standin, "_FORMAT", standin._FORMAT + 1)  # a new rendering: cells trained before are stale
+    assert dataset_config(ds) != before and dataset_config(ds)["background_format"] == before["background_format"] + 1

@@ -60,7 +60,8 @@ def _pasted_config(ds: PastedObjects, objects_dir: str | None) -> dict[str, Any]
     if isinstance(bg, Cifar10Folder):
         cfg.update(backgrounds=bg.name, cifar_root=str(bg.folder.resolve()), background_seed=bg.split_seed)
     elif isinstance(bg, Cifar10StandIn):
-        cfg.update(backgrounds=bg.name, background_seed=bg.seed)
+        # its rendering version is part of every cell's key: cells trained on an older rendering are not reused
+        cfg.update(backgrounds=bg.name, background_seed=bg.seed, background_format=bg.describe()["format"])
     return {**cfg, "objects": list(ds.objects), "label": ds.label, "availability": ds.availability,
             "relevance": ds.relevance, "placement": ds.placement, "image_size": ds.image_size,
             "objects_dir": objects_dir}
