@@ -4,9 +4,9 @@ peak memory for 1 model vs 8 models (flat: one model resident at a time).
 Time: for each model, the bare loop runs ``model(x)`` on exactly the (1 + T)·N images the zoo feeds it (the clean
 views once, each transform's views once), rendered beforehand and normalised, in the zoo's batches and memory format;
 the zoo's cell is timed end to end per model (building the model, rendering, the forward passes, every metric with
-its intervals), in a zoo of that model alone, after a warm-up zoo (imports, the data) and an untimed bare loop of that model
-(oneDNN creates its kernels on a shape's first call); medians of alternating repeats. Peak memory: the maximum resident set size of a fresh process running a zoo of 1 and of
-8 models (``resource.getrusage``), jobs = 1.
+its intervals), in a zoo of that model alone, after a warm-up zoo (imports, the data) and an untimed bare loop of
+that model (oneDNN creates its kernels on a shape's first call); medians of alternating repeats. Peak memory: the
+high-water mark (``VmHWM``) of a fresh process running a zoo of 1 and of 8 models, jobs = 1, measured first.
 
     python benchmarks/bench_zoo.py [--n-images 320] [--image-size 224] [--repeats 2]
 """

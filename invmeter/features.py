@@ -213,13 +213,14 @@ def extract(
     kept: dict[str, tuple[list[Tensor], list[Tensor]]] = {name: ([], []) for name in layers}
     seconds = {"render": 0.0, "forward": 0.0}
     batches = pairs.batches(batch_size)
-    memory_format = torch.channels_last if _convolutional(handle.model) else torch.contiguous_format
+    channels_last = _convolutional(handle.model)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def prepare(views: Tensor) -> Tensor:
         return handle.preprocessing.normalize(views.to(dev, non_blocking=True)).contiguous(memory_format=memory_format)
 
     with Progress(total=len(pairs), label="extracting features", enabled=progress) as bar, \
-            borrowed(handle.model, dev, channels_last=_convolutional(handle.model)), torch.inference_mode():
+            borrowed(handle.model, dev, channels_last=channels_last), torch.inference_mode():
         t0 = time.perf_counter()
         for index, local_ref, b, x in _prefetched(pairs, batches, prepare, with_clean=clean is None):
             t1 = time.perf_counter()

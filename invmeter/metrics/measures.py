@@ -37,15 +37,16 @@ def lie_layer_value(per_image: np.ndarray, n_boot: int, seed: int) -> MetricValu
     return MetricValue(lee_value(per_image), percentile_ci(lee_value(per_image, weights)))
 
 
-def cka_value(clean: Tensor, transformed: Tensor, n_boot: int, seed: int, stream: str) -> MetricValue:
-    """Debiased linear CKA with a percentile-bootstrap interval over its per-image jackknife pseudo-values."""
+def cka_value(clean: Tensor, transformed: Tensor, n_boot: int, seed: int) -> MetricValue:
+    """Debiased linear CKA with a percentile-bootstrap interval over its per-image jackknife pseudo-values (the
+    metric's own resamples, the same for every layer)."""
     if len(clean) < 5:
         return MetricValue.undefined("debiased CKA needs at least 5 images")
     try:
         value, loo = cka_leave_one_out(clean, transformed)
     except DataError as exc:
         return MetricValue.undefined(str(exc).rstrip("."))
-    weights = resample_weights(len(loo), n_boot, np.random.default_rng([seed, stream_id(stream)]))
+    weights = resample_weights(len(loo), n_boot, np.random.default_rng([seed, stream_id("cka")]))
     return MetricValue(value, percentile_ci((weights @ pseudo_values(value, loo)) / len(loo)))
 
 
@@ -82,8 +83,7 @@ class CKAProfile:
         self._stats.setdefault(layer, CKAStats(seed=self.seed)).update(clean, transformed)
 
     def result(self) -> dict[str, dict[str, MetricValue]]:
-        return {layer: {"cka": cka_value(torch.cat(s.clean), torch.cat(s.transformed), self.n_boot, self.seed,
-                                         "cka")} for layer, s in self._stats.items()}
+        return {layer: {"cka": cka_value(torch.cat(s.clean), torch.cat(s.transformed), self.n_boot, self.seed)} for layer, s in self._stats.items()}
 
 
 class UnitProfile:
@@ -109,7 +109,7 @@ class UnitProfile:
     reading="1 = same up to rotation and scale", higher_is_better=True, bounds=(-_INF, 1.0), default=False,
     profile=CKAProfile)
 def cka(ctx: MetricContext) -> MetricValue:
-    return cka_value(ctx.reps.clean, ctx.reps.transformed, ctx.n_boot, ctx.seed, "cka")
+    return cka_value(ctx.reps.clean, ctx.reps.transformed, ctx.n_boot, ctx.seed)
 
 
 def _unit_metric(ctx: MetricContext, name: str) -> MetricValue:
