@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -124,15 +123,13 @@ def test_merge_and_state_dict_round_trip(tmp_path: Path) -> None:
 
 
 def run_two_ranks(tmp_path: Path, which: str) -> dict[str, object]:
-    """Run tests/dist_worker.py as 2 gloo processes on 127.0.0.1 (a free port); rank 0's output."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    """Run tests/dist_worker.py as 2 gloo processes meeting through a file store; rank 0's output."""
     out = tmp_path / f"{which}.json"
     root = str(Path(__file__).parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
     worker = Path(__file__).with_name("dist_worker.py")
-    procs = [subprocess.Popen([sys.executable, str(worker), str(r), "2", str(port), str(out), which], env=env)
+    store = tmp_path / f"{which}.store"
+    procs = [subprocess.Popen([sys.executable, str(worker), str(r), "2", str(store), str(out), which], env=env)
              for r in (0, 1)]
     try:
         codes = [p.wait(timeout=180) for p in procs]
