@@ -19,12 +19,18 @@ from invmeter.metrics.distances import ClassDistanceSums, class_distance_sums
 from invmeter.metrics.probe import LinearProbe
 from invmeter.types import MetricValue, Representations
 
-__all__ = ["MetricContext", "stratified_split", "stream_id"]
+__all__ = ["MetricContext", "metric_rng", "stratified_split", "stream_id"]
 
 
 def stream_id(name: str) -> int:
     """A stable integer naming a metric's random stream (the same in every process and Python version)."""
     return zlib.crc32(name.encode())
+
+
+def metric_rng(seed: int, name: str) -> np.random.Generator:
+    """A fresh generator for the stream ``name`` (a metric's name for its intervals): the same draws whatever else is
+    computed, so a layer profile resampling with a metric's stream compares layers on that metric's draws."""
+    return np.random.default_rng([seed, stream_id(name)])
 
 
 def stratified_split(labels: Tensor, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +83,7 @@ class MetricContext:
 
     def rng(self, name: str) -> np.random.Generator:
         """A fresh generator for the metric ``name``: the same draws whatever else is computed."""
-        return np.random.default_rng([self.seed, stream_id(name)])
+        return metric_rng(self.seed, name)
 
     def resamples(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``(n_boot, n)`` bootstrap resample counts over ``n`` images."""
@@ -122,7 +128,8 @@ class MetricContext:
         _, test = self.split
         probe = self.probe_on("clean")
         assert self.reps.labels is not None
-        return probe.predict(self.reps.clean[test]), probe.predict(self.reps.transformed[test]), self.reps.labels[test].numpy()
+        truth = self.reps.labels[test].numpy()
+        return probe.predict(self.reps.clean[test]), probe.predict(self.reps.transformed[test]), truth
 
     @cached_property
     def class_sums(self) -> ClassDistanceSums:

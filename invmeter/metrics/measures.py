@@ -16,7 +16,7 @@ from torch import Tensor
 from invmeter.errors import DataError
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.cka import CKAStats, cka_leave_one_out, pseudo_values
-from invmeter.metrics.context import MetricContext, stream_id
+from invmeter.metrics.context import MetricContext, metric_rng
 from invmeter.metrics.lie import lee_value
 from invmeter.metrics.registry import register_metric
 from invmeter.metrics.unit_measures import UnitStats, release_workspace
@@ -33,7 +33,7 @@ _UNIT = {"normalized_variance": "normalized_variance", "anova_variant": "anova_v
 def lie_layer_value(per_image: np.ndarray, n_boot: int, seed: int) -> MetricValue:
     """One layer's Lie derivative (the mean of its per-image LEEs) with its bootstrap interval (the metric's own
     resamples, the same for every layer)."""
-    weights = resample_weights(len(per_image), n_boot, np.random.default_rng([seed, stream_id("lie_derivative")]))
+    weights = resample_weights(len(per_image), n_boot, metric_rng(seed, "lie_derivative"))
     return MetricValue(lee_value(per_image), percentile_ci(lee_value(per_image, weights)))
 
 
@@ -46,7 +46,7 @@ def cka_value(clean: Tensor, transformed: Tensor, n_boot: int, seed: int) -> Met
         value, loo = cka_leave_one_out(clean, transformed)
     except DataError as exc:
         return MetricValue.undefined(str(exc).rstrip("."))
-    weights = resample_weights(len(loo), n_boot, np.random.default_rng([seed, stream_id("cka")]))
+    weights = resample_weights(len(loo), n_boot, metric_rng(seed, "cka"))
     return MetricValue(value, percentile_ci((weights @ pseudo_values(value, loo)) / len(loo)))
 
 
@@ -83,7 +83,8 @@ class CKAProfile:
         self._stats.setdefault(layer, CKAStats(seed=self.seed)).update(clean, transformed)
 
     def result(self) -> dict[str, dict[str, MetricValue]]:
-        return {layer: {"cka": cka_value(torch.cat(s.clean), torch.cat(s.transformed), self.n_boot, self.seed)} for layer, s in self._stats.items()}
+        return {layer: {"cka": cka_value(torch.cat(s.clean), torch.cat(s.transformed), self.n_boot, self.seed)}
+                for layer, s in self._stats.items()}
 
 
 class UnitProfile:

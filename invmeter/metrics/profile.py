@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
-from invmeter.metrics.context import stream_id
+from invmeter.metrics.context import metric_rng
 from invmeter.metrics.invariance import derangement, invariance_from_terms, paired_distances
 from invmeter.types import MetricValue
 
@@ -25,7 +25,7 @@ class InvarianceProfile:
 
     def __init__(self, seed: int = 0, n_boot: int = 1000, n_images: int = 0) -> None:
         self.seed, self.n_boot = seed, n_boot
-        self._rng = np.random.default_rng([seed, stream_id("profile")])
+        self._rng = metric_rng(seed, "profile")
         self._terms: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
 
     def update(self, layer: str, clean: Tensor, transformed: Tensor, reference: Tensor | None) -> None:
@@ -49,7 +49,7 @@ class InvarianceProfile:
                 out[layer] = {"invariance": MetricValue.undefined("the reference change of content does not move this "
                                                                   "layer")}
                 continue
-            weights = resample_weights(len(d), self.n_boot, np.random.default_rng([self.seed, stream_id("invariance")]))
+            weights = resample_weights(len(d), self.n_boot, metric_rng(self.seed, self.name))
             value = MetricValue(invariance_from_terms(d, r), percentile_ci(invariance_from_terms(d, r, weights)))
             out[layer] = {"invariance": value}
         return out
