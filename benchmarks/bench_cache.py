@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from invmeter._io import sha256_file
+from invmeter._utils.io import sha256_file
 from invmeter.data import Transforms2D, build_split
 
 LIMIT_S = 2.0

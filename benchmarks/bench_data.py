@@ -34,8 +34,8 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 
 from invmeter.data import SPLIT_SEED_OFFSETS, Transforms2D, build_split
-from invmeter.data.transforms2d import Scenes
 from invmeter.data.design import in_paper_order
+from invmeter.data.transforms2d import Scenes
 from invmeter.transforms import PAPER_FAMILIES
 
 LIMIT = 10.0

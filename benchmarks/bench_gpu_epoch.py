@@ -28,7 +28,7 @@ def one_run(arch: str, amp: bool, memory: float | None) -> dict:
     import torch
 
     from invmeter.data.transforms2d import Transforms2D
-    from invmeter.train import TrainConfig, train
+    from invmeter.training.loop import TrainConfig, train
     from invmeter.transforms import parse_transform
 
     if memory is not None:

@@ -27,16 +27,16 @@ import time
 from collections.abc import Callable
 
 import torch
+from invmeter.layers import block_names
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 import invmeter
 from invmeter.api import make_pairs
-from invmeter.features import normalize, prepare_model
-from invmeter.layers import block_names
 from invmeter.metrics import lie
 from invmeter.metrics.lie import lie_derivative
 from invmeter.metrics.unit_measures import UnitStats, feed_pairs
+from invmeter.models.representation import is_convolutional
 from invmeter.transforms import parse_transform
 
 LEE_LIMIT = 3.0
@@ -73,9 +73,16 @@ def images_for(handle: invmeter.ModelHandle, n: int) -> tuple[Tensor, Tensor]:
     return pairs.render(slice(0, n))
 
 
+def prepare_model(handle: invmeter.ModelHandle) -> torch.memory_format:
+    """Eval mode, and channels-last for a convolutional model (as extraction runs it): the memory format used."""
+    fmt = torch.channels_last if is_convolutional(handle.model) else torch.contiguous_format
+    handle.model.eval().to(memory_format=fmt)
+    return fmt
+
+
 def lee_case(spec: str, n: int, batch: int, repeats: int) -> float:
     handle = invmeter.load_model(spec, weights="random")
-    memory_format = prepare_model(handle, torch.device("cpu"))
+    memory_format = prepare_model(handle)
     model = handle.model
     images, _ = images_for(handle, n)
     batches = [images[s : s + batch] for s in range(0, n, batch)]
@@ -83,7 +90,7 @@ def lee_case(spec: str, n: int, batch: int, repeats: int) -> float:
     blocks = {name: modules[name] for name in block_names(handle)}
 
     def forward(x: Tensor) -> Tensor:
-        x = normalize(x, handle.mean, handle.std).contiguous(memory_format=memory_format)
+        x = handle.preprocessing.normalize(x).contiguous(memory_format=memory_format)
         return model.forward_head(model.forward_features(x), pre_logits=True)
 
     def bare() -> None:
@@ -114,10 +121,10 @@ def lee_case(spec: str, n: int, batch: int, repeats: int) -> float:
 
 def unit_case(spec: str, n: int, batch: int, repeats: int) -> dict[str, float]:
     handle = invmeter.load_model(spec, weights="random")
-    memory_format = prepare_model(handle, torch.device("cpu"))
+    memory_format = prepare_model(handle)
     model = handle.model
     clean, transformed = images_for(handle, n)
-    batches = [normalize(torch.cat([clean[s : s + batch], transformed[s : s + batch]]), handle.mean, handle.std)
+    batches = [handle.preprocessing.normalize(torch.cat([clean[s : s + batch], transformed[s : s + batch]]))
                .contiguous(memory_format=memory_format) for s in range(0, n, batch)]
     layer_sets = {
         "blocks": block_names(handle),

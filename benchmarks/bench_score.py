@@ -24,7 +24,7 @@ from PIL import Image
 
 import invmeter
 from invmeter.api import ScoreSettings, resolve_data
-from invmeter.measure import make_pairs
+from invmeter.pipeline.measure import make_pairs
 from invmeter.transforms import parse_transform
 
 LIMIT = 1.10

@@ -77,7 +77,11 @@ WARM_UP = 4  # images per class of the untimed warm-up runs
 
 try:
     import tmeasures as tm
-    from tmeasures.pytorch.transformations import IdentityTransformation, PyTorchTransformation, PyTorchTransformationSet
+    from tmeasures.pytorch.transformations import (
+        IdentityTransformation,
+        PyTorchTransformation,
+        PyTorchTransformationSet,
+    )
 except ImportError as exc:  # pragma: no cover - benchmark-only dependency
     raise SystemExit(f"tmeasures is not installed ({exc}); run: pip install -e '.[bench]'") from None
 

@@ -1,6 +1,6 @@
 """The cost of ``invmeter train --track``: a tracked epoch ÷ an untracked epoch, same config (limit: 1.05).
 
-Runs alternate (untracked, tracked, untracked, ...), each ``--epochs`` epochs of ``invmeter.train`` with the splits
+Runs alternate (untracked, tracked, untracked, ...), each ``--epochs`` epochs of ``invmeter.training.loop`` with the splits
 already cached, so that load from other processes hits both. Every epoch's ``seconds`` (training steps, validation
 and, when tracked, tracking) comes from the run's history. Two ratios are printed:
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from invmeter.data.build import build_split
-from invmeter.train import TrainConfig, train
+from invmeter.training.loop import TrainConfig, train
 
 LIMIT = 1.05
 

@@ -1,7 +1,7 @@
 """Trainer throughput ÷ a bare training loop (same model, batch size, images), measured in one run (limit: 0.90).
 
 The bare loop is the least any trainer must do: the training images already in memory as normalised float32, a
-seeded order per epoch, forward, cross-entropy, backward, an Adam step. ``invmeter.train`` is timed on its training
+seeded order per epoch, forward, cross-entropy, backward, an Adam step. ``invmeter.training.loop`` is timed on its training
 steps (its own per-epoch ``images_per_s``: uint8 -> float and normalisation per batch, loss and accuracy
 bookkeeping) and end to end (the whole ``train()`` call with the splits already cached: loading them, validation
 after every epoch, resumable-state writes, the test pass and the checkpoint). After a warm-up of each, runs
@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from invmeter.data.build import build_split
-from invmeter.features import normalize
 from invmeter.models.checkpoint import build_architecture
 from invmeter.models.cifar import CIFAR_MEAN, CIFAR_STD
-from invmeter.train import TrainConfig, train
+from invmeter.models.preprocessing import normalize
+from invmeter.training.loop import TrainConfig, train
 
 LIMIT = 0.90
 
@@ -54,7 +54,7 @@ def bare_images_per_s(config: TrainConfig, images: torch.Tensor, labels: torch.T
 
 
 def trainer_images_per_s(config: TrainConfig, cache: Path, out: Path) -> tuple[float, float]:
-    """``invmeter.train``: (training-step images/s, end-to-end images/s)."""
+    """``invmeter.training.loop``: (training-step images/s, end-to-end images/s)."""
     start = time.perf_counter()
     result = train(config, out=out, cache=cache)
     wall = time.perf_counter() - start

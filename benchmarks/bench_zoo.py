@@ -33,7 +33,7 @@ def bare_seconds(spec: str, n: int, size: int, batch: int) -> float:
 
     import invmeter
     from invmeter.api import ScoreSettings, resolve_data
-    from invmeter.measure import make_pairs
+    from invmeter.pipeline.measure import make_pairs
     from invmeter.transforms import parse_transform
 
     settings = ScoreSettings(n_images=n, image_size=size, weights="random", batch_size=batch)

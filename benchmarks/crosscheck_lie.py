@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from invmeter.features import normalize
 from invmeter.metrics.lie import OUTPUT, lie_derivative
+from invmeter.models.preprocessing import normalize
 
 LIMIT = 1e-3
 MODELS = ("resnet18", "vit_tiny_patch16_224")

@@ -30,12 +30,12 @@ import argparse
 import copy
 from collections.abc import Callable
 
+import bench_tmeasures as bt
 import numpy as np
 import timm
 import torch
 from torch import nn
 
-import bench_tmeasures as bt
 import invmeter
 from invmeter.metrics.unit_measures import UnitStats, feed_pairs
 from invmeter.transforms.generators import GENERATORS  # noqa: F401  (loads forward-AD decompositions quietly)

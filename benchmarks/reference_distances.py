@@ -18,7 +18,7 @@ import torch
 from invmeter import load_model
 from invmeter.data import Transforms2D
 from invmeter.data.transforms2d import Scenes
-from invmeter.features import extract_images
+from invmeter.models.representation import extract_images
 from invmeter.transforms import parse_transform
 
 

@@ -16,15 +16,15 @@ _EXPORTS: dict[str, str] = {
     "score": "invmeter.api",
     "sweep": "invmeter.api",
     "zoo": "invmeter.api",
-    "ScoreSettings": "invmeter.settings",
+    "ScoreSettings": "invmeter.pipeline.settings",
     "Transforms2D": "invmeter.data",
     "DataError": "invmeter.errors",
     "InvalidParameterError": "invmeter.errors",
     "InvmeterError": "invmeter.errors",
     "InvmeterWarning": "invmeter.errors",
     "UnknownNameError": "invmeter.errors",
-    "extract": "invmeter.features",
-    "finetune_last_layer": "invmeter.finetune",
+    "extract": "invmeter.pipeline.extract",
+    "finetune_last_layer": "invmeter.training.finetune",
     "METRICS": "invmeter.metrics",
     "LinearProbe": "invmeter.metrics",
     "compute_metrics": "invmeter.metrics",
@@ -32,20 +32,20 @@ _EXPORTS: dict[str, str] = {
     "ModelHandle": "invmeter.models",
     "list_models": "invmeter.models",
     "load_model": "invmeter.models",
-    "Report": "invmeter.report",
-    "TrainConfig": "invmeter.train",
-    "TrainResult": "invmeter.train",
-    "train": "invmeter.train",
+    "Report": "invmeter.report.report",
+    "TrainConfig": "invmeter.training.loop",
+    "TrainResult": "invmeter.training.loop",
+    "train": "invmeter.training.loop",
     "TransformSpec": "invmeter.transforms",
     "apply_transforms": "invmeter.transforms",
     "list_transforms": "invmeter.transforms",
     "parse_transform": "invmeter.transforms",
     "MetricValue": "invmeter.types",
     "Representations": "invmeter.types",
-    "InvarianceMetric": "invmeter.streaming",
+    "InvarianceMetric": "invmeter.streaming.metric",
     "ZooTable": "invmeter.api",
 }
-_SUBMODULES = ("functional",)  # public modules: invmeter.functional.invariance(z, z_t), ...
+_SUBMODULES = ("functional",)  # public modules: invmeter.metrics.functional.invariance(z, z_t), ...
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
@@ -76,8 +76,6 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
         InvmeterWarning as InvmeterWarning,
         UnknownNameError as UnknownNameError,
     )
-    from invmeter.features import extract as extract
-    from invmeter.finetune import finetune_last_layer as finetune_last_layer
     from invmeter.metrics import (
         METRICS as METRICS,
         LinearProbe as LinearProbe,
@@ -85,10 +83,12 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
         list_metrics as list_metrics,
     )
     from invmeter.models import ModelHandle as ModelHandle, list_models as list_models, load_model as load_model
-    from invmeter.report import Report as Report
-    from invmeter.settings import ScoreSettings as ScoreSettings
-    from invmeter.streaming import InvarianceMetric as InvarianceMetric
-    from invmeter.train import TrainConfig as TrainConfig, TrainResult as TrainResult, train as train
+    from invmeter.pipeline.extract import extract as extract
+    from invmeter.pipeline.settings import ScoreSettings as ScoreSettings
+    from invmeter.report.report import Report as Report
+    from invmeter.streaming.metric import InvarianceMetric as InvarianceMetric
+    from invmeter.training.finetune import finetune_last_layer as finetune_last_layer
+    from invmeter.training.loop import TrainConfig as TrainConfig, TrainResult as TrainResult, train as train
     from invmeter.transforms import (
         TransformSpec as TransformSpec,
         apply_transforms as apply_transforms,

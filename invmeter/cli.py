@@ -111,7 +111,7 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
           **options: Any) -> None:
     """Score invariance of each MODEL to each TRANSFORM (e.g. invmeter score --model resnet18 --transform rotation)."""
     from invmeter import api
-    from invmeter.report import comparison_table, sweep_table
+    from invmeter.report.report import comparison_table, sweep_table
 
     api.commands.check_outputs(json_path, csv_path, plot_path)
     settings = api.ScoreSettings.create(progress=not quiet, **options)
@@ -231,7 +231,7 @@ def metrics() -> None:
 
 def _train_default(name: str) -> Any:
     """TrainConfig's default for a field (from the torch-free module it reads them from)."""
-    from invmeter._train_defaults import TRAIN_DEFAULTS
+    from invmeter.training.defaults import TRAIN_DEFAULTS
 
     return TRAIN_DEFAULTS[name]
 

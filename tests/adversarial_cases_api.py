@@ -20,9 +20,9 @@ from invmeter import functional as F
 from invmeter.api import make_transforms2d
 from invmeter.data._files import read_rgb
 from invmeter.metrics import LinearProbe
-from invmeter.settings import ScoreSettings
-from invmeter.streaming import InvarianceMetric
-from invmeter.train import TrainConfig
+from invmeter.pipeline.settings import ScoreSettings
+from invmeter.streaming.metric import InvarianceMetric
+from invmeter.training.loop import TrainConfig
 
 __all__ = ["API_CASES"]
 

@@ -153,7 +153,7 @@ def _image_folders(root: Path, rng: np.random.Generator) -> dict[str, Path]:
 def _checkpoints(root: Path) -> dict[str, Path]:
     """A tiny trained checkpoint (2 classes, 8 pixels), weights of another architecture, and damaged copies."""
     from invmeter.models.cifar import create_cifar_model
-    from invmeter.train import TrainConfig, train
+    from invmeter.training.loop import TrainConfig, train
 
     p: dict[str, Path] = {}
     config = TrainConfig.for_transforms2d(

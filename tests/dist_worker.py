@@ -14,7 +14,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from invmeter.streaming import InvarianceMetric
+from invmeter.streaming.metric import InvarianceMetric
 
 
 def stream() -> tuple[torch.Tensor, ...]:

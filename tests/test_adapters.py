@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 import invmeter
-from invmeter.features import representation
 from invmeter.models import ModelHandle, Preprocessing, Readout, load_model, save_checkpoint, wrap_module
+from invmeter.models.representation import representation
 
 
 def _checkpoint(tmp: Path) -> str:

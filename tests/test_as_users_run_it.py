@@ -175,8 +175,8 @@ def test_the_callers_model_comes_back_untouched(call: str) -> None:
     elif call == "layers":
         invmeter.score(model, "rotation", layers="stem,frozen", **kw)
     else:
-        from invmeter.api.scoring import resolve_data
-        from invmeter.measure import make_pairs
+        from invmeter.pipeline.measure import make_pairs
+        from invmeter.pipeline.resolve import resolve_data
 
         settings = ScoreSettings.create(**kw)
         handle = resolve_model(model, settings)

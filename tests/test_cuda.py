@@ -14,9 +14,9 @@ import torch
 import invmeter
 from invmeter.data.build import build_split
 from invmeter.experiments import reproduce
-from invmeter.features import extract_images
-from invmeter.run_settings import use_deterministic
-from invmeter.train import STATE_FILE, TrainConfig, train
+from invmeter.models.representation import extract_images
+from invmeter.runner.settings import use_deterministic
+from invmeter.training.loop import STATE_FILE, TrainConfig, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

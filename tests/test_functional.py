@@ -10,9 +10,9 @@ from torch import nn
 from invmeter import functional as F
 from invmeter.data import Transforms2D, Transforms2DPairs
 from invmeter.errors import DataError, InvalidParameterError
-from invmeter.features import extract
 from invmeter.metrics import compute_metrics
 from invmeter.models import wrap_module
+from invmeter.pipeline.extract import extract
 from invmeter.transforms import parse_transform
 from invmeter.types import Representations
 

@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 
 from invmeter.data import FolderImages, ImagePairs, load_background_source
-from invmeter.models.preprocessing import plain_preprocessing
 from invmeter.data._files import check_images, displayed_size, read_rgb
 from invmeter.errors import DataError
+from invmeter.models.preprocessing import plain_preprocessing
 from invmeter.transforms import parse_transform
 
 SIXTEEN_BIT = np.array([[0, 255, 256, 32768, 0x80FF, 0xFF00, 65535]], dtype=np.uint16)

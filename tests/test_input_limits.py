@@ -13,13 +13,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from invmeter._validation import MAX_IMAGE_SIZE, check_image_size
+from invmeter._utils.validation import MAX_IMAGE_SIZE, check_image_size
 from invmeter.cli import cli
 from invmeter.data import PastedObjects, Transforms2D, build_split
 from invmeter.data._split import SplitPlan
 from invmeter.errors import InvalidParameterError
 from invmeter.models.checkpoint import CHECKPOINT_FORMAT
-from invmeter.train import TrainConfig
+from invmeter.training.loop import TrainConfig
 
 TOO_BIG = "The 'image_size' parameter must be an integer in [8, 4096] (pixels). Got 100000. Use a smaller size."
 

@@ -13,7 +13,7 @@ from test_streaming import _data, _fed, run_two_ranks
 from torch import nn
 
 from invmeter.errors import InvalidParameterError
-from invmeter.streaming import InvarianceMetric
+from invmeter.streaming.metric import InvarianceMetric
 
 tm = pytest.importorskip("torchmetrics")
 

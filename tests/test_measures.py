@@ -16,7 +16,12 @@ from invmeter.errors import DataError, InvalidParameterError, UnknownNameError
 from invmeter.metrics.lie import OUTPUT, _LinearTangents, lee_value, lie_derivative
 from invmeter.transforms import functional as K
 from invmeter.transforms.generators import (
-    _YIQ, GENERATORS, PADDINGS, apply_path, generators_for, path_tangent,
+    _YIQ,
+    GENERATORS,
+    PADDINGS,
+    apply_path,
+    generators_for,
+    path_tangent,
 )
 
 GEOMETRIC = [n for n, g in GENERATORS.items() if g.kind == "geometric"]

@@ -11,7 +11,12 @@ from scipy import stats
 
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.metrics.cka import (
-    CKAStats, CountSketch, cka_leave_one_out, jackknife_interval, linear_cka, pseudo_values,
+    CKAStats,
+    CountSketch,
+    cka_leave_one_out,
+    jackknife_interval,
+    linear_cka,
+    pseudo_values,
 )
 from invmeter.metrics.unit_measures import UnitStats, _floor_float32, feed_pairs
 

@@ -8,11 +8,11 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from invmeter.errors import DataError, InvalidParameterError, UnknownNameError
-from invmeter.types import Representations
 from invmeter.metrics import LinearProbe, compute_metrics, default_metrics, stratified_split
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
 from invmeter.metrics.invariance import derangement, invariance_from_terms, invariance_terms
+from invmeter.types import Representations
 
 
 def _reps(clean: np.ndarray, transformed: np.ndarray, labels: np.ndarray) -> Representations:

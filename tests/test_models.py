@@ -21,7 +21,6 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     import urllib.error
 
     import huggingface_hub.constants as hf
-
     import torchvision.models._api as tv_api
 
     monkeypatch.setattr(hf, "HF_HUB_OFFLINE", True)
@@ -140,14 +139,14 @@ def test_checkpoint_round_trip_and_errors(tmp_path: Path) -> None:
 
 
 def test_wrap_module_reads_the_classifier_input_or_the_output() -> None:
-    from invmeter.features import _forward
+    from invmeter.models.representation import forward
 
     classifier = wrap_module(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 6), nn.ReLU(), nn.Linear(6, 2)), image_size=8)
     assert classifier.layer == "3 (input)" and classifier.num_classes == 2
-    feats, logits, readout, _ = _forward(classifier, classifier.readout, torch.rand(4, 3, 8, 8), [])
+    feats, logits, readout, _ = forward(classifier, classifier.readout, torch.rand(4, 3, 8, 8), [])
     assert feats.shape == (4, 6) and logits.shape == (4, 2) and readout == Readout("head_input", "3")
     encoder = wrap_module(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 6), nn.ReLU()), image_size=8)
-    feats, logits, readout, _ = _forward(encoder, encoder.readout, torch.rand(4, 3, 8, 8), [])
+    feats, logits, readout, _ = forward(encoder, encoder.readout, torch.rand(4, 3, 8, 8), [])
     assert feats.shape == (4, 6) and logits is None and readout == Readout("output")
     assert (feats >= 0).all()  # the ReLU output, not the Linear's
 

@@ -208,7 +208,7 @@ def test_pasted_dataset_configs_round_trip(cifar_root: Path) -> None:
 
 
 def test_train_config_takes_any_buildable_dataset() -> None:
-    from invmeter.train import TrainConfig
+    from invmeter.training.loop import TrainConfig
 
     config = TrainConfig(data=PastedObjects(Cifar10StandIn(), relevance=1.0), width=0.25)
     assert config.to_dict()["data"]["name"] == "pasted-objects" and config.data.n_classes == 10

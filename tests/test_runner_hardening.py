@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import PixelModel
 
+from conftest import PixelModel
 from invmeter.cli import cli
 from invmeter.data.build import build_split
 from invmeter.data.transforms2d import Transforms2D
@@ -20,11 +20,11 @@ from invmeter.errors import InvalidParameterError, InvmeterWarning
 from invmeter.experiments import FIGURES, fig2, reproduce
 from invmeter.experiments.common import Context, scale_for
 from invmeter.experiments.pairs import redrawn_pairs
-from invmeter.features import extract_images
 from invmeter.metrics.invariance import derangement, invariance_terms
 from invmeter.models.modules import wrap_module
-from invmeter.run_settings import RunSettings
-from invmeter.train import STATE_FILE, TrainConfig, train
+from invmeter.models.representation import extract_images
+from invmeter.runner.settings import RunSettings
+from invmeter.training.loop import STATE_FILE, TrainConfig, train
 from invmeter.transforms import parse_transform
 
 

@@ -19,7 +19,7 @@ from torch import nn
 from conftest import CountingModel, HFlipInvariant, PixelModel
 from invmeter import functional as F
 from invmeter.errors import DataError, InvalidParameterError
-from invmeter.streaming import InvarianceMetric, _draws
+from invmeter.streaming.metric import InvarianceMetric, _draws
 from invmeter.transforms import apply_transforms, parse_transform
 
 REL = 1e-12  # documented tolerance of batching independence: float64 rounding of the running sums

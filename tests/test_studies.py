@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import CountingModel, HFlipInvariant, PooledPixels, Rot90Averaged
 
 import invmeter
+from conftest import CountingModel, HFlipInvariant, PooledPixels, Rot90Averaged
 from invmeter.cli import cli
 from invmeter.errors import DataError, InvalidParameterError
-from invmeter.models.labels import map_class_names
 from invmeter.metrics.equivariance import verdict
+from invmeter.models.labels import map_class_names
 
 FAST = {"n_boot": 100}
 

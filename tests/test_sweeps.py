@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import PooledPixels
 
 import invmeter
+from conftest import PooledPixels
 from invmeter.cli import cli
 from invmeter.errors import InvalidParameterError
 from invmeter.transforms import get_family, list_transforms

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 import invmeter
 from invmeter.cli import cli
-from invmeter.curves import plot_history
 from invmeter.data import PastedObjects
 from invmeter.errors import InvalidParameterError, UnknownNameError
-from invmeter.tracking import RANDOM_REFERENCE, TRACK_SEED_OFFSET, parse_track
-from invmeter.train import TrainConfig, train
+from invmeter.report.curves import plot_history
+from invmeter.training.loop import TrainConfig, train
+from invmeter.training.tracking import RANDOM_REFERENCE, TRACK_SEED_OFFSET, parse_track
 
 TINY = {"transforms": "none", "classes": 2, "image_size": 16, "arch": "cifar:resnet18", "width": 0.0625,
         "n_train": 64, "n_val": 16, "n_test": 16, "epochs": 2, "batch_size": 16, "device": "cpu", "threads": 1}

@@ -22,8 +22,8 @@ from invmeter.cli import cli
 from invmeter.data.build import BuiltSplit
 from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameError
 from invmeter.models import load_model, wrap_module
-from invmeter.finetune import finetune_last_layer
-from invmeter.train import STATE_FILE, TrainConfig, train
+from invmeter.training.finetune import finetune_last_layer
+from invmeter.training.loop import STATE_FILE, TrainConfig, train
 
 # Under a second on a 2-core CPU: 2 classes at 16 px, a 1/16-width ResNet-18, one thread (robust on a busy machine).
 TINY = {"transforms": "none", "classes": 2, "image_size": 16, "arch": "cifar:resnet18", "width": 0.0625,
@@ -272,7 +272,7 @@ def test_finetune_a_trained_checkpoint_on_new_classes(tmp_path: Path, cache: Pat
     data, test = build_split(target, "train", 48, 0, cache=cache), build_split(target, "test", 24, 0, cache=cache)
     result = finetune_last_layer(load_model(str(trained.checkpoint)), data, test, epochs=5)
     assert result.handle.model.linear.out_features == 3
-    from invmeter.features import extract_images
+    from invmeter.models.representation import extract_images
 
     features = extract_images(load_model(str(trained.checkpoint)), test.images)  # the frozen body's features
     assert result.test_accuracy == result.probe.score(features, np.array(test.labels))  # the probe's own accuracy

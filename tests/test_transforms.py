@@ -12,11 +12,11 @@ from invmeter.transforms import (
     PAPER_FAMILIES,
     SampledTransforms,
     apply_transforms,
+    functional as K,
     get_family,
     list_transforms,
     parse_transform,
 )
-from invmeter.transforms import functional as K
 
 
 def _images(n: int = 5, c: int = 3, size: int = 32, seed: int = 0) -> torch.Tensor:

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from torch import nn
 
 import invmeter
-from invmeter.api.zoo import expand_patterns
 from invmeter.cli import cli
 from invmeter.errors import InvalidParameterError
+from invmeter.leaderboard.zoo import expand_patterns
 from invmeter.metrics.probe import LinearProbe
 
 SMALL = dict(image_size=32, n_images=12, n_classes=3, n_boot=50)

@@ -14,9 +14,8 @@ import pytest
 from headless import Browser, find_chromium
 
 from invmeter.errors import DataError, InvalidParameterError, UnknownNameError
-from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.leaderboard.board import build_board, write_leaderboard
-from invmeter.leaderboard.paired import (
+from invmeter.leaderboard.ranking import (
     METRIC_KINDS,
     TERM_KINDS,
     bootstrap_interval,
@@ -26,6 +25,7 @@ from invmeter.leaderboard.paired import (
     statistic,
 )
 from invmeter.leaderboard.records import check_records
+from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 
 N = 40
 

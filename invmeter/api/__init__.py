@@ -1,18 +1,17 @@
-"""The public API: scoring (the one boundary where strings and the user's objects become checked objects) and the
-facades the command line's commands call."""
+"""The public facades: ``score``, ``sweep``, ``zoo`` and the commands the command line calls; strings and the
+user's objects are resolved here, once (:mod:`invmeter.pipeline.resolve`)."""
 
 from invmeter.api import commands as commands
-from invmeter.api.scoring import (
+from invmeter.api.scoring import score as score, sweep as sweep
+from invmeter.leaderboard.zoo import ZooTable as ZooTable, zoo as zoo
+from invmeter.pipeline.resolve import (
     make_transforms2d as make_transforms2d,
     resolve_data as resolve_data,
     resolve_model as resolve_model,
     resolve_transform as resolve_transform,
-    score as score,
-    sweep as sweep,
     sweep_specs as sweep_specs,
 )
-from invmeter.api.zoo import ZooTable as ZooTable, zoo as zoo
-from invmeter.settings import ScoreSettings as ScoreSettings
+from invmeter.pipeline.settings import ScoreSettings as ScoreSettings
 
 __all__ = ["ScoreSettings", "ZooTable", "commands", "make_transforms2d", "resolve_data", "resolve_model",
            "resolve_transform", "score", "sweep", "sweep_specs", "zoo"]

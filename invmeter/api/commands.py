@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from invmeter._validation import (
+from invmeter._utils.validation import (
     check_choice,
     check_image_size,
     check_output_folder,
@@ -49,7 +49,7 @@ def metric_catalog() -> list[Any]:
 def check_outputs(json_path: str | None = None, csv_path: str | None = None, plot_path: str | None = None) -> None:
     """Refuse unusable output paths before any work: unwritable, a folder, a parent that is a file, a CSV whose
     columns differ from a report's, a plot format matplotlib cannot write."""
-    from invmeter.report import check_csv_columns
+    from invmeter.report.report import check_csv_columns
 
     if json_path and json_path != "-":
         check_writable(json_path, "JSON")
@@ -80,7 +80,7 @@ def write_outputs(groups: Sequence[Sequence[Any]], *, json_path: str | None = No
                   plot_path: str | None = None, sweep: bool = False) -> str | None:
     """Write the reports (groups: one per model x transform, a sweep's reports in one group) as JSON, CSV rows and a
     figure. Returns the JSON text when ``json_path`` is ``"-"`` (stdout)."""
-    from invmeter.report import append_csv, reports_to_json
+    from invmeter.report.report import append_csv, reports_to_json
 
     flat = [r for group in groups for r in group]
     if csv_path:
@@ -92,7 +92,7 @@ def write_outputs(groups: Sequence[Sequence[Any]], *, json_path: str | None = No
             Path(json_path).write_text(text + "\n")
             text = None
     if plot_path:
-        from invmeter.plots import plot_reports
+        from invmeter.report.plots import plot_reports
 
         plot_reports(groups[0] if sweep else flat, plot_path)
     return text
@@ -103,12 +103,12 @@ def train(*, transforms: str, classes: int, image_size: int, out: str, resume: b
     """Train on Transforms-2D objects ``0..classes-1`` under ``transforms`` (see :class:`invmeter.TrainConfig`);
     ``track``: transforms measured every epoch; ``plot``: the per-epoch curves' figure. Returns the result and the
     figure's path."""
-    from invmeter.train import TrainConfig, train as run
+    from invmeter.training.loop import TrainConfig, train as run
 
     config = TrainConfig.for_transforms2d(transforms=transforms, classes=classes, image_size=image_size, track=track,
                                           **options)
     if plot is not None:
-        from invmeter.plots import pyplot
+        from invmeter.report.plots import pyplot
 
         if Path(plot).resolve().parent != Path(out).resolve():  # --out itself is created and checked by training
             check_writable(plot, "plot")
@@ -117,7 +117,7 @@ def train(*, transforms: str, classes: int, image_size: int, out: str, resume: b
     result = run(config, out=out, resume=resume, verbose=verbose)
     if plot is None:
         return result, None
-    from invmeter.curves import plot_history
+    from invmeter.report.curves import plot_history
 
     return result, plot_history(result.history, plot, title=f"{config.arch} on {transforms}")
 
@@ -126,8 +126,8 @@ def build_data(*, objects: str | None, backgrounds: str | None, n_classes: int |
                transforms: str, splits: Sequence[str], n_images: int | None, cache_dir: str | None,
                progress: bool) -> list[Any]:
     """Render (and cache) Transforms-2D splits; returns the built splits."""
-    from invmeter.api.scoring import make_transforms2d
     from invmeter.data import SPLIT_SIZES, build_split
+    from invmeter.pipeline.resolve import make_transforms2d
 
     check_seed("seed", seed)
     if n_images is not None:
@@ -143,8 +143,8 @@ def build_data(*, objects: str | None, backgrounds: str | None, n_classes: int |
 def preview(*, objects: str | None, backgrounds: str | None, n_classes: int | None, image_size: int, seed: int,
             transforms: str | None, n: int, zoom: int, out: str) -> int:
     """Write a grid of samples, one row per transform spec of the comma-separated list; returns the rows written."""
-    from invmeter.api.scoring import make_transforms2d
     from invmeter.data.preview import check_preview_size, make_preview
+    from invmeter.pipeline.resolve import make_transforms2d
     from invmeter.transforms import PAPER_FAMILIES, parse_transform_list
 
     check_writable(out, "preview")
@@ -161,7 +161,7 @@ def preview(*, objects: str | None, backgrounds: str | None, n_classes: int | No
 def _reproduce_options(preset: str, seeds: str | None, archs: str | None, objects_dir: str | None,
                        backgrounds_dir: str | None, cifar_root: str | None, amp: bool) -> dict[str, Any]:
     from invmeter.experiments.common import Context
-    from invmeter.settings import ScoreSettings
+    from invmeter.pipeline.settings import ScoreSettings
 
     run_seeds = ScoreSettings.create(seeds=seeds).seeds if seeds is not None else None  # distinct, non-negative
     if archs is not None and not [a for a in archs.split(",") if a.strip()]:

@@ -17,7 +17,13 @@ from PIL import Image
 from torch import Tensor
 
 from invmeter.data._files import (
-    IMAGE_EXTENSIONS as _EXT, check_folder, displayed_size, fingerprint, image_files, read_rgb, si_score_part,
+    IMAGE_EXTENSIONS as _EXT,
+    check_folder,
+    displayed_size,
+    fingerprint,
+    image_files,
+    read_rgb,
+    si_score_part,
 )
 from invmeter.errors import DataError, InvalidParameterError
 

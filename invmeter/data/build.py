@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from invmeter._utils.io import sha256_file
+from invmeter._utils.progress import Progress
+from invmeter._utils.validation import check_image_size, check_positive_int, check_seed, unknown_name
 from invmeter._version import __version__
-from invmeter._io import sha256_file
-from invmeter._progress import Progress
-from invmeter._validation import check_image_size, check_positive_int, check_seed, unknown_name
 from invmeter.data._split import BuildableDataset, SplitPlan
 from invmeter.errors import DataError, InvalidParameterError, InvmeterWarning
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from invmeter._validation import check_positive_int
+from invmeter._utils.validation import check_positive_int
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import InvalidParameterError
 from invmeter.transforms import PAPER_FAMILIES, TransformSpec, TransformStep, list_transforms, parse_transform

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from invmeter._validation import check_image_size
+from invmeter._utils.validation import check_image_size
 from invmeter.data._split import SplitPlan
 from invmeter.data.cifar import Cifar10Folder
 from invmeter.data.prototypes import ProceduralObjects, check_object_ids

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from invmeter._validation import check_positive_int
+from invmeter._utils.validation import check_positive_int
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import InvalidParameterError
 from invmeter.transforms import TransformSpec

@@ -21,7 +21,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from invmeter.data.prototypes import ProceduralObjects
-from invmeter.transforms.functional import flip_matrix, hsv_to_rgb, rotation_matrix, scale_matrix, translation_matrix, warp
+from invmeter.transforms.functional import (
+    flip_matrix,
+    hsv_to_rgb,
+    rotation_matrix,
+    scale_matrix,
+    translation_matrix,
+    warp,
+)
 
 __all__ = ["STANDIN_SPLIT_SIZES", "Cifar10StandIn"]
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
-from invmeter._validation import unknown_name
+from invmeter._utils.validation import unknown_name
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments import (
     cells as _cells,  # noqa: F401 - registers the cell tasks
@@ -25,8 +25,8 @@ from invmeter.experiments.budget import budget, format_budget, parse_throughput
 from invmeter.experiments.claims import Claim
 from invmeter.experiments.common import PRESETS, Context, Figure, Scale, scale_for
 from invmeter.experiments.outputs import data_sources, deviations, write_outputs
-from invmeter.run_settings import RunSettings
 from invmeter.runner import Cell, cell_threads, resolve_jobs, run_cells, worker_pool
+from invmeter.runner.settings import RunSettings
 
 __all__ = ["FIGURES", "PRESETS", "dry_run", "plan", "reproduce", "standin_problems"]
 
@@ -121,7 +121,7 @@ def reproduce(
         jobs: Cells run at once by the local executor (0 = auto: one per core on a CPU-only machine, one with a
             GPU; with a GPU, N > 1 share it, each bounded to 90% / N of its memory).
         amp: Train with bfloat16 autocast on a GPU (the paper: float32); recorded in every cell's provenance.
-        deterministic: Deterministic cuDNN/cuBLAS kernels (see :mod:`invmeter.run_settings`).
+        deterministic: Deterministic cuDNN/cuBLAS kernels (see :mod:`invmeter.runner.settings`).
         data_cache: Keep rendered splits on disk (default: yes, except at the ``paper`` preset, whose splits would
             take about 80 GB; they are rendered in memory instead, the same bytes).
         allow_standin: Run the ``paper`` preset on procedural objects/backgrounds or the CIFAR-10 stand-in.

@@ -21,12 +21,12 @@ from invmeter.data.prototypes import ImageObjects, ProceduralObjects, load_objec
 from invmeter.data.standin import Cifar10StandIn
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import CheckpointError
-from invmeter.features import extract_images
 from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
 from invmeter.models.checkpoint import load_checkpoint
 from invmeter.models.handle import ModelHandle
-from invmeter.run_settings import RunSettings
+from invmeter.models.representation import extract_images
 from invmeter.runner import cell_task
+from invmeter.runner.settings import RunSettings
 from invmeter.transforms import TransformSpec, parse_transform
 
 __all__ = ["CHECKPOINT", "dataset_config", "dataset_from_config", "model_for"]
@@ -125,7 +125,7 @@ def _checkpoint_problem(record: dict[str, Any], workdir: Path) -> str | None:
 def _fresh_workdir(workdir: Path) -> str | None:
     """Prepare a train cell's folder for a run from scratch, unless it holds a resumable state: remove a model that a
     run finished but never recorded (killed before its record was written). Returns why it was removed, if it was."""
-    from invmeter.train import STATE_FILE
+    from invmeter.training.loop import STATE_FILE
 
     if (workdir / STATE_FILE).exists() or not (workdir / CHECKPOINT).exists():
         return None
@@ -140,7 +140,7 @@ def train_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir:
     """Train ``config["arch"]`` on ``config["dataset"]``; resumes from the cell's last finished epoch. Once the model
     is written, the resumable state (weights and Adam moments, about 3x the model) is deleted: the cell's epochs
     are fixed by its config, so it would never be resumed again."""
-    from invmeter.train import STATE_FILE, TrainConfig, train
+    from invmeter.training.loop import STATE_FILE, TrainConfig, train
 
     options = {k: v for k, v in config.items() if k != "dataset"}
     # train with the thread count the runner chose, not every core: same numbers everywhere
@@ -179,7 +179,7 @@ def transfer_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workd
                   settings: RunSettings) -> dict[str, Any]:
     """The paper's transfer protocol: freeze the trained model, fit its last layer on the target's training split
     (Adam, ``config["epochs"]`` epochs on features extracted once), report accuracy on the target's test split."""
-    from invmeter.finetune import finetune_last_layer
+    from invmeter.training.finetune import finetune_last_layer
 
     handle = load_checkpoint(_checkpoint(workdir, deps["model"]))
     train_split, test_split = _target_splits(config, settings.data_cache)

@@ -10,14 +10,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from invmeter._utils.validation import check_seeds
 from invmeter.data.pasted import PastedObjects
 from invmeter.data.transforms2d import Transforms2D
-from invmeter._validation import check_seeds
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments.cells import dataset_config
 from invmeter.models.cifar import CIFAR_ARCHS
 from invmeter.runner import Cell
-from invmeter.train import resolve_arch
+from invmeter.training.loop import resolve_arch
 from invmeter.transforms import PAPER_FAMILIES
 
 __all__ = [

@@ -14,7 +14,7 @@ from invmeter.data.design import figure2_datasets, sample_object_sets, sample_tr
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.experiments.claims import NOT_REPORTED, Check, Paper, references
 from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
-from invmeter.plots import pyplot, save
+from invmeter.report.plots import pyplot, save
 from invmeter.runner import Cell
 
 NAME = "fig2"

@@ -19,7 +19,7 @@ from invmeter.data.pasted import PastedObjects
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig2 import object_pool
-from invmeter.plots import pyplot, save
+from invmeter.report.plots import pyplot, save
 from invmeter.runner import Cell
 
 NAME = "fig3"

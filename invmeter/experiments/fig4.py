@@ -19,7 +19,7 @@ from invmeter.experiments import fig3
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig3 import DATASETS, background_name, core_datasets, notes, seed_objects
-from invmeter.plots import pyplot, save
+from invmeter.report.plots import pyplot, save
 from invmeter.runner import Cell
 
 __all__ = ["NAME", "SCALES", "TITLE", "SweepScale", "cells", "claims", "notes", "plot"]

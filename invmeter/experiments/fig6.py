@@ -28,7 +28,7 @@ from invmeter.experiments.common import (
     transfer_cell,
 )
 from invmeter.experiments.fig2 import object_pool
-from invmeter.plots import heatmap, pyplot, save
+from invmeter.report.plots import heatmap, pyplot, save
 from invmeter.runner import Cell
 from invmeter.transforms import parse_transform
 

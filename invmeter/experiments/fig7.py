@@ -18,8 +18,8 @@ from invmeter.data.build import build_split
 from invmeter.experiments.cells import dataset_from_config
 from invmeter.experiments.common import Context, Scale
 from invmeter.experiments.fig3 import background_name, core_datasets, notes, seed_objects
-from invmeter.run_settings import RunSettings
 from invmeter.runner import Cell, cell_task
+from invmeter.runner.settings import RunSettings
 
 __all__ = ["NAME", "SCALES", "TITLE", "cells", "claims", "notes", "plot"]
 

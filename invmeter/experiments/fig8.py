@@ -19,7 +19,7 @@ from invmeter.data.transforms2d import Transforms2D
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig2 import object_pool
-from invmeter.plots import heatmap, pyplot, save
+from invmeter.report.plots import heatmap, pyplot, save
 from invmeter.runner import Cell
 
 NAME = "fig8"

@@ -13,8 +13,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from invmeter._io import atomic_write
-from invmeter._versions import versions
+from invmeter._utils.io import atomic_write
+from invmeter._utils.versions import versions
 from invmeter.data.cifar import CIFAR10_CLASSES
 from invmeter.experiments.claims import LEARNT_FRACTION, LEARNT_SE, SYMBOLS, Claim, Tally, judge
 from invmeter.experiments.common import Context, Figure, Scale

@@ -24,10 +24,10 @@ from invmeter.data.build import SPLIT_SEED_OFFSETS
 from invmeter.data.transforms2d import Scenes, Transforms2D
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments.cells import dataset_from_config, model_for
-from invmeter.features import extract_images
 from invmeter.metrics.invariance import invariance_terms
-from invmeter.run_settings import RunSettings
+from invmeter.models.representation import extract_images
 from invmeter.runner import cell_task
+from invmeter.runner.settings import RunSettings
 
 __all__ = ["paired_distance_cell", "redrawn_pairs"]
 

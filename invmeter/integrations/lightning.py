@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from invmeter._validation import check_positive_int
+from invmeter._utils.validation import check_positive_int
 from invmeter.errors import InvalidParameterError, InvmeterError
-from invmeter.streaming import InvarianceMetric
+from invmeter.streaming.metric import InvarianceMetric
 from invmeter.transforms import parse_transform
 
 try:

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from invmeter._reservoir import Reservoir
 from invmeter.errors import InvmeterError
-from invmeter.streaming import _SUMS, InvarianceMetric
+from invmeter.streaming.metric import SUM_KEYS, InvarianceMetric
+from invmeter.streaming.reservoir import Reservoir
 from invmeter.transforms import TransformSpec
 
 try:
@@ -53,7 +53,7 @@ class Invariance(Metric):
         self._settings = {"transform": transform, "reservoir": reservoir, "seed": seed, "mean": mean, "std": std}
         InvarianceMetric(**self._settings)  # validates the settings now
         self._counter = 0
-        self.add_state("sums", torch.zeros(len(_SUMS), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("sums", torch.zeros(len(SUM_KEYS), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("modes", torch.full((len(_MODES),), -1, dtype=torch.int64), dist_reduce_fx="max")
         for name in _ROWS:
             self.add_state(name, [], dist_reduce_fx="cat")
@@ -83,7 +83,7 @@ class Invariance(Metric):
         if modes[0] < 0 or clean.dim() != 2:  # no sample yet
             return stream
         stream.modes = {k: bool(v) for k, v in zip(_MODES, modes)}
-        stream.sums = {k: (float(v) if k.startswith("sum") else int(v)) for k, v in zip(_SUMS, self.sums.tolist())}
+        stream.sums = {k: (float(v) if k.startswith("sum") else int(v)) for k, v in zip(SUM_KEYS, self.sums.tolist())}
         stream.reservoir = Reservoir.empty(stream.reservoir_size, clean.shape[1], stream.modes["labels"])
         stream.reservoir.add(Reservoir(stream.reservoir_size, rows["ids"].long(), rows["keys"].long(), clean,
                                        rows["transformed"].float(), rows["labels"].long() if stream.modes["labels"]
@@ -93,7 +93,7 @@ class Invariance(Metric):
     def _store(self, stream: InvarianceMetric) -> None:
         if stream.modes is None or stream.reservoir is None or not stream.sums["n"]:
             return
-        self.sums = torch.tensor([float(stream.sums[k]) for k in _SUMS], dtype=torch.float64, device=self.device)
+        self.sums = torch.tensor([float(stream.sums[k]) for k in SUM_KEYS], dtype=torch.float64, device=self.device)
         self.modes = torch.tensor([int(stream.modes[k]) for k in _MODES], dtype=torch.int64, device=self.device)
         res = stream.reservoir
         labels = res.labels if res.labels is not None else torch.empty(0, dtype=torch.int64)

@@ -11,10 +11,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from invmeter._io import atomic_write
-from invmeter.models.checkpoint import remove_stale_temporaries
+from invmeter._utils.io import atomic_write
 from invmeter.leaderboard.pages import render_html, render_markdown
-from invmeter.leaderboard.paired import (
+from invmeter.leaderboard.ranking import (
     METRIC_KINDS,
     NeighbourTest,
     RankedModel,
@@ -23,8 +22,16 @@ from invmeter.leaderboard.paired import (
     neighbours_distinguishable,
     rank,
 )
-from invmeter.leaderboard.records import check_records, is_random_init, metric_entry, metric_names, model_key, transforms_of
+from invmeter.leaderboard.records import (
+    check_records,
+    is_random_init,
+    metric_entry,
+    metric_names,
+    model_key,
+    transforms_of,
+)
 from invmeter.leaderboard.svg import Point, heatmap_svg, scatter_svg
+from invmeter.models.checkpoint import remove_stale_temporaries
 
 __all__ = ["Board", "Cell", "build_board", "write_leaderboard", "fmt", "fmt_ci"]
 

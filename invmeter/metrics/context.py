@@ -64,7 +64,7 @@ class MetricContext:
             measurement of the same clean representations (a sweep, the zoo's transforms) to fit them once.
         terms: Filled by the metrics: each one's per-image terms (``{"d": ..., "r": ...}`` for invariance, ``{"values":
             ...}`` for a mean over images, ...), from which its value is computed; paired comparisons between models
-            scored on the same images reuse them (:mod:`invmeter.leaderboard.paired`).
+            scored on the same images reuse them (:mod:`invmeter.leaderboard.ranking`).
         inputs: What metrics needing the model (``needs`` has ``"model"``) were given by the pipeline, e.g. the
             per-image Lie derivatives.
     """

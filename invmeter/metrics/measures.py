@@ -2,13 +2,14 @@
 tmeasures' per-unit family (normalized variance, ANOVA, Goodfellow) and linear CKA, each with a per-layer profile.
 
 ``lie_derivative`` needs a gradient pass through the model (``needs=("model",)``): the pipeline computes its
-per-image values (:mod:`invmeter.lie_pass`) and hands them in ``MetricContext.inputs``. The others are computed
+per-image values (:mod:`invmeter.pipeline.gradient`) and hands them in ``MetricContext.inputs``. The others are computed
 from the representations, and per layer by reducers fed during the one pass over the pairs.
 """
 
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import torch
 from torch import Tensor

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from invmeter._io import atomic_write, sha256_file
+from invmeter._utils.io import atomic_write, sha256_file
 from invmeter.errors import CheckpointError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.modules import head_readout

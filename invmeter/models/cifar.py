@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from invmeter._validation import unknown_name
+from invmeter._utils.validation import unknown_name
 from invmeter.errors import InvalidParameterError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.preprocessing import plain_preprocessing

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from invmeter._validation import did_you_mean
+from invmeter._utils.validation import did_you_mean
 from invmeter.errors import DataError
 
 __all__ = ["map_class_names"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from invmeter._validation import unknown_name
+from invmeter._utils.validation import unknown_name
 from invmeter.models.handle import ModelHandle
 
 __all__ = ["resolve_layers", "block_names"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from invmeter._validation import check_image_size, unknown_name
+from invmeter._utils.validation import check_image_size, unknown_name
 from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.weights import CHECKPOINT_SUFFIXES, is_path

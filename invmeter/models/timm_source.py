@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from invmeter._validation import unknown_name
+from invmeter._utils.validation import unknown_name
 from invmeter.errors import InvalidParameterError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.preprocessing import timm_preprocessing

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from invmeter._validation import unknown_name
+from invmeter._utils.validation import unknown_name
 from invmeter.models.handle import ModelHandle
 from invmeter.models.modules import classifier_size, head_readout
 from invmeter.models.preprocessing import torchvision_preprocessing

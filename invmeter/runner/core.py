@@ -29,12 +29,12 @@ from typing import Any
 
 import torch
 
+from invmeter._utils.io import atomic_write
+from invmeter._utils.validation import check_output_folder, unknown_name
+from invmeter._utils.versions import versions
 from invmeter._version import __version__
-from invmeter._io import atomic_write
-from invmeter._validation import check_output_folder, unknown_name
-from invmeter._versions import versions
 from invmeter.errors import InvalidParameterError, InvmeterError
-from invmeter.run_settings import RunSettings
+from invmeter.runner.settings import RunSettings
 
 __all__ = ["Cell", "CellFailed", "cell_task", "run_cells", "load_result", "dispatch", "resolve_jobs", "worker_pool",
            "EXECUTORS", "available_cores", "task_ref", "run_cell", "cell_threads"]

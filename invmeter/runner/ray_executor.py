@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from invmeter.errors import InvmeterError
-from invmeter.run_settings import RunSettings
 from invmeter.runner.core import Cell, CellFailed, dispatch, run_cell, task_ref
+from invmeter.runner.settings import RunSettings
 
 __all__ = ["run_with_ray", "MAX_RETRIES"]
 

@@ -30,7 +30,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
-from invmeter._validation import unknown_name
+from invmeter._utils.validation import unknown_name
 from invmeter.errors import InvalidParameterError
 from invmeter.transforms import functional as K
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from invmeter._device import resolve_device
-from invmeter._validation import (
+from invmeter._utils.device import resolve_device
+from invmeter._utils.validation import (
     check_choice,
     check_image_size,
     check_int,

@@ -4,7 +4,7 @@ Each model is one cell of :mod:`invmeter.runner` (cached by a hash of its config
 ``jobs`` or on Ray, resumed after a kill): it sees the clean images once and each transform's images once, so T
 transforms cost ``(1 + T) · N`` forward passes, and a model that fails becomes rows with the reason. Every model is
 scored on the same images with the same transform draws (same seed, same data), so two models' metrics pair up
-image by image (:mod:`invmeter.leaderboard.paired`). The rows are rewritten atomically to ``OUT/results.csv`` and
+image by image (:mod:`invmeter.leaderboard.ranking`). The rows are rewritten atomically to ``OUT/results.csv`` and
 ``OUT/results.jsonl`` in a fixed order after each model, and the board (``leaderboard.md``, ``leaderboard.html``)
 at the end.
 """
@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from invmeter._io import atomic_write
-from invmeter._validation import check_output_folder
+from invmeter._utils.io import atomic_write
+from invmeter._utils.validation import check_output_folder
 from invmeter.errors import InvalidParameterError, InvmeterError
 from invmeter.runner import Cell, cell_task, resolve_jobs, run_cells
 
@@ -118,14 +118,14 @@ def _failed_rows(config: dict[str, Any], weights: str, reason: str) -> list[dict
 @cell_task("zoo_model")
 def zoo_model_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path, _run: Any) -> dict[str, Any]:
     """Score one model on every transform, the clean views once; a model that fails gives rows with the reason."""
-    from invmeter.api.scoring import _resolved_model, resolve_data, resolve_transform
-    from invmeter.measure import measure
-    from invmeter.settings import ScoreSettings
+    from invmeter.pipeline.measure import measure
+    from invmeter.pipeline.resolve import resolve_data, resolve_model_with_notes, resolve_transform
+    from invmeter.pipeline.settings import ScoreSettings
 
     settings = ScoreSettings.create(**config["settings"])
     try:
         data = resolve_data(config["data"], settings)
-        handle, notes = _resolved_model(config["model"], settings)
+        handle, notes = resolve_model_with_notes(config["model"], settings)
     except Exception as exc:  # noqa: BLE001 - a model that cannot be had is a row with the reason; the zoo goes on
         return {"rows": _failed_rows(config, str(config["settings"].get("weights", "auto")),
                                      f"{exc.__class__.__name__}: {exc}")}
@@ -175,13 +175,13 @@ def zoo(
         rank: The metric that orders the board (any computed metric; its direction comes from the registry).
         jobs: Models scored at once, each in a worker process (0 = one per core on a CPU-only machine).
         executor: ``local`` or ``ray`` (``address``: a Ray cluster).
-        options: :class:`~invmeter.settings.ScoreSettings` fields (``image_size``, ``n_images``, ``seed``,
+        options: :class:`~invmeter.pipeline.settings.ScoreSettings` fields (``image_size``, ``n_images``, ``seed``,
             ``labels``, ``weights``, ``metrics``, ...), the same for every model.
     """
-    from invmeter.api.scoring import resolve_data, resolve_transform
     from invmeter.leaderboard.board import write_leaderboard
     from invmeter.metrics import get_metric
-    from invmeter.settings import ScoreSettings
+    from invmeter.pipeline.resolve import resolve_data, resolve_transform
+    from invmeter.pipeline.settings import ScoreSettings
     from invmeter.transforms import PAPER_FAMILIES
 
     if options.get("seeds") is not None or options.get("baseline") is not None:

@@ -36,13 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from invmeter._validation import unknown_name
+from invmeter._utils.validation import unknown_name
 from invmeter.errors import DataError, InvalidParameterError
+from invmeter.leaderboard.records import check_records, metric_entry, metric_names, model_key, transforms_of
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.distances import ClassDistanceSums, l2_ratio_from_sums
 from invmeter.metrics.equivariance import equivariance_from_terms
 from invmeter.metrics.invariance import invariance_from_terms
-from invmeter.leaderboard.records import check_records, metric_entry, metric_names, model_key, transforms_of
 
 __all__ = [
     "TERM_KINDS",

@@ -10,127 +10,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from invmeter._device import resolve_device
-from invmeter._progress import Progress
-from invmeter._validation import unknown_name
+from invmeter._utils.device import resolve_device
+from invmeter._utils.progress import Progress
 from invmeter.data import PairSource
 from invmeter.errors import DataError, InvalidParameterError, InvmeterError
 from invmeter.models.guard import borrowed
 from invmeter.models.handle import ModelHandle
 from invmeter.models.readout import Readout
+from invmeter.models.representation import forward, is_convolutional
 from invmeter.types import LayerReducer, Representations
 
-__all__ = ["extract", "extract_images", "representation", "resolve_device", "to_unit_float"]
-
-
-def to_unit_float(images: Tensor) -> Tensor:
-    """uint8 images (0-255) as float32 in [0, 1]; float images are returned unchanged."""
-    return images.float().div_(255.0) if images.dtype == torch.uint8 else images
-
-
-def _convolutional(model: nn.Module) -> bool:
-    """Convolutional models run channels-last (measured faster on CPU, see benchmarks/RESULTS.md)."""
-    return any(isinstance(m, nn.Conv2d) for m in model.modules())
-
-
-@contextmanager
-def _capture(model: nn.Module, names: Sequence[str], inputs: bool = False) -> Iterator[dict[str, Tensor]]:
-    """Record the output (or the input, ``inputs=True``) of named submodules; hooks removed in ``finally``.
-
-    Captured tensors are copied: timm uses in-place ReLUs that would otherwise overwrite them.
-    """
-    modules = dict(model.named_modules())
-    store: dict[str, Tensor] = {}
-    hooks = []
-    try:
-        for name in names:
-            if name not in modules:
-                raise unknown_name("layer", name, [n for n in modules if n],
-                                   hint="List them with --layers blocks or model.named_modules().")
-            if inputs:
-                hooks.append(modules[name].register_forward_pre_hook(
-                    lambda _m, args, n=name: store.__setitem__(n, _tensor_of(args, n).detach().clone())))
-            else:
-                hooks.append(modules[name].register_forward_hook(
-                    lambda _m, _a, out, n=name: store.__setitem__(n, _tensor_of(out, n).detach().clone())))
-        yield store
-    finally:
-        for hook in hooks:
-            hook.remove()
-
-
-def _tensor_of(out: object, where: str) -> Tensor:
-    """The tensor a module returned (the first one of a tuple, list or dict)."""
-    if isinstance(out, Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
-        return out[0]
-    if isinstance(out, dict):
-        for value in out.values():
-            if isinstance(value, Tensor):
-                return value
-    raise InvalidParameterError(f"{where} returned {type(out).__name__} with no tensor in it; invmeter reads a "
-                                "tensor of features per image. Choose another --layer.")
-
-
-def _vectors(out: Tensor, where: str, n: int) -> Tensor:
-    """``out`` as ``(n, D)`` vectors, one per image of the batch of ``n``; anything else is a one-line error."""
-    if out.dim() == 0:
-        raise InvalidParameterError(f"{where} returned a scalar; a representation needs one vector per image. "
-                                    "Read another layer (--layer) or return features from forward().")
-    if out.dim() == 1:
-        raise InvalidParameterError(f"{where} returned one number per image (shape {tuple(out.shape)}); a "
-                                    "representation is a vector per image, shape (N, D): return z.unsqueeze(1) for "
-                                    "D = 1, or read another layer (--layer).")
-    if out.shape[0] != n:
-        raise InvalidParameterError(f"{where} returned {out.shape[0]} rows for a batch of {n} images (shape "
-                                    f"{tuple(out.shape)}); a representation needs one row per image, the batch first. "
-                                    "Read another layer (--layer) or fix the model's forward().")
-    vectors = out.flatten(1)
-    if vectors.shape[1] == 0:
-        raise InvalidParameterError(f"{where} returned 0 features per image (shape {tuple(out.shape)}); a "
-                                    "representation needs at least one. Read another layer (--layer).")
-    return vectors
-
-
-def _forward(handle: ModelHandle, readout: Readout, x: Tensor, layers: Sequence[str]
-             ) -> tuple[Tensor, Tensor | None, Readout, dict[str, Tensor]]:
-    """One forward pass: (representation, logits or None, where it was read, {layer: output})."""
-    model = handle.model
-    if readout.kind == "pre_logits":
-        with _capture(model, layers) as store:
-            pre = model.forward_head(model.forward_features(x), pre_logits=True)
-        head = model.get_classifier() if handle.num_classes else None
-        logits = head(pre) if isinstance(head, nn.Module) else None
-        return _vectors(pre, handle.name, len(x)), logits, readout, dict(store)
-    if readout.kind == "head_input":
-        head = readout.module
-        with _capture(model, [head], inputs=True) as head_in, _capture(model, [head, *layers]) as store:
-            out = _tensor_of(model(x), handle.name)
-        head_out = store.get(head) if head in layers else store.pop(head, None)
-        if head_out is not None and head_out.shape == out.shape and torch.equal(head_out, out):
-            return _vectors(head_in[head], handle.name, len(x)), out, readout, dict(store)
-        return _vectors(out, handle.name, len(x)), None, Readout("output"), dict(store)  # the last Linear: not a head
-    names = [*layers, readout.module] if readout.kind == "module" else list(layers)
-    with _capture(model, names) as store:
-        out = _tensor_of(model(x), handle.name)
-    if readout.kind == "module":
-        rep = store[readout.module] if readout.module in layers else store.pop(readout.module)
-        logits = out.flatten(1) if handle.num_classes and out.dim() == 2 and out.shape[1] == handle.num_classes else None
-        return _vectors(rep, readout.module, len(x)), logits, readout, dict(store)
-    return _vectors(out, handle.name, len(x)), None, readout, dict(store)
-
-
-def representation(handle: ModelHandle, images: Tensor, readout: Readout | None = None) -> Tensor:
-    """The representation ``(B, D)`` of normalised ``images``, read where ``invmeter score`` reads it (no hooks kept,
-    no mode or device change: the caller holds the model, e.g. inside :func:`~invmeter.models.guard.borrowed`)."""
-    return _forward(handle, readout or handle.readout, images, [])[0]
+__all__ = ["extract"]
 
 
 def _first_batch_error(handle: ModelHandle, x: Tensor, exc: Exception) -> InvalidParameterError:
@@ -213,7 +107,7 @@ def extract(
     kept: dict[str, tuple[list[Tensor], list[Tensor]]] = {name: ([], []) for name in layers}
     seconds = {"render": 0.0, "forward": 0.0}
     batches = pairs.batches(batch_size)
-    channels_last = _convolutional(handle.model)
+    channels_last = is_convolutional(handle.model)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def prepare(views: Tensor) -> Tensor:
@@ -225,7 +119,7 @@ def extract(
         for index, local_ref, b, x in _prefetched(pairs, batches, prepare, with_clean=clean is None):
             t1 = time.perf_counter()
             try:
-                feats, logits, readout, extra = _forward(handle, readout, x, [*layers, *profile])
+                feats, logits, readout, extra = forward(handle, readout, x, [*layers, *profile])
             except InvmeterError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a model that cannot run on these inputs: say why in one line
@@ -272,28 +166,3 @@ def extract(
         profile=results,
         reference=pairs.reference.clone() if pairs.reference is not None else None,
     )
-
-
-def extract_images(
-    handle: ModelHandle,
-    images: Tensor | np.ndarray,
-    *,
-    batch_size: int = 256,
-    device: str | torch.device = "auto",
-) -> Tensor:
-    """Representations ``(N, D)`` float32 of plain images at the model's input size, one forward pass per image.
-
-    ``images`` is ``(N, 3, H, W)``: uint8 (as stored by ``build_split``; memory-mapped arrays are read batch by
-    batch) or float in [0, 1]; each batch is normalised with the model's own mean/std.
-    """
-    dev = resolve_device(device)
-    channels_last = _convolutional(handle.model)
-    feats = []
-    with borrowed(handle.model, dev, channels_last=channels_last), torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size]
-            batch = batch if isinstance(batch, Tensor) else torch.from_numpy(np.array(batch))  # a copy: memmaps are read-only
-            x = handle.preprocessing.normalize(to_unit_float(batch.to(dev)))
-            x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-            feats.append(_forward(handle, handle.readout, x, [])[0].float().cpu())
-    return torch.cat(feats) if feats else torch.empty(0, 0)

@@ -11,7 +11,7 @@ Data: the paper renders its training images on the fly (fresh transform paramete
 invmeter trains on fixed, pre-built splits (rendered once, cached, memory-mapped): much faster on a CPU and
 exactly reproducible; ``n_train`` sets how densely the transform distribution is covered.
 
-The paper's transfer protocol (re-fitting the last layer of a trained model) is :mod:`invmeter.finetune`.
+The paper's transfer protocol (re-fitting the last layer of a trained model) is :mod:`invmeter.training.finetune`.
 """
 
 from __future__ import annotations
@@ -28,20 +28,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from invmeter._train_defaults import TRAIN_DEFAULTS
-from invmeter._progress import Progress
-from invmeter._validation import check_image_size, check_positive_int, check_range, check_seed, unknown_name
-from invmeter._versions import versions
+from invmeter._utils.device import resolve_device
+from invmeter._utils.images import to_unit_float
+from invmeter._utils.progress import Progress
+from invmeter._utils.validation import check_image_size, check_positive_int, check_range, check_seed, unknown_name
+from invmeter._utils.versions import versions
 from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import InvalidParameterError, UnknownNameError
-from invmeter.features import resolve_device, to_unit_float
 from invmeter.models.checkpoint import build_architecture, checkpoint_handle, save_checkpoint
 from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD, check_arch_image_size
 from invmeter.models.handle import ModelHandle
 from invmeter.models.preprocessing import normalize
-from invmeter.tracking import Tracker, log_text, parse_track
-from invmeter.train_state import STATE_FILE, open_run, save_state
+from invmeter.training.defaults import TRAIN_DEFAULTS
+from invmeter.training.state import STATE_FILE, open_run, save_state
+from invmeter.training.tracking import Tracker, log_text, parse_track
 from invmeter.transforms import parse_dataset_transform, parse_transform
 
 __all__ = [
@@ -99,7 +100,7 @@ class TrainConfig:
     threads: int = TRAIN_DEFAULTS["threads"]  # CPU threads for the whole process (0 = PyTorch's choice)
     amp: bool = TRAIN_DEFAULTS["amp"]  # bfloat16 autocast on CUDA (ignored on CPU)
     channels_last: bool = TRAIN_DEFAULTS["channels_last"]  # NHWC weights on CUDA (ignored on CPU)
-    track: tuple[str, ...] = ()  # transforms whose invariance and l2_ratio are measured every epoch (invmeter.tracking)
+    track: tuple[str, ...] = ()  # transforms whose invariance and l2_ratio are measured every epoch (invmeter.training.tracking)
     track_images: int = TRAIN_DEFAULTS["track_images"]  # controlled pairs in tracking's fixed held-out set
 
     def __post_init__(self) -> None:

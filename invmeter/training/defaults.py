@@ -1,5 +1,5 @@
 """The trainer's defaults, in a module without PyTorch so that the command line can show them in ``--help``
-without importing it. :class:`invmeter.train.TrainConfig` takes its field defaults from here."""
+without importing it. :class:`invmeter.training.loop.TrainConfig` takes its field defaults from here."""
 
 TRAIN_DEFAULTS = {
     "arch": "cifar:resnet18",  # cifar:resnet18|vgg11|densenet121 or timm:NAME (bare: cifar first, then timm)

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from invmeter._io import atomic_write
-from invmeter._versions import versions
+from invmeter._utils.io import atomic_write
+from invmeter._utils.versions import versions
 from invmeter.errors import CheckpointError, InvalidParameterError, InvmeterWarning
 from invmeter.models.checkpoint import remove_stale_temporaries
 from invmeter.models.weights import torch_load_tensors
@@ -24,7 +24,7 @@ RESUMABLE_CHANGES = ("epochs", "device", "threads", "track", "track_images")
 
 
 def open_run(out: Path | None, config: Any, resume: bool) -> dict[str, Any] | None:
-    """Check the output folder for ``config`` (a :class:`~invmeter.train.TrainConfig`); return the saved state to
+    """Check the output folder for ``config`` (a :class:`~invmeter.training.loop.TrainConfig`); return the saved state to
     continue from, or ``None`` to start afresh."""
     if out is None:
         if resume:

@@ -26,22 +26,22 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from invmeter import functional
+from invmeter._utils.images import to_unit_float
 from invmeter.data.build import BuiltSplit
 from invmeter.data.transforms2d import INVARIANCE_REFERENCE, Transforms2D, Transforms2DPairs
 from invmeter.errors import InvalidParameterError
-from invmeter.features import to_unit_float
-from invmeter.models.preprocessing import normalize
+from invmeter.metrics import functional
 from invmeter.models.checkpoint import checkpoint_handle
 from invmeter.models.cifar import CIFAR_MEAN, CIFAR_STD
 from invmeter.models.guard import borrowed
 from invmeter.models.handle import ModelHandle
 from invmeter.models.modules import head_readout
-from invmeter.streaming import _read_representation
+from invmeter.models.preprocessing import normalize
+from invmeter.models.representation import read_representation
 from invmeter.transforms import apply_transforms, parse_transform
 
 if TYPE_CHECKING:
-    from invmeter.train import TrainConfig
+    from invmeter.training.loop import TrainConfig
 
 __all__ = ["TRACK_SEED_OFFSET", "Tracker", "log_text", "parse_track"]
 
@@ -145,7 +145,7 @@ class Tracker:
         parts = []
         for start in range(0, len(images), batch_size):
             x = normalize(images[start : start + batch_size].to(device), handle.mean, handle.std)
-            parts.append(_read_representation(handle, x.contiguous(memory_format=memory_format))[0].float().cpu())
+            parts.append(read_representation(handle, x.contiguous(memory_format=memory_format))[0].float().cpu())
         return torch.cat(parts)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from invmeter.errors import InvmeterError
-from invmeter.report import Report
+from invmeter.report.report import Report
 
 __all__ = ["heatmap", "plot_reports", "pyplot", "save"]
 

@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from invmeter._device import resolve_device
+from invmeter._utils.device import resolve_device
 from invmeter.data import PairSource
 from invmeter.errors import InvalidParameterError
-from invmeter.features import representation
 from invmeter.metrics.lie import OUTPUT, lie_derivative
 from invmeter.models import ModelHandle, Readout
 from invmeter.models.guard import borrowed
+from invmeter.models.representation import representation
 from invmeter.transforms.generators import generators_for
 
 __all__ = ["lie_generators", "lie_pass"]

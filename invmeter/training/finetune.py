@@ -16,10 +16,10 @@ from torch import nn
 
 from invmeter.data.build import BuiltSplit
 from invmeter.errors import DataError, InvalidParameterError
-from invmeter.features import extract_images
 from invmeter.metrics.probe import LinearProbe
 from invmeter.models.handle import ModelHandle
 from invmeter.models.readout import Readout
+from invmeter.models.representation import extract_images
 
 __all__ = ["FineTuneResult", "finetune_last_layer"]
 

