@@ -122,9 +122,10 @@ def score_many(
 
     Example:
         >>> import invmeter, torch
-        >>> pool = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
-        >>> groups = invmeter.api.score_many([pool], "hflip,vflip", image_size=16, n_classes=3, n_images=24, n_boot=0,
-        ...                                  mean=(0.5,), std=(0.5,), metrics="invariance")
+        >>> pool = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())  # flip-invariant
+        >>> images = torch.rand(20, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> groups = invmeter.api.score_many([pool], "hflip,vflip", data=images, image_size=16, n_boot=0,
+        ...                                  mean=(0.5,), std=(0.5,))
         >>> [(g[0].transform["spec"], round(g[0]["invariance"], 6)) for g in groups]
         [('hflip', 1.0), ('vflip', 1.0)]
     """
