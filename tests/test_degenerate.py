@@ -127,3 +127,16 @@ def test_intervals_stay_within_the_metric_bounds() -> None:
     labels = torch.tensor([0, 0, 0, 1, 1, 1])
     l2 = compute_metrics(Representations(spread, spread, labels, None, None, "t"), metrics=["l2_ratio"], n_boot=500)
     assert l2["l2_ratio"].ci95[0] == 0.0
+
+
+def test_probe_intervals_on_fewer_than_5_test_images_per_class_come_with_a_warning() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+    options = dict(image_size=16, mean=(0.5,), std=(0.5,), n_classes=3, n_boot=100)
+    few = invmeter.score(net, "rotation", n_images=24, **options)  # 8 per class: 4 test images each
+    [note] = [w for w in few.warnings if "test image" in w]
+    assert note.startswith("probe_accuracy, clean_accuracy, transformed_accuracy, accuracy_delta, consistency rest on "
+                           "4 test images of some class (fewer than 5)")
+    enough = invmeter.score(net, "rotation", n_images=30, **options)  # 10 per class: 5 test images each
+    assert not [w for w in enough.warnings if "test image" in w]
+    label_free = invmeter.score(net, "rotation", n_images=24, metrics="invariance,l2_ratio", **options)
+    assert not [w for w in label_free.warnings if "test image" in w]
