@@ -10,7 +10,6 @@ layers and label map resolved once, for every transform and seed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,17 +58,17 @@ def metric_plan(settings: ScoreSettings, data: Data, transform: Any) -> MetricPl
 
 
 def _parsed(transforms: Any, settings: ScoreSettings, magnitudes: Sequence[float | str] | None
-            ) -> list[PlannedTransform]:
-    """The transforms parsed and a sweep's specs made (every magnitude checked), before the metric plans."""
-    out = []
+            ) -> list[tuple[Any, int, float | None, str | None]]:
+    """``(transform, group, magnitude, units)`` for each transform parsed, or each entry of its sweep (every
+    magnitude checked), before the data is read."""
+    out: list[tuple[Any, int, float | None, str | None]] = []
     for group, transform in enumerate(resolve_transforms(transforms)):
         if magnitudes is None:
-            out.append(PlannedTransform(transform, MetricPlan(()), group))
+            out.append((transform, group, None, None))
             continue
         for spec in sweep_specs(transform, magnitudes, settings):
             step = spec.steps[0]
-            out.append(PlannedTransform(spec, MetricPlan(()), group, step.magnitude,
-                                        "pixels" if step.pixels else step.info.units))
+            out.append((spec, group, step.magnitude, "pixels" if step.pixels else step.info.units))
     return out
 
 
@@ -85,7 +84,8 @@ def prepare(models: Any, transforms: Any, *, data: Any = "transforms2d", setting
     if not refs:
         raise InvalidParameterError("Give at least one model, e.g. resnet18.")
     resolved = resolve_data(data, settings, objects=objects, backgrounds=backgrounds)
-    planned = tuple(replace(p, metrics=metric_plan(settings, resolved, p.transform)) for p in parsed)
+    planned = tuple(PlannedTransform(t, metric_plan(settings, resolved, t), group, magnitude, units)
+                    for t, group, magnitude, units in parsed)
     n_train = resolved.n_pairs(settings) // 2 if resolved.labelled else 0  # the probes train on half of each class
     return Request(refs, planned, resolved, settings, resolve_device(settings.device),
                    resolve_solver(settings.probe, n_train))
