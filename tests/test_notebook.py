@@ -8,7 +8,7 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -139,7 +139,7 @@ def test_progress_draws_on_a_terminal_or_in_a_notebook_and_is_silent_elsewhere(m
             return self.tty
 
     class Shell:
-        config = {"IPKernelApp": {}}
+        config: ClassVar[dict[str, dict[str, str]]] = {"IPKernelApp": {}}
 
     class IPython:
         shell: Shell | None = None
