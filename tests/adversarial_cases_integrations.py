@@ -71,7 +71,8 @@ def _callback(*args: Any, **kwargs: Any) -> Any:
 
 
 _TORCHMETRICS = [
-    Case("api-tm-reservoir-one", lambda fx: _tm().Invariance(reservoir=1), Error(r"'reservoir' .*>= 2", before="forward")),
+    Case("api-tm-reservoir-one", lambda fx: _tm().Invariance(reservoir=1),
+         Error(r"'reservoir' .*>= 2", before="forward")),
     Case("api-tm-mean-without-std", lambda fx: _tm().L2Ratio(mean=(0.5,)),
          Error(r"Give both 'mean' and 'std'", before="forward")),
     Case("api-tm-l2-ratio-without-labels", lambda fx: _updated("L2Ratio", _z(), _z()).compute(),
@@ -106,7 +107,8 @@ _LIGHTNING = [
          Error(r"'labels' must hold one class per image \(4\)\. Got 3")),
     Case("api-callback-one-image", lambda fx: _callback(torch.rand(1, 3, 8, 8)),
          Error(r"at least 2 held-out images")),
-    Case("api-callback-transform-typo", lambda fx: _callback(transforms="rotaton"), Error(r"Unknown transform 'rotaton'")),
+    Case("api-callback-transform-typo", lambda fx: _callback(transforms="rotaton"),
+         Error(r"Unknown transform 'rotaton'")),
     Case("api-callback-reservoir-one", lambda fx: _callback(reservoir=1), Error(r"'reservoir' .*>= 2")),
 ]
 

@@ -26,6 +26,14 @@ def stream() -> tuple[torch.Tensor, ...]:
     return z, z_t, labels, z[:, :5], z_t[:, :5]
 
 
+def single_process() -> InvarianceMetric:
+    """The whole stream in one process: what the ranks' merged result must equal."""
+    z, z_t, labels, logits, logits_t = stream()
+    single = InvarianceMetric(reservoir=256, seed=3)
+    single.update(z, z_t, labels, logits=logits, logits_t=logits_t)
+    return single
+
+
 def finish() -> None:
     """Leave together: both ranks reach the barrier before either tears its process group down."""
     dist.barrier()

@@ -117,8 +117,8 @@ def test_figures_are_drawn_without_pyplot_or_a_backend_change(tmp_path: Path) ->
 
     report, sweep = _tiny_reports()
     backend, open_figures = matplotlib.get_backend(), plt.get_fignums()
-    figures = [report.figure(), sweep.figure(), history_figure([{"epoch": 1, "val_accuracy": 0.5,
-                                                                 "invariance/rotation": 0.2, "l2_ratio/rotation": 1.5}])]
+    history = [{"epoch": 1, "val_accuracy": 0.5, "invariance/rotation": 0.2, "l2_ratio/rotation": 1.5}]
+    figures = [report.figure(), sweep.figure(), history_figure(history)]
     for fig in figures:
         png = fig._repr_png_()
         assert png.startswith(b"\x89PNG")  # what a notebook shows

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from dist_worker import stream
+from dist_worker import single_process
 from test_guard import _assert_same, _model_with_grads, _snapshot
 from test_streaming import _data, _fed, run_two_ranks
 
@@ -204,11 +204,24 @@ def test_model_path_leaves_the_model_untouched() -> None:
 @pytest.mark.slow
 def test_two_gloo_processes_give_the_single_process_numbers(tmp_path: Path) -> None:
     got = run_two_ranks(tmp_path, "torchmetrics")
-    z, z_t, labels, logits, logits_t = stream()
-    single = InvarianceMetric(reservoir=256, seed=3)
-    single.update(z, z_t, labels, logits=logits, logits_t=logits_t)
+    single = single_process()
     expected = {**single.compute(), "paired_distance_ratio": 1 - single.compute()["invariance"]}
     assert got["result"].keys() == set(CLASSES)  # type: ignore[union-attr]
     for key, value in got["result"].items():  # type: ignore[union-attr]
         assert value == pytest.approx(expected[key], rel=1e-12, abs=0), key
     assert got["local_n"] == 750 and got["groups"] == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_to_cuda_moves_every_state_and_keeps_the_dtypes() -> None:
+    model = CountingModel()
+    images, labels = torch.rand(24, 3, 8, 8), torch.arange(24) % 3
+    on_cpu = L2Ratio("rotation")
+    on_cpu.update(model, images, labels)
+    metric = L2Ratio("rotation").to("cuda")
+    metric.update(model.cuda(), images, labels)  # the images go where the model is; the state where the metric is
+    assert metric.sums.device.type == "cuda" and metric.sums.dtype == torch.float64
+    assert metric.clean[0].device.type == "cuda" and metric.ids[0].dtype == torch.int64
+    value = metric.compute()
+    assert value.device.type == "cuda" and float(value) == pytest.approx(float(on_cpu.compute()), rel=1e-4)
+    assert metric.to("cpu").sums.device.type == "cpu"

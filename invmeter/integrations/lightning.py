@@ -79,7 +79,8 @@ class InvarianceCallback(Callback):
             raise InvalidParameterError("'images' must be a (N, C, H, W) tensor of at least 2 held-out images.")
         else:
             if labels is not None and len(labels) != len(images):
-                raise InvalidParameterError(f"'labels' must hold one class per image ({len(images)}). Got {len(labels)}.")
+                raise InvalidParameterError(f"'labels' must hold one class per image ({len(images)}). "
+                                            f"Got {len(labels)}.")
             if transformed is not None:
                 transforms = list(transformed)
                 if any(not isinstance(v, Tensor) or v.shape != images.shape for v in transformed.values()):

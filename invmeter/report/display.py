@@ -56,7 +56,8 @@ def report_markdown(report: Report) -> str:
 
 def sweep_html(reports: Sequence[Report]) -> str:
     """A sweep as HTML: one row per magnitude."""
-    return f'<div class="invmeter-sweep"><p>{escape(sweep_heading(reports))}</p>{html_table(*sweep_cells(reports))}</div>'
+    heading = escape(sweep_heading(reports))
+    return f'<div class="invmeter-sweep"><p>{heading}</p>{html_table(*sweep_cells(reports))}</div>'
 
 
 def sweep_markdown(reports: Sequence[Report]) -> str:

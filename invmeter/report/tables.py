@@ -10,8 +10,8 @@ from invmeter.metrics.registry import METRICS, get_metric
 if TYPE_CHECKING:
     from invmeter.report.report import Report
 
-__all__ = ["comparison_table", "fmt", "interval", "layer_cells", "report_cells", "report_heading", "report_table", "sweep_cells",
-           "sweep_heading", "sweep_metrics", "sweep_table", "text_table"]
+__all__ = ["comparison_table", "fmt", "interval", "layer_cells", "report_cells", "report_heading", "report_table",
+           "sweep_cells", "sweep_heading", "sweep_metrics", "sweep_table", "text_table"]
 
 
 def fmt(value: float | None) -> str:
