@@ -149,6 +149,9 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
 @click.option("--labels", default="data", show_default=True,
               help="data: clean accuracy from a linear probe; model: from the model's own classifier (ImageNet).")
 @click.option("--weights", default="auto", show_default=True, help="auto | pretrained | random, for every model.")
+@click.option("--include-random", is_flag=True,
+              help="With --weights auto: score a glob's pretrained tags whose weights cannot be had at random init "
+                   "(default: skip them with a warning).")
 @click.option("--metrics", default=None, help="Comma-separated metrics [default: the defaults].")
 @click.option("--image-size", type=int, default=None, help="One input size for every model (pixels).")
 @click.option("--n-images", type=int, default=None, help="Controlled pairs per model (the same for every model).")
