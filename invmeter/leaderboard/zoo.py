@@ -167,7 +167,8 @@ def zoo_model_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], work
         return {"rows": _failed_rows(config, str(config["settings"].get("weights", "auto")), _reason(exc))}
     handle = plan.handle
     meta = {"params": sum(p.numel() for p in handle.model.parameters()), "input_size": list(handle.input_size),
-            "preprocessing": handle.preprocessing.describe(), "labels": settings.labels}
+            "preprocessing": handle.preprocessing.describe(rendered=plan.data.transforms2d is not None),
+            "labels": settings.labels}
     rows = []
     for transform, (_, result) in zip(config["transforms"], measure_each(plan, seed=settings.seed, keep_going=True)):
         if isinstance(result, Exception):  # this transform fails for this model: a row with the reason

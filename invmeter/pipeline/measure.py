@@ -99,7 +99,7 @@ def measure(plan: MeasurementPlan, planned: PlannedTransform, *, seed: int, clea
     both = "equivariance" in values and "invariance" in values and values["invariance"].defined
     report = Report(
         invmeter_version=__version__,
-        model={**plan.handle.describe(), "layer": reps.layer},
+        model={**plan.handle.describe(rendered=plan.data.transforms2d is not None), "layer": reps.layer},
         transform=planned.transform.to_dict(),
         data=pairs.describe(),
         metrics=values,
