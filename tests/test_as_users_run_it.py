@@ -251,7 +251,7 @@ def test_a_flat_folder_runs_the_label_free_metrics_and_says_which_were_skipped(t
         Image.fromarray((image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
     report = invmeter.score(_FlipSymmetric(), "hflip", data=str(tmp_path), image_size=32, mean=(0.5,) * 3,
                             std=(0.5,) * 3, n_boot=0)
-    assert set(report.metrics) == {"invariance", "paired_distance_ratio"} and report["invariance"] >= 0.999
+    assert set(report.metrics) == {"invariance", "clean_distance_ratio"} and report["invariance"] >= 0.999
     assert set(report.skipped_metrics) >= {"l2_ratio", "probe_accuracy"}
     assert report.to_dict()["skipped_metrics"]["l2_ratio"] == "needs class labels; the data has none"
     with pytest.raises(DataError, match="The l2_ratio metric needs class labels; the data has none"):

@@ -39,6 +39,7 @@ def stream_value(name: str, sums: Mapping[str, float], modes: Mapping[str, bool]
     """The metric ``name`` (a key of :data:`STREAM_METRICS`) over a stream's state, by its registry reduction.
 
     ``invariance``/``paired_distance_ratio``: terms ``d = Σ‖z − z'‖ / n`` and ``r`` = the mean reference distance
+    (for ``paired_distance_ratio`` z and z' are two transformed views of each image, the paper's pairing)
     (the running mean with explicit references, else the mean over all pairs of the reservoir); ``l2_ratio``: the
     class distance sums of the reservoir's transformed views; ``consistency``: the fraction of unchanged argmaxes.
     """
