@@ -97,3 +97,22 @@ def test_the_registry_names_each_pairing_once() -> None:
     paper, clean = get_metric("paired_distance_ratio"), get_metric("clean_distance_ratio")
     assert "redraw" in paper.needs and "two draws" in paper.formula and not paper.default
     assert "redraw" not in clean.needs and clean.default and paper.reduction == clean.reduction
+
+
+def test_the_docs_paired_distance_numbers_are_the_experiments_output_never_typed() -> None:
+    """docs/reproduce.md's Figure 6b section types no measured number: it points to the C6-pdr row of the committed
+    fig6 summary.md, which holds the committed results.json's C6-pdr numbers (whatever results are committed)."""
+    import json
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    docs = (root / "docs" / "reproduce.md").read_text()
+    section = docs.split("## Figure 6b", 1)[1].split("\n## ", 1)[0]
+    assert not re.findall(r"\b0\.\d{3}\b", section), "docs/reproduce.md's Figure 6b types measured numbers"
+    assert "not yet at the `cpu` preset" not in docs and "benchmarks/results/fig6-cpu/summary.md" in section
+    run = root / "benchmarks" / "results" / "fig6-cpu"
+    claim = next(c for c in json.loads((run / "results.json").read_text())["claims"] if c["id"] == "C6-pdr")
+    row = next(line for line in (run / "summary.md").read_text().splitlines() if line.startswith("| **C6-pdr**"))
+    assert claim["measured"], "C6-pdr was not measured in the committed fig6 results"
+    for key, value in claim["measured"].items():
+        assert f"{key}: {value:.3f}" in row, (key, value, row)
