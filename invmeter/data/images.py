@@ -123,6 +123,7 @@ class TensorImages:
         if not isinstance(images, Tensor) or images.dim() != 4 or not len(images):
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
             raise DataError(f"Image tensors must be (N, 3, H, W) with N >= 1; got {shape}.")
+        self.dtype = str(images.dtype)  # as given (the checked images are uint8 or float32)
         self.images = check_pixels(images, "the image tensor")
         self.labels = None if labels is None else class_indices(
             labels.reshape(-1) if isinstance(labels, Tensor) else labels, "The labels")
@@ -137,7 +138,7 @@ class TensorImages:
         return as_image(self.images[i], f"image {i} of the tensor")
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "tensor", "shape": list(self.images.shape), "dtype": str(self.images.dtype)}
+        return {"name": "tensor", "shape": list(self.images.shape), "dtype": self.dtype}
 
 
 def _sampled(loader: Any) -> list[int] | None:
