@@ -25,6 +25,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
+from invmeter._utils.images import checked_pixels
 from invmeter.data._files import to_rgb
 from invmeter.errors import DataError
 
@@ -32,7 +33,6 @@ __all__ = ["GRID_TOLERANCE", "as_image", "check_pixels"]
 
 GRID_TOLERANCE = 1e-4  # a float sample within this of k / 255 (in units of 255 levels: 1e-4 / 255) is 8-bit
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
-_RANGE = 1e-3  # float samples may stray this far outside [0, 1] (rounding), then are clamped
 
 
 def as_image(item: Any, name: str) -> Image.Image | Tensor:
@@ -70,31 +70,7 @@ def check_pixels(images: Tensor, name: str, *, batch: bool = True) -> Tensor:
     if images.dim() != dims or images.shape[-3] not in _MODES or 0 in images.shape:
         raise DataError(f"{what} has shape {tuple(images.shape)}; images must be {layout} with C = 1 (gray), 2 (gray "
                         "and alpha), 3 (RGB) or 4 (RGBA), and at least one pixel.")
-    if images.device.type == "meta":
-        raise DataError(f"{what} is on the meta device: it has a shape but no pixels. Load its data first (e.g. "
-                        "torch.empty_like(x, device='cpu') is not an image either).")
-    images = images.detach().cpu()
-    dtype = images.dtype
-    if dtype == torch.uint8:
-        return images
-    if dtype == torch.bool:
-        return images.to(torch.float32)
-    if str(dtype) == "torch.uint16":  # torch >= 2.3: 16-bit samples, as a 16-bit file
-        return (images.to(torch.int32) >> 8).to(torch.uint8)
-    if not dtype.is_floating_point:
-        raise DataError(f"{what} holds {str(dtype).removeprefix('torch.')} values; images must be uint8 (0-255), "
-                        "uint16 (0-65535) or float in [0, 1]: convert them (e.g. x.to(torch.uint8) for 0-255 levels).")
-    images = images.to(torch.float32)
-    if not bool(torch.isfinite(images).all()):
-        raise DataError(f"{what} has NaN or infinite values; images must be finite, in [0, 1].")
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -_RANGE or hi > 1 + _RANGE:
-        hint = (" They look like 0-255 levels: divide by 255 or give uint8." if hi > 1.5 and lo >= 0 else
-                " Remove Normalize from the dataset's transform: invmeter applies the model's normalisation after "
-                "the transform.")
-        raise DataError(f"{what} has values in [{lo:.3g}, {hi:.3g}]; images must be in [0, 1] and not normalised."
-                        + hint)
-    return images
+    return checked_pixels(images.detach(), name).cpu()
 
 
 def _channels_first(array: np.ndarray, name: str) -> Tensor:

@@ -110,6 +110,7 @@ def checked_tensor(name: str, x: Tensor) -> Tensor:
         raise InvalidParameterError(f"'{name}' must be a torch.Tensor. Got {type(x).__name__}.")
     if x.dim() != 2:
         raise InvalidParameterError(f"'{name}' must be 2-D (N, D); flatten it first. Got shape {tuple(x.shape)}.")
+    _check_not_meta(name, x)
     x = x.detach().cpu()
     if x.dtype.is_floating_point and not bool(torch.isfinite(x).all()):
         raise DataError(f"'{name}' holds NaN or Inf values; check the model's output (e.g. a diverged run).")
@@ -118,13 +119,20 @@ def checked_tensor(name: str, x: Tensor) -> Tensor:
 
 def checked_labels(labels: Tensor, n: int) -> Tensor:
     """``(n,)`` non-negative integer class indices as int64 on the CPU, or a one-line error."""
-    labels = torch.as_tensor(labels).detach().cpu()
+    labels = torch.as_tensor(labels)
+    _check_not_meta("labels", labels)
+    labels = labels.detach().cpu()
     if labels.shape != (n,) or labels.dtype.is_floating_point or labels.dtype == torch.bool:
         raise InvalidParameterError(f"'labels' must hold {n} integer class indices, one per image. Got "
                                     f"{tuple(labels.shape)} {labels.dtype}.")
     if n and int(labels.min()) < 0:
         raise InvalidParameterError("'labels' must be non-negative class indices.")
     return labels.to(torch.int64)
+
+
+def _check_not_meta(name: str, x: Tensor) -> None:
+    if x.device.type == "meta":
+        raise DataError(f"'{name}' is on the meta device: it has a shape but no values. Give a tensor with data.")
 
 
 def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
