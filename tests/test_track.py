@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import invmeter
 from invmeter.cli import cli
 from invmeter.data import PastedObjects
-from invmeter.errors import InvalidParameterError, UndefinedMetricWarning, UnknownNameError
+from invmeter.errors import InvalidParameterError, InvmeterWarning, UndefinedMetricWarning, UnknownNameError
 from invmeter.report.curves import plot_history
 from invmeter.training.loop import TrainConfig, train
 from invmeter.training.tracking import RANDOM_REFERENCE, TRACK_SEED_OFFSET, parse_track
@@ -80,11 +80,15 @@ def test_tracking_does_not_change_training_and_resume_may_change_it(tmp_path: Pa
 def test_pasted_objects_track_the_validation_images_against_random_references(tmp_path: Path) -> None:
     data = PastedObjects(None, objects=(0, 1), label="object", image_size=16)
     config = TrainConfig(data=data, arch="cifar:resnet18", width=0.0625, n_train=32, n_val=12, n_test=8, epochs=1,
-                         batch_size=16, device="cpu", threads=1, track=("hflip",), track_images=64)
+                         batch_size=16, device="cpu", threads=1, track=("hflip",), track_images=48)
     # each class's validation images are one image (one object on no background): l2_ratio has no within-class
     # distance, so it is undefined (NaN with the reason, as a report says), never inf (docs/metrics.md)
-    with pytest.warns(UndefinedMetricWarning, match="l2_ratio undefined.*every class collapses"):
+    with pytest.warns(UndefinedMetricWarning, match="l2_ratio undefined.*every class collapses"), \
+            pytest.warns(InvmeterWarning, match="Tracking uses the validation split's 12 images: track_images=48"):
         result = train(config, out=tmp_path / "run", cache=False)
+    with pytest.raises(InvalidParameterError, match=r"'track_images' parameter \(53\) exceeds the run's images \(52"):
+        TrainConfig(data=data, arch="cifar:resnet18", width=0.0625, n_train=32, n_val=12, n_test=8,
+                    batch_size=16, track=("hflip",), track_images=53)
     meta = json.loads((tmp_path / "run" / "model.json").read_text())
     assert meta["track"]["reference"] == RANDOM_REFERENCE and meta["track"]["n_images"] == 12  # the val split
     assert math.isfinite(result.history[0]["invariance/hflip"]) and math.isnan(result.history[0]["l2_ratio/hflip"])
@@ -112,7 +116,9 @@ def test_parse_track() -> None:
     assert parse_track(["rotation:45+blur"]) == ("rotation:45+blur",)
     assert parse_track("color_jitter:hue=0.1,saturation=0.2,rotation") == ("color_jitter:hue=0.1,saturation=0.2",
                                                                             "rotation")
-    assert parse_track(None) == parse_track("none") == ()
+    assert parse_track(None) == parse_track("none") == parse_track(()) == ()
+    with pytest.raises(InvalidParameterError, match="The 'track' parameter is empty"):
+        parse_track(" ")
     with pytest.raises(UnknownNameError, match="Did you mean 'rotation'"):
         parse_track("rotaton")
     with pytest.raises(InvalidParameterError, match="tracked twice"):

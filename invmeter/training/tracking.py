@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from invmeter._utils.images import to_unit_float
 from invmeter.data.build import BuiltSplit
 from invmeter.data.transforms2d import INVARIANCE_REFERENCE, Transforms2D, Transforms2DPairs
-from invmeter.errors import InvalidParameterError
+from invmeter.errors import InvalidParameterError, warn
 from invmeter.metrics import functional
 from invmeter.models.checkpoint import checkpoint_handle
 from invmeter.models.cifar import CIFAR_MEAN, CIFAR_STD
@@ -50,12 +50,16 @@ RANDOM_REFERENCE = "a seeded random other image of the held-out set (the same on
 
 
 def parse_track(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """``"rotation,hflip"`` or ``["rotation", "hflip"]`` -> canonical specs; ``None``/``""``/``"none"`` -> ``()``.
+    """``"rotation,hflip"`` or ``["rotation", "hflip"]`` -> canonical specs; ``None``/``"none"``/``()`` -> ``()``;
+    an empty string is refused (``--track ''`` tracked nothing without a word).
 
     The one grammar for transform lists (:func:`invmeter.transforms.parse_transform_list`): ``,`` separates specs
     and ``key=value`` items continue a spec's options, so ``color_jitter:hue=0.1,saturation=0.2`` is one.
     """
-    if value is None or (value.strip() in ("", "none") if isinstance(value, str) else not value):
+    if isinstance(value, str) and not value.strip():
+        raise InvalidParameterError("The 'track' parameter is empty; give transforms such as rotation,hflip, or 'none' "
+                                    "(or leave it out) to track nothing.")
+    if value is None or (value.strip() == "none" if isinstance(value, str) else not value):
         return ()
     out = tuple(str(spec) for spec in parse_transform_list(value if isinstance(value, str) else [str(v) for v in value]))
     if len(set(out)) != len(out):
@@ -102,6 +106,9 @@ class Tracker:
             return cls(clean, {s: v[1] for s, v in views.items()}, pairs.labels.clone(), pairs.reference.clone(),
                        handle, seed)
         k = min(n, len(val.labels))
+        if k < n:
+            warn(f"Tracking uses the validation split's {k} images: track_images={n} asks for more than it has "
+                 f"(n_val={k}); raise n_val to track more.")
         clean = to_unit_float(torch.from_numpy(np.array(val.images[:k])))
         transformed = {spec: apply_transforms(clean, parse_transform(spec).sample(k, torch.Generator().manual_seed(seed)))
                        for spec in specs}
