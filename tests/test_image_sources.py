@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from adversarial_cases_inputs import Items  # a Dataset of given items (called when callable), labelled or not
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, SubsetRandomSampler
@@ -51,18 +52,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path], l
         labels.append(c)
     order = sorted(range(12), key=lambda i: str(paths[i]))  # the folder's order: class folders, then names
     return root, [paths[i] for i in order], [labels[i] for i in order]
-
-
-class Items(Dataset):
-    def __init__(self, items: list[Any], labels: list[Any] | None) -> None:
-        self.items, self.labels = items, labels
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> Any:
-        item = self.items[i]() if callable(self.items[i]) else self.items[i]
-        return item if self.labels is None else (item, self.labels[i])
 
 
 def _uint8(path: Path) -> np.ndarray:

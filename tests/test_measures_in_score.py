@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from adversarial_cases_inputs import KnownUnits  # 3 variant, 3 invariant, 3 moving-without-a-shift units
 from click.testing import CliRunner
 from scipy import stats as scipy_stats
 
@@ -69,19 +70,6 @@ def test_the_table_and_the_profiles_representation_row_agree_on_every_per_layer_
         else:
             assert profile["ci95"] == pytest.approx(table["ci95"], rel=1e-6, abs=1e-12), name
     assert report["metrics"]["goodfellow"]["value"] > 0
-
-
-class KnownUnits(torch.nn.Module):
-    """Nine units of known behaviour under halving the pixels (``x -> x / 2``): 3 channel means (their mean over
-    images halves: variant), 3 channel shares ``mean_c / mean`` (exactly unchanged: invariant) and 3 left-minus-right
-    differences (each image's value halves, but their mean over images stays near 0: they move without a shift of
-    the mean, which a one-way ANOVA cannot see)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        means = x.mean(dim=(2, 3))
-        half = x.shape[-1] // 2
-        sides = x[..., :half].mean(dim=(2, 3)) - x[..., half:].mean(dim=(2, 3))
-        return torch.cat([means, means / means.mean(dim=1, keepdim=True), sides], dim=1)
 
 
 def _halve(x: torch.Tensor) -> torch.Tensor:

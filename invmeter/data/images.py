@@ -73,7 +73,8 @@ class DatasetImages:
     def _labels(self, n: int) -> Tensor:
         """Its ``targets`` (torchvision datasets) or ``tensors[1]`` (TensorDataset) when it has them, else each item's
         second element (which loads every image once): integer class indices, else a one-line DataError."""
-        for known in (getattr(self.dataset, "targets", None), (getattr(self.dataset, "tensors", None) or (None, None))[1]):
+        tensors = getattr(self.dataset, "tensors", None) or (None, None)
+        for known in (getattr(self.dataset, "targets", None), tensors[1]):
             if known is not None and len(known) == n:
                 return class_indices([known[i] for i in self.indices], "The dataset's targets")
         return class_indices([self._item(i)[1] for i in range(len(self))], "The dataset's labels",

@@ -8,7 +8,6 @@ checked here, with the message form "parameter, constraint, got, fix".
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any

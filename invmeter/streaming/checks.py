@@ -38,8 +38,8 @@ def checked_state(state: Any, sum_keys: tuple[str, ...]) -> dict[str, Any]:
     if missing:
         raise bad(f"missing {', '.join(map(repr, missing))}")
     sums = state["sums"]
-    if not isinstance(sums, dict) or set(sums) != set(sum_keys) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in sums.values()):
+    numbers = isinstance(sums, dict) and all(type(v) in (int, float) for v in sums.values())
+    if not numbers or set(sums) != set(sum_keys) or not all(math.isfinite(v) and v >= 0 for v in sums.values()):
         raise bad(f"'sums' must map {', '.join(sum_keys)} to non-negative numbers")
     if not isinstance(state["reservoir_size"], int) or isinstance(state["reservoir_size"], bool):
         raise bad("'reservoir_size' must be an integer")
@@ -60,7 +60,8 @@ def checked_state(state: Any, sum_keys: tuple[str, ...]) -> dict[str, Any]:
         raise bad("the reservoir's rows must be tensors (labels only when 'modes' says so)")
     m = len(res["ids"])
     two_d = res["clean"].dim() == 2 and res["clean"].shape == res["transformed"].shape
-    if not two_d or any(len(v) != m for v in rows.values()) or m > state["reservoir_size"] or (m == 0) != (not sums["n"]):
+    lengths = any(len(v) != m for v in rows.values()) or m > state["reservoir_size"]
+    if not two_d or lengths or (m == 0) != (not sums["n"]):
         raise bad("the reservoir's rows disagree in length or shape, or with 'sums'")
     seen = state.get("seen")
     if seen is not None and (not isinstance(seen, Tensor) or seen.dim() != 1 or seen.dtype != torch.int64):

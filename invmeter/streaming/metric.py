@@ -247,8 +247,8 @@ class InvarianceMetric:
             shared = int(torch.isin(other.seen, self.seen).sum())
             if shared:
                 raise InvalidParameterError(
-                    f"{shared} sample ids were counted by both metrics (a DistributedSampler pads its last batches with "
-                    "repeated samples): merged, they would count twice. Give each process distinct ids "
+                    f"{shared} sample ids were counted by both metrics (a DistributedSampler pads its last batches "
+                    "with repeated samples): merged, they would count twice. Give each process distinct ids "
                     "(DistributedSampler(..., drop_last=True)).")
         self.seen = other.seen if self.seen is None else self.seen if other.seen is None else torch.cat(
             [self.seen, other.seen])
