@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from invmeter.errors import DataError, InvalidParameterError, UndefinedMetricWarning, warn
+from invmeter.metrics.context import CONSTANT_REPRESENTATION
 from invmeter.metrics.distances import class_distance_sums
 from invmeter.metrics.invariance import derangement, paired_distances
 from invmeter.metrics.reductions import Terms
@@ -34,15 +35,26 @@ def invariance(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *, generator
         generator: Seeds that derangement: a numpy Generator or an int seed (default 0).
 
     Returns:
-        The value, or NaN with an :class:`~invmeter.errors.UndefinedMetricWarning` when every reference distance
-        is 0 (the representation does not see the content at all: not invariant, blind; docs/metrics.md).
+        The value, or NaN with an :class:`~invmeter.errors.UndefinedMetricWarning` when ``z`` is the same for every
+        image (a constant model: the reason a report gives) or every reference distance is 0 (the representation
+        does not see the content at all: not invariant, blind; docs/metrics.md).
 
     Example:
         >>> z = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
         >>> invariance(z, z)
         1.0
     """
-    return reduced_value("invariance", _invariance_terms(z, z_t, z_ref, generator))
+    return _ratio("invariance", z, z_t, z_ref, generator)
+
+
+def _ratio(name: str, z: Tensor, z_t: Tensor, z_ref: Tensor | None, generator: np.random.Generator | int | None
+           ) -> float:
+    """``invariance`` or ``paired_distance_ratio``; NaN with the batch report's reason when ``z`` is constant."""
+    terms = _invariance_terms(z, z_t, z_ref, generator)
+    if len(z) > 1 and bool((z == z[0]).all()):  # a constant model: the reason a report gives
+        warn(f"{name} undefined (NaN): {CONSTANT_REPRESENTATION}.", UndefinedMetricWarning)
+        return float("nan")
+    return reduced_value(name, terms)
 
 
 def paired_distance_ratio(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *,
@@ -50,7 +62,7 @@ def paired_distance_ratio(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *
     """The paper's number, ``mean_i ‖z_i − z'_i‖ / mean_i ‖z_i − z_ref(i)‖`` (= 1 − :func:`invariance`): the
     distance t moves a representation relative to a change of content; 0 = invariant, lower = more invariant.
     Arguments and the NaN case as in :func:`invariance`."""
-    return reduced_value("paired_distance_ratio", _invariance_terms(z, z_t, z_ref, generator))
+    return _ratio("paired_distance_ratio", z, z_t, z_ref, generator)
 
 
 def l2_ratio(z: Tensor, labels: Tensor) -> float:

@@ -135,11 +135,6 @@ class TrainConfig:
         check_seed("seed", self.seed)
         object.__setattr__(self, "track", parse_track(self.track))
         check_positive_int("track_images", self.track_images, 2 * self.data.n_classes if self.track else 2)
-        run_images = self.n_train + self.n_val + self.n_test
-        if self.track and self.track_images > run_images:  # 100000 for a 32-image run took 530 s per epoch
-            raise InvalidParameterError(
-                f"The 'track_images' parameter ({self.track_images}) exceeds the run's images ({run_images}: n_train + "
-                f"n_val + n_test); tracking would cost more than the run it tracks. Use at most {run_images}.")
 
     @classmethod
     def for_transforms2d(

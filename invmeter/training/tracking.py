@@ -4,6 +4,8 @@ model's ``invariance`` and ``l2_ratio`` to each tracked transform on a fixed hel
 The held-out set is rendered once, before the first epoch, from ``seed + 330`` (the splits use ``seed`` + 0 / 110 /
 220), and reused every epoch, so the curves move only because the model does:
 
+``track_images`` is capped at the run's images (``n_train + n_val + n_test``), with a warning.
+
 - Transforms-2D: ``track_images`` fresh scenes of the training objects on untransformed prototypes, each tracked
   transform applied to the object, the reference being the same scene with another object: exactly the pairs
   ``invmeter score --model DIR/model.safetensors -t T --n-images K --seed S`` measures (same numbers).
@@ -92,6 +94,11 @@ class Tracker:
         """Render the held-out pairs of ``config.track`` (see the module); the model will be read and normalised
         as its checkpoint will be (``invmeter score``)."""
         seed, n, specs = config.seed + TRACK_SEED_OFFSET, config.track_images, config.track
+        run_images = config.n_train + config.n_val + config.n_test
+        if n > run_images:  # 100000 pairs for a 32-image run took 530 s per epoch
+            warn(f"track_images={n} is more than the run's {run_images} images (n_train + n_val + n_test): tracking "
+                 f"{run_images} pairs (each costs 1 + one per tracked transform forward passes every epoch).")
+            n = run_images
         meta = {"arch": config.arch, "num_classes": config.data.n_classes, "mean": list(CIFAR_MEAN),
                 "std": list(CIFAR_STD), "input_size": [config.data.image_size] * 2}
         handle = checkpoint_handle(nn.Identity(), meta, name=config.arch, weights="in training")  # model set later
