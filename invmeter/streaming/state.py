@@ -11,12 +11,14 @@ API does: NaN with an :class:`~invmeter.errors.UndefinedMetricWarning` giving th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
 from torch import Tensor
 
-from invmeter.errors import DataError, InvalidParameterError
+from invmeter.errors import DataError, InvalidParameterError, UndefinedMetricWarning, warn
+from invmeter.metrics.context import CONSTANT_REPRESENTATION
 from invmeter.metrics.distances import class_distance_sums
 from invmeter.metrics.functional import reduced_value
 from invmeter.streaming.reservoir import Reservoir
@@ -50,6 +52,10 @@ def stream_value(name: str, sums: Mapping[str, float], modes: Mapping[str, bool]
     need = STREAM_METRICS[name]
     if need is not None and not modes[need]:
         raise InvalidParameterError(f"{name} needs {_NEEDS[need]} in every update.")
+    held = reservoir.clean
+    if len(held) > 1 and bool((held == held[0]).all()):  # a constant model: the reason score and functional give
+        warn(f"{name} undefined (NaN): {CONSTANT_REPRESENTATION}.", UndefinedMetricWarning)
+        return math.nan
     if name == "l2_ratio":
         held = reservoir.by_id()
         s = class_distance_sums(held.transformed.float(), held.labels)  # type: ignore[arg-type]
