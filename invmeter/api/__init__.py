@@ -1,4 +1,4 @@
-"""The public facades: ``score``, ``sweep``, ``zoo`` and the commands the command line calls; strings and the
+"""The public facades: ``score``, ``sweep``, ``zoo``, ``select`` and the commands the command line calls; strings and the
 user's objects are resolved here, once (:mod:`invmeter.pipeline.resolve`)."""
 
 from invmeter.api import commands as commands
@@ -12,6 +12,8 @@ from invmeter.pipeline.resolve import (
     sweep_specs as sweep_specs,
 )
 from invmeter.pipeline.settings import ScoreSettings as ScoreSettings
+from invmeter.selection.outputs import Selection as Selection
+from invmeter.selection.run import select as select
 
-__all__ = ["ScoreSettings", "ZooTable", "commands", "make_transforms2d", "resolve_data", "resolve_model",
-           "resolve_transform", "score", "sweep", "sweep_specs", "zoo"]
+__all__ = ["ScoreSettings", "Selection", "ZooTable", "commands", "make_transforms2d", "resolve_data", "resolve_model",
+           "resolve_transform", "score", "select", "sweep", "sweep_specs", "zoo"]

@@ -20,18 +20,20 @@ from invmeter.experiments import (
     fig7,
     fig8,
     pairs as _pairs,  # noqa: F401 - registers the paired-distance task
+    selection,
 )
 from invmeter.experiments.budget import budget, format_budget, parse_throughput
 from invmeter.experiments.claims import Claim
 from invmeter.experiments.common import PRESETS, Context, Figure, Scale, scale_for
 from invmeter.experiments.outputs import data_sources, deviations, write_outputs
-from invmeter.runner import Cell, cell_threads, resolve_jobs, run_cells, worker_pool
+from invmeter.runner import Cell, adopt_cells, cell_threads, resolve_jobs, run_cells, worker_pool
 from invmeter.runner.settings import RunSettings
 
 __all__ = ["FIGURES", "PRESETS", "dry_run", "plan", "reproduce", "standin_problems"]
 
 FIGURES: dict[str, Figure] = {  # type: ignore[dict-item]
     "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "fig7": fig7, "fig8": fig8,
+    "selection": selection,  # not a paper figure: invmeter's model-selection experiment (docs/select.md)
 }
 
 
@@ -144,6 +146,10 @@ def reproduce(
             fig = FIGURES[name]
             fig_out = Path(out) / name if figure == "all" else Path(out)
             log(f"{name} ({preset}): {fig.TITLE}")
+            for other in getattr(fig, "REUSES", ()):  # the same cells another figure finished beside this one
+                if (fig_out.parent / other).is_dir() and (fig_out.parent / other).resolve() != fig_out.resolve():
+                    if reused := adopt_cells(cells, fig_out.parent / other, fig_out):
+                        log(f"{name}: reusing {len(reused)} finished cells of {fig_out.parent / other}")
             records = run_cells(cells, fig_out, executor=executor, jobs=jobs, pool=pool, address=address,
                                 gpus_per_cell=gpus_per_cell, settings=settings, cached_only=cached_only, log=log)
             notes = [*getattr(fig, "notes", lambda ctx: [])(context), data_sources(fig, context),
