@@ -384,7 +384,7 @@ def data_preview(out: str, n: int, **options: Any) -> None:
               help="For --dry-run: measured training img/s of a width-1 ResNet-18 (or resnet18=N,vgg11=N,...).")
 @friendly_errors
 def reproduce(figure: str, out: str | None, dry_run: bool, **options: Any) -> None:
-    """Reproduce a paper FIGURE (fig2 to fig8, or all) with invmeter's own trainer."""
+    """Reproduce a paper FIGURE (fig2 to fig8, or all) or an experiment (selection) with invmeter's trainer."""
     from invmeter import api
 
     if dry_run:

@@ -333,6 +333,31 @@ _ZOO = [
          Error(r"Unknown setting sed")),
 ]
 
+def _tiny_labelled() -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.arange(8) % 2
+
+
+def select(models: Any, data: Any = None, **options: Any) -> Any:
+    """``invmeter.select`` on 8 labelled random images at the tiny settings, ``options`` overriding."""
+    kw = {"image_size": 16, "n_boot": 0, "mean": (0.5,), "std": (0.5,)}
+    return invmeter.select(models, _tiny_labelled() if data is None else data, ["hflip"], **{**kw, **options})
+
+
+_SELECT = [
+    Case("api-select-models-string", lambda fx: select("adversarial_models:features"),
+         Error(r"non-empty list of candidates")),
+    Case("api-select-candidate-type", lambda fx: select([42]), Error(r"A candidate model must be a spec")),
+    Case("api-select-unlabelled-tensor", lambda fx: select(["adversarial_models:features"], torch.rand(8, 3, 16, 16)),
+         Error(r"needs labelled target data")),
+    Case("api-select-seeds", lambda fx: select(["adversarial_models:features"], seeds=[0, 1]), Error(r"one seed")),
+    Case("api-select-setting-unknown", lambda fx: select(["adversarial_models:features"], sed=1),
+         Error(r"Unknown setting sed")),
+    Case("api-select-test-fraction", lambda fx: select(["adversarial_models:features"], evaluate=True, test_fraction=0),
+         Error(r"'test_fraction' parameter must be in \(0, 1\)")),
+    Case("edge-select-a-module", lambda fx: select([users(odd.features)]).ranking,
+         check(lambda v: len(v) == 1, "one ranked model")),
+]
+
 def _calling(api: str, cases: list[Case]) -> list[Case]:
     return [replace(case, api=api) for case in cases]
 
@@ -342,4 +367,5 @@ API_CASES: list[Case] = [
     *_calling("ScoreSettings", _SETTINGS), *_calling("load_model(), TrainConfig", _MODELS),
     *_calling("parse_transform()", _TRANSFORMS), *_calling("InvarianceMetric", _STREAMING),
     *_calling("LinearProbe", _PROBE), *_calling("invmeter.functional", _FUNCTIONAL), *_calling("zoo()", _ZOO),
+    *_calling("select()", _SELECT),
 ]

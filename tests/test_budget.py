@@ -69,10 +69,10 @@ def test_the_paper_preset_counts() -> None:
     b = budget({k: cells for k, (_, cells) in planned.items()}, throughput={"resnet18": 15_000.0}, jobs=1,
                data_cache=False)
     cells = {f.name: dict(f.cells) for f in b.figures}
-    assert sum(c.get("train", 0) for c in cells.values()) == 560  # selection counts its 90 Figure 6 models again
-    assert sum(c.get("transfer", 0) for c in cells.values()) == 2480
+    assert sum(c.get("train", 0) for c in cells.values()) == 440
+    assert sum(c.get("transfer", 0) for c in cells.values()) == 2120
     assert cells["fig6"]["l2"] == 800 and cells["fig6"]["paired_distance"] == 800
-    assert b.train_images == 2_900_000_000
+    assert b.train_images == 2_600_000_000
     assert b.peak_disk_bytes < 40e9
     cached = budget({k: cells for k, (_, cells) in planned.items()}, throughput={"resnet18": 15_000.0}, jobs=1,
                     data_cache=True)
@@ -90,8 +90,8 @@ def test_throughput_parsing() -> None:
 def test_the_cli_dry_run_runs_nothing(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["reproduce", "all", "--preset", "paper", "--dry-run", "--throughput", "20000"])
     assert result.exit_code == 0, result.output
-    assert "| **total** | 560 / 2480 / 800 / 800 / 3 / 360 | 2.90 G |" in result.output
+    assert "| **total** | 440 / 2120 / 800 / 800 / 3 | 2.60 G |" in result.output
     assert "resnet18 20,000 img/s" in result.output and "measured (--throughput)" in result.output
     assert "Peak disk:" in result.output and "refuses to run on them without --allow-standin" in result.output
     text = dry_run("fig5", preset="cpu")
-    assert "| fig5 | 12 / 48 / 0 / 0 / 0 / 0 |" in text and "assumed for one H200-class GPU" in text
+    assert "| fig5 | 12 / 48 / 0 / 0 / 0 |" in text and "assumed for one H200-class GPU" in text

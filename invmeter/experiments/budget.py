@@ -235,9 +235,11 @@ def _gb(value: float) -> str:
 
 def format_budget(b: Budget, *, measured: bool) -> str:
     """The dry run's report: a table per figure, the totals, the throughput it assumed and the peak disk."""
-    tasks = ("train", "transfer", "l2", "paired_distance", "examples", "estimate")
-    head = ("| figure | cells (train / transfer / l2 / paired / examples / estimate) | training image passes | inference image "
-            "passes | images rendered (CPU) | GPU-hours | final weights |")
+    tasks = ("train", "transfer", "l2", "paired_distance", "examples")
+    if any(f.cells["estimate"] for f in b.figures):  # invmeter.select's cells (reproduce selection)
+        tasks += ("estimate",)
+    head = (f"| figure | cells ({' / '.join(t.removesuffix('_distance') for t in tasks)}) | training image passes | "
+            "inference image passes | images rendered (CPU) | GPU-hours | final weights |")
     lines = [head, "| --- | --- | --- | --- | --- | --- | --- |"]
     for f in b.figures:
         lines.append(f"| {f.name} | {' / '.join(str(f.cells[t]) for t in tasks)} | {_n(f.train_images)} | "

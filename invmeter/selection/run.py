@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from invmeter._utils.validation import check_output_folder
-from invmeter.data import ImagePairs, Transforms2D
+from invmeter.data import ImagePairs, Transforms2D, image_source
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.metrics import MetricContext
 from invmeter.metrics.context import stratified_split
@@ -24,7 +24,7 @@ from invmeter.metrics.transferability import estimate
 from invmeter.models import ModelHandle, Readout
 from invmeter.pipeline.extract import extract
 from invmeter.pipeline.patterns import expand_patterns
-from invmeter.pipeline.resolve import resolve_data, resolve_model_with_notes, resolve_transform
+from invmeter.pipeline.resolve import resolve_model_with_notes, resolve_transform
 from invmeter.pipeline.settings import ScoreSettings
 from invmeter.selection.outputs import Selection
 
@@ -89,20 +89,25 @@ def _candidates(models: Any) -> list[tuple[str, Any]]:
     return out
 
 
-def _target(data: Any, settings: ScoreSettings) -> Any:
-    """The user's labelled images as an image source (folder, Dataset, DataLoader, tensors)."""
+def _target(data: Any) -> Any:
+    """The user's labelled images as an image source (folder, Dataset, DataLoader, tensors), with 2 or more classes."""
     if isinstance(data, Transforms2D) or (isinstance(data, str) and data == "transforms2d"):
         raise InvalidParameterError("select needs the target's own labelled images: a folder with one subfolder per "
                                     "class, a Dataset of (image, label) or (images, labels) tensors; not Transforms-2D.")
-    source = resolve_data(data, settings).images
+    source = image_source(data)
     if source.labels is None:
         raise DataError("select needs labelled target data (one subfolder per class, or a Dataset of (image, label)); "
                         "this data has no labels.")
+    if len(torch.unique(source.labels)) < 2:
+        raise DataError("The target data has a single class; select ranks models by how well they separate the "
+                        "target's classes, so it needs at least 2 (one subfolder per class).")
     return source
 
 
 def _check_classes(labels: torch.Tensor, names: Sequence[str], need: int, what: str) -> None:
     counts = torch.bincount(labels)
+    if int((counts > 0).sum()) < 2:
+        raise DataError(f"Only one class is left in {what}; select needs at least 2. Use more images (n_images).")
     for k in torch.nonzero(counts).flatten().tolist():
         if counts[k] < need:
             name = names[k] if k < len(names) else str(k)
@@ -199,7 +204,7 @@ def select(
     if len(set(names)) != len(names):
         raise InvalidParameterError(f"A nuisance transform is repeated ({', '.join(names)}); give each once.")
     candidates = _candidates(models)
-    source = _target(data, settings)
+    source = _target(data)
     test = None
     if evaluate:
         if not 0.0 < test_fraction < 1.0:
