@@ -123,6 +123,25 @@ def test_the_combined_rule_and_the_reasons_on_a_constructed_case() -> None:
     assert "(a default nuisance)" in default[0]["reasons"]
 
 
+def test_invariance_counts_by_how_reliably_the_models_differ_in_it() -> None:
+    """Standard error 0.2 for each model's invariance (a 95% interval of ± 1.96 · 0.2) against a spread of variance
+    0.133889: ρ = 1 − 0.04 / 0.133889 = 0.701245 and combined = (z(LogME) + ρ z(inv)) / 2 = A 0.340875, B -0.223586,
+    C -0.117290. With standard errors of 1 the spread is noise: ρ = 0, LogME's order."""
+    def noisy(se: float) -> list[dict]:
+        rows = [_row("A", -0.5, 0.1), _row("B", -0.6, 0.15), _row("C", -0.7, 0.9)]
+        for r in rows:
+            v = r["invariance"]["rotation"]["value"]
+            r["invariance"]["rotation"]["ci95"] = [v - 1.959963984540054 * se, v + 1.959963984540054 * se]
+        return rows
+
+    ranked = rank_candidates(noisy(0.2), ["rotation"])
+    assert ranked[0]["invariance_weight"] == pytest.approx(0.701245, abs=1e-6)
+    assert {r["model"]: r["combined"] for r in ranked} == pytest.approx(
+        {"A": 0.340875, "B": -0.223586, "C": -0.117290}, abs=1e-6)
+    pure_noise = rank_candidates(noisy(1.0), ["rotation"])
+    assert [r["model"] for r in pure_noise] == ["A", "B", "C"] and pure_noise[0]["invariance_weight"] == 0.0
+
+
 def test_rank_correlation_is_scipys_kendall_and_weighted_tau() -> None:
     scores, truth = [0.1, 0.4, 0.35, 0.8, None], [0.2, 0.3, 0.5, 0.9, 0.7]
     out = rank_correlation(scores, truth)

@@ -110,19 +110,21 @@ def cells(scale: Scale, context: Context) -> list[Cell]:
 def estimate_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path,
                   settings: RunSettings) -> dict[str, Any]:
     """``invmeter.select`` of one trained model on the target's training split (the images its last layer is
-    re-fit on), with the target's transform families as the nuisances: every estimator and invariance."""
+    re-fit on), with the target's transform families as the nuisances: every estimator, and invariance with its 95%
+    interval (1,000 bootstrap resamples: the rule weighs invariance by its reliability)."""
     from invmeter.selection.run import select
 
     target = dataset_from_config(config["target"])
     split = build_split(target, "train", config["n_train"], config["seed"], cache=settings.data_cache)
     data = (torch.from_numpy(np.array(split.images)), torch.from_numpy(np.array(split.labels)))
     handle = model_for(config, deps, workdir, target)
-    (row,) = select([handle], data, config["nuisances"], seed=config["seed"], n_boot=0).candidates
+    (row,) = select([handle], data, config["nuisances"], seed=config["seed"]).candidates
     if row["status"] != "ok":
         raise RuntimeError(f"select failed on this model: {row['reason']}")
     values = {name: row["estimators"][name]["value"] for name in ESTIMATES}
     undefined = {name: row["estimators"][name]["reason"] for name in ESTIMATES if "reason" in row["estimators"][name]}
     return {**values, "invariance": {t: v["value"] for t, v in row["invariance"].items()},
+            "invariance_ci95": {t: v["ci95"] for t, v in row["invariance"].items()},
             "accuracy_delta": {t: v["value"] for t, v in row["accuracy_delta"].items()},
             **({"undefined": undefined} if undefined else {})}
 
@@ -131,7 +133,8 @@ def _select_row(row: dict[str, Any]) -> dict[str, Any]:
     """An estimate row in the form :func:`invmeter.selection.rule.rank_candidates` ranks."""
     return {"model": row["trained_on"], "status": "ok", "reason": None,
             "estimators": {name: {"value": row[name]} for name in ESTIMATES},
-            "invariance": {t: {"value": v} for t, v in row["invariance"].items()},
+            "invariance": {t: {"value": v, "ci95": row.get("invariance_ci95", {}).get(t)}
+                           for t, v in row["invariance"].items()},
             "accuracy_delta": {t: {"value": v} for t, v in row["accuracy_delta"].items()}}
 
 

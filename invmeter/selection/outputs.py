@@ -84,6 +84,11 @@ class Selection:
         return [r["model"] for r in self.candidates if r["rank"] is not None]
 
     @property
+    def invariance_weight(self) -> float | None:
+        """ρ, the weight the rule gave invariance here (the share of its spread that is not sampling noise)."""
+        return next((r["invariance_weight"] for r in self.candidates if r["rank"] is not None), None)
+
+    @property
     def best(self) -> str | None:
         """The first-ranked model (``None`` when no model could be ranked)."""
         return self.ranking[0] if self.ranking else None
@@ -91,7 +96,8 @@ class Selection:
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, "invmeter_version": __version__, "rule": RULE,
                 "nuisances": self.nuisances, "nuisances_given": self.given, "data": self.data,
-                "settings": self.settings, "candidates": self.candidates, "evaluation": self.evaluation,
+                "invariance_weight": self.invariance_weight, "settings": self.settings, "candidates": self.candidates,
+                "evaluation": self.evaluation,
                 "truth": TRUTH if self.evaluation is not None else None, "provenance": self.provenance}
 
     def columns(self) -> list[str]:
@@ -143,7 +149,8 @@ class Selection:
         head = (f"{len(self.ranking)} of {len(self.candidates)} models ranked for transfer to {target} "
                 f"({self.data.get('n_images')} images, {self.data.get('n_classes')} classes). Nuisances ({where}): "
                 f"{', '.join(self.nuisances)}.")
-        return [head, f"Rule: {RULE}."]
+        weight = self.invariance_weight
+        return [head, f"Rule: {RULE}." + (f" Here rho = {weight:.2f}." if weight is not None else "")]
 
     def to_text(self) -> str:
         """The ranking as the command line prints it: one line per model with its reasons, then the τ table."""

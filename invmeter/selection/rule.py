@@ -2,8 +2,11 @@
 
 The rule (:data:`RULE`): a candidate's combined score is the mean of two z-scores taken across the candidates —
 of its LogME (the label evidence) and of its invariance averaged over the target's nuisance transforms (the
-evidence invmeter adds) — so each counts equally whatever its units; ties fall to LogME. A candidate without a
-LogME or an invariance value (a failed model, constant features) is not ranked, and says why.
+evidence invmeter adds) — the second weighted by its reliability ρ = max(0, 1 − s²/v): v is the variance of the
+candidates' invariances, s² the mean squared standard error of each one (from its bootstrap interval), so ρ is the
+share of the spread that is not sampling noise (1 without intervals). Models that differ in invariance by no more
+than its noise are ordered by LogME; ties fall to LogME. A candidate without a LogME or an invariance value (a
+failed model, constant features) is not ranked, and says why.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["COMBINED", "NEAR", "RULE", "ordinal", "rank_candidates", "value_of", "zscores"]
+__all__ = ["COMBINED", "NEAR", "RULE", "ordinal", "rank_candidates", "reliability", "value_of", "zscores"]
 
 COMBINED = "combined"
-RULE = ("combined = mean over two z-scores across the candidates: of LogME and of invariance averaged over the "
-        "nuisance transforms; higher ranks first, ties by LogME")
+RULE = ("combined = mean of two z-scores across the candidates: of LogME, and of invariance averaged over the "
+        "nuisance transforms times its reliability rho = max(0, 1 - noise variance / spread variance); higher ranks "
+        "first, ties by LogME")
+Z95 = 1.959963984540054  # a 95% interval spans ±Z95 standard errors
 NEAR = 0.005  # invariance gaps below this are "as invariant as the best"
 
 
@@ -43,6 +48,27 @@ def ordinal(k: int) -> str:
     return f"{k}{suffix}"
 
 
+def _standard_error(row: dict[str, Any], nuisances: Sequence[str]) -> float | None:
+    """The standard error of a candidate's mean invariance, sqrt(Σ se_t²) / T with se_t = (hi − lo) / (2 · 1.96)
+    from each nuisance's 95% interval; ``None`` without intervals."""
+    squares = []
+    for t in nuisances:
+        lo, hi = (row["invariance"][t].get("ci95") or [None, None])[:2]
+        if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+            return None
+        squares.append(((hi - lo) / (2 * Z95)) ** 2)
+    return math.sqrt(sum(squares)) / len(nuisances)
+
+
+def reliability(values: Sequence[float], errors: Sequence[float | None]) -> float:
+    """ρ = max(0, 1 − mean(se²) / var(values)): the share of the candidates' spread in ``values`` that is not
+    sampling noise; 1 when any candidate has no standard error, 0 when the values do not spread."""
+    if any(e is None for e in errors):
+        return 1.0
+    spread = float(np.var(values)) if len(values) else 0.0
+    return max(0.0, 1.0 - float(np.mean(np.square(errors))) / spread) if spread > 0 else 0.0
+
+
 def _mean_invariance(row: dict[str, Any], nuisances: Sequence[str]) -> float | None:
     values = [value_of(row["invariance"].get(t)) for t in nuisances]
     return None if any(v is None for v in values) or not values else float(np.mean(values))
@@ -61,7 +87,7 @@ def _unranked_reason(row: dict[str, Any], nuisances: Sequence[str]) -> str:
 def rank_candidates(rows: Sequence[dict[str, Any]], nuisances: Sequence[str], *, given: bool = True
                     ) -> list[dict[str, Any]]:
     """The rows in ranked order, each with ``combined``, ``rank`` (``None``: not ranked), ``logme_rank``,
-    ``invariance_mean`` and ``reasons`` (one line); unranked rows last, in the given order. ``given``: the nuisances
+    ``invariance_mean``, ``invariance_weight`` (ρ) and ``reasons`` (one line); unranked rows last, in the given order. ``given``: the nuisances
     were named by the user (the reasons say "which the target has") rather than the default set."""
     rows = [dict(r) for r in rows]
     for row in rows:
@@ -69,13 +95,15 @@ def rank_candidates(rows: Sequence[dict[str, Any]], nuisances: Sequence[str], *,
     ranked = [r for r in rows if r["status"] == "ok" and r["invariance_mean"] is not None
               and value_of(r["estimators"].get("logme")) is not None]
     logme = [value_of(r["estimators"]["logme"]) for r in ranked]
-    combined = (zscores(logme) + zscores([r["invariance_mean"] for r in ranked])) / 2
+    invariance = [r["invariance_mean"] for r in ranked]
+    rho = reliability(invariance, [_standard_error(r, nuisances) for r in ranked])
+    combined = (zscores(logme) + rho * zscores(invariance)) / 2
     by_logme = sorted(range(len(ranked)), key=lambda i: -logme[i])  # type: ignore[operator]
     for place, i in enumerate(by_logme, 1):
         ranked[i]["logme_rank"] = place
     order = sorted(range(len(ranked)), key=lambda i: (-combined[i], ranked[i]["logme_rank"]))
     for place, i in enumerate(order, 1):
-        ranked[i].update(rank=place, combined=float(combined[i]))
+        ranked[i].update(rank=place, combined=float(combined[i]), invariance_weight=rho)
     out = [ranked[i] for i in order]
     for row in out:
         row["reasons"] = _reasons(row, out, nuisances, given)
