@@ -4,7 +4,6 @@ passes, the combined rule and its reasons, the fine-tuned ground truth and its Ï
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,30 +13,13 @@ from scipy.stats import kendalltau, weightedtau
 from torch import nn
 
 import invmeter
+from conftest import CountingModel
 from invmeter.cli import cli
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.selection.evaluate import rank_correlation
 from invmeter.selection.rule import RULE, rank_candidates
 
-SEEN = {"images": 0}
 TINY = {"image_size": 16, "n_boot": 0, "mean": (0.5,), "std": (0.5,)}
-
-
-class _Counting(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                                 nn.Linear(16, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        SEEN["images"] += x.shape[0]
-        return self.net(x)
-
-
-def counting_model() -> nn.Module:
-    """A factory for the ``test_select:counting_model`` spec."""
-    return _Counting()
 
 
 def _images(n_per_class: int = 6, classes: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,16 +63,14 @@ def test_the_command_ranks_cifar_architectures_and_checkpoints_with_reasons(runs
     assert {"selection.csv", "selection.md", "selection.html"} <= {p.name for p in (tmp_path / "sel").iterdir()}
 
 
-def test_each_model_sees_every_image_once_plus_once_per_transform(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert sys.modules[counting_model.__module__] is sys.modules[__name__]
+def test_each_model_sees_every_image_once_plus_once_per_transform(counting_model: CountingModel) -> None:
     images, labels = _images()
-    SEEN["images"] = 0
-    selection = invmeter.select(["test_select:counting_model"], (images, labels), ["rotation", "hflip", "blur"], **TINY)
-    assert SEEN["images"] == (1 + 3) * len(labels)  # not 2 x 3 x N
+    selection = invmeter.select([counting_model], (images, labels), ["rotation", "hflip", "blur"], **TINY)
+    assert counting_model.images_seen == (1 + 3) * len(labels)  # not 2 x 3 x N
     (row,) = selection.candidates
     assert row["meta"]["forward_passes"] == (1 + 3) * len(labels)
     for transform in ("rotation", "blur"):  # the first transform, and one that reused the clean views
-        alone = invmeter.score(counting_model(), transform, data=(images, labels), **TINY)
+        alone = invmeter.score(CountingModel(), transform, data=(images, labels), **TINY)
         assert row["invariance"][transform]["value"] == pytest.approx(alone["invariance"], abs=1e-12)
         assert row["accuracy_delta"][transform]["value"] == pytest.approx(alone["accuracy_delta"], abs=1e-12)
     assert row["estimators"]["clean_accuracy"]["value"] == pytest.approx(alone["clean_accuracy"], abs=1e-12)
@@ -191,11 +171,10 @@ def test_evaluate_fine_tunes_every_model_and_correlates_every_signal(tmp_path: P
 
 def test_a_model_that_fails_becomes_a_row_with_its_reason_and_the_others_go_on() -> None:
     images, labels = _images()
-    selection = invmeter.select(["test_select:counting_model", "nosuchpkg.mod:factory"], (images, labels),
-                                ["hflip"], **TINY)
+    selection = invmeter.select([CountingModel(), "nosuchpkg.mod:factory"], (images, labels), ["hflip"], **TINY)
     failed = selection.candidates[-1]
     assert failed["status"] == "failed" and "Cannot import model factory" in failed["reason"]
-    assert selection.ranking == ["test_select:counting_model"]
+    assert selection.ranking == ["CountingModel"]
 
 
 @pytest.mark.parametrize(("call", "error", "pattern"), [

@@ -41,7 +41,7 @@ __all__ = ["NAME", "SCALES", "SIGNALS", "TITLE", "SelectionScale", "cells", "cla
 NAME = "selection"
 TITLE = "Model selection: invariance to the target's nuisances vs LogME and source accuracy (Kendall τ)"
 DATA = ("objects", "backgrounds")
-REUSES = ("fig6",)  # its source models are Figure 6's cells: reused from a sibling folder fig6/ (reproduce all's layout)
+REUSES = ("fig6",)  # its source models are Figure 6's cells: reused from a sibling folder fig6/ (reproduce all's)
 ESTIMATES = ("logme", "leep", "nce", "h_score", "knn_accuracy", "clean_accuracy")
 # every ranking signal whose τ is reported, as (row key, label); the claim compares the first three
 SIGNALS = ((COMBINED, "invariance-aware (select)"), ("logme", "LogME"), ("source_accuracy", "source accuracy"),

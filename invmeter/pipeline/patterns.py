@@ -31,7 +31,8 @@ def expand_patterns(patterns: Sequence[str]) -> list[str]:
             continue
         prefix, sep, rest = pattern.partition(":")
         if sep and prefix == "timm":
-            found = [f"timm:{name}" for name, _ in model_catalog(rest) if ":" not in name and fnmatch.fnmatch(name, rest)]
+            found = [f"timm:{name}" for name, _ in model_catalog(rest)
+                     if ":" not in name and fnmatch.fnmatch(name, rest)]
         else:
             found = [name for name, _ in model_catalog(pattern)]
         if not found:

@@ -161,7 +161,8 @@ class Selection:
             lines.append(f"    {r['reasons']}")
         if self.evaluation is not None:
             lines += ["", f"Each signal against the {TRUTH} (Kendall τ, weighted τ, models):"]
-            lines += [f"  {label:<16} {tau:>5}  {w:>5}  {n}  {why}".rstrip() for label, tau, w, n, why in self._tau_rows()]
+            lines += [f"  {label:<16} {tau:>5}  {w:>5}  {n}  {why}".rstrip()
+                      for label, tau, w, n, why in self._tau_rows()]
         return "\n".join(lines)
 
     def to_markdown(self) -> str:
@@ -173,8 +174,8 @@ class Selection:
                  "|" + "|".join("---:" if h == "rank" else "---" for h in header) + "|"]
         lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
         if self.evaluation is not None:
-            lines += ["", f"## Each signal against the {TRUTH}", "", "| signal | Kendall τ | weighted τ | models | note |",
-                      "|---|---|---|---|---|"]
+            lines += ["", f"## Each signal against the {TRUTH}", "",
+                      "| signal | Kendall τ | weighted τ | models | note |", "|---|---|---|---|---|"]
             lines += ["| " + " | ".join(row) + " |" for row in self._tau_rows()]
         return "\n".join(lines) + "\n"
 
@@ -184,7 +185,8 @@ class Selection:
         body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
         tau = ""
         if self.evaluation is not None:
-            tau_rows = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in self._tau_rows())
+            tau_rows = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+                               for row in self._tau_rows())
             tau = (f"<h2>Each signal against the {escape(TRUTH)}</h2><table><tr><th>signal</th><th>Kendall τ</th>"
                    f"<th>weighted τ</th><th>models</th><th>note</th></tr>{tau_rows}</table>")
         intro = "".join(f"<p>{escape(line)}</p>" for line in self.intro())
@@ -210,5 +212,6 @@ _STYLE = ("<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:80e
 _SCRIPT = ("<script>function sortBy(th){const t=th.closest('table'),i=[...th.parentNode.children].indexOf(th),"
            "rows=[...t.rows].slice(1),num=s=>{const v=parseFloat(s);return isNaN(v)?-Infinity:v};"
            "const up=th.dataset.up!=='1';th.dataset.up=up?'1':'0';rows.sort((a,b)=>{const x=a.cells[i].textContent,"
-           "y=b.cells[i].textContent;const d=isNaN(parseFloat(x))||isNaN(parseFloat(y))?x.localeCompare(y):num(x)-num(y);"
+           "y=b.cells[i].textContent;"
+           "const d=isNaN(parseFloat(x))||isNaN(parseFloat(y))?x.localeCompare(y):num(x)-num(y);"
            "return up?d:-d});rows.forEach(r=>t.appendChild(r))}</script>")

@@ -81,14 +81,16 @@ def _unranked_reason(row: dict[str, Any], nuisances: Sequence[str]) -> str:
     if value_of(logme) is None:
         return f"not ranked: no LogME ({logme.get('reason', 'not computed')})"
     missing = next(t for t in nuisances if value_of(row["invariance"].get(t)) is None)
-    return f"not ranked: no invariance to {missing} ({row['invariance'].get(missing, {}).get('reason', 'not computed')})"
+    why = row["invariance"].get(missing, {}).get("reason", "not computed")
+    return f"not ranked: no invariance to {missing} ({why})"
 
 
 def rank_candidates(rows: Sequence[dict[str, Any]], nuisances: Sequence[str], *, given: bool = True
                     ) -> list[dict[str, Any]]:
     """The rows in ranked order, each with ``combined``, ``rank`` (``None``: not ranked), ``logme_rank``,
-    ``invariance_mean``, ``invariance_weight`` (ρ) and ``reasons`` (one line); unranked rows last, in the given order. ``given``: the nuisances
-    were named by the user (the reasons say "which the target has") rather than the default set."""
+    ``invariance_mean``, ``invariance_weight`` (ρ) and ``reasons`` (one line); unranked rows last, in the given
+    order. ``given``: the nuisances were named by the user (the reasons say "which the target has"), not the default
+    set."""
     rows = [dict(r) for r in rows]
     for row in rows:
         row["invariance_mean"] = _mean_invariance(row, nuisances) if row["status"] == "ok" else None

@@ -28,7 +28,7 @@ from invmeter.pipeline.resolve import resolve_model_with_notes, resolve_transfor
 from invmeter.pipeline.settings import ScoreSettings
 from invmeter.selection.outputs import Selection
 
-__all__ = ["DEFAULT_NUISANCES", "assess", "select"]
+__all__ = ["DEFAULT_NUISANCES", "select"]
 
 # SimCLR's augmentations (Chen et al. 2020): the changes most photo tasks' labels ignore (crops move and rescale,
 # flips, colour jitter, blur). Name the target's own nuisances with transforms= (-t) for a decision that uses them.
@@ -61,7 +61,8 @@ def _settings(options: dict[str, Any]) -> ScoreSettings:
         if options.get(name) is not None:
             raise InvalidParameterError(f"select scores each model with {what}; the {name!r} setting does not apply.")
     if options.get("labels", "data") != "data":
-        raise InvalidParameterError("select fits its probes on the target's labels; the 'labels' setting must be 'data'.")
+        raise InvalidParameterError("select fits its probes on the target's labels: the 'labels' setting must be "
+                                    "'data'.")
     return ScoreSettings.create(**options)
 
 
@@ -92,8 +93,9 @@ def _candidates(models: Any) -> list[tuple[str, Any]]:
 def _target(data: Any) -> Any:
     """The user's labelled images as an image source (folder, Dataset, DataLoader, tensors), with 2 or more classes."""
     if isinstance(data, Transforms2D) or (isinstance(data, str) and data == "transforms2d"):
-        raise InvalidParameterError("select needs the target's own labelled images: a folder with one subfolder per "
-                                    "class, a Dataset of (image, label) or (images, labels) tensors; not Transforms-2D.")
+        raise InvalidParameterError("select needs the target's own labelled images: a folder with one subfolder "
+                                    "per class, a Dataset of (image, label) or (images, labels) tensors; not "
+                                    "Transforms-2D.")
     source = image_source(data)
     if source.labels is None:
         raise DataError("select needs labelled target data (one subfolder per class, or a Dataset of (image, label)); "
@@ -115,7 +117,7 @@ def _check_classes(labels: torch.Tensor, names: Sequence[str], need: int, what: 
                             "per class (its probes split every class in two). Add images or leave the class out.")
 
 
-def assess(name: str, model: Any, source: Any, nuisances: Sequence[Any], settings: ScoreSettings,
+def _assess(name: str, model: Any, source: Any, nuisances: Sequence[Any], settings: ScoreSettings,
            test: Any = None) -> dict[str, Any]:
     """One candidate's row: its estimators on the clean views, its invariance and accuracy delta under each
     nuisance, and with ``test`` its fine-tuned test accuracy; a model that fails gives a row with the reason."""
@@ -217,7 +219,7 @@ def select(
     folder = check_output_folder(out, "selection's output") if out is not None else None
     rows = []
     for i, (name, model) in enumerate(candidates, 1):
-        rows.append(assess(name, model, source, nuisances, settings, test))
+        rows.append(_assess(name, model, source, nuisances, settings, test))
         if log is not None:
             row = rows[-1]
             status = f"{row['seconds']:.1f} s" if row["status"] == "ok" else f"failed: {row['reason']}"
