@@ -150,7 +150,10 @@ class Selection:
                 f"({self.data.get('n_images')} images, {self.data.get('n_classes')} classes). Nuisances ({where}): "
                 f"{', '.join(self.nuisances)}.")
         weight = self.invariance_weight
-        return [head, f"Rule: {RULE}." + (f" Here rho = {weight:.2f}." if weight is not None else "")]
+        rule = f"Rule: {RULE}." + (f" Here rho = {weight:.2f}" if weight is not None else "")
+        if weight is not None and weight < 0.5:
+            rule += ": the models' invariances differ by little more than their noise on these images, so LogME decides"
+        return [head, rule + ("." if weight is not None else "")]
 
     def to_text(self) -> str:
         """The ranking as the command line prints it: one line per model with its reasons, then the τ table."""
