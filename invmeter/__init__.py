@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidParameterError": "invmeter.errors",
     "InvmeterError": "invmeter.errors",
     "InvmeterWarning": "invmeter.errors",
+    "UndefinedMetricWarning": "invmeter.errors",
     "UnknownNameError": "invmeter.errors",
     "extract": "invmeter.pipeline.extract",
     "finetune_last_layer": "invmeter.training.finetune",
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
         InvalidParameterError as InvalidParameterError,
         InvmeterError as InvmeterError,
         InvmeterWarning as InvmeterWarning,
+        UndefinedMetricWarning as UndefinedMetricWarning,
         UnknownNameError as UnknownNameError,
     )
     from invmeter.metrics import (

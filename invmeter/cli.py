@@ -60,7 +60,8 @@ def cli() -> None:
               help="resnet18 | timm:NAME[.TAG] | torchvision:NAME | cifar:ARCH | checkpoint path | pkg.module:factory. "
                    "Repeatable.")
 @click.option("--transform", "-t", "transforms", multiple=True, default=("rotation",), show_default=True,
-              help="Transform spec, e.g. rotation, rotation:45, rotation+blur, color_jitter:hue=0.1. Repeatable.")
+              help="Transform spec, e.g. rotation, rotation:45, rotation+blur, color_jitter:hue=0.1,saturation=0.2; "
+                   "a list (rotation,hflip) or repeated: one report each.")
 @click.option("--data", default="transforms2d", show_default=True,
               help="'transforms2d' (built-in), a folder with one subfolder per class, or a flat folder (unlabelled).")
 @click.option("--objects", default=None, metavar="DIR",
@@ -103,38 +104,25 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
           **options: Any) -> None:
     """Score invariance of each MODEL to each TRANSFORM (e.g. invmeter score --model resnet18 --transform rotation)."""
     from invmeter import api
-    from invmeter.report.report import comparison_table, sweep_table
+    from invmeter.report.tables import comparison_table, sweep_table
 
     api.commands.check_outputs(json_path, csv_path, plot_path)
     settings = api.ScoreSettings.create(progress=not quiet, **options)
-    specs = [api.resolve_transform(t) for t in transforms]  # every spec checked before any model is loaded
     mags = [m.strip() for m in magnitudes.split(",")] if magnitudes is not None else None
     if mags is not None and not all(mags):
         raise click.UsageError(f"--magnitudes must be a comma-separated list such as 0,15,30 (or 0,4px,8px). Got {magnitudes!r}.")
     if mags and (settings.seeds or settings.baseline):
         raise click.UsageError("--magnitudes cannot be combined with --seeds or --baseline.")
-    for spec in specs if mags else ():
-        api.sweep_specs(spec, mags, settings)
-    api.commands.check_models(models, settings)  # every --model before the first is loaded
-    if data == "transforms2d":
-        resolved: Any = api.make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=options["n_classes"])
-    elif objects or backgrounds:
+    if (objects or backgrounds) and data != "transforms2d":
         raise click.UsageError("--objects and --backgrounds configure the built-in data; they cannot be used with --data DIR.")
-    else:
-        resolved = api.resolve_data(data, settings)
-    groups = []
     show = not quiet and json_path != "-"
-    for model in models:
-        for spec in specs:
-            if mags:
-                group = api.sweep(model, spec, mags, data=resolved, settings=settings)
-                text = sweep_table(group)
-            else:
-                group = [api.score(model, spec, data=resolved, settings=settings)]
-                text = group[0].to_table()
-            groups.append(group)
-            if show:
-                click.echo(text + "\n")
+
+    def echo(group: list[Any]) -> None:
+        if show:
+            click.echo((sweep_table(group) if mags else group[0].to_table()) + "\n")
+
+    groups = api.score_many(list(models), list(transforms), data=data, objects=objects, backgrounds=backgrounds,
+                            magnitudes=mags, settings=settings, on_group=echo)
     if len(groups) > 1 and not mags and show:
         click.echo(comparison_table([r for g in groups for r in g]))
     text = api.commands.write_outputs(groups, json_path=json_path, csv_path=csv_path, plot_path=plot_path,

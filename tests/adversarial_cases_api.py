@@ -132,6 +132,11 @@ _SCORE = [
     Case("api-settings-and-keywords", lambda fx: invmeter.score(users(odd.features), settings=ScoreSettings(), seed=1),
          Error(r"Give either settings= or keyword settings \(seed\), not both")),
     Case("api-model-number", lambda fx: score(42), Error(r"'model' parameter must be a model name, an nn\.Module")),
+    Case("api-score-transform-list", lambda fx: score(transform="hflip,blur"),
+         Error(r"score\(\) takes one transform; for several use score_many\(\)\. Got hflip, blur")),
+    Case("edge-score-many-options-list", lambda fx: [g[0].transform["spec"] for g in invmeter.api.score_many(
+        users(odd.features), "color_jitter:hue=0.1,saturation=0.2,hflip", **KW)],
+         check(lambda v: v == ["color_jitter:hue=0.1,saturation=0.2", "hflip"], "two groups, options kept together")),
     Case("api-model-none", lambda fx: invmeter.score(None, **KW), Error(r"'model' parameter .*Got NoneType")),
     Case("api-transform-number", lambda fx: score(transform=42), Error(r"must be a spec such as 'rotation'")),
     Case("api-transform-none", lambda fx: score(transform=None),
@@ -208,7 +213,7 @@ _SWEEP = [
          Error(r"magnitude of transform 'rotation' must be finite\. Got 'nan'")),
     Case("api-sweep-callable", lambda fx: invmeter.sweep(users(odd.features), lambda x: x, [0], **KW),
          Error(r"A sweep needs a transform spec such as 'rotation'.*a callable has none")),
-    Case("edge-sweep-numpy-magnitudes", lambda fx: [r.extra["magnitude"] for r in invmeter.sweep(
+    Case("edge-sweep-numpy-magnitudes", lambda fx: [r.magnitude for r in invmeter.sweep(
         users(odd.features), "rotation", np.array([0, 90]), **KW)], check(lambda m: m == [0.0, 90.0], "[0.0, 90.0]")),
     Case("edge-sweep-zero-is-identity", lambda fx: invmeter.sweep(users(odd.features), "rotation", [0], **KW)[0],
          check(lambda r: r["invariance"] == 1.0, "invariance 1.0 at magnitude 0")),
@@ -304,7 +309,11 @@ _PROBE = [
 _FUNCTIONAL = [
     Case("edge-functional-exact", lambda fx: F.invariance(_z(), _z()), check(lambda v: v == 1.0, "1.0")),
     Case("edge-functional-constant-is-nan", lambda fx: F.invariance(torch.ones(8, 3), torch.ones(8, 3)),
-         check(math.isnan, "NaN (documented: blind, not invariant)")),
+         warns(r"invariance undefined \(NaN\): the reference change of content does not move", math.isnan,
+               "NaN (documented: blind, not invariant)")),
+    Case("silent-functional-l2-collapsed-was-inf", lambda fx: F.l2_ratio(torch.eye(2)[torch.arange(8) % 2],
+                                                                          torch.arange(8) % 2),
+         warns(r"l2_ratio undefined \(NaN\): every class collapses", math.isnan, "NaN, as a report's null")),
     Case("api-functional-shapes", lambda fx: F.invariance(_z(), _z(8)),
          Error(r"'z' and 'z_t' must have the same shape")),
     Case("api-functional-nan", lambda fx: F.invariance(_nan_z(), _z()), Error(r"'z' holds NaN or Inf")),

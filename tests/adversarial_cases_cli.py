@@ -140,6 +140,12 @@ def _preview(rows: int, n: int, size: int, zoom: int) -> Check:
     return check
 
 
+def _spec(spec: str) -> Check:
+    def check(o: Outcome) -> None:
+        assert o.report()["transform"]["spec"] == spec, o.report()["transform"]
+    return check
+
+
 def _zoo_rows(o: Outcome) -> None:
     rows = list(csv.DictReader((o.out / "z" / "results.csv").open()))
     status = {r["model"]: (r["status"], r["reason"]) for r in rows}
@@ -355,6 +361,15 @@ _MODELS = [
          Correct(_json_stdout)),
     Case("edge-csv-appends", ("score", "-m", "adversarial_models:features", "-t", "hflip", "-t", "blur", *TINY, "--csv",
                               "{out}/r.csv"), Correct(_csv_rows)),
+    # one grammar for transform lists: ',' separates specs, and key=value items continue a spec's options
+    Case("edge-transform-list-in-one-option", ("score", "-m", "adversarial_models:features", "-t", "hflip,blur", *TINY,
+                                               "--csv", "{out}/r.csv"), Correct(_csv_rows)),
+    Case("edge-transform-options-after-comma", sc(*JSON, t="color_jitter:hue=0.1,saturation=0.2"),
+         Correct(_spec("color_jitter:hue=0.1,saturation=0.2"))),
+    Case("score-transform-option-first", sc(t="hue=0.1,rotation"),
+         Error(r"'hue=0\.1' in 'hue=0\.1,rotation' is an option \(key=value\) but starts the list")),
+    Case("score-transform-option-after-magnitude", sc(t="rotation:45,hue=0.1"),
+         Error(r"'hue=0\.1' .* follows 'rotation:45', which takes none")),
     Case("score-baseline-random-init", sc("--baseline", "random-init", "--weights", "random", *JSON,
                                           model="cifar:resnet18?width=0.125"),
          Correct(_baseline)),
@@ -594,6 +609,11 @@ _DATA_COMMANDS = [
     Case("edge-preview-small", ("data", "preview", "--transforms", "hflip,blur", "--n", "3", "--zoom", "1",
                                 "--image-size", "8", "--classes", "2", "--out", "{out}/grid.png"),
          Correct(_preview(3, 3, 8, 1))),
+    Case("edge-preview-options-after-comma", ("data", "preview", "--transforms", "color_jitter:hue=0.1,saturation=0.2",
+                                              "--n", "2", "--zoom", "1", "--image-size", "8", "--classes", "2", "--out",
+                                              "{out}/grid.png"), Correct(_preview(2, 2, 8, 1))),
+    Case("preview-transforms-option-first", ("data", "preview", "--transforms", "saturation=0.2", "--out",
+                                             "{out}/grid.png"), Error(r"is an option \(key=value\) but starts the list")),
 ]
 
 def fig2(*extra: str) -> tuple[str, ...]:

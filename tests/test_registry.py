@@ -169,9 +169,9 @@ def test_collapsed_classes_make_l2_ratio_undefined_not_infinite() -> None:
 def test_metric_metadata_is_complete() -> None:
     for name in list_metrics():
         m = get_metric(name)
-        assert m.formula and m.reading and m.bounds[0] < m.bounds[1] and m.needs <= {"labels", "fixed", "logits", "model"}
+        assert m.formula and m.reading and m.bounds[0] < m.bounds[1] and m.needs <= {"labels", "fixed", "logits", "model", "probe"}
         assert set(m.to_dict()) == {"name", "formula", "reading", "direction", "bounds", "needs", "default",
-                                    "per_layer"}
+                                    "per_layer", "reduction", "sweep"}
     ctx = MetricContext(_reps())
     assert isinstance(ctx.evaluate(["invariance"])["invariance"], MetricValue)
 

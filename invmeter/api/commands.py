@@ -18,7 +18,7 @@ from invmeter._utils.validation import (
 )
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_models", "check_outputs", "write_outputs",
+__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_outputs", "write_outputs",
            "train", "build_data", "preview", "reproduce", "reproduce_plan", "claim_tally", "PLOT_FORMATS"]
 
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -58,15 +58,6 @@ def check_outputs(json_path: str | None = None, csv_path: str | None = None, plo
     if plot_path:
         check_writable(plot_path, "plot")
         _check_suffix(plot_path, PLOT_FORMATS, "plot")
-
-
-def check_models(models: Sequence[str], settings: Any) -> None:
-    """Every model spec checked as far as it can be without building it (see
-    :func:`invmeter.models.sources.check_model_spec`), so that a bad second ``--model`` fails before the first runs."""
-    from invmeter.models.sources import check_model_spec
-
-    for spec in models:
-        check_model_spec(spec, weights=settings.weights, image_size=settings.image_size)
 
 
 def _check_suffix(path: str | os.PathLike[str], formats: Sequence[str], what: str) -> None:

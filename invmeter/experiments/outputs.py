@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from invmeter._utils.io import atomic_write
+from invmeter._utils.schemas import EXPERIMENT_RESULTS_SCHEMA_VERSION
 from invmeter._utils.versions import versions
 from invmeter.data.cifar import CIFAR10_CLASSES
 from invmeter.experiments.claims import LEARNT_FRACTION, LEARNT_SE, SYMBOLS, Claim, Tally, judge
@@ -177,6 +178,7 @@ def write_outputs(
         notes = [*notes, f"{missing} of the figure's cells have not run: their rows are missing"
                  + ("; the claims were not judged." if not claims else ".")]
     payload = {
+        "schema_version": EXPERIMENT_RESULTS_SCHEMA_VERSION,
         "figure": figure.NAME, "title": figure.TITLE, "preset": preset, "scale": asdict(scale), "command": command,
         "notes": notes, "tally": Tally.of(claims).counts, "claims": [c.to_dict() for c in claims], "rows": rows,
         "cells": list(records.values()),

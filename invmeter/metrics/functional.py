@@ -11,12 +11,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from invmeter.errors import DataError, InvalidParameterError
-from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
-from invmeter.metrics.invariance import derangement, invariance_from_terms, paired_distances
+from invmeter.errors import DataError, InvalidParameterError, UndefinedMetricWarning, warn
+from invmeter.metrics.distances import class_distance_sums
+from invmeter.metrics.invariance import derangement, paired_distances
+from invmeter.metrics.reductions import Terms
+from invmeter.metrics.registry import get_metric
 
 __all__ = ["invariance", "paired_distance_ratio", "l2_ratio", "consistency", "checked_tensor", "checked_labels",
-           "check_same_shape"]
+           "check_same_shape", "reduced_value"]
 
 
 def invariance(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *, generator: np.random.Generator | int | None = None
@@ -32,15 +34,15 @@ def invariance(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *, generator
         generator: Seeds that derangement: a numpy Generator or an int seed (default 0).
 
     Returns:
-        The value, or NaN when every reference distance is 0 (the representation does not see the content at all:
-        not invariant, blind; docs/metrics.md).
+        The value, or NaN with an :class:`~invmeter.errors.UndefinedMetricWarning` when every reference distance
+        is 0 (the representation does not see the content at all: not invariant, blind; docs/metrics.md).
 
     Example:
         >>> z = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
         >>> invariance(z, z)
         1.0
     """
-    return float(invariance_from_terms(*_invariance_terms(z, z_t, z_ref, generator)))
+    return reduced_value("invariance", _invariance_terms(z, z_t, z_ref, generator))
 
 
 def paired_distance_ratio(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *,
@@ -48,16 +50,18 @@ def paired_distance_ratio(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *
     """The paper's number, ``mean_i ‖z_i − z'_i‖ / mean_i ‖z_i − z_ref(i)‖`` (= 1 − :func:`invariance`): the
     distance t moves a representation relative to a change of content; 0 = invariant, lower = more invariant.
     Arguments and the NaN case as in :func:`invariance`."""
-    d, r = _invariance_terms(z, z_t, z_ref, generator)
-    return float(d.mean() / r.mean()) if r.mean() > 0 else float("nan")
+    return reduced_value("paired_distance_ratio", _invariance_terms(z, z_t, z_ref, generator))
 
 
 def l2_ratio(z: Tensor, labels: Tensor) -> float:
     """``mean_{y_i ≠ y_j} ‖z_i − z_j‖ / mean_{y_i = y_j, i ≠ j} ‖z_i − z_j‖`` over all pairs of rows of ``z``
-    (the batch pipeline passes the transformed views); higher = classes further apart. ``inf`` when every class
-    collapses to a point; :class:`DataError` without 2 classes or without a class of 2 images."""
+    (the batch pipeline passes the transformed views); higher = classes further apart. NaN with an
+    :class:`~invmeter.errors.UndefinedMetricWarning` when every class collapses to a point (a report says
+    undefined); :class:`DataError` without 2 classes or without a class of 2 images."""
     z = checked_tensor("z", z)
-    return float(l2_ratio_from_sums(class_distance_sums(z, checked_labels(labels, len(z)))))
+    sums = class_distance_sums(z, checked_labels(labels, len(z)))
+    return reduced_value("l2_ratio", {"within": sums.within, "between": sums.between, "n_within": sums.n_within,
+                                      "n_between": sums.n_between})
 
 
 def consistency(logits: Tensor, logits_t: Tensor) -> float:
@@ -66,11 +70,24 @@ def consistency(logits: Tensor, logits_t: Tensor) -> float:
     check_same_shape(logits, logits_t, "logits", "logits_t")
     if len(logits) == 0:
         raise DataError("consistency needs at least one image.")
-    return float((logits.argmax(dim=1) == logits_t.argmax(dim=1)).double().mean())
+    return reduced_value("consistency", {"values": (logits.argmax(dim=1) == logits_t.argmax(dim=1)).double().numpy()})
+
+
+def reduced_value(name: str, terms: Terms) -> float:
+    """The metric ``name``'s value from its per-image terms by its registry reduction, as the batch pipeline
+    computes it; NaN with an :class:`~invmeter.errors.UndefinedMetricWarning` giving the reason for a degenerate
+    input (the batch report says undefined with the same reason), a :class:`DataError` for unusable terms."""
+    reduction = get_metric(name).reduction
+    assert reduction is not None  # every functional metric has per-image terms
+    reason = reduction.why_undefined(terms)
+    if reason is not None:
+        warn(f"{name} undefined (NaN): {reason}.", UndefinedMetricWarning)
+        return float("nan")
+    return reduction.value(terms)
 
 
 def _invariance_terms(z: Tensor, z_t: Tensor, z_ref: Tensor | None, generator: np.random.Generator | int | None
-                      ) -> tuple[np.ndarray, np.ndarray]:
+                      ) -> dict[str, np.ndarray]:
     """Per-image ``d_i`` and ``r_i`` exactly as :func:`invmeter.metrics.invariance.invariance_terms` computes them."""
     z, z_t = checked_tensor("z", z), checked_tensor("z_t", z_t)
     check_same_shape(z, z_t, "z", "z_t")
@@ -84,7 +101,7 @@ def _invariance_terms(z: Tensor, z_t: Tensor, z_ref: Tensor | None, generator: n
         check_same_shape(z, reference, "z", "z_ref")
     if len(z) == 0:
         raise DataError("invariance needs at least one image.")
-    return paired_distances(z, z_t), paired_distances(z, reference)
+    return {"d": paired_distances(z, z_t), "r": paired_distances(z, reference)}
 
 
 def checked_tensor(name: str, x: Tensor) -> Tensor:

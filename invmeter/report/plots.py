@@ -8,6 +8,7 @@ from typing import Any
 
 from invmeter.errors import InvmeterError
 from invmeter.report.report import Report
+from invmeter.report.tables import sweep_metrics
 
 __all__ = ["heatmap", "plot_reports", "pyplot", "save"]
 
@@ -53,10 +54,8 @@ def _ci(entry: dict[str, Any]) -> tuple[float, float]:
 
 def _sweep(plt: Any, reports: Sequence[Report]) -> Any:
     fig, ax = plt.subplots(figsize=(6, 4))
-    mags = [r.extra["magnitude"] for r in reports]
-    for key in ("invariance", "equivariance", "probe_accuracy", "transformed_accuracy"):
-        if key not in reports[0].metrics:
-            continue
+    mags = [r.magnitude for r in reports]
+    for key in sweep_metrics(reports[0]):
         entries = [r.metrics[key].to_dict() for r in reports]
         values = [e["value"] for e in entries]
         lo, hi = zip(*(_ci(e) for e in entries))
@@ -73,7 +72,7 @@ def _sweep(plt: Any, reports: Sequence[Report]) -> Any:
 
 def _layers(plt: Any, report: Report) -> Any:
     """One panel per profiled metric (invariance, lie_derivative, cka, ...), layers in forward order."""
-    entries = report.extra["layers"]
+    entries = [e.to_dict() for e in report.layers]
     names = list(dict.fromkeys(k for e in entries for k in e if k != "layer"))
     fig, axes = plt.subplots(1, len(names), figsize=(max(5, 0.6 * len(entries) + 2) * len(names), 4), squeeze=False)
     xs = range(len(entries))
@@ -118,9 +117,9 @@ def plot_reports(reports: Sequence[Report], path: str | Path, metric: str = "inv
     """Save the natural figure for ``reports``: a sweep curve, a layer profile, a models x transforms heatmap,
     or the metrics of a single report with their intervals."""
     plt = pyplot()
-    if all("magnitude" in r.extra for r in reports):
+    if all(r.magnitude is not None for r in reports):
         fig = _sweep(plt, reports)
-    elif len(reports) == 1 and "layers" in reports[0].extra:
+    elif len(reports) == 1 and reports[0].layers:
         fig = _layers(plt, reports[0])
     elif len(reports) > 1:
         fig = _comparison(plt, reports, metric)

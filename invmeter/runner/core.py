@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from invmeter._utils.io import atomic_write
+from invmeter._utils.schemas import CELL_RECORD_SCHEMA_VERSION
 from invmeter._utils.validation import check_output_folder, unknown_name
 from invmeter._utils.versions import versions
 from invmeter._version import __version__
@@ -172,6 +173,7 @@ def run_cell(out: str, cell_id: str, task: str, config: dict[str, Any], label: s
         raise CellFailed(f"Cell {label or cell_id} ({task}) failed: {exc.__class__.__name__}: {exc} "
                          f"(traceback in {workdir / 'error.log'})") from None
     record = {
+        "schema_version": CELL_RECORD_SCHEMA_VERSION,
         "id": cell_id,
         "task": task,
         "label": label,

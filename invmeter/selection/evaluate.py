@@ -34,9 +34,10 @@ def _prepared(handle: ModelHandle, source: Any) -> BuiltSplit:
                                                                            "prepared_for": handle.name})
 
 
-def finetune_accuracy(handle: ModelHandle, train: Any, test: Any, *, seed: int, device: str) -> dict[str, Any]:
+def finetune_accuracy(handle: ModelHandle, train: Any, test: Any, *, seed: int, device: torch.device
+                      ) -> dict[str, Any]:
     """Fit ``handle``'s last layer on the ``train`` images and score it on the ``test`` images (image sources with
-    labels); the original model is untouched."""
+    labels) on the plan's ``device``; the original model is untouched."""
     from invmeter.training.finetune import finetune_last_layer
 
     train_split, test_split = _prepared(handle, train), _prepared(handle, test)

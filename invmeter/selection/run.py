@@ -1,30 +1,38 @@
 """``invmeter.select``: every candidate on the target's labelled images, ranked with its reasons.
 
-Each model sees every target image once clean and once per nuisance transform, ``(1 + T) · N`` forward passes:
-the clean representations feed every estimator and are shared by the transforms' measurements, as in the zoo.
-A model that cannot be loaded or run becomes a row with the reason, and the others go on.
+Everything is resolved once, before any model is built (:mod:`invmeter.pipeline.prepare`): the settings, the
+nuisance transforms and their metric plans, every candidate (checked, not built), the target data, the device and
+the probe solver. Each model is then built once into a :class:`~invmeter.pipeline.plan.MeasurementPlan` and sees
+every target image once clean and once per nuisance transform (:func:`~invmeter.pipeline.measure.measure_each`),
+``(1 + T) · N`` forward passes: the clean representations feed every estimator and are shared by the transforms'
+measurements, as in the zoo. A model that cannot be loaded or run becomes a row with the reason, and the others
+go on.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from invmeter._utils.device import resolve_device
 from invmeter._utils.validation import check_output_folder
 from invmeter.data import ImagePairs, Transforms2D, image_source
 from invmeter.errors import DataError, InvalidParameterError
-from invmeter.metrics import MetricContext
 from invmeter.metrics.context import stratified_split
+from invmeter.metrics.probe import resolve_solver
 from invmeter.metrics.transferability import estimate
-from invmeter.models import ModelHandle, Readout
-from invmeter.pipeline.extract import extract
+from invmeter.models import ModelHandle
+from invmeter.pipeline.measure import measure_each
 from invmeter.pipeline.patterns import expand_patterns
-from invmeter.pipeline.resolve import resolve_model_with_notes, resolve_transform
+from invmeter.pipeline.plan import Data, MeasurementPlan, ModelRef, PlannedTransform, Request
+from invmeter.pipeline.prepare import metric_plan, plan_for
+from invmeter.pipeline.resolve import check_model, resolve_transforms
 from invmeter.pipeline.settings import ScoreSettings
 from invmeter.selection.outputs import Selection
 
@@ -117,24 +125,37 @@ def _check_classes(labels: torch.Tensor, names: Sequence[str], need: int, what: 
                             "per class (its probes split every class in two). Add images or leave the class out.")
 
 
-def _assess(name: str, model: Any, source: Any, nuisances: Sequence[Any], settings: ScoreSettings,
-           test: Any = None) -> dict[str, Any]:
+def _checked(candidates: Sequence[tuple[str, Any]], settings: ScoreSettings
+             ) -> list[tuple[str, ModelRef | dict[str, Any]]]:
+    """Each candidate checked before any model is built (a spec routed to its source, once): its
+    :class:`ModelRef`, or the row of a candidate that cannot be had, with the reason (the others go on)."""
+    out: list[tuple[str, ModelRef | dict[str, Any]]] = []
+    for name, model in candidates:
+        try:
+            out.append((name, check_model(model, settings)))
+        except Exception as exc:  # noqa: BLE001 - a model that cannot be had is a row with the reason
+            out.append((name, _failed(name, str(settings.weights), exc)))
+    return out
+
+
+def _assess(name: str, ref: ModelRef, request: Request, test: Any = None) -> dict[str, Any]:
     """One candidate's row: its estimators on the clean views, its invariance and accuracy delta under each
     nuisance, and with ``test`` its fine-tuned test accuracy; a model that fails gives a row with the reason."""
     start = time.perf_counter()
     try:
-        handle, notes = resolve_model_with_notes(model, settings)
+        plan = plan_for(request, ref)  # the model built once, its layer resolved, before any forward pass
     except Exception as exc:  # noqa: BLE001 - a model that cannot be had is a row with the reason; the others go on
-        return _failed(name, str(settings.weights), exc)
+        return _failed(name, str(request.settings.weights), exc)
     try:
-        row = _measure(name, handle, source, nuisances, settings)
+        row = _measure(name, plan)
         if test is not None:
             from invmeter.selection.evaluate import finetune_accuracy
 
-            row["finetune"] = finetune_accuracy(handle, source, test, seed=settings.seed, device=settings.device)
+            row["finetune"] = finetune_accuracy(plan.handle, plan.data.images, test, seed=plan.settings.seed,
+                                                device=plan.device)
     except Exception as exc:  # noqa: BLE001 - this model cannot run on these images: a row with the reason
-        return _failed(name, handle.weights, exc)
-    row["notes"], row["seconds"] = notes, round(time.perf_counter() - start, 2)
+        return _failed(name, plan.handle.weights, exc)
+    row["seconds"] = round(time.perf_counter() - start, 2)
     return row
 
 
@@ -144,30 +165,25 @@ def _failed(name: str, weights: str, exc: Exception) -> dict[str, Any]:
             "invariance": {}, "accuracy_delta": {}}
 
 
-def _measure(name: str, handle: ModelHandle, source: Any, nuisances: Sequence[Any],
-             settings: ScoreSettings) -> dict[str, Any]:
-    readout = Readout("module", settings.layer) if settings.layer else None
-    clean, fitted, per = None, {}, {}
-    for transform in nuisances:
-        pairs = ImagePairs(source, transform, handle.preprocessing.prepare, n=settings.n_images, seed=settings.seed)
-        reps = extract(handle, pairs, readout=readout, clean=clean, batch_size=settings.batch_size,
-                       device=settings.device, progress=settings.progress)
-        clean = clean if clean is not None else reps
-        per[str(transform)] = MetricContext(reps, seed=settings.seed, n_boot=settings.n_boot, probe=settings.probe,
-                                            clean_cache=fitted).evaluate(_VALUES)
-    assert clean is not None
-    first = next(iter(per.values()))
+def _measure(name: str, plan: MeasurementPlan) -> dict[str, Any]:
+    """The plan's nuisances measured with the clean views read once and shared (``measure_each``), and the
+    estimators on those clean views."""
+    measured = [(str(planned.transform), m) for planned, m in measure_each(plan, seed=plan.settings.seed)]
+    clean = measured[0][1].reps
+    per = {t: m.report.metrics for t, m in measured}
     estimators = {k: v.to_dict() for k, v in estimate(clean.clean, clean.labels, clean.logits_clean,
-                                                      seed=settings.seed).items()}
+                                                      seed=plan.settings.seed).items()}
+    handle = plan.handle
     return {
         "model": name, "weights": handle.weights, "status": "ok", "reason": None,
-        "estimators": {**estimators, "clean_accuracy": first["clean_accuracy"].to_dict()},
+        "estimators": {**estimators, "clean_accuracy": per[measured[0][0]]["clean_accuracy"].to_dict()},
         "invariance": {t: v["invariance"].to_dict() for t, v in per.items()},
         "accuracy_delta": {t: v["accuracy_delta"].to_dict() for t, v in per.items()},
         "meta": {"params": sum(p.numel() for p in handle.model.parameters()), "input_size": list(handle.input_size),
                  "layer": clean.layer, "preprocessing": handle.preprocessing.describe(),
-                 "classifier": clean.logits_clean is not None, "n_images": len(clean.clean),
-                 "forward_passes": len(clean.clean) * (1 + len(nuisances))},
+                 "classifier": clean.logits_clean is not None, "n_images": len(clean.clean), "device": str(plan.device),
+                 "forward_passes": sum(m.report.provenance["forward_passes"] for _, m in measured)},
+        "notes": list(dict.fromkeys(w for _, m in measured for w in m.report.warnings)),
     }
 
 
@@ -189,7 +205,8 @@ def select(
             ``'runs/*/model.safetensors'``), ``nn.Module`` objects or handles.
         data: The target's labelled images: a folder with one subfolder per class, a ``Dataset`` of
             ``(image, label)``, a ``DataLoader`` over one, or ``(images, labels)`` tensors.
-        transforms: The target's nuisance transforms (specs or callables); default :data:`DEFAULT_NUISANCES`.
+        transforms: The target's nuisance transforms: specs or callables, or specs in the one list grammar
+            (``"rotation,hflip"``); default :data:`DEFAULT_NUISANCES`.
         evaluate: Also fine-tune every candidate's last layer on a stratified ``1 - test_fraction`` of the data (the
             estimators see only that part), score it on the rest and report each estimator's Kendall τ and
             weighted τ against that accuracy.
@@ -199,13 +216,11 @@ def select(
             ``batch_size``, ``device``, ``n_boot``, ``image_size``, ``weights``, ``probe``, ``layer``, ...).
     """
     settings = _settings(options)
-    if isinstance(transforms, str):
-        transforms = [transforms]
-    nuisances = [resolve_transform(t) for t in (transforms if transforms else DEFAULT_NUISANCES)]
+    nuisances = resolve_transforms(transforms if transforms else list(DEFAULT_NUISANCES))
     names = [str(t) for t in nuisances]
     if len(set(names)) != len(names):
         raise InvalidParameterError(f"A nuisance transform is repeated ({', '.join(names)}); give each once.")
-    candidates = _candidates(models)
+    candidates = _checked(_candidates(models), settings)
     source = _target(data)
     test = None
     if evaluate:
@@ -217,9 +232,10 @@ def select(
     seen = ImagePairs(source, nuisances[0], lambda image: image, n=settings.n_images, seed=settings.seed).labels
     _check_classes(seen, source.class_names, 2, "the images the estimators see")
     folder = check_output_folder(out, "selection's output") if out is not None else None
+    request = _request(candidates, nuisances, Data(images=source), settings)
     rows = []
-    for i, (name, model) in enumerate(candidates, 1):
-        rows.append(_assess(name, model, source, nuisances, settings, test))
+    for i, (name, ref) in enumerate(candidates, 1):
+        rows.append(_assess(name, ref, request, test) if isinstance(ref, ModelRef) else ref)
         if log is not None:
             row = rows[-1]
             status = f"{row['seconds']:.1f} s" if row["status"] == "ok" else f"failed: {row['reason']}"
@@ -232,3 +248,14 @@ def select(
     if folder is not None:
         selection.write(folder)
     return selection
+
+
+def _request(candidates: Sequence[tuple[str, ModelRef | dict[str, Any]]], nuisances: Sequence[Any], data: Data,
+             settings: ScoreSettings) -> Request:
+    """The rest of the plan, resolved once for every candidate: each nuisance's metric plan (select's own metrics,
+    checked by the registry), the device and the probe solver."""
+    measured = replace(settings, metrics=_VALUES)
+    planned = tuple(PlannedTransform(t, metric_plan(measured, data, t), group) for group, t in enumerate(nuisances))
+    refs = tuple(ref for _, ref in candidates if isinstance(ref, ModelRef))
+    return Request(refs, planned, data, measured, resolve_device(settings.device),
+                   resolve_solver(settings.probe, data.n_pairs(settings) // 2))

@@ -13,16 +13,15 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from invmeter._utils.images import to_unit_float
 from invmeter._utils.validation import check_positive_int, check_seed
 from invmeter.errors import DataError, InvalidParameterError
-from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
-from invmeter.metrics.functional import check_same_shape, checked_labels, checked_tensor
-from invmeter.metrics.invariance import invariance_from_terms, paired_distances
+from invmeter.metrics.distances import class_distance_sums
+from invmeter.metrics.functional import check_same_shape, checked_labels, checked_tensor, reduced_value
+from invmeter.metrics.invariance import paired_distances
 from invmeter.models.guard import borrowed
 from invmeter.models.preprocessing import normalize
 from invmeter.models.representation import read_representation
@@ -50,7 +49,8 @@ class InvarianceMetric:
       give ``consistency``), else the output.
 
     ``compute()`` returns ``{"invariance", "l2_ratio" (when labels were given), "consistency" (when logits were),
-    "n"}``; definitions in docs/streaming.md. Samples are identified by ``index`` (global ids, e.g. dataset
+    "n"}``; definitions in docs/streaming.md. A metric a degenerate stream leaves undefined is NaN with an
+    :class:`~invmeter.errors.UndefinedMetricWarning` giving the reason, as in the functional API (docs/metrics.md). Samples are identified by ``index`` (global ids, e.g. dataset
     indices), else by a running count of this process (offset by ``rank << 40`` under torch.distributed): the
     result does not depend on how the stream is batched (up to float64 rounding of the running sums) nor, with
     ``index``, on how it is split across processes. ``compute()`` merges every process's state (a collective call)
@@ -199,10 +199,12 @@ class InvarianceMetric:
             if len(self.reservoir) < 2:
                 raise DataError("invariance against random references needs at least 2 images.")
             mean_r = _mean_pairwise_distance(self.reservoir.clean)
-        out = {"invariance": float(invariance_from_terms(np.array([self.sums["sum_d"] / n]), np.array([mean_r])))}
+        out = {"invariance": reduced_value("invariance", {"d": [self.sums["sum_d"] / n], "r": [mean_r]})}
         if self.modes["labels"]:
             held = self.reservoir.by_id()
-            out["l2_ratio"] = float(l2_ratio_from_sums(class_distance_sums(held.transformed, held.labels)))
+            sums = class_distance_sums(held.transformed, held.labels)
+            out["l2_ratio"] = reduced_value("l2_ratio", {"within": sums.within, "between": sums.between,
+                                                         "n_within": sums.n_within, "n_between": sums.n_between})
         if self.modes["logits"]:
             out["consistency"] = self.sums["n_same"] / self.sums["n_logits"]
         out["n"] = n

@@ -52,7 +52,7 @@ def finetune_last_layer(
     lr: float = 1e-3,
     batch_size: int = 512,
     seed: int = 0,
-    device: str = "auto",
+    device: str | torch.device = "auto",
 ) -> FineTuneResult:
     """Freeze the backbone and fit a fresh final linear layer on ``data`` (the paper's transfer protocol).
 

@@ -38,7 +38,7 @@ from invmeter.models.handle import ModelHandle
 from invmeter.models.modules import head_readout
 from invmeter.models.preprocessing import normalize
 from invmeter.models.representation import read_representation
-from invmeter.transforms import apply_transforms, parse_transform
+from invmeter.transforms import apply_transforms, parse_transform, parse_transform_list
 
 if TYPE_CHECKING:
     from invmeter.training.loop import TrainConfig
@@ -52,18 +52,12 @@ RANDOM_REFERENCE = "a seeded random other image of the held-out set (the same on
 def parse_track(value: str | Sequence[str] | None) -> tuple[str, ...]:
     """``"rotation,hflip"`` or ``["rotation", "hflip"]`` -> canonical specs; ``None``/``""``/``"none"`` -> ``()``.
 
-    Commas separate transforms except inside a spec's options: ``color_jitter:hue=0.1,saturation=0.2`` is one.
+    The one grammar for transform lists (:func:`invmeter.transforms.parse_transform_list`): ``,`` separates specs
+    and ``key=value`` items continue a spec's options, so ``color_jitter:hue=0.1,saturation=0.2`` is one.
     """
-    if value is None or (isinstance(value, str) and value.strip() in ("", "none")):
+    if value is None or (value.strip() in ("", "none") if isinstance(value, str) else not value):
         return ()
-    parts = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    specs: list[str] = []
-    for part in parts:
-        if "=" in part and ":" not in part and specs:  # an option continuing the previous spec
-            specs[-1] += "," + part.strip()
-        else:
-            specs.append(part.strip())
-    out = tuple(str(parse_transform(s)) for s in specs)
+    out = tuple(str(spec) for spec in parse_transform_list(value if isinstance(value, str) else [str(v) for v in value]))
     if len(set(out)) != len(out):
         raise InvalidParameterError(f"A transform is tracked twice in {value!r}; list each once.")
     return out
