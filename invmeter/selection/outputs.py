@@ -1,5 +1,6 @@
 """A selection's result and its renderings: the ranked table printed by the command line, ``selection.csv``,
-``selection.json`` (with a schema version), ``selection.md`` and a self-contained ``selection.html``."""
+``selection.json`` (with its schema version, :data:`invmeter._utils.schemas.SELECTION_SCHEMA_VERSION`),
+``selection.md`` and a self-contained ``selection.html``."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from invmeter._utils.io import atomic_write
+from invmeter._utils.schemas import SELECTION_SCHEMA_VERSION
 from invmeter._utils.versions import versions
 from invmeter._version import __version__
 from invmeter.metrics.transferability import ESTIMATORS
 from invmeter.selection.rule import COMBINED, RULE, rank_candidates, value_of
 
-__all__ = ["SCHEMA_VERSION", "SCORES", "Selection"]
+__all__ = ["SCORES", "Selection"]
 
-SCHEMA_VERSION = 1
 # every ranking signal, as (name, label): the estimators, the probe, invmeter's evidence and the combined rule
 SCORES = (*((name, e.label) for name, e in ESTIMATORS.items()), ("clean_accuracy", "probe accuracy"),
           ("invariance_mean", "invariance"), ("accuracy_delta_mean", "accuracy delta"), (COMBINED, "combined"))
@@ -94,7 +95,7 @@ class Selection:
         return self.ranking[0] if self.ranking else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "invmeter_version": __version__, "rule": RULE,
+        return {"schema_version": SELECTION_SCHEMA_VERSION, "invmeter_version": __version__, "rule": RULE,
                 "nuisances": self.nuisances, "nuisances_given": self.given, "data": self.data,
                 "invariance_weight": self.invariance_weight, "settings": self.settings, "candidates": self.candidates,
                 "evaluation": self.evaluation,
