@@ -6,7 +6,8 @@ evidence invmeter adds) — the second weighted by its reliability ρ = max(0, 1
 candidates' invariances, s² the mean squared standard error of each one (from its bootstrap interval), so ρ is the
 share of the spread that is not sampling noise (1 without intervals). Models that differ in invariance by no more
 than its noise are ordered by LogME; ties fall to LogME. A candidate without a LogME or an invariance value (a
-failed model, constant features) is not ranked, and says why.
+failed model, constant features) is not ranked, and says why. Which way is "more invariant" is the metric
+registry's fact (:attr:`invmeter.metrics.Metric.higher_is_better`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from invmeter.metrics import get_metric
+
 __all__ = ["COMBINED", "NEAR", "RULE", "ordinal", "rank_candidates", "reliability", "value_of", "zscores"]
 
 COMBINED = "combined"
@@ -25,6 +28,11 @@ RULE = ("combined = mean of two z-scores across the candidates: of LogME, and of
         "first, ties by LogME")
 Z95 = 1.959963984540054  # a 95% interval spans ±Z95 standard errors
 NEAR = 0.005  # invariance gaps below this are "as invariant as the best"
+
+
+def _toward_better(metric: str) -> float:
+    """+1 when the metric registry says higher values of ``metric`` are better (invariance: more invariant), else -1."""
+    return 1.0 if get_metric(metric).higher_is_better else -1.0
 
 
 def value_of(entry: dict[str, Any] | None) -> float | None:
@@ -99,7 +107,7 @@ def rank_candidates(rows: Sequence[dict[str, Any]], nuisances: Sequence[str], *,
     logme = [value_of(r["estimators"]["logme"]) for r in ranked]
     invariance = [r["invariance_mean"] for r in ranked]
     rho = reliability(invariance, [_standard_error(r, nuisances) for r in ranked])
-    combined = (zscores(logme) + rho * zscores(invariance)) / 2
+    combined = (zscores(logme) + rho * _toward_better("invariance") * zscores(invariance)) / 2
     by_logme = sorted(range(len(ranked)), key=lambda i: -logme[i])  # type: ignore[operator]
     for place, i in enumerate(by_logme, 1):
         ranked[i]["logme_rank"] = place
@@ -120,8 +128,10 @@ def _reasons(row: dict[str, Any], ranked: Sequence[dict[str, Any]], nuisances: S
     where it falls shortest, and how the invariance evidence moved it."""
     n = len(ranked)
     head = f"LogME {ordinal(row['logme_rank'])} of {n}"
-    best = {t: max(ranked, key=lambda r: value_of(r["invariance"][t])) for t in nuisances}
-    gaps = {t: value_of(best[t]["invariance"][t]) - value_of(row["invariance"][t]) for t in nuisances}  # type: ignore[operator]
+    sign = _toward_better("invariance")
+    best = {t: max(ranked, key=lambda r: sign * value_of(r["invariance"][t])) for t in nuisances}  # type: ignore[operator]
+    gaps = {t: sign * (value_of(best[t]["invariance"][t]) - value_of(row["invariance"][t]))  # type: ignore[operator]
+            for t in nuisances}
     worst = max(nuisances, key=lambda t: gaps[t])
     has = "which the target has" if given else "a default nuisance"
     if gaps[worst] < NEAR:
