@@ -1,6 +1,7 @@
 """The adversarial suite's Python API rows (see tests/test_adversarial.py): ``invmeter.score``/``sweep``/``zoo``,
 ``ScoreSettings.create``, ``load_model``, ``parse_transform``, ``InvarianceMetric``, ``LinearProbe``,
-``invmeter.functional``, ``TrainConfig`` and ``make_transforms2d``. Each call gets the fixtures ``fx``."""
+``invmeter.functional``, ``TrainConfig``, ``make_transforms2d``, ``select`` and ``finetune_last_layer``. Each call
+gets the fixtures ``fx``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import invmeter
 from invmeter import functional as F
 from invmeter.api import make_transforms2d
+from invmeter.data import BuiltSplit
 from invmeter.data._files import read_rgb
 from invmeter.metrics import LinearProbe
 from invmeter.pipeline.settings import ScoreSettings
@@ -367,6 +369,21 @@ _SELECT = [
          check(lambda v: len(v) == 1, "one ranked model")),
 ]
 
+def _finetune_parameter_free() -> Any:
+    """``finetune_last_layer`` of a model without parameters (a bare ``nn.Flatten``) on 8 labelled images."""
+    images, labels = _tiny_labelled()
+    split = BuiltSplit(images=images.mul(255).to(torch.uint8).numpy(), labels=labels.numpy(), spec={})
+    settings = ScoreSettings.create(image_size=16, mean=0.5, std=0.5)
+    handle = users(lambda: invmeter.api.resolve_model(torch.nn.Flatten(), settings))  # the user's own model
+    return invmeter.finetune_last_layer(handle, split)
+
+
+_FINETUNE = [
+    Case("api-finetune-no-parameters", lambda fx: _finetune_parameter_free(),
+         Error(r"The model 'Flatten' has no parameters: there is no trained backbone to freeze")),
+]
+
+
 def _calling(api: str, cases: list[Case]) -> list[Case]:
     return [replace(case, api=api) for case in cases]
 
@@ -376,5 +393,5 @@ API_CASES: list[Case] = [
     *_calling("ScoreSettings", _SETTINGS), *_calling("load_model(), TrainConfig", _MODELS),
     *_calling("parse_transform()", _TRANSFORMS), *_calling("InvarianceMetric", _STREAMING),
     *_calling("LinearProbe", _PROBE), *_calling("invmeter.functional", _FUNCTIONAL), *_calling("zoo()", _ZOO),
-    *_calling("select()", _SELECT),
+    *_calling("select()", _SELECT), *_calling("finetune_last_layer()", _FINETUNE),
 ]

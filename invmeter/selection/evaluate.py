@@ -2,9 +2,10 @@
 on the held-out test split, and rank-correlate every estimator with that accuracy.
 
 The fine-tuning is invmeter's transfer protocol (:func:`invmeter.finetune_last_layer`: backbone frozen, features
-extracted once, a fresh linear layer fit with Adam) for :data:`FT_STEPS` Adam steps in batches of
-:data:`FT_BATCH`, as many epochs as that takes. The correlations are Kendall's τ-b and the weighted τ of LogME's
-paper (scipy's hyperbolic, additive τ_h, averaged over both lexicographic rankings).
+extracted once, a fresh linear layer fit with Adam) for the paper's 2,450 Adam steps
+(:data:`~invmeter.training.finetune.PAPER_FT_STEPS`) in batches of 512 (:data:`~invmeter.training.finetune.FT_BATCH`),
+as many epochs as that takes. The correlations are Kendall's τ-b and the weighted τ of LogME's paper (scipy's
+hyperbolic, additive τ_h, averaged over both lexicographic rankings).
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ import torch
 
 from invmeter.data import BuiltSplit
 from invmeter.models import ModelHandle
+from invmeter.training.finetune import FT_BATCH, PAPER_FT_STEPS, finetune_last_layer
 
-__all__ = ["FT_BATCH", "FT_STEPS", "finetune_accuracy", "rank_correlation", "rank_correlations"]
-
-FT_BATCH = 512
-FT_STEPS = 2450  # the paper's last-layer fit: 25 epochs of 50,000 images in batches of 512 (its 98 steps per epoch)
+__all__ = ["finetune_accuracy", "rank_correlation", "rank_correlations"]
 
 
 def _prepared(handle: ModelHandle, source: Any) -> BuiltSplit:
@@ -38,10 +37,8 @@ def finetune_accuracy(handle: ModelHandle, train: Any, test: Any, *, seed: int, 
                       ) -> dict[str, Any]:
     """Fit ``handle``'s last layer on the ``train`` images and score it on the ``test`` images (image sources with
     labels) on the plan's ``device``; the original model is untouched."""
-    from invmeter.training.finetune import finetune_last_layer
-
     train_split, test_split = _prepared(handle, train), _prepared(handle, test)
-    epochs = math.ceil(FT_STEPS / math.ceil(len(train_split) / FT_BATCH))
+    epochs = math.ceil(PAPER_FT_STEPS / math.ceil(len(train_split) / FT_BATCH))
     result = finetune_last_layer(handle, train_split, test_split, epochs=epochs, batch_size=FT_BATCH, seed=seed,
                                  device=device)
     return {"test_accuracy": result.test_accuracy, "train_accuracy": result.train_accuracy, "epochs": epochs,
