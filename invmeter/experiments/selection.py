@@ -212,12 +212,11 @@ def tables(rows: list[dict[str, Any]]) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    from invmeter.report.plots import heatmap, pyplot, save
+    from invmeter.report.plots import heatmap, save, subplots
 
-    plt = pyplot()
     table = tau_table(rows)
     grid = np.array([[_kendall(t["tau"][name]) for t in table] for name, _ in SIGNALS])
-    fig, ax = plt.subplots(figsize=(1.1 * len(table) + 4, 5))
+    fig, ax = subplots(figsize=(1.1 * len(table) + 4, 5))
     heatmap(fig, ax, grid, [f"s{t['seed']} {t['target']}" for t in table], [label for _, label in SIGNALS],
             label="Kendall τ with transfer accuracy", vmin=-1, vmax=1, fontsize=7, rotate_x=True)
     ax.set_title("Model selection: each signal's τ against transfer accuracy, per seed and target")

@@ -24,6 +24,8 @@ from invmeter._utils.schemas import ZOO_ROW_SCHEMA_VERSION
 from invmeter._utils.validation import check_output_folder
 from invmeter.errors import InvalidParameterError, InvmeterError
 from invmeter.pipeline.patterns import expand_patterns
+from invmeter.report.display import html_table, markdown_table
+from invmeter.report.tables import fmt, interval
 from invmeter.runner import Cell, cell_task, resolve_jobs, run_cells
 
 __all__ = ["zoo", "expand_patterns", "ZooTable", "zoo_columns"]
@@ -41,7 +43,14 @@ def zoo_columns() -> list[str]:
 
 
 class ZooTable(list):
-    """The zoo's rows (one dict per model x transform); :meth:`to_pandas` gives a DataFrame when pandas is installed."""
+    """The zoo's rows (one dict per model x transform); :meth:`to_pandas` gives a DataFrame when pandas is installed;
+    a notebook shows a table of every row's metrics with their intervals (or why the row failed)."""
+
+    def _repr_html_(self) -> str:
+        return html_table(*_cells(self))
+
+    def _repr_markdown_(self) -> str:
+        return markdown_table(*_cells(self))
 
     def to_pandas(self) -> Any:
         try:
@@ -62,6 +71,19 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
     out["input_size"] = "x".join(str(v) for v in meta.get("input_size", [])) or None
     out["pairing"] = row.get("pairing")
     return out
+
+
+def _cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The rows as table cells: model, weights, transform, status (a failed row's reason), then each metric's value
+    with its interval."""
+    names = list(dict.fromkeys(m for r in rows for m in r.get("metrics", {})))
+    cells = []
+    for row in rows:
+        flat = _flat(row)
+        status = "ok" if row.get("status") == "ok" else f"failed: {row.get('reason')}"
+        values = [f"{fmt(flat[m])} {interval((flat[m + '_lo'], flat[m + '_hi']))}" if m in flat else "" for m in names]
+        cells.append([str(flat["model"]), str(flat["weights"]), str(flat["transform"]), status, *values])
+    return ["model", "weights", "transform", "status", *names], cells
 
 
 def _csv(rows: Sequence[dict[str, Any]]) -> str:

@@ -19,19 +19,18 @@ from torch import Tensor, nn
 from invmeter._utils.images import to_unit_float
 from invmeter._utils.validation import check_positive_int, check_seed
 from invmeter.errors import DataError, InvalidParameterError
-from invmeter.metrics.distances import class_distance_sums
-from invmeter.metrics.functional import check_same_shape, checked_labels, checked_tensor, reduced_value
+from invmeter.metrics.functional import check_same_shape, checked_labels, checked_tensor
 from invmeter.metrics.invariance import paired_distances
 from invmeter.models.guard import borrowed
 from invmeter.models.preprocessing import normalize
 from invmeter.models.representation import read_representation
 from invmeter.streaming.reservoir import Reservoir, sample_keys
+from invmeter.streaming.state import STREAM_METRICS, SUM_KEYS, check_modes_agree, stream_value
 from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms, parse_transform
 
 __all__ = ["InvarianceMetric", "SUM_KEYS"]
 
-SUM_KEYS = ("n", "sum_d", "n_ref", "sum_r", "n_logits", "n_same")
-
+_VALUES = ("invariance", "l2_ratio", "consistency")  # compute()'s values (paired_distance_ratio = 1 - invariance)
 
 class InvarianceMetric:
     """Streaming invariance of representations to a transform: ``update`` with batches, ``compute`` at any time.
@@ -189,25 +188,12 @@ class InvarianceMetric:
         return state._compute()
 
     def _compute(self) -> dict[str, float]:
-        n = int(self.sums["n"])
-        if n == 0 or self.reservoir is None:
+        """The values of this state (:func:`invmeter.streaming.state.stream_value`, the registry's reductions)."""
+        if int(self.sums["n"]) == 0 or self.modes is None:
             raise DataError("The metric has no samples; call update() before compute().")
-        assert self.modes is not None  # set with the first sample
-        if self.modes["reference"]:
-            mean_r = self.sums["sum_r"] / self.sums["n_ref"]
-        else:
-            if len(self.reservoir) < 2:
-                raise DataError("invariance against random references needs at least 2 images.")
-            mean_r = _mean_pairwise_distance(self.reservoir.clean)
-        out = {"invariance": reduced_value("invariance", {"d": [self.sums["sum_d"] / n], "r": [mean_r]})}
-        if self.modes["labels"]:
-            held = self.reservoir.by_id()
-            sums = class_distance_sums(held.transformed, held.labels)
-            out["l2_ratio"] = reduced_value("l2_ratio", {"within": sums.within, "between": sums.between,
-                                                         "n_within": sums.n_within, "n_between": sums.n_between})
-        if self.modes["logits"]:
-            out["consistency"] = self.sums["n_same"] / self.sums["n_logits"]
-        out["n"] = n
+        out = {k: stream_value(k, self.sums, self.modes, self.reservoir) for k in _VALUES
+               if STREAM_METRICS[k] is None or self.modes[STREAM_METRICS[k]]}  # type: ignore[index]
+        out["n"] = int(self.sums["n"])
         return out
 
     # --- state: merge, save, sync -------------------------------------------------------------------------------
@@ -270,11 +256,7 @@ class InvarianceMetric:
             self.modes = dict(modes)
             self.reservoir = Reservoir.empty(self.reservoir_size, dim, modes["labels"])
             return
-        for key, given in modes.items():
-            if given != self.modes[key]:
-                what = {"reference": "z_ref", "labels": "labels", "logits": "logits"}[key]
-                raise InvalidParameterError(f"'{what}' was given in some updates but not in others; give it in every "
-                                            "update or in none (or reset()).")
+        check_modes_agree(self.modes, modes)
         assert self.reservoir is not None
         if dim != self.reservoir.clean.shape[1]:
             raise InvalidParameterError(f"Representations changed dimension: {dim}, earlier {self.reservoir.clean.shape[1]}.")
@@ -310,12 +292,6 @@ def _draws(spec: TransformSpec, ids: Tensor, seed: int) -> SampledTransforms:
     same draw whichever batch the image comes in."""
     per_image = [spec.sample(1, torch.Generator().manual_seed(int(k))) for k in sample_keys(ids, seed, stream=1)]
     return SampledTransforms(spec, tuple(torch.cat(p) for p in zip(*(s.params for s in per_image))))
-
-
-def _mean_pairwise_distance(z: Tensor) -> float:
-    """Mean of ``‖z_i − z_j‖`` over ordered pairs ``i ≠ j`` (every row's distances to every other row)."""
-    sums = class_distance_sums(z, torch.zeros(len(z), dtype=torch.int64))
-    return float(sums.within.sum() / sums.n_within.sum())
 
 
 def _images(name: str, images: Tensor) -> Tensor:
