@@ -113,6 +113,6 @@ _LIGHTNING = [
 ]
 
 INTEGRATION_CASES: list[Case] = [
-    *(Case(c.id, c.call, c.expect, _needs("torchmetrics"), "torchmetrics metrics") for c in _TORCHMETRICS),
-    *(Case(c.id, c.call, c.expect, _needs("lightning"), "InvarianceCallback") for c in _LIGHTNING),
+    *(Case(c.id, c.call, c.expect, _needs("torchmetrics"), "torchmetrics metrics", "integrations") for c in _TORCHMETRICS),
+    *(Case(c.id, c.call, c.expect, _needs("lightning"), "InvarianceCallback", "integrations") for c in _LIGHTNING),
 ]

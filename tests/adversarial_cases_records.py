@@ -213,7 +213,7 @@ RECORD_CASES: list[Case] = [
                r"same image")),
     Case("silent-24-torchmetrics-ratio-in-invariances-group", lambda fx: _forced_group(),
          Error(r"state was filled by a metric with other settings or another pairing", before=None),
-         skip=_needs_torchmetrics, api="PairedDistanceRatio"),
+         skip=_needs_torchmetrics, api="PairedDistanceRatio", surface="integrations"),
 ]
 
 

@@ -97,10 +97,12 @@ def test_degenerate_inputs() -> None:
         with pytest.raises(DataError, match="NaN or Inf"):
             call()
     constant = torch.ones(10, 4)
+    with pytest.warns(UndefinedMetricWarning, match="clean images are identical for every image"):
+        assert np.isnan(F.invariance(constant, z))  # a constant representation: the report's reason
+    with pytest.warns(UndefinedMetricWarning, match="clean images are identical for every image"):
+        assert np.isnan(F.clean_distance_ratio(constant, z))
     with pytest.warns(UndefinedMetricWarning, match="does not move the representation"):
-        assert np.isnan(F.invariance(constant, z))  # zero reference distance: the documented NaN
-    with pytest.warns(UndefinedMetricWarning, match="does not move the representation"):
-        assert np.isnan(F.paired_distance_ratio(constant, z))
+        assert np.isnan(F.paired_distance_ratio(constant, z))  # first transformed views at one point: r = 0
     with pytest.raises(InvalidParameterError, match="same shape"):
         F.invariance(z, z[:5])
     with pytest.raises(InvalidParameterError, match="2-D"):

@@ -17,6 +17,7 @@ from test_streaming import _data, _fed, run_two_ranks
 from conftest import CountingModel
 from invmeter import functional as F
 from invmeter.errors import DataError, InvalidParameterError, UndefinedMetricWarning
+from invmeter.metrics.context import CONSTANT_REPRESENTATION
 from invmeter.metrics.reductions import NO_REFERENCE_MOVE
 from invmeter.streaming.metric import InvarianceMetric
 
@@ -176,10 +177,16 @@ def test_plot_draws_the_value_and_its_bound() -> None:
 
 
 def test_degenerate_streams_and_bad_calls() -> None:
-    constant = Invariance()
+    constant = Invariance()  # constant clean representations: the reason a report and invmeter.functional give
     constant.update(torch.ones(10, 4), torch.randn(10, 4))
-    with pytest.warns(UndefinedMetricWarning, match="does not move the representation") as caught:
+    with pytest.warns(UndefinedMetricWarning, match="identical for every image") as caught:
         assert math.isnan(float(constant.compute()))
+    assert str(caught[0].message).endswith(CONSTANT_REPRESENTATION + ".")
+    z = torch.randn(10, 4, generator=torch.Generator().manual_seed(3))
+    unmoved = Invariance()  # references that do not move the representation
+    unmoved.update(z, z + 0.1, z_ref=z)
+    with pytest.warns(UndefinedMetricWarning, match="does not move the representation") as caught:
+        assert math.isnan(float(unmoved.compute()))
     assert str(caught[0].message).endswith(NO_REFERENCE_MOVE + ".")
     z = torch.randn(10, 4)
     no_labels = L2Ratio()

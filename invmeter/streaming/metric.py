@@ -10,20 +10,22 @@ smallest keys), so neither the batching nor the split across processes changes w
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from invmeter._utils.images import to_unit_float
+from invmeter._utils.images import checked_pixels, to_unit_float
 from invmeter._utils.validation import check_positive_int, check_seed
-from invmeter.errors import DataError, InvalidParameterError
+from invmeter.errors import DataError, InvalidParameterError, warn
 from invmeter.metrics.functional import check_same_shape, checked_labels, checked_tensor
 from invmeter.metrics.invariance import paired_distances
 from invmeter.models.guard import borrowed
 from invmeter.models.preprocessing import normalize
 from invmeter.models.representation import read_representation
+from invmeter.streaming.checks import checked_state, first_sightings
 from invmeter.streaming.reservoir import Reservoir, sample_keys
 from invmeter.streaming.state import STREAM_METRICS, SUM_KEYS, check_modes_agree, stream_value
 from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms, parse_transform
@@ -81,6 +83,10 @@ class InvarianceMetric:
         self.seed = seed
         self.mean = tuple(float(m) for m in mean) if mean is not None else None
         self.std = tuple(float(s) for s in std) if std is not None else None
+        if self.std is not None and not all(math.isfinite(v) for v in (*self.mean, *self.std)) or any(
+                v <= 0 for v in self.std or ()):
+            raise InvalidParameterError(f"'mean' and 'std' must be finite numbers, std > 0. Got mean {self.mean}, "
+                                        f"std {self.std}.")
         self.reset()
 
     def reset(self) -> None:
@@ -89,6 +95,7 @@ class InvarianceMetric:
         self.modes: dict[str, bool] | None = None  # {"reference", "labels", "logits"}: fixed by the first update
         self.reservoir: Reservoir | None = None
         self.counter = 0  # samples seen by this process without an explicit index
+        self.seen: Tensor | None = None  # the explicit index= ids counted (8 bytes each): each counts once
 
     # --- feeding ------------------------------------------------------------------------------------------------
 
@@ -123,6 +130,15 @@ class InvarianceMetric:
         self._check_modes({"reference": z_ref is not None, "labels": labels is not None, "logits": logits is not None},
                           z.shape[1])
         ids = self._ids(b, index)
+        if index is not None and b:  # ids identify samples: each counts once
+            fresh = first_sightings(ids, self.seen)
+            self.seen = ids[fresh] if self.seen is None else torch.cat([self.seen, ids[fresh]])
+            if not bool(fresh.all()):
+                warn(f"{b - int(fresh.sum())} of {b} samples skipped: their index was already counted (in this batch "
+                     "or an earlier update); each sample id counts once.")
+                z, z_t, ids, b = z[fresh], z_t[fresh], ids[fresh], int(fresh.sum())
+                z_ref, labels, logits, logits_t = (None if v is None else v[fresh] for v in (z_ref, labels, logits,
+                                                                                              logits_t))
         if b == 0:
             return
         d = paired_distances(z, z_t)
@@ -150,8 +166,10 @@ class InvarianceMetric:
         (``paired_distance_ratio``): the first view is the transform drawn a second time (from its own per-image
         stream) instead of the clean image.
         """
-        device = next((p.device for p in model.parameters()), images.device if isinstance(images, Tensor) else None)
-        x = _images("images", images).to(device)  # transforms run where the model does
+        weights = next((p for p in model.parameters() if p.dtype.is_floating_point), None)
+        device = weights.device if weights is not None else images.device if isinstance(images, Tensor) else None
+        dtype = weights.dtype if weights is not None else torch.float32
+        x = _images("images", images, dtype).to(device)  # transforms run where the model does, in its dtype
         if transformed is None and self.transform is None:
             raise InvalidParameterError("Updating from a model needs a transform: InvarianceMetric('rotation', ...), "
                                         "or the transformed views (transformed=...).")
@@ -164,7 +182,7 @@ class InvarianceMetric:
         if transformed is None:
             x_t = apply_transforms(x, _draws(self.transform, ids, self.seed))  # type: ignore[arg-type]
         else:
-            x_t = _images("transformed", transformed).to(device)
+            x_t = _images("transformed", transformed, dtype).to(device)
             check_same_shape(x.flatten(1), x_t.flatten(1), "images", "transformed")
         if redraw:  # the first view is a second draw of the transform
             x = apply_transforms(x, _draws(self.transform, ids, self.seed, stream=2))  # type: ignore[arg-type]
@@ -180,9 +198,7 @@ class InvarianceMetric:
         z, logits = z.float().cpu(), logits.float().cpu() if logits is not None else None
         self.update_representations(z[:b], z[b:], labels, z_ref=None if reference is None else z[:b][reference],
                                     logits=None if logits is None else logits[:b],
-                                    logits_t=None if logits is None else logits[b:], index=ids)
-        if index is None:
-            self.counter += b
+                                    logits_t=None if logits is None else logits[b:], index=index)  # the same ids
 
     # --- results ------------------------------------------------------------------------------------------------
 
@@ -214,6 +230,15 @@ class InvarianceMetric:
         if other.reservoir is None:
             return
         self._check_modes(other.modes, other.reservoir.clean.shape[1])
+        if self.seen is not None and other.seen is not None:
+            shared = int(torch.isin(other.seen, self.seen).sum())
+            if shared:
+                raise InvalidParameterError(
+                    f"{shared} sample ids were counted by both metrics (a DistributedSampler pads its last batches "
+                    "with repeated samples): merged, they would count twice. Give each process distinct ids "
+                    "(DistributedSampler(..., drop_last=True)).")
+        self.seen = other.seen if self.seen is None else self.seen if other.seen is None else torch.cat(
+            [self.seen, other.seen])
         for key in SUM_KEYS:
             self.sums[key] += other.sums[key]
         assert self.reservoir is not None  # created by _check_modes
@@ -225,16 +250,19 @@ class InvarianceMetric:
         return {"transform": str(self.transform) if self.transform is not None else None,
                 "reservoir_size": self.reservoir_size, "seed": self.seed, "mean": self.mean, "std": self.std,
                 "sums": dict(self.sums), "modes": dict(self.modes) if self.modes else None, "counter": self.counter,
+                "seen": self.seen,
                 "reservoir": None if res is None else {"ids": res.ids, "keys": res.keys, "clean": res.clean,
                                                        "transformed": res.transformed, "labels": res.labels}}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> InvarianceMetric:
-        """The metric a :meth:`state_dict` describes."""
+        """The metric a :meth:`state_dict` describes (anything else: a one-line error)."""
+        state = checked_state(state, SUM_KEYS)
         metric = cls(state["transform"], reservoir=state["reservoir_size"], seed=state["seed"], mean=state["mean"],
                      std=state["std"])
         metric.sums, metric.counter = dict(state["sums"]), state["counter"]
         metric.modes = dict(state["modes"]) if state["modes"] else None
+        metric.seen = state.get("seen")  # absent from states saved before ids were counted once
         if state["reservoir"] is not None:
             metric.reservoir = Reservoir(metric.reservoir_size, **state["reservoir"])
         return metric
@@ -249,7 +277,7 @@ class InvarianceMetric:
         states: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(states, self.state_dict())
         merged = InvarianceMetric.from_state_dict({**states[0], "sums": dict.fromkeys(SUM_KEYS, 0), "modes": None,
-                                                   "reservoir": None, "counter": 0})
+                                                   "reservoir": None, "counter": 0, "seen": None})
         for state in states:
             merged.merge(InvarianceMetric.from_state_dict(state))
         return merged
@@ -302,15 +330,13 @@ def _draws(spec: TransformSpec, ids: Tensor, seed: int, stream: int = 1) -> Samp
     return SampledTransforms(spec, tuple(torch.cat(p) for p in zip(*(s.params for s in per_image))))
 
 
-def _images(name: str, images: Tensor) -> Tensor:
-    """``(B, C, H, W)`` float images in [0, 1] (uint8 divided by 255), or a one-line error."""
+def _images(name: str, images: Tensor, dtype: torch.dtype) -> Tensor:
+    """``(B, C, H, W)`` images in [0, 1] as ``dtype`` (the model's), checked as ``score`` checks them
+    (:func:`~invmeter._utils.images.checked_pixels`: uint8 divided by 255), or a one-line error."""
     if not isinstance(images, Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise InvalidParameterError(f"'{name}' must be a (B, C, H, W) tensor. Got {shape}.")
-    x = to_unit_float(images)
-    if not bool(torch.isfinite(x).all()):
-        raise DataError(f"'{name}' holds NaN or Inf values.")
-    return x
+    return to_unit_float(checked_pixels(images.detach(), f"'{name}'")).to(dtype)
 
 
 def _distributed() -> bool:

@@ -11,12 +11,14 @@ API does: NaN with an :class:`~invmeter.errors.UndefinedMetricWarning` giving th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
 from torch import Tensor
 
-from invmeter.errors import DataError, InvalidParameterError
+from invmeter.errors import DataError, InvalidParameterError, UndefinedMetricWarning, warn
+from invmeter.metrics.context import CONSTANT_REPRESENTATION
 from invmeter.metrics.distances import class_distance_sums
 from invmeter.metrics.functional import reduced_value
 from invmeter.streaming.reservoir import Reservoir
@@ -51,6 +53,12 @@ def stream_value(name: str, sums: Mapping[str, float], modes: Mapping[str, bool]
     need = STREAM_METRICS[name]
     if need is not None and not modes[need]:
         raise InvalidParameterError(f"{name} needs {_NEEDS[need]} in every update.")
+    held = reservoir.clean
+    # a constant model: the reason score and functional give (the paper's pairing holds first transformed views, not
+    # clean ones: at one point, its reference distance is 0, the reduction's reason)
+    if name != "paired_distance_ratio" and len(held) > 1 and bool((held == held[0]).all()):
+        warn(f"{name} undefined (NaN): {CONSTANT_REPRESENTATION}.", UndefinedMetricWarning)
+        return math.nan
     if name == "l2_ratio":
         held = reservoir.by_id()
         s = class_distance_sums(held.transformed.float(), held.labels)  # type: ignore[arg-type]
