@@ -122,13 +122,13 @@ def test_the_committed_results_under_the_current_rules(run: Path) -> None:
     those rows with the current rules (the figure's claims, the per-seed and mean verdicts) gives the committed
     verdicts, effects and numbers. A change of the rules fails here until the committed results are re-judged
     (``invmeter reproduce FIG --preset P --out benchmarks/results/FIG-P --cached-only``)."""
-    from invmeter.experiments import FIGURES
+    from invmeter.experiments import EXPERIMENTS, FIGURES
 
     committed = json.loads((run / "results.json").read_text())
     for row in committed["rows"]:
         result = json.loads((run / "cells" / f"{row['cell']}.json").read_text())["result"]
         assert {k: row.get(k) for k in result} == result, f"{run.name}: row of cell {row['cell']} is not its cell's"
-    claims = judge(FIGURES[committed["figure"]].claims, committed["rows"], committed["preset"])
+    claims = judge({**FIGURES, **EXPERIMENTS}[committed["figure"]].claims, committed["rows"], committed["preset"])
     assert [(c.id, c.status) for c in claims] == [(c["id"], c["status"]) for c in committed["claims"]], (
         f"re-judge it: invmeter reproduce {committed['figure']} --preset {committed['preset']} --out {run} "
         "--cached-only")
