@@ -2,11 +2,12 @@
 and heading (tests/doc_blocks.py), or is skipped by name below with the reason.
 
 A document's blocks run top to bottom in one working folder of their own (a reader's checkout: the fixture folders
-below, and ``tests/`` of this repository), sharing it between its shell and Python blocks; its Python blocks share one
-namespace in one fresh interpreter (tests/doc_python.py); each shell block runs in ``bash`` with ``set -e``. Offline:
-``HF_HUB_OFFLINE=1``, empty Hugging Face and torch.hub caches, an HTTP proxy that refuses every connection. The
-``invmeter`` they call is this repository's command line (tests/doc_cli.py), which runs the long sub-commands at a
-smaller size by explicit options, printed in the log, unless ``INVMETER_DOCS_FULL=1``.
+below, and ``tests/`` of this repository), shared by its shell and Python blocks; its Python blocks share one
+namespace in one fresh interpreter (tests/doc_python.py); each shell block runs in ``bash`` with ``set -eo pipefail``
+(tests/doc_runner.py). Offline: ``HF_HUB_OFFLINE=1``, empty Hugging Face and torch.hub caches, an HTTP proxy that
+refuses every connection. The ``invmeter`` they call is this repository's command line (tests/doc_cli.py), which runs
+the long sub-commands at a smaller size by explicit options, printed in the log, unless ``INVMETER_DOCS_FULL=1``.
+Documents run side by side, one per core; the log ends with what the blocks cost in CPU and wall-clock seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import pytest
 from doc_blocks import ROOT, Block, all_blocks
 from doc_cli import FULL, SMALLER, smaller
 from doc_runner import Document, Lanes
+
+from invmeter.runner.core import available_cores
 
 BLOCKS = all_blocks()
 
@@ -64,7 +67,7 @@ CHECKS = {
 
 TIMEOUT_S = None if os.environ.get(FULL) == "1" else 1200  # one block (the slowest: about 2 min of CPU)
 NO_NETWORK = "http://127.0.0.1:9"  # the discard port: every proxied connection is refused at once
-LANES = max(1, min(4, len(os.sched_getaffinity(0))))  # documents at once, one thread each
+LANES = min(4, available_cores())  # documents at once, one thread each
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +85,7 @@ def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "HOME": str(root / "home"), "INVMETER_CACHE": str(root / "cache"), "HF_HOME": str(root / "hf"),
         "TORCH_HOME": str(root / "torch"), "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
-        "OMP_NUM_THREADS": str(max(1, len(os.sched_getaffinity(0)) // LANES)),
+        "OMP_NUM_THREADS": str(max(1, available_cores() // LANES)),
         "http_proxy": NO_NETWORK, "https_proxy": NO_NETWORK, "HTTP_PROXY": NO_NETWORK, "HTTPS_PROXY": NO_NETWORK,
         "ALL_PROXY": NO_NETWORK, "no_proxy": "", "NO_PROXY": "",
     })
