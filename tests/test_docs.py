@@ -105,7 +105,7 @@ def lanes(request: pytest.FixtureRequest, docs_env: dict[str, str], tmp_path_fac
     repository's, for the scripts the docs run from a checkout) and an empty ``docs/img/`` (cli.md writes its
     figures there)."""
     selected = {item.callspec.params["block"].id for item in request.session.items
-                if item.originalname == "test_doc_block"}
+                if isinstance(item, pytest.Function) and item.originalname == "test_doc_block"}
     runnable = [b for b in BLOCKS if b.id not in SKIPS]
     plan: dict[str, list[Block]] = {}
     for block in runnable:
