@@ -172,8 +172,13 @@ class Lanes:
             document.close()
 
     def summary(self, wall: float) -> list[str]:
-        """What the blocks cost: the total and the slowest, in CPU seconds (comparable under load) and wall time."""
-        ran = sorted(self.outcomes.items(), key=lambda kv: -kv[1].cpu)
-        total = sum(o.cpu for _, o in ran)
-        head = f"documentation blocks: {len(ran)} run in {wall:.0f} s wall clock on {len(self.threads)} lanes, {total:.0f} s CPU"
-        return [head + "; the most CPU:"] + [f"  {o.cpu:6.1f} s CPU {o.seconds:6.1f} s wall  {name}" for name, o in ran[:12]]
+        """What the blocks cost, per document and in all: CPU seconds (its processes, every thread) and wall time."""
+        rows = []
+        for doc, blocks in self.plan.items():
+            ran = [b for b in blocks if b.id in self.outcomes]
+            cpu, seconds = (sum(getattr(self.outcomes[b.id], k) for b in ran) for k in ("cpu", "seconds"))
+            most = max(ran, key=lambda b: self.outcomes[b.id].cpu).id if ran else "-"
+            rows.append((cpu, f"  {cpu:6.1f} s CPU {seconds:6.1f} s wall  {doc} ({len(ran)} blocks; most CPU: {most})"))
+        total = sum(o.cpu for o in self.outcomes.values())
+        head = f"documentation blocks: {len(self.outcomes)} run in {wall:.0f} s wall clock on {len(self.threads)} lanes"
+        return [f"{head}, {total:.0f} s CPU:", *(line for _, line in sorted(rows, reverse=True))]
