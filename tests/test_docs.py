@@ -59,8 +59,14 @@ CHECKS = {
     "docs/train.md#training-models-with-known-invariances-2":
         "assert callable(invmeter.train) and result.checkpoint.exists() and 0 <= result.test_accuracy <= 1",
     "docs/streaming.md#a-training-loop-in-plain-pytorch": "assert epoch == 2 and best[1] in (0, 1, 2)",
-    "docs/streaming.md#the-same-with-lightning":
-        "assert 1 <= len(invariance.history) <= 3\n"
+    "docs/streaming.md#torchmetrics-as-its-users-write-it":
+        "assert {'val/accuracy', 'val/invariance', 'val/l2_ratio', 'val/consistency'} <= set(trainer.callback_metrics)\n"
+        "assert all(trainer.callback_metrics[k].shape == () for k in ('val/invariance', 'val/consistency'))",
+    "docs/streaming.md#torchmetrics-as-its-users-write-it-2":  # one compute group: one pass for the four
+        "assert list(metrics.compute_groups.values()) == [['invariance', 'ratio', 'l2_ratio', 'consistency']]\n"
+        "assert (half.sums.dtype, half.clean[0].dtype) == (torch.float64, torch.float16)",
+    "docs/streaming.md#the-same-with-lightning-invariancecallback":
+        "assert [h['epoch'] for h in invariance.history] == [1, 3]  # check_val_every_n_epoch=2\n"
         "assert {'invariance/rotation', 'consistency/hflip'} <= invariance.history[-1].keys()\n"
         "import pathlib; assert list(pathlib.Path().glob('lightning_logs/**/metrics.csv'))",
 }

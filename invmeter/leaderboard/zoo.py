@@ -12,8 +12,6 @@ at the end.
 from __future__ import annotations
 
 import csv
-import fnmatch
-import glob
 import hashlib
 import io
 import json
@@ -25,6 +23,9 @@ from invmeter._utils.io import atomic_write
 from invmeter._utils.schemas import ZOO_ROW_SCHEMA_VERSION
 from invmeter._utils.validation import check_output_folder
 from invmeter.errors import InvalidParameterError, InvmeterError
+from invmeter.pipeline.patterns import expand_patterns
+from invmeter.report.display import html_table, markdown_table
+from invmeter.report.tables import fmt, interval
 from invmeter.runner import Cell, cell_task, resolve_jobs, run_cells
 
 __all__ = ["zoo", "expand_patterns", "ZooTable", "zoo_columns"]
@@ -42,7 +43,14 @@ def zoo_columns() -> list[str]:
 
 
 class ZooTable(list):
-    """The zoo's rows (one dict per model x transform); :meth:`to_pandas` gives a DataFrame when pandas is installed."""
+    """The zoo's rows (one dict per model x transform); :meth:`to_pandas` gives a DataFrame when pandas is installed;
+    a notebook shows a table of every row's metrics with their intervals (or why the row failed)."""
+
+    def _repr_html_(self) -> str:
+        return html_table(*_cells(self))
+
+    def _repr_markdown_(self) -> str:
+        return markdown_table(*_cells(self))
 
     def to_pandas(self) -> Any:
         try:
@@ -50,40 +58,6 @@ class ZooTable(list):
         except ImportError:
             raise InvmeterError("ZooTable.to_pandas needs pandas: pip install pandas (the rows are plain dicts).") from None
         return pd.DataFrame([_flat(r) for r in self])
-
-
-def expand_patterns(patterns: Sequence[str]) -> list[str]:
-    """Model specs from specs and globs: ``'timm:resnet18*'`` over timm names and pretrained tags,
-    ``'torchvision:resnet*'``, ``'cifar:*'``, checkpoint paths and globs of files (``'runs/*/model.safetensors'``).
-    A pattern that matches nothing is an error naming it; each spec is kept once, in the given order."""
-    from invmeter.models import model_catalog
-
-    if isinstance(patterns, str) or not patterns:
-        raise InvalidParameterError("Give at least one model pattern, e.g. 'timm:resnet18*' cifar:vgg11.")
-    specs: list[str] = []
-    for pattern in patterns:
-        if not _is_glob(pattern):
-            specs.append(pattern)
-            continue
-        files = sorted(glob.glob(pattern))
-        if files:
-            specs += files
-            continue
-        prefix, sep, rest = pattern.partition(":")
-        if sep and prefix == "timm":
-            found = [f"timm:{name}" for name, _ in model_catalog(rest) if ":" not in name and fnmatch.fnmatch(name, rest)]
-        else:
-            found = [name for name, _ in model_catalog(pattern)]
-        if not found:
-            raise InvalidParameterError(f"The model pattern {pattern!r} matches no model or file; list models with "
-                                        f"'invmeter models {rest or pattern!r}'.")
-        specs += found
-    return list(dict.fromkeys(specs))
-
-
-def _is_glob(pattern: str) -> bool:
-    """``*`` or ``[`` make a glob; a ``?`` too, unless it starts a spec's options (``cifar:vgg11?width=0.25``)."""
-    return any(c in pattern for c in "*[") or ("?" in pattern and "=" not in pattern)
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +71,19 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
     out["input_size"] = "x".join(str(v) for v in meta.get("input_size", [])) or None
     out["pairing"] = row.get("pairing")
     return out
+
+
+def _cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The rows as table cells: model, weights, transform, status (a failed row's reason), then each metric's value
+    with its interval."""
+    names = list(dict.fromkeys(m for r in rows for m in r.get("metrics", {})))
+    cells = []
+    for row in rows:
+        flat = _flat(row)
+        status = "ok" if row.get("status") == "ok" else f"failed: {row.get('reason')}"
+        values = [f"{fmt(flat[m])} {interval((flat[m + '_lo'], flat[m + '_hi']))}" if m in flat else "" for m in names]
+        cells.append([str(flat["model"]), str(flat["weights"]), str(flat["transform"]), status, *values])
+    return ["model", "weights", "transform", "status", *names], cells
 
 
 def _csv(rows: Sequence[dict[str, Any]]) -> str:
