@@ -30,8 +30,9 @@ BLOCKS = all_blocks()
 
 # Blocks that need what this machine cannot have, by id, with the reason (printed by test_the_skip_table).
 SKIPS = {
-    "README.md#invmeter": "installs invmeter from the network and runs the whole suite, this test included; .ci/run "
-                          "runs these two commands word for word (tests/test_install_commands.py checks)",
+    "README.md#invmeter": "installs invmeter from the network and runs the whole suite, this test included: .ci/run "
+                          "installs invmeter and runs the second command word for word, and the first's invmeter "
+                          "command is README.md#command-line's first line (tests/test_install_commands.py checks)",
     "docs/data.md#getting-si-score": "downloads SI-score from the Hugging Face Hub with the datasets package "
                                      "(network; not an invmeter dependency)",
     "docs/data.md#getting-si-score-2": "downloads SI-score from S3 with the AWS CLI (network)",

@@ -60,3 +60,17 @@ def test_ci_runs_the_readmes_test_command_word_for_word() -> None:
     command = "pip install -e '.[test]' && pytest"
     assert f"\n{command}\n" in readme.split("```")[1], "README's first block no longer holds the test command"
     assert command in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_readmes_first_command_runs_in_the_docs_tests() -> None:
+    """The first line of the README installs invmeter and runs the main job; the install is .ci/run's, and the job is
+    the first line of the README's command-line block, which tests/test_docs.py runs offline (README#invmeter itself
+    is skipped there by name: it installs from the network and runs the whole suite)."""
+    from doc_blocks import blocks
+
+    first, command_line = blocks(ROOT / "README.md")[:2]
+    install, job = first.code.splitlines()[0].split(" && ")
+    assert install == "pip install -e ." and job.startswith("invmeter score ")
+    assert command_line.id == "README.md#command-line" and command_line.code.split("#")[0].strip() == job
+    installs = re.compile(r"^pip install --quiet -e '\.\[[a-z,]+\]'", re.MULTILINE)
+    assert installs.search((ROOT / ".ci" / "run").read_text()), ".ci/run no longer installs invmeter"
