@@ -15,14 +15,15 @@ FULL = "INVMETER_DOCS_FULL"  # 1: every documented command runs as written (hour
 QUICK_PAIRS = 20  # controlled pairs (at least 2 per class: the probes split every class)
 QUICK_BOOTSTRAP = 100
 QUICK_SPLITS = {"--n-train": 200, "--n-val": 40, "--n-test": 40}
-EPOCH_DIVISOR = 8  # an eighth of the epochs, rounded up: 15 -> 2, and a resume to 20 -> 3 still extends the run
+EPOCH_DIVISOR = 8  # an eighth of the epochs, rounded up, at least 2: 15 -> 2, a resume to 20 -> 3 still extends the run
+MIN_EPOCHS = 2  # a run asked for 2 epochs or fewer runs as written
 
 # what each sub-command runs as in CI, and why (the table that docs/cli.md's "The documentation is tested" describes)
 SMALLER = {
     "score": f"at most max({QUICK_PAIRS}, 2 per class) controlled pairs and {QUICK_BOOTSTRAP} bootstrap resamples: "
              "the defaults (320 pairs at 224 px, 1,000 resamples) take ~15 s a command on 2 cores",
     "zoo": f"as score, for every model: at most max({QUICK_PAIRS}, 2 per class) pairs, {QUICK_BOOTSTRAP} resamples",
-    "train": "200 / 40 / 40 training / validation / test images, an eighth of the epochs (rounded up) and a tracking "
+    "train": "200 / 40 / 40 training / validation / test images, an eighth of the epochs (rounded up, at least 2) and a tracking "
              f"set of at most max({QUICK_PAIRS}, 2 per class) pairs: the defaults (6,000 images, 15 epochs) take "
              "minutes",
     "reproduce": "the smoke preset (every code path, seconds) for cpu or paper, which take 10 to 45 minutes a figure "
@@ -72,7 +73,8 @@ def smaller(args: list[str]) -> list[str]:
     if command == "train":
         for option, size in QUICK_SPLITS.items():
             args = _at_most(args, option, size, None)
-        args = _set(args, "--epochs", math.ceil(int(_value(args, "--epochs") or 15) / EPOCH_DIVISOR))
+        epochs = int(_value(args, "--epochs") or 15)
+        args = _set(args, "--epochs", min(epochs, max(MIN_EPOCHS, math.ceil(epochs / EPOCH_DIVISOR))))
         return _at_most(args, "--track-images", pairs, 256) if _value(args, "--track") else args
     if "--dry-run" in args or _value(args, "--preset") == "smoke":  # reproduce
         return list(args)

@@ -179,6 +179,8 @@ def test_the_skip_table(capsys: pytest.CaptureFixture[str]) -> None:
         ("train --epochs 15 --out runs/rot", "train --out runs/rot --n-train 200 --n-val 40 --n-test 40 --epochs 2"),
         ("train --epochs 20 --resume --track rotation --out r",
          "train --resume --track rotation --out r --n-train 200 --n-val 40 --n-test 40 --epochs 3 --track-images 20"),
+        ("train --epochs 2 --out runs/rot -q", "train --out runs/rot -q --n-train 200 --n-val 40 --n-test 40 --epochs 2"),
+        ("train --epochs 1", "train --n-train 200 --n-val 40 --n-test 40 --epochs 1"),
         ("reproduce fig2 --preset cpu --out r", "reproduce fig2 --out r --preset smoke"),
         ("reproduce all --preset paper --dry-run", "reproduce all --preset paper --dry-run"),
         ("data build --classes 30", "data build --classes 30"),
