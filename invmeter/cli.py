@@ -97,7 +97,11 @@ def cli() -> None:
               help="Sweep: comma-separated fixed magnitudes, e.g. 0,15,30,60,90,180 (translations also 0,4px,8px).")
 @click.option("--layers", default=None, help="Per-layer invariance profile: 'blocks' or comma-separated module names.")
 @click.option("--seeds", default=None, help="Repeat for these seeds (e.g. 0,1,2): mean ± std beside the intervals.")
-@click.option("--baseline", default=None, help="'random-init': also score a randomly initialised copy of the architecture.")
+@click.option("--baseline", default=None,
+              help="'random-init': also score the architecture at random initialisations on the same pairs, and the "
+                   "gains over them (learned_invariance, learned_paired_distance_ratio).")
+@click.option("--baseline-inits", type=int, default=3, show_default=True,
+              help="Random initialisations the baseline averages (init seeds SEED, SEED+1, ...).")
 @click.option("--labels", default="data", show_default=True,
               help="data: accuracy metrics from a probe on the data's labels; model: from the model's own classifier.")
 @click.option("--json", "json_path", default=None, help="Write the report(s) as JSON to PATH ('-' = stdout).")

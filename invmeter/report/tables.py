@@ -25,11 +25,12 @@ def _interval(ci: Sequence[float | None]) -> str:
 def report_table(report: Report) -> str:
     """The metrics with their 95% intervals and readings (and seeds, baseline, layers when present)."""
     seeds, base = report.seeds, report.baseline
-    header = f"{'metric':<22}{'value':>9}   {'95% CI':<19}"
+    width = max([22, *(len(k) + 1 for k in report.metrics)])
+    header = f"{'metric':<{width}}{'value':>9}   {'95% CI':<19}"
     if seeds:
         header += f"{'mean ± std (' + str(len(seeds.seeds)) + ' seeds)':<24}"
     if base:
-        header += f"{'random-init':>12}  "
+        header += f"{'random-init' + (f' ({len(base.inits.seeds)} inits)' if base.inits else ''):>22}  "
     lines = [
         f"model      {report.model.get('name')}  (weights: {report.model.get('weights')}, layer: "
         f"{report.model.get('layer')})",
@@ -40,12 +41,12 @@ def report_table(report: Report) -> str:
         "-" * (len(header) + 24),
     ]
     for key, m in report.metrics.items():
-        row = f"{key:<22}{fmt(m.value):>9}   {_interval(m.ci95):<19}"
+        row = f"{key:<{width}}{fmt(m.value):>9}   {_interval(m.ci95):<19}"
         if seeds:
             stats = seeds.metrics[key]
             row += (f"{stats.mean:.3f} ± {stats.std:.3f}" if stats.mean is not None else "n/a").ljust(24)
         if base:
-            row += f"{fmt(base.metrics[key].value):>12}  "
+            row += f"{_baseline_cell(base, key):>22}  "
         lines.append(row + (f"undefined: {m.reason}" if m.reason else get_metric(key).reading))
     if report.verdict is not None:
         lines.append(f"verdict: {report.verdict}")
@@ -59,6 +60,17 @@ def report_table(report: Report) -> str:
     for w in report.warnings:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)
+
+
+def _baseline_cell(base: Any, key: str) -> str:
+    """The random-init baseline's value of ``key``: the mean ± std over its initialisations (one: its value);
+    empty for a metric it has no value of (the gains themselves)."""
+    if base.inits is not None and key in base.inits.metrics:
+        stats = base.inits.metrics[key]
+        if stats.mean is None:
+            return "n/a"
+        return f"{stats.mean:.3f} ± {stats.std:.3f}" if len(base.inits.seeds) > 1 else fmt(stats.mean)
+    return fmt(base.metrics[key].value) if key in base.metrics else ""
 
 
 def sweep_metrics(report: Report) -> list[str]:
