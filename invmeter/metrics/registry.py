@@ -122,8 +122,8 @@ def register_metric(
 
 def _load_builtin() -> None:
     import invmeter.metrics.builtin  # noqa: F401 - registers the built-in metrics
-    import invmeter.metrics.measures  # noqa: F401 - and the field's other measures (off by default)
     import invmeter.metrics.learned  # noqa: F401 - and the gains over random initialisation (with a baseline)
+    import invmeter.metrics.measures  # noqa: F401 - and the field's other measures (off by default)
 
 
 def get_metric(name: str) -> Metric:

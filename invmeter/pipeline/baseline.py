@@ -22,7 +22,7 @@ from invmeter.pipeline.measure import Measurement, measure_each
 from invmeter.pipeline.plan import MeasurementPlan, MetricPlan
 from invmeter.report.report import Baseline, SeedSummary
 
-__all__ = ["BaselineTerms", "measure_baseline", "without_gains", "raw_metrics"]
+__all__ = ["BaselineTerms", "measure_baseline", "raw_metrics", "without_gains"]
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from typing import Any
 from invmeter._utils.device import resolve_device
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.metrics import default_metrics, get_metric, list_metrics
-from invmeter.metrics.registry import calibrated_by
 from invmeter.metrics.probe import resolve_solver
+from invmeter.metrics.registry import calibrated_by
 from invmeter.models import Readout
 from invmeter.models.labels import map_class_names
 from invmeter.models.layers import resolve_layers
