@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "Representations": "invmeter.types",
     "InvarianceMetric": "invmeter.streaming.metric",
     "ZooTable": "invmeter.api",
+    "ZooModel": "invmeter.api",
 }
 _SUBMODULES = ("functional",)  # public modules: invmeter.metrics.functional.invariance(z, z_t), ...
 
@@ -68,7 +69,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from invmeter import functional as functional
-    from invmeter.api import ZooTable as ZooTable, score as score, sweep as sweep, zoo as zoo
+    from invmeter.api import ZooModel as ZooModel, ZooTable as ZooTable, score as score, sweep as sweep, zoo as zoo
     from invmeter.data import Transforms2D as Transforms2D
     from invmeter.errors import (
         DataError as DataError,

@@ -144,16 +144,26 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("patterns", nargs=-1, required=True)
+@click.argument("patterns", nargs=-1)
+@click.option("--models", "models_file", default=None, metavar="FILE",
+              help="A TOML file of models: [[model]] tables with name, spec (or arch + weights FILE), and optional "
+                   "weights, image_size, mean, std. Beside or instead of PATTERNS.")
 @click.option("--transform", "-t", "transforms", multiple=True,
               help="Transform spec; repeatable [default: the paper's eight families].")
-@click.option("--out", required=True, help="Output folder: results.csv, results.jsonl, leaderboard.md/.html (resumes).")
+@click.option("--out", required=True, help="Output folder: results.csv, results.jsonl, leaderboard.md/.html, reports/ "
+                                           "(resumes; one run at a time).")
 @click.option("--data", default="transforms2d", show_default=True, help="'transforms2d' (built-in) or an image folder.")
-@click.option("--rank", default="invariance", show_default=True, help="The metric that orders the board.")
+@click.option("--rank", default=None,
+              help="The metric that orders the board [default: learned_invariance when the board mixes architectures, "
+                   "else invariance].")
 @click.option("--labels", default="data", show_default=True,
               help="data: clean accuracy from a linear probe; model: from the model's own classifier (ImageNet).")
 @click.option("--weights", default="auto", show_default=True, help="auto | pretrained | random, for every model.")
 @click.option("--metrics", default=None, help="Comma-separated metrics [default: the defaults].")
+@click.option("--baseline", default="random-init", show_default=True,
+              help="random-init: calibrate each trained model against its architecture's random initialisations "
+                   "(learned_invariance); none: skip it.")
+@click.option("--baseline-inits", type=int, default=3, show_default=True, help="Random inits per architecture.")
 @click.option("--image-size", type=int, default=None, help="One input size for every model (pixels).")
 @click.option("--n-images", type=int, default=None, help="Controlled pairs per model (the same for every model).")
 @click.option("--classes", "n_classes", type=int, default=None, help="Classes of the built-in data [default: 10].")
@@ -165,18 +175,27 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
               help="Models scored at once, each in a worker process (0 = one per core on a CPU-only machine).")
 @click.option("--executor", default="local", show_default=True, help="local | ray (pip install 'invmeter[ray]').")
 @click.option("--address", default=None, help="Ray cluster address (--executor ray).")
-@click.option("--quiet", "-q", is_flag=True, help="No per-model log lines.")
+@click.option("--allow-failures", is_flag=True,
+              help="Exit 0 when some rows failed (reasons printed and on the board); nothing ranked still exits 1.")
+@click.option("--quiet", "-q", is_flag=True, help="No per-model log lines (failed rows are still printed).")
 @friendly_errors
-def zoo(patterns: tuple[str, ...], transforms: tuple[str, ...], out: str, quiet: bool, **options: Any) -> None:
-    """Score many models (specs or globs, e.g. 'timm:resnet18*' cifar:vgg11) on every transform; write a leaderboard."""
+def zoo(patterns: tuple[str, ...], models_file: str | None, transforms: tuple[str, ...], out: str,
+        allow_failures: bool, quiet: bool, **options: Any) -> None:
+    """Score many models (specs or globs, e.g. 'timm:resnet18*' cifar:vgg11, or --models FILE) on every transform;
+    write a leaderboard. Exit 1 when a row failed (unless --allow-failures) or nothing was ranked."""
     from invmeter import api
 
-    rows = api.zoo(list(patterns), list(transforms) or None, out=out,
+    if not patterns and models_file is None:
+        raise click.UsageError("Give model PATTERNS (e.g. 'timm:resnet18*' cifar:vgg11) or --models FILE.")
+    models = [*patterns, *(api.read_models_file(models_file) if models_file is not None else [])]
+    rows = api.zoo(models, list(transforms) or None, out=out,
                    log=None if quiet else (lambda line: click.echo(line, err=True)), **options)
-    failed = [r for r in rows if r["status"] == "failed"]
-    models = len({(r["model"], r["weights"]) for r in rows})
-    click.echo(f"{models} models x {len({r['transform'] for r in rows})} transforms: {len(rows) - len(failed)} rows, "
-               f"{len(failed)} failed. Wrote {out}/results.csv and {out}/leaderboard.html.")
+    failures, summary, error = api.commands.zoo_outcome(rows, allow_failures=allow_failures)
+    for line in failures:
+        click.echo(line, err=True)
+    click.echo(summary)
+    if error is not None:
+        raise click.ClickException(error)
 
 
 @cli.command(context_settings=CONTEXT)

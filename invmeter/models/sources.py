@@ -224,12 +224,19 @@ def build_model(source: ModelSource, name: str, *, weights: Any = "auto", image_
 
 def model_catalog(pattern: str = "*") -> list[tuple[str, bool]]:
     """``[(spec, has pretrained weights)]`` matching a glob: timm names and ``name.tag`` pretrained tags,
-    ``torchvision:NAME`` and ``cifar:NAME`` (the glob also matches the part after the prefix)."""
+    ``torchvision:NAME`` and ``cifar:NAME``. The glob also matches the part after the prefix; a glob with a source's
+    prefix (``timm:resnet18*``, ``cifar:*``) searches that source only. The one matcher of ``invmeter models`` and
+    the zoo's patterns."""
     pat = pattern.lower()
+    prefix, sep, rest = pat.partition(":")
+    only = prefix if sep and prefix in MODEL_SOURCES else None
     out = []
     for source in MODEL_SOURCES.values():
+        if only is not None and source.prefix != only:
+            continue
         for spec, pretrained in source.catalog() if source.catalog else []:
-            if fnmatch.fnmatch(spec.lower(), pat) or fnmatch.fnmatch(spec.partition(":")[2].lower(), pat):
+            bare = spec.partition(":")[2] if ":" in spec else spec
+            if fnmatch.fnmatch(spec.lower(), pat) or fnmatch.fnmatch(bare.lower(), rest if only else pat):
                 out.append((spec, pretrained))
     return out
 
