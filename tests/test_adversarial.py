@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from adversarial_cases_api import API_CASES
 from adversarial_cases_cli import CLI_CASES
+from adversarial_cases_zoo import ZOO_CASES
 from adversarial_fixtures import build_fixtures
 from adversarial_support import Case, Fixtures, environment, judge, run_case
 
-CASES: list[Case] = [*CLI_CASES, *API_CASES]
+CASES: list[Case] = [*CLI_CASES, *API_CASES, *ZOO_CASES]
 
 
 @pytest.fixture(scope="module")

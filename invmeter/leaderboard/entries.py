@@ -147,8 +147,8 @@ def _entries(models: Any) -> list[ZooModel]:
     if isinstance(models, Mapping):
         return [_named(k, v) for k, v in models.items()]
     if isinstance(models, (str, nn.Module, ModelHandle, ZooModel)):
-        raise InvalidParameterError("Give the zoo's models as a list (or a {name: model} dict), e.g. "
-                                    "['timm:resnet18*', 'cifar:vgg11'].")
+        raise InvalidParameterError("Give the zoo's models as a list of at least one model pattern or model (or a "
+                                    "{name: model} dict), e.g. ['timm:resnet18*', 'cifar:vgg11'].")
     if not isinstance(models, Iterable) or not (items := list(models)):
         raise InvalidParameterError("Give at least one model pattern, e.g. 'timm:resnet18*' cifar:vgg11.")
     out: list[ZooModel] = []

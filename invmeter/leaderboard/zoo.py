@@ -158,7 +158,9 @@ def _check_rank(rank: str | None, settings: Any, resolved: Any, specs: Sequence[
     if rank is not None:
         get_metric(rank)  # an unknown name: close names suggested
         if rank not in computed:
-            why = next((p.skipped[rank] for p in plans if rank in p.skipped), "it is not in --metrics")
+            why = next((p.skipped[rank] for p in plans if rank in p.skipped), None) or (
+                "it needs the architecture's random initialisations (baseline='random-init')"
+                if "baseline" in get_metric(rank).needs and not settings.baseline else "it is not in --metrics")
             raise InvalidParameterError(f"The rank metric {rank} is not computed on every transform ({why}). "
                                         f"Computed: {', '.join(computed)}.")
     elif "invariance" not in computed:
