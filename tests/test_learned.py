@@ -105,7 +105,7 @@ def test_the_board_ranks_by_the_gain_when_its_ranked_models_do_not_share_a_basel
 
 
 def test_two_weights_of_one_architecture_share_one_baseline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import invmeter.pipeline.baseline as baseline
+    from invmeter.pipeline import baseline
 
     measured = []
     real = baseline.measure_baseline

@@ -121,8 +121,8 @@ def test_exit_status_says_whether_rows_failed_or_nothing_was_ranked(tmp_path: Pa
 
 
 def test_a_second_run_on_the_same_folder_stops_while_the_first_holds_the_lock(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time, filelock; lock = filelock.FileLock(sys.argv[1]);"
-                               " lock.acquire(); print('held', flush=True); time.sleep(60)",
+    holder = subprocess.Popen([sys.executable, "-c", ("import sys, time, filelock; lock = filelock.FileLock(sys.argv[1]);"
+                               " lock.acquire(); print('held', flush=True); time.sleep(60)"),
                                str(tmp_path / LOCK_FILE)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
