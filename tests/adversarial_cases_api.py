@@ -309,8 +309,8 @@ _PROBE = [
 _FUNCTIONAL = [
     Case("edge-functional-exact", lambda fx: F.invariance(_z(), _z()), check(lambda v: v == 1.0, "1.0")),
     Case("edge-functional-constant-is-nan", lambda fx: F.invariance(torch.ones(8, 3), torch.ones(8, 3)),
-         warns(r"invariance undefined \(NaN\): the reference change of content does not move", math.isnan,
-               "NaN (documented: blind, not invariant)")),
+         warns(r"invariance undefined \(NaN\): the representations of the clean images are identical", math.isnan,
+               "NaN with the report's reason (documented: blind, not invariant)")),
     Case("silent-functional-l2-collapsed-was-inf", lambda fx: F.l2_ratio(torch.eye(2)[torch.arange(8) % 2],
                                                                           torch.arange(8) % 2),
          warns(r"l2_ratio undefined \(NaN\): every class collapses", math.isnan, "NaN, as a report's null")),

@@ -130,16 +130,19 @@ def test_goodfellow_conditions_on_firing_where_tmeasures_cannot_tell_a_permutati
     assert torch.equal(goodfellow_tmeasures(permuted), goodfellow_tmeasures(invariant))  # both exactly 1
 
 
-def test_one_pass_thresholds_come_from_the_calibration_batches_and_are_not_counted() -> None:
+def test_one_pass_thresholds_come_from_the_calibration_images_and_are_not_counted() -> None:
     clean, transformed = pairs(n=64, shape=(12,))
     s = UnitStats(calibration=20)
     for start in range(0, 64, 8):
         s.update(clean[start : start + 8], transformed[start : start + 8])
-    head = clean[:24].double()  # 20 images end inside the 3rd batch of 8: the thresholds use whole batches
+    head = clean[:20].double()  # 20 images end inside the 3rd batch of 8: that batch is split there
     thr = head.mean(0) + Z99 * head.std(0)
-    assert s.n_counted == 40
-    fire_c, fire_t = clean[24:] > thr, transformed[24:] > thr
+    assert s.n_counted == 44
+    fire_c, fire_t = clean[20:] > thr, transformed[20:] > thr
     assert torch.equal(s.fires[0], fire_c.sum(0).double()) and torch.equal(s.fires[2], (fire_c & fire_t).sum(0).double())
+    whole = UnitStats(calibration=20)  # the same images in one batch: the same thresholds and counts
+    whole.update(clean, transformed)
+    assert torch.allclose(whole.thresholds(), s.thresholds(), rtol=1e-6) and torch.equal(whole.fires, s.fires)
     short = UnitStats(calibration=20)
     short.update(clean[:16], transformed[:16])
     with pytest.raises(DataError, match="calibration"):

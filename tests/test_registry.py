@@ -214,7 +214,9 @@ def _anova_variant(reps: Representations) -> float:
 
 def _goodfellow(reps: Representations) -> float:
     a, b = _unit_terms(reps)
-    theta = a.mean(0) + stats.norm.ppf(0.99) * a.std(0, ddof=1)
+    m = max(2, len(a) // 4)  # thresholds from the first quarter's clean views, firing counted on the others
+    theta = a[:m].mean(0) + stats.norm.ppf(0.99) * a[:m].std(0, ddof=1)
+    a, b = a[m:], b[m:]
     g = (a > theta).mean(0)
     both = ((a > theta) & (b > theta)).mean(0)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -124,12 +124,12 @@ def train(*, transforms: str, classes: int, image_size: int, out: str, resume: b
     config = TrainConfig.for_transforms2d(transforms=transforms, classes=classes, image_size=image_size, track=track,
                                           **options)
     if plot is not None:
-        from invmeter.report.plots import pyplot
+        from invmeter.report.plots import require_matplotlib
 
         if Path(plot).resolve().parent != Path(out).resolve():  # --out itself is created and checked by training
             check_writable(plot, "plot")
         _check_suffix(plot, PLOT_FORMATS, "plot")
-        pyplot()  # fail before training if matplotlib is missing
+        require_matplotlib()  # fail before training if matplotlib is missing
     result = run(config, out=out, resume=resume, verbose=verbose)
     if plot is None:
         return result, None

@@ -24,7 +24,7 @@ from invmeter.pipeline.plan import MeasurementPlan, Request
 from invmeter.pipeline.prepare import prepare
 from invmeter.pipeline.resolve import resolve_settings
 from invmeter.pipeline.settings import ScoreSettings
-from invmeter.report.report import Report, SeedSummary
+from invmeter.report.report import Report, SeedSummary, Sweep
 from invmeter.transforms import TransformSpec
 
 __all__ = ["score", "score_many", "sweep"]
@@ -74,14 +74,15 @@ def sweep(
     data: Any = "transforms2d",
     settings: ScoreSettings | None = None,
     **options: Any,
-) -> list[Report]:
+) -> Sweep:
     """One report per magnitude m, each at the *fixed* value θ = m (random sign or direction per image); a magnitude
     is a number in the family's units or, for translations, a string in pixels (``"8px"``).
 
     The clean views are the same images at every magnitude, so their representations are computed once:
     ``(1 + len(magnitudes)) · N`` forward passes. Each report adds ``equivariance`` and a verdict (invariant /
-    equivariant / neither) and records its magnitude in ``report.magnitude``. Settings are those of
-    :func:`score` (``seeds`` and ``baseline`` excepted).
+    equivariant / neither) and records its magnitude in ``report.magnitude``. The result is a :class:`Sweep`, a list
+    of the reports with the sweep's ``to_json()``, ``to_table()`` and ``figure()``, shown as a table in a notebook.
+    Settings are those of :func:`score` (``seeds`` and ``baseline`` excepted).
 
     Example:
         >>> import invmeter, torch
@@ -92,7 +93,8 @@ def sweep(
         ([0.0, 90.0], 1.0)
     """
     request = prepare(model, transform, data=data, settings=resolve_settings(settings, options), magnitudes=magnitudes)
-    return _measured(_one(request, "sweep() varies one transform; for several use score_many(magnitudes=...)"))[0]
+    (group,) = _measured(_one(request, "sweep() varies one transform; for several use score_many(magnitudes=...)"))
+    return Sweep(group)
 
 
 def score_many(
@@ -108,7 +110,7 @@ def score_many(
     **options: Any,
 ) -> list[list[Report]]:
     """Every model on every transform: one group of reports per (model, transform), in order (one report, or a
-    sweep's reports with ``magnitudes``). Everything is checked before the first model is built; each model is then
+    :class:`Sweep` with ``magnitudes``). Everything is checked before the first model is built; each model is then
     built once (one weights check, one warning) and its transforms share the clean views: ``(1 + T) · N`` forward
     passes per model and seed for T transforms (a layer profile needs ``2 N`` per transform).
 
@@ -168,4 +170,4 @@ def _measured(plan: MeasurementPlan) -> list[list[Report]]:
     groups: dict[int, list[Report]] = {}
     for planned, report in zip(plan.transforms, reports):
         groups.setdefault(planned.group, []).append(report)
-    return list(groups.values())
+    return [Sweep(g) if g[0].magnitude is not None else g for g in groups.values()]

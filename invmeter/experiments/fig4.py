@@ -19,7 +19,7 @@ from invmeter.experiments import fig3
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig3 import DATASETS, background_name, core_datasets, notes, seed_objects
-from invmeter.report.plots import pyplot, save
+from invmeter.report.plots import save, subplots
 from invmeter.runner import Cell
 
 __all__ = ["NAME", "SCALES", "TITLE", "SweepScale", "cells", "claims", "notes", "plot"]
@@ -126,11 +126,10 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Check]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    plt = pyplot()
     curves = _curves(rows)
     reference_rows = [r for r in rows if r["sweep"] == "reference"]
     lines = {k: v[0] for k, v in mean_by(reference_rows, ("value", "target")).items()}
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharey=True)
+    fig, axes = subplots(2, 2, figsize=(10, 7), sharey=True)
     for i, (kind, symbol) in enumerate((("relevance", "relevance α"), ("availability", "availability β"))):
         for j, task in enumerate(DATASETS[t] for t in TARGETS):
             ax = axes[i, j]

@@ -17,7 +17,7 @@ from invmeter.data.transforms2d import Transforms2D
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig2 import object_pool
-from invmeter.report.plots import heatmap, pyplot, save
+from invmeter.report.plots import heatmap, save, subplots
 from invmeter.runner import Cell
 
 NAME = "fig5"
@@ -90,11 +90,10 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Check]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    plt = pyplot()
     acc = {key: v[0] for key, v in mean_by(rows, ("trained_on", "target")).items()}
     grid = np.array([[acc[(a, b)] for b in DATASETS] for a in DATASETS])
     labels = ["D_T1", "D_T2", "D_T1⊕T2", "D_T1∘T2"]
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = subplots(figsize=(5.5, 4.5))
     heatmap(fig, ax, grid, labels, labels, label="transfer accuracy", vmin=0, vmax=1, fontsize=10)
     ax.set_xlabel("target")
     ax.set_ylabel("pretrained on")

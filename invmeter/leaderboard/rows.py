@@ -19,6 +19,8 @@ from invmeter._utils.io import atomic_write
 from invmeter._utils.schemas import ZOO_MODEL_REPORT_SCHEMA_VERSION, ZOO_ROW_SCHEMA_VERSION
 from invmeter.errors import InvmeterError
 from invmeter.leaderboard.records import is_random_init, model_key
+from invmeter.report.display import html_table, markdown_table
+from invmeter.report.tables import fmt, interval
 
 __all__ = [
     "ZooTable",
@@ -38,7 +40,8 @@ _META_COLUMNS = ("architecture", "params", "input_size", "pairing")
 
 
 class ZooTable(list):
-    """The zoo's rows (one dict per model x transform); :meth:`to_pandas` gives a DataFrame when pandas is installed.
+    """The zoo's rows (one dict per model x transform); :meth:`to_pandas` gives a DataFrame when pandas is installed;
+    a notebook shows a table of every row's metrics with their intervals (or why the row failed).
 
     Attributes:
         files: Every file the zoo wrote, by role (``csv``, ``jsonl``, ``md``, ``html``, figures, ``reports``: the
@@ -58,6 +61,12 @@ class ZooTable(list):
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [r for r in self if r["status"] == "failed"]
+
+    def _repr_html_(self) -> str:
+        return html_table(*_cells(self))
+
+    def _repr_markdown_(self) -> str:
+        return markdown_table(*_cells(self))
 
     def to_pandas(self) -> Any:
         try:
@@ -87,6 +96,19 @@ def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
     out["input_size"] = "x".join(str(v) for v in meta.get("input_size", [])) or None
     out["pairing"] = row.get("pairing")
     return out
+
+
+def _cells(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The rows as table cells: model, weights, transform, status (a failed row's reason), then each metric's value
+    with its interval."""
+    names = list(dict.fromkeys(m for r in rows for m in r.get("metrics", {})))
+    cells = []
+    for row in rows:
+        flat = _flat(row)
+        status = "ok" if row.get("status") == "ok" else f"failed: {row.get('reason')}"
+        values = [f"{fmt(flat[m])} {interval((flat[m + '_lo'], flat[m + '_hi']))}" if m in flat else "" for m in names]
+        cells.append([str(flat["model"]), str(flat["weights"]), str(flat["transform"]), status, *values])
+    return ["model", "weights", "transform", "status", *names], cells
 
 
 def _csv(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -21,7 +21,11 @@ from invmeter.metrics.reductions import Terms
 from invmeter.metrics.registry import get_metric
 from invmeter.types import MetricValue, Representations
 
-__all__ = ["MetricContext", "metric_rng", "reduce_terms", "stratified_split", "stream_id"]
+__all__ = ["CONSTANT_REPRESENTATION", "MetricContext", "metric_rng", "reduce_terms", "stratified_split", "stream_id"]
+
+# Why a constant representation has no metric (the reason a report, the functional API and the streaming metric give)
+CONSTANT_REPRESENTATION = ("the representations of the clean images are identical for every image (a constant model, "
+                           "or a layer that does not see the input): nothing can be measured")
 
 
 def stream_id(name: str) -> int:
@@ -121,10 +125,7 @@ class MetricContext:
         that does not see the input), else ``None``. Constant *transformed* views are a legitimate result (the
         transform destroyed the content) and are measured."""
         z = self.reps.clean
-        if len(z) > 1 and bool((z == z[0]).all()):
-            return ("the representations of the clean images are identical for every image (a constant model, or a "
-                    "layer that does not see the input): nothing can be measured")
-        return None
+        return CONSTANT_REPRESENTATION if len(z) > 1 and bool((z == z[0]).all()) else None
 
     @cached_property
     def split(self) -> tuple[np.ndarray, np.ndarray]:

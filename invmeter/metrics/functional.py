@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from invmeter.errors import DataError, InvalidParameterError, UndefinedMetricWarning, warn
+from invmeter.metrics.context import CONSTANT_REPRESENTATION
 from invmeter.metrics.distances import class_distance_sums
 from invmeter.metrics.invariance import derangement, paired_distances
 from invmeter.metrics.reductions import Terms
@@ -34,15 +35,26 @@ def invariance(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *, generator
         generator: Seeds that derangement: a numpy Generator or an int seed (default 0).
 
     Returns:
-        The value, or NaN with an :class:`~invmeter.errors.UndefinedMetricWarning` when every reference distance
-        is 0 (the representation does not see the content at all: not invariant, blind; docs/metrics.md).
+        The value, or NaN with an :class:`~invmeter.errors.UndefinedMetricWarning` when ``z`` is the same for every
+        image (a constant model: the reason a report gives) or every reference distance is 0 (the representation
+        does not see the content at all: not invariant, blind; docs/metrics.md).
 
     Example:
         >>> z = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
         >>> invariance(z, z)
         1.0
     """
-    return reduced_value("invariance", _invariance_terms(z, z_t, z_ref, generator))
+    return _ratio("invariance", z, z_t, z_ref, generator)
+
+
+def _ratio(name: str, z: Tensor, z_t: Tensor, z_ref: Tensor | None, generator: np.random.Generator | int | None
+           ) -> float:
+    """``invariance`` or ``paired_distance_ratio``; NaN with the batch report's reason when ``z`` is constant."""
+    terms = _invariance_terms(z, z_t, z_ref, generator)
+    if len(z) > 1 and bool((z == z[0]).all()):  # a constant model: the reason a report gives
+        warn(f"{name} undefined (NaN): {CONSTANT_REPRESENTATION}.", UndefinedMetricWarning)
+        return float("nan")
+    return reduced_value(name, terms)
 
 
 def paired_distance_ratio(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *,
@@ -50,7 +62,7 @@ def paired_distance_ratio(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *
     """The paper's number, ``mean_i ‖z_i − z'_i‖ / mean_i ‖z_i − z_ref(i)‖`` (= 1 − :func:`invariance`): the
     distance t moves a representation relative to a change of content; 0 = invariant, lower = more invariant.
     Arguments and the NaN case as in :func:`invariance`."""
-    return reduced_value("paired_distance_ratio", _invariance_terms(z, z_t, z_ref, generator))
+    return _ratio("paired_distance_ratio", z, z_t, z_ref, generator)
 
 
 def l2_ratio(z: Tensor, labels: Tensor) -> float:
@@ -110,6 +122,7 @@ def checked_tensor(name: str, x: Tensor) -> Tensor:
         raise InvalidParameterError(f"'{name}' must be a torch.Tensor. Got {type(x).__name__}.")
     if x.dim() != 2:
         raise InvalidParameterError(f"'{name}' must be 2-D (N, D); flatten it first. Got shape {tuple(x.shape)}.")
+    _check_not_meta(name, x)
     x = x.detach().cpu()
     if x.dtype.is_floating_point and not bool(torch.isfinite(x).all()):
         raise DataError(f"'{name}' holds NaN or Inf values; check the model's output (e.g. a diverged run).")
@@ -118,13 +131,20 @@ def checked_tensor(name: str, x: Tensor) -> Tensor:
 
 def checked_labels(labels: Tensor, n: int) -> Tensor:
     """``(n,)`` non-negative integer class indices as int64 on the CPU, or a one-line error."""
-    labels = torch.as_tensor(labels).detach().cpu()
+    labels = torch.as_tensor(labels)
+    _check_not_meta("labels", labels)
+    labels = labels.detach().cpu()
     if labels.shape != (n,) or labels.dtype.is_floating_point or labels.dtype == torch.bool:
         raise InvalidParameterError(f"'labels' must hold {n} integer class indices, one per image. Got "
                                     f"{tuple(labels.shape)} {labels.dtype}.")
     if n and int(labels.min()) < 0:
         raise InvalidParameterError("'labels' must be non-negative class indices.")
     return labels.to(torch.int64)
+
+
+def _check_not_meta(name: str, x: Tensor) -> None:
+    if x.device.type == "meta":
+        raise DataError(f"'{name}' is on the meta device: it has a shape but no values. Give a tensor with data.")
 
 
 def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:

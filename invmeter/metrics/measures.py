@@ -122,13 +122,11 @@ def cka(ctx: MetricContext) -> MetricValue:
 
 
 def _unit_metric(ctx: MetricContext, name: str) -> MetricValue:
-    """The representation's unit measures, from all its images at once: Goodfellow's thresholds from every clean
-    view, then every image counted (tmeasures' two-pass result)."""
+    """The representation's unit measures, as the layer profile computes every layer's (:class:`UnitProfile`):
+    Goodfellow's thresholds from the clean views of the first quarter of the images, firing counted on the rest."""
     if "unit_stats" not in ctx._cache:
         z, z_t = ctx.reps.clean, ctx.reps.transformed
-        calibrate = UnitStats(calibration=len(z))
-        calibrate.update(z, z_t)
-        stats = UnitStats(thresholds=calibrate.thresholds())
+        stats = UnitStats(calibration=_calibration(len(z)))
         stats.update(z, z_t)
         ctx._cache["unit_stats"] = unit_values(stats)
     return ctx._cache["unit_stats"][name]
@@ -143,7 +141,8 @@ def normalized_variance(ctx: MetricContext) -> MetricValue:
 
 
 @register_metric(
-    "anova_variant", formula="fraction of units whose mean differs between the views (paired F test, 0.99, Bonferroni)",
+    "anova_variant", formula="fraction of units whose mean differs between the views (one-way ANOVA F test, views "
+    "as groups, 0.99, Bonferroni over units)",
     reading="0 = no unit moves", higher_is_better=False, bounds=(0.0, 1.0), default=False, profile=UnitProfile)
 def anova_variant(ctx: MetricContext) -> MetricValue:
     return _unit_metric(ctx, "anova_variant")

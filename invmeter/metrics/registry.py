@@ -87,6 +87,12 @@ class Metric:
         return self.bounds[1] == 1.0 and self.bounds[0] in (0.0, -math.inf)
 
     @property
+    def per_layer(self) -> bool:
+        """Whether a layer profile shows it: a reducer (``profile``), or the gradient pass's per-layer values (a
+        metric that ``needs`` the model: ``lie_derivative``)."""
+        return self.profile is not None or "model" in self.needs
+
+    @property
     def direction(self) -> str:
         return {True: "higher", False: "lower", None: "reference"}[self.higher_is_better]
 
@@ -94,7 +100,7 @@ class Metric:
         lo, hi = self.bounds
         return {"name": self.name, "formula": self.formula, "reading": self.reading, "direction": self.direction,
                 "bounds": [lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None],
-                "needs": sorted(self.needs), "default": self.default, "per_layer": self.profile is not None,
+                "needs": sorted(self.needs), "default": self.default, "per_layer": self.per_layer,
                 "reduction": self.reduction.name if self.reduction else None, "sweep": self.sweep,
                 "calibrates": self.calibrates}
 

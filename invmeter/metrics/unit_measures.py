@@ -27,8 +27,9 @@ the cross-check against tmeasures uses).
 
 The thresholds need the clean activations' mean and std before anything can be counted. With ``thresholds``
 given (a previous pass, :meth:`UnitStats.thresholds`), every image is counted: the exact two-pass result
-tmeasures computes. Otherwise they are fixed from the clean views of the first ``calibration`` images (whole
-batches), and firing is counted on the images after those: one pass, O(units) memory.
+tmeasures computes. Otherwise they are fixed from the clean views of exactly the first ``calibration`` images (a
+batch that crosses that count is split there), and firing is counted on the images after those: one pass, O(units)
+memory, and the same result however the images are batched (up to float rounding of the sums).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class UnitStats:
     Args:
         thresholds: Goodfellow firing thresholds on ``sign × activation`` per unit (a unit's shape), e.g. a previous
             pass's :meth:`thresholds`; every image is counted. ``None``: fixed after ``calibration`` images.
-        calibration: Images (whole batches) whose clean views fix the thresholds when none are given.
+        calibration: Images whose clean views fix the thresholds when none are given (the first ones fed).
         alpha: Goodfellow's threshold quantile ``Φ⁻¹(alpha)`` (tmeasures' default 0.99).
         sign: +1, or -1 to measure a unit's firing below its threshold (tmeasures' ``sign``).
     """
@@ -136,6 +137,11 @@ class UnitStats:
             )
         b = clean.shape[0]
         if b == 0:
+            return
+        if self._threshold is None and self.n < self.calibration < self.n + b:  # thresholds from exactly these
+            k = self.calibration - self.n
+            self.update(clean[:k], transformed[:k])
+            self.update(clean[k:], transformed[k:])
             return
         if self.shape is None:
             self._start(clean, transformed)

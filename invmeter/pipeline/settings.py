@@ -7,6 +7,7 @@ checked here, with the message form "parameter, constraint, got, fix".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -160,6 +161,9 @@ class ScoreSettings:
             if values is not None and (len(values) not in (1, 3) or not all(isinstance(v, (int, float)) for v in values)):
                 raise InvalidParameterError(f"The {name!r} parameter must be 1 or 3 numbers (per RGB channel). "
                                             f"Got {values!r}.")
+            if values is not None and not all(math.isfinite(v) for v in values):
+                raise InvalidParameterError(f"The {name!r} parameter must be finite numbers (per RGB channel). Got "
+                                            f"{', '.join(str(v) for v in values)}.")
             if values is not None and len(values) == 1:
                 object.__setattr__(self, name, tuple(values) * 3)
         if (self.mean is None) != (self.std is None):

@@ -17,7 +17,7 @@ from invmeter.errors import InvalidParameterError
 from invmeter.metrics.registry import METRICS
 from invmeter.types import MetricValue
 
-__all__ = ["Report", "Baseline", "LayerValues", "SeedStats", "SeedSummary", "append_csv", "check_csv_columns",
+__all__ = ["Report", "Baseline", "LayerValues", "SeedStats", "SeedSummary", "Sweep", "append_csv", "check_csv_columns",
            "csv_columns", "reports_to_json", "sweep_to_dict"]
 
 _ROW_FIELDS = ("model", "weights", "layer", "transform", "magnitude", "data", "n_images", "seed", "invariance_reference")
@@ -190,6 +190,27 @@ class Report:
 
         return report_table(self)
 
+    def figure(self) -> Any:
+        """Its metrics with their intervals (or its layer profile) as a matplotlib figure, without pyplot: a notebook
+        shows it, ``figure().savefig(path)`` writes it (the ``plot`` extra)."""
+        from invmeter.report.plots import report_figure
+
+        return report_figure([self])
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's text form (a terminal): the table, not the field dump."""
+        printer.text(self.to_table())
+
+    def _repr_html_(self) -> str:
+        from invmeter.report.display import report_html
+
+        return report_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from invmeter.report.display import report_markdown
+
+        return report_markdown(self)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Report:
         base = d.get("baseline")
@@ -224,6 +245,42 @@ class Report:
         row["verdict"] = self.verdict or ""
         row["invmeter_version"] = self.invmeter_version
         return row
+
+
+class Sweep(list[Report]):
+    """A sweep's reports, one per magnitude, in order (a list), with the sweep's own JSON, table and figure; a
+    notebook shows it as a table."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return sweep_to_dict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return reports_to_json(self, indent=indent)
+
+    def to_table(self) -> str:
+        """One row per magnitude: the sweep's metrics with their intervals, and the verdict."""
+        from invmeter.report.tables import sweep_table
+
+        return sweep_table(self)
+
+    def figure(self) -> Any:
+        """The sweep's curves with their intervals (the ``plot`` extra), a figure a notebook shows."""
+        from invmeter.report.plots import report_figure
+
+        return report_figure(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.to_table())
+
+    def _repr_html_(self) -> str:
+        from invmeter.report.display import sweep_html
+
+        return sweep_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from invmeter.report.display import sweep_markdown
+
+        return sweep_markdown(self)
 
 
 def sweep_to_dict(reports: Sequence[Report]) -> dict[str, Any]:

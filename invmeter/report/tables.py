@@ -10,7 +10,8 @@ from invmeter.metrics.registry import METRICS, get_metric
 if TYPE_CHECKING:
     from invmeter.report.report import Report
 
-__all__ = ["report_table", "sweep_table", "comparison_table", "sweep_metrics", "fmt"]
+__all__ = ["comparison_table", "fmt", "interval", "layer_cells", "report_cells", "report_heading", "report_table",
+           "sweep_cells", "sweep_heading", "sweep_metrics", "sweep_table", "text_table"]
 
 
 def fmt(value: float | None) -> str:
@@ -18,47 +19,70 @@ def fmt(value: float | None) -> str:
     return "n/a" if value is None or value != value else f"{value:.3f}"
 
 
-def _interval(ci: Sequence[float | None]) -> str:
+def interval(ci: Sequence[float | None]) -> str:
+    """A 95% interval as ``[lo, hi]`` (``n/a`` for a missing end)."""
     return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+Cells = tuple[list[str], list[list[str]]]  # a table: its header and its rows of cells
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Cells laid out in columns: the first left-aligned, the others right-aligned, the last left-aligned."""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        last = len(cells) - 1
+        return "   ".join(str(c).ljust(w) if i in (0, last) else str(c).rjust(w)
+                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([line(header), "-" * len(line(["-" * w for w in widths])), *(line(r) for r in rows)])
+
+
+def report_heading(report: Report) -> list[str]:
+    """What was measured: the model, the transform and the data, one line each."""
+    model = report.model
+    return [f"model      {model.get('name')}  (weights: {model.get('weights')}, layer: {model.get('layer')})",
+            f"transform  {report.transform.get('spec')}", f"data       {_data_line(report.data)}"]
+
+
+def report_cells(report: Report) -> Cells:
+    """The metrics with their 95% intervals and readings (an undefined one: its reason), with the mean ± std across
+    seeds and the random-init value when present."""
+    seeds, base = report.seeds, report.baseline
+    header = ["metric", "value", "95% CI"]
+    header += [f"mean ± std ({len(seeds.seeds)} seeds)"] if seeds else []
+    header += [f"random-init ({len(base.inits.seeds)} inits)" if base.inits else "random-init"] if base else []
+    rows = []
+    for key, m in report.metrics.items():
+        row = [key, fmt(m.value), interval(m.ci95)]
+        if seeds:
+            stats = seeds.metrics[key]
+            row.append(f"{stats.mean:.3f} ± {stats.std:.3f}" if stats.mean is not None else "n/a")
+        if base:
+            row.append(_baseline_cell(base, key))
+        rows.append(row + [f"undefined: {m.reason}" if m.reason else get_metric(key).reading])
+    return header + ["reading"], rows
+
+
+def layer_cells(report: Report) -> Cells:
+    """The per-layer profile: one row per layer, each profiled metric's value and interval."""
+    names = list(dict.fromkeys(k for entry in report.layers for k in entry.metrics))
+    header = ["layer", *(c for n in names for c in (n, "95% CI"))]
+    rows = [[entry.layer, *(c for n in names for c in ((fmt(entry.metrics[n].value), interval(entry.metrics[n].ci95))
+                                                          if n in entry.metrics else ("", "")))]
+            for entry in report.layers]
+    return header, rows
 
 
 def report_table(report: Report) -> str:
     """The metrics with their 95% intervals and readings (and seeds, baseline, layers when present)."""
-    seeds, base = report.seeds, report.baseline
-    width = max([22, *(len(k) + 1 for k in report.metrics)])
-    header = f"{'metric':<{width}}{'value':>9}   {'95% CI':<19}"
-    if seeds:
-        header += f"{'mean ± std (' + str(len(seeds.seeds)) + ' seeds)':<24}"
-    if base:
-        header += f"{'random-init' + (f' ({len(base.inits.seeds)} inits)' if base.inits else ''):>22}  "
-    lines = [
-        f"model      {report.model.get('name')}  (weights: {report.model.get('weights')}, layer: "
-        f"{report.model.get('layer')})",
-        f"transform  {report.transform.get('spec')}",
-        f"data       {_data_line(report.data)}",
-        "",
-        header + "reading",
-        "-" * (len(header) + 24),
-    ]
-    for key, m in report.metrics.items():
-        row = f"{key:<{width}}{fmt(m.value):>9}   {_interval(m.ci95):<19}"
-        if seeds:
-            stats = seeds.metrics[key]
-            row += (f"{stats.mean:.3f} ± {stats.std:.3f}" if stats.mean is not None else "n/a").ljust(24)
-        if base:
-            row += f"{_baseline_cell(base, key):>22}  "
-        lines.append(row + (f"undefined: {m.reason}" if m.reason else get_metric(key).reading))
+    lines = [*report_heading(report), "", text_table(*report_cells(report))]
     if report.verdict is not None:
         lines.append(f"verdict: {report.verdict}")
     if report.layers:
-        names = list(dict.fromkeys(k for entry in report.layers for k in entry.metrics))
-        lines += ["", f"{'layer':<30}" + "".join(f"{n:>14}   {'95% CI':<19}" for n in names)]
-        for entry in report.layers:
-            cells = "".join(f"{fmt(entry.metrics[n].value) if n in entry.metrics else '':>14}   "
-                            f"{_interval(entry.metrics[n].ci95) if n in entry.metrics else '':<19}" for n in names)
-            lines.append(f"{entry.layer:<30}{cells}")
-    for w in report.warnings:
-        lines.append(f"WARNING: {w}")
+        lines += ["", text_table(*layer_cells(report))]
+    lines += [f"WARNING: {w}" for w in report.warnings]
     return "\n".join(lines)
 
 
@@ -78,17 +102,22 @@ def sweep_metrics(report: Report) -> list[str]:
     return [k for k in METRICS if METRICS[k].sweep and k in report.metrics]
 
 
-def sweep_table(reports: Sequence[Report]) -> str:
+def sweep_heading(reports: Sequence[Report]) -> str:
+    step = reports[0].transform["steps"][0]
+    return f"model {reports[0].model['name']}  sweep of {step['family']} ({step['units']}), fixed magnitude per row"
+
+
+def sweep_cells(reports: Sequence[Report]) -> Cells:
     """One row per magnitude: the sweep's metrics (:func:`sweep_metrics`) with intervals, and the verdict."""
     keys = sweep_metrics(reports[0])
-    step = reports[0].transform["steps"][0]
-    lines = [f"model {reports[0].model['name']}  sweep of {step['family']} ({step['units']}), fixed magnitude per row",
-             f"{'magnitude':>10}" + "".join(f"{k:>25}" for k in keys) + "   verdict"]
-    for r in reports:
-        cells = "".join(f"{fmt(r[k]) + ' ' + _interval(r.metrics[k].ci95):>25}" for k in keys)
-        label = f"{r.magnitude:g}{'px' if r.magnitude_units == 'pixels' else ''}"
-        lines.append(f"{label:>10}{cells}   {r.verdict or ''}")
-    return "\n".join(lines)
+    rows = [[f"{r.magnitude:g}{'px' if r.magnitude_units == 'pixels' else ''}",
+             *(f"{fmt(r[k])} {interval(r.metrics[k].ci95)}" for k in keys), r.verdict or ""] for r in reports]
+    return ["magnitude", *keys, "verdict"], rows
+
+
+def sweep_table(reports: Sequence[Report]) -> str:
+    """One row per magnitude: the sweep's metrics (:func:`sweep_metrics`) with intervals, and the verdict."""
+    return sweep_heading(reports) + "\n" + text_table(*sweep_cells(reports))
 
 
 def comparison_table(reports: Sequence[Report], metric: str = "invariance") -> str:
@@ -104,9 +133,14 @@ def comparison_table(reports: Sequence[Report], metric: str = "invariance") -> s
 
 
 def _data_line(data: dict[str, Any]) -> str:
-    if data.get("name") == "folder":
-        return f"folder {data.get('path')} ({data.get('n_images')} images, {data.get('n_classes')} classes)"
-    return (
-        f"{data.get('name')} ({data.get('n_images')} images, {data.get('n_classes')} classes, "
-        f"{data.get('image_size')}px, objects: {data.get('object_source', {}).get('source')})"
-    )
+    """The data in one line: its name (a folder: its path), image and class counts, size and object source where
+    the data has them (an unlabelled tensor has no classes to show)."""
+    parts = [f"{data.get('n_images')} images"]
+    if data.get("n_classes") is not None:
+        parts.append(f"{data['n_classes']} classes")
+    if data.get("image_size") is not None and data.get("name") != "folder":
+        parts.append(f"{data['image_size']}px")
+    if data.get("object_source"):
+        parts.append(f"objects: {data['object_source'].get('source')}")
+    name = f"folder {data.get('path')}" if data.get("name") == "folder" else data.get("name")
+    return f"{name} ({', '.join(parts)})"
