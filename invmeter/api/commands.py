@@ -18,7 +18,7 @@ from invmeter._utils.validation import (
 )
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "zoo_outcome", "check_outputs", "write_outputs",
+__all__ = ["transform_catalog", "model_listing", "metric_catalog", "zoo_outcome", "check_outputs", "write_outputs",
            "train", "build_data", "preview", "reproduce", "reproduce_plan", "claim_tally", "PLOT_FORMATS"]
 
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -32,11 +32,18 @@ def transform_catalog() -> list[Any]:
     return [get_family(name) for name in list_transforms()]
 
 
-def model_catalog(pattern: str = "*") -> list[tuple[str, bool]]:
-    """``[(spec, has pretrained weights)]`` matching a glob (timm names and pretrained tags, torchvision, cifar)."""
-    from invmeter.models import model_catalog as catalog
+def model_listing(pattern: str = "*") -> str:
+    """``invmeter models PATTERN``: each matching spec (the zoo's matcher: timm names and pretrained tags,
+    torchvision, cifar) and whether it has pretrained weights; an error when nothing matches."""
+    from invmeter.models import model_catalog
 
-    return catalog(pattern)
+    found = model_catalog(pattern)
+    if not found:
+        raise InvalidParameterError(f"No model matches {pattern!r}; try a wider pattern such as "
+                                    f"'*{pattern.strip('*')}*'.")
+    width = max(len(name) for name, _ in found) + 2
+    return "\n".join([f"{'model':<{width}}pretrained weights",
+                      *(f"{name:<{width}}{'yes' if pretrained else 'no'}" for name, pretrained in found)])
 
 
 def zoo_outcome(rows: Any, *, allow_failures: bool = False) -> tuple[list[str], str, str | None]:

@@ -8,11 +8,10 @@ module or handle is identified by a fingerprint of its class, weights and prepro
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import math
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,10 @@ from typing import Any
 from torch import nn
 
 from invmeter.errors import InvalidParameterError
-from invmeter.models import ModelHandle, model_catalog
+from invmeter.models import ModelHandle
+from invmeter.pipeline.patterns import expand_patterns
 
-__all__ = ["ZooModel", "expand_patterns", "live_object", "read_models_file", "zoo_models"]
+__all__ = ["ZooModel", "live_object", "read_models_file", "zoo_models"]
 
 _FILE_KEYS = {"name", "spec", "arch", "weights", "image_size", "mean", "std"}
 _LIVE: dict[str, nn.Module | ModelHandle] = {}  # in-memory models of this process, by fingerprint
@@ -93,34 +93,6 @@ def _fingerprint(obj: nn.Module | ModelHandle) -> str:
     key = digest.hexdigest()[:20]
     _LIVE[key] = obj
     return key
-
-
-def _is_glob(pattern: str) -> bool:
-    """``*`` or ``[`` make a glob; a ``?`` too, unless it starts a spec's options (``cifar:vgg11?width=0.25``)."""
-    return any(c in pattern for c in "*[") or ("?" in pattern and "=" not in pattern)
-
-
-def expand_patterns(patterns: Sequence[str]) -> list[str]:
-    """Model specs from specs and globs: ``'timm:resnet18*'`` over timm names and pretrained tags,
-    ``'torchvision:resnet*'``, ``'cifar:*'`` (the matcher of ``invmeter models``), checkpoint paths and globs of
-    files (``'runs/*/model.safetensors'``). A pattern that matches nothing is an error naming it; each spec is kept
-    once, in the given order."""
-    if isinstance(patterns, str) or not patterns:
-        raise InvalidParameterError("Give at least one model pattern, e.g. 'timm:resnet18*' cifar:vgg11.")
-    specs: list[str] = []
-    for pattern in patterns:
-        if not isinstance(pattern, str) or not pattern.strip():
-            raise InvalidParameterError(f"A model pattern must be a non-empty string, e.g. 'timm:resnet18*'. Got "
-                                        f"{pattern!r}.")
-        if not _is_glob(pattern):
-            specs.append(pattern.strip())
-            continue
-        found = sorted(glob.glob(pattern)) or [spec for spec, _ in model_catalog(pattern)]
-        if not found:
-            raise InvalidParameterError(f"The model pattern {pattern!r} matches no model or file; list models with "
-                                        f"'invmeter models {pattern!r}'.")
-        specs += found
-    return list(dict.fromkeys(specs))
 
 
 def _canonical(spec: str) -> str:

@@ -28,7 +28,7 @@ from invmeter._utils.schemas import ZOO_BASELINE_SCHEMA_VERSION
 from invmeter._utils.validation import check_output_folder, unknown_name
 from invmeter._version import __version__
 from invmeter.errors import InvalidParameterError, InvmeterError
-from invmeter.leaderboard.entries import ZooModel, expand_patterns, live_object, read_models_file, zoo_models
+from invmeter.leaderboard.entries import ZooModel, live_object, read_models_file, zoo_models
 from invmeter.leaderboard.records import is_random_init
 from invmeter.leaderboard.rows import (
     ZooTable,
@@ -41,6 +41,7 @@ from invmeter.leaderboard.rows import (
     write_results,
     zoo_columns,
 )
+from invmeter.pipeline.patterns import expand_patterns
 from invmeter.runner import EXECUTORS, Cell, cell_task, resolve_jobs, run_cells
 
 __all__ = ["LOCK_FILE", "ZooModel", "ZooTable", "expand_patterns", "read_models_file", "zoo", "zoo_columns"]
