@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "Representations": "invmeter.types",
     "InvarianceMetric": "invmeter.streaming.metric",
     "ZooTable": "invmeter.api",
+    "ZooModel": "invmeter.api",
 }
 _SUBMODULES = ("functional",)  # public modules: invmeter.metrics.functional.invariance(z, z_t), ...
 
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from invmeter import functional as functional
     from invmeter.api import (
         Selection as Selection,
+        ZooModel as ZooModel,
         ZooTable as ZooTable,
         score as score,
         select as select,

@@ -333,7 +333,7 @@ _FUNCTIONAL = [
 
 _ZOO = [
     Case("api-zoo-seeds", lambda fx: invmeter.zoo(["adversarial_models:features"], out=fx.out / "z", seeds=[0, 1]),
-         Error(r"one seed, no baseline")),
+         Error(r"The zoo scores each model at one seed")),
     Case("api-zoo-no-patterns", lambda fx: invmeter.zoo([], out=fx.out / "z"), Error(r"at least one model pattern")),
     Case("api-zoo-pattern-string", lambda fx: invmeter.zoo("adversarial_models:features", out=fx.out / "z"),
          Error(r"at least one model pattern")),

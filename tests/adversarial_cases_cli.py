@@ -448,7 +448,7 @@ _OUTPUTS = [
 ]
 
 _ZOO = [
-    Case("zoo-no-patterns", ("zoo", "--out", "{out}/z"), Error(r"Missing argument 'PATTERNS", code=2)),
+    Case("zoo-no-patterns", ("zoo", "--out", "{out}/z"), Error(r"Give model PATTERNS .* or --models FILE", code=2)),
     Case("zoo-pattern-matches-nothing", ("zoo", "timm:nosuchnet*", "--out", "{out}/z"),
          Error(r"matches no model or file")),
     Case("zoo-transform-unknown", ("zoo", "adversarial_models:features", "-t", "rotatoin", "--out", "{out}/z"),
@@ -471,7 +471,8 @@ _ZOO = [
          Error(r"'seed' .*Got -3")),
     Case("zoo-failed-models-are-rows", ("zoo", "adversarial_models:raises", "adversarial_models:nan_rows",
                                         "adversarial_models:features", "-t", "hflip", "--image-size", "16", "--classes",
-                                        "2", "--n-images", "8", "--bootstrap", "0", "--out", "{out}/z", "-q"),
+                                        "2", "--n-images", "8", "--bootstrap", "0", "--out", "{out}/z", "-q",
+                                        "--allow-failures"),
          Correct(_zoo_rows)),
 ]
 

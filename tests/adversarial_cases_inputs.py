@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset, SubsetR
 
 import invmeter
 from invmeter.data import FolderImages
+from invmeter.metrics import get_metric, list_metrics
 from invmeter.pipeline.settings import ScoreSettings
 from invmeter.streaming.metric import InvarianceMetric
 
@@ -53,7 +54,12 @@ def _lie_positive(report: dict[str, Any]) -> bool:
 
 
 def _all_but_equivariance(report: dict[str, Any]) -> bool:
-    return report["skipped_metrics"] == {"equivariance": "needs fixed transform magnitudes (a sweep: --magnitudes)"} \
+    """Every metric defined but equivariance (no sweep) and the gains over a random init (no --baseline), each
+    skipped with its reason."""
+    skipped = dict(report["skipped_metrics"])
+    gains = {m for m in list_metrics() if "baseline" in get_metric(m).needs}
+    return skipped.pop("equivariance") == "needs fixed transform magnitudes (a sweep: --magnitudes)" \
+        and set(skipped) == gains and all("--baseline random-init" in why for why in skipped.values()) \
         and all(v["value"] is not None for v in report["metrics"].values()) and _lie_positive(report)
 
 

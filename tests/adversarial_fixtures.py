@@ -241,6 +241,28 @@ def _corrupt_cache(cache: Path) -> Path:
     return cache
 
 
+ZOO_MODELS_FILES = {
+    "zoo_models": '[[model]]\nname = "feat"\nspec = "adversarial_models:features"\n\n'
+                  '[[model]]\nname = "feat at random init"\nspec = "adversarial_models:features"\nweights = "random"\n',
+    "zoo_models_bad_toml": "[[model]\nname = 'x'\n",
+    "zoo_models_unknown_key": '[[model]]\nspec = "adversarial_models:features"\nwieghts = "random"\n',
+    "zoo_models_arch_no_weights": '[[model]]\nname = "mine"\narch = "timm:test_resnet"\n',
+    "zoo_models_missing_weights": '[[model]]\nname = "mine"\narch = "timm:test_resnet"\nweights = "nowhere.pt"\n',
+    "zoo_models_name_clash": '[[model]]\nname = "a"\nspec = "adversarial_models:features"\n\n'
+                             '[[model]]\nname = "a"\nspec = "adversarial_models:classifier"\n',
+    "zoo_models_empty": "",
+}
+
+
+def _zoo_models_files(root: Path) -> dict[str, Path]:
+    """The zoo's models files (TOML), good and bad."""
+    out = {}
+    for name, text in ZOO_MODELS_FILES.items():
+        out[name] = root / f"{name}.toml"
+        out[name].write_text(text)
+    return out
+
+
 def build_fixtures(root: Path) -> dict[str, Path]:
     """Write every fixture under ``root``; returns their paths by name."""
     rng = np.random.default_rng(0)
@@ -261,6 +283,7 @@ def build_fixtures(root: Path) -> dict[str, Path]:
     p["evil_state_run"].mkdir()
     torch.save({"epoch": 1, "x": _Payload(os.system, f"touch '{p['pwned']}'")}, p["evil_state_run"] / "train_state.pt")
     p["corrupt_cache"] = _corrupt_cache(root / "corrupt_cache")
+    p.update(_zoo_models_files(root))
     readonly = root / "readonly"
     readonly.mkdir()
     readonly.chmod(0o500)

@@ -111,14 +111,18 @@ class Browser:
                     return e
             self.events.append(self._read())
 
-    def open(self, url: str) -> None:
-        """Open ``url`` in a new tab, with the Page, Runtime and Network domains on, and wait for its load event."""
+    def open(self, url: str, viewport: tuple[int, int] | None = None, *, mobile: bool = False) -> None:
+        """Open ``url`` in a new tab, with the Page, Runtime and Network domains on, and wait for its load event;
+        ``viewport``: lay it out at ``(width, height)`` CSS pixels (see :meth:`set_viewport`)."""
         target = self.call("Target.createTarget", {"url": "about:blank"}, browser=True)["targetId"]
         self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True}, browser=True)[
             "sessionId"
         ]
         for domain in ("Page", "Runtime", "Network"):
             self.call(f"{domain}.enable")
+        if viewport is not None:
+            self.set_viewport(*viewport, mobile=mobile)
+        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
         self.call("Page.navigate", {"url": url})
         self.wait_for("Page.loadEventFired")
 
@@ -128,6 +132,31 @@ class Browser:
         if "exceptionDetails" in result:
             raise RuntimeError(f"JavaScript error: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def set_viewport(self, width: int, height: int, *, mobile: bool = False) -> None:
+        """Lay the page out at ``width`` x ``height`` CSS pixels (a phone with ``mobile``: the page's viewport meta tag
+        is honoured, as on a phone)."""
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+
+    def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
+        """A PNG of the page (the whole page with ``full_page``), written to ``path``."""
+        import base64
+
+        shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": full_page})
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def type_text(self, text: str) -> None:
+        """Type ``text`` into the focused element, as a keyboard would (input events fire)."""
+        self.call("Input.insertText", {"text": text})
+
+    def press(self, key: str, code: str, key_code: int) -> None:
+        """Press and release one key on the focused element (e.g. ``("Enter", "Enter", 13)``)."""
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": code,
+                                                 "windowsVirtualKeyCode": key_code, "nativeVirtualKeyCode": key_code,
+                                                 **({"text": "\r"} if kind == "keyDown" and key == "Enter" else {})})
 
     def click(self, x: float, y: float) -> None:
         """A real left click (mouse down and up) at page coordinates ``(x, y)`` of the viewport."""

@@ -21,10 +21,11 @@ from adversarial_cases_cli import CLI_CASES
 from adversarial_cases_inputs import INPUT_CASES
 from adversarial_cases_integrations import INTEGRATION_CASES
 from adversarial_cases_records import RECORD_CASES
+from adversarial_cases_zoo import ZOO_CASES
 from adversarial_fixtures import build_fixtures
 from adversarial_support import Case, Fixtures, environment, judge, run_case
 
-CASES: list[Case] = [*CLI_CASES, *API_CASES, *INPUT_CASES, *INTEGRATION_CASES, *RECORD_CASES]
+CASES: list[Case] = [*CLI_CASES, *API_CASES, *INPUT_CASES, *INTEGRATION_CASES, *RECORD_CASES, *ZOO_CASES]
 SURFACES = ("CLI", "API score", "Dataset", "DataLoader", "callable transform", "streaming metric", "zoo-API inputs",
             "integrations")
 

@@ -95,6 +95,8 @@ def test_metrics_all_on_torchvision_cifar_and_checkpoint_models(spec: str, tmp_p
                                       "-q", "--json", "-"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["skipped_metrics"] == {"equivariance": "needs fixed transform magnitudes (a sweep: --magnitudes)"}
+    baseline = "needs the architecture's random initialisations scored on the same pairs (--baseline random-init)"
+    assert report["skipped_metrics"] == {"equivariance": "needs fixed transform magnitudes (a sweep: --magnitudes)",
+                                         "learned_invariance": baseline, "learned_paired_distance_ratio": baseline}
     assert report["metrics"]["lie_derivative"]["value"] > 0
     assert all(v["value"] is not None for v in report["metrics"].values()), report["metrics"]

@@ -127,7 +127,9 @@ def test_metrics_all_computes_every_metric_that_applies_and_says_why_for_the_res
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     skipped = report["skipped_metrics"]
-    assert set(skipped) == {"lie_derivative", "paired_distance_ratio"}
+    gains = {g: "needs the architecture's random initialisations scored on the same pairs (--baseline random-init)"
+             for g in ("learned_invariance", "learned_paired_distance_ratio")}
+    assert set(skipped) == {"lie_derivative", "paired_distance_ratio", *gains}
     assert "no continuous generator" in skipped["lie_derivative"]
     assert "two draws of hflip are the same image" in skipped["paired_distance_ratio"]  # the paper's pairing
     assert {"invariance", "cka", "goodfellow", "probe_accuracy", "equivariance"} <= set(report["metrics"])  # a flip is fixed
@@ -135,5 +137,5 @@ def test_metrics_all_computes_every_metric_that_applies_and_says_why_for_the_res
                                         "--image-size", "32", "--classes", "3", "--n-images", "24", "--bootstrap", "0",
                                         "-q", "--json", "-", "--metrics", "all"])
     assert json.loads(rotation.output)["skipped_metrics"] == {
-        "equivariance": "needs fixed transform magnitudes (a sweep: --magnitudes)"}
+        "equivariance": "needs fixed transform magnitudes (a sweep: --magnitudes)", **gains}
     assert "paired_distance_ratio" in json.loads(rotation.output)["metrics"]  # two draws of a rotation differ

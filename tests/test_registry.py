@@ -99,7 +99,7 @@ TOLERANCE = {"probe_accuracy": 1.5 / (N // 2), "clean_accuracy": 1.5 / (N // 2),
 def test_every_metric_agrees_with_its_reference(name: str) -> None:
     assert name in REFERENCES, f"metric {name!r} has no reference computation in tests/test_registry.py"
     reps = _reps()
-    ctx = MetricContext(reps, n_boot=0, groups=np.zeros(N, dtype=np.int64), inputs={"lie_derivative": {"test": reps_lee(reps)}})
+    ctx = MetricContext(reps, n_boot=0, groups=np.zeros(N, dtype=np.int64), inputs=_inputs(reps))
     value = ctx.evaluate([name])[name]
     assert value.value == pytest.approx(REFERENCES[name](reps), abs=TOLERANCE.get(name, 1e-6))
 
@@ -107,7 +107,7 @@ def test_every_metric_agrees_with_its_reference(name: str) -> None:
 @pytest.mark.parametrize("name", list_metrics())
 def test_a_metric_is_the_same_alone_and_with_all_others(name: str) -> None:
     reps, groups = _reps(3), np.zeros(N, dtype=np.int64)
-    inputs = {"lie_derivative": {"test": reps_lee(reps)}}
+    inputs = _inputs(reps)
     alone = MetricContext(reps, seed=5, n_boot=200, groups=groups, inputs=inputs).evaluate([name])[name]
     everything = MetricContext(reps, seed=5, n_boot=200, groups=groups, inputs=inputs)
     together = everything.evaluate(list(reversed(list_metrics())))[name]
@@ -173,9 +173,11 @@ def test_collapsed_classes_make_l2_ratio_undefined_not_infinite() -> None:
 def test_metric_metadata_is_complete() -> None:
     for name in list_metrics():
         m = get_metric(name)
-        assert m.formula and m.reading and m.bounds[0] < m.bounds[1] and m.needs <= {"labels", "fixed", "logits", "model", "probe", "redraw"}
+        assert m.formula and m.reading and m.bounds[0] < m.bounds[1]
+        assert m.needs <= {"labels", "fixed", "logits", "model", "probe", "redraw", "baseline"}
         assert set(m.to_dict()) == {"name", "formula", "reading", "direction", "bounds", "needs", "default",
-                                    "per_layer", "reduction", "sweep"}
+                                    "per_layer", "reduction", "sweep", "calibrates"}
+        assert (m.calibrates is not None) == ("baseline" in m.needs)
     ctx = MetricContext(_reps())
     assert isinstance(ctx.evaluate(["invariance"])["invariance"], MetricValue)
 
@@ -235,5 +237,40 @@ def reps_lee(reps: Representations) -> np.ndarray:
     return np.linspace(0.5, 1.5, len(reps))
 
 
+INITS = (_reps(10), _reps(11), _reps(12))  # the baseline: an "architecture" at three random initialisations
+
+
+def _baseline_terms(raw: str) -> dict[str, np.ndarray]:
+    """Each initialisation's paired and reference distances for ``raw``, as the pipeline hands them in."""
+    rows = []
+    for reps in INITS:
+        z, zt, _ = _z(reps)
+        if raw == "invariance":  # a clean view against its transformed view, the twin as reference
+            first, second, ref = z, zt, reps.reference.numpy()
+        else:  # the paper's pairing: two draws of the transform, a random other first draw as reference
+            first, second, ref = zt, reps.redrawn.double().numpy(), derangement(
+                N, np.random.default_rng([0, stream_id(raw)]))
+        rows.append((np.linalg.norm(first - second, axis=1), np.linalg.norm(first - first[ref], axis=1)))
+    return {"d0": np.stack([d for d, _ in rows]), "r0": np.stack([r for _, r in rows])}
+
+
+def _inputs(reps: Representations) -> dict[str, object]:
+    return {"lie_derivative": {"test": reps_lee(reps)},
+            "baseline": {raw: _baseline_terms(raw) for raw in ("invariance", "paired_distance_ratio")}}
+
+
+def _learned_invariance(reps: Representations) -> float:
+    """(inv - inv0) / (1 - inv0), inv0 the mean of the initialisations' invariances (the issue's definition)."""
+    inv, inv0 = REFERENCES["invariance"](reps), np.mean([REFERENCES["invariance"](r) for r in INITS])
+    return float((inv - inv0) / (1 - inv0))
+
+
+def _learned_pdr(reps: Representations) -> float:
+    """(pdr0 - pdr) / pdr0, pdr0 the mean of the initialisations' paired distance ratios."""
+    pdr, pdr0 = REFERENCES["paired_distance_ratio"](reps), np.mean([REFERENCES["paired_distance_ratio"](r) for r in INITS])
+    return float((pdr0 - pdr) / pdr0)
+
+
+REFERENCES.update({"learned_invariance": _learned_invariance, "learned_paired_distance_ratio": _learned_pdr})
 REFERENCES.update({"cka": _cka, "normalized_variance": _normalized_variance, "anova_variant": _anova_variant,
                    "goodfellow": _goodfellow, "lie_derivative": _lie_derivative})

@@ -41,14 +41,19 @@ def test_a_report_and_a_sweep_write_the_report_schema(tmp_path: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore::invmeter.errors.InvmeterWarning")
 def test_zoo_rows_and_cell_records_write_their_schemas(tmp_path: Path) -> None:
-    invmeter.zoo(["timm:test_resnet", "nosuchpkg.mod:factory"], ["hflip"], out=tmp_path, weights="random",
-                 image_size=32, n_images=12, n_classes=3, n_boot=0)
+    models = [invmeter.ZooModel("timm:test_resnet", "timm:test_resnet", weights="random"), "test_zoo:counting_model",
+              "test_zoo:broken_model"]
+    invmeter.zoo(models, ["hflip"], out=tmp_path, image_size=32, n_images=12, n_classes=3, n_boot=0)
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert [r["status"] for r in rows] == ["ok", "failed"]
+    assert [r["status"] for r in rows] == ["ok", "ok", "failed"]
     assert all(r["schema_version"] == schemas.ZOO_ROW_SCHEMA_VERSION for r in rows)
     assert rows[0]["report"]["schema_version"] == schemas.REPORT_SCHEMA_VERSION
     records = [json.loads(p.read_text()) for p in (tmp_path / "cells").glob("*.json")]
-    assert len(records) == 2 and all(r["schema_version"] == schemas.CELL_RECORD_SCHEMA_VERSION for r in records)
+    assert len(records) == 3 and all(r["schema_version"] == schemas.CELL_RECORD_SCHEMA_VERSION for r in records)
+    reports = [json.loads(p.read_text()) for p in (tmp_path / "reports").glob("*.json")]
+    assert len(reports) == 3 and all(r["schema_version"] == schemas.ZOO_MODEL_REPORT_SCHEMA_VERSION for r in reports)
+    (baseline,) = [json.loads(p.read_text()) for p in (tmp_path / "baselines").glob("*.json")]  # the trained model's
+    assert baseline["schema_version"] == schemas.ZOO_BASELINE_SCHEMA_VERSION and baseline["init_seeds"] == [0, 1, 2]
 
 
 def test_a_checkpoint_sidecar_and_a_training_run_write_the_sidecar_schema(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from torch import nn
 import invmeter
 from invmeter.cli import cli
 from invmeter.errors import InvalidParameterError
+from invmeter.leaderboard.entries import zoo_models
 from invmeter.leaderboard.zoo import expand_patterns
 from invmeter.metrics.probe import LinearProbe
 
@@ -42,9 +43,15 @@ def counting_model() -> nn.Module:
     return _Counting()
 
 
+def _names(models: object) -> list[str]:
+    return [entry.name for entry, _ in zoo_models(models)]
+
+
 def test_patterns_expand_over_timm_tags_torchvision_cifar_and_files(tmp_path: Path) -> None:
-    assert "timm:resnet18.a1_in1k" in expand_patterns(["timm:resnet18*"])
-    assert "timm:resnet18" in expand_patterns(["timm:resnet18*"]) and "timm:resnet34" not in expand_patterns(["timm:resnet18*"])
+    assert "resnet18.a1_in1k" in expand_patterns(["timm:resnet18*"])  # the matcher of 'invmeter models'
+    timm = _names(["timm:resnet18*"])  # canonical names
+    assert "timm:resnet18.a1_in1k" in timm and "timm:resnet18" in timm and "timm:resnet34" not in timm
+    assert all(name.startswith("timm:") for name in timm)
     assert expand_patterns(["cifar:*"]) == ["cifar:resnet18", "cifar:vgg11", "cifar:densenet121"]
     assert "torchvision:resnet50" in expand_patterns(["torchvision:resnet*"])
     for name in ("a", "b"):
@@ -55,6 +62,14 @@ def test_patterns_expand_over_timm_tags_torchvision_cifar_and_files(tmp_path: Pa
     assert expand_patterns(["cifar:vgg11", "cifar:vgg11"]) == ["cifar:vgg11"]
     with pytest.raises(InvalidParameterError, match="matches no model or file"):
         expand_patterns(["timm:nosuchnet*"])
+    assert _names(["resnet18", "timm:resnet18", "cifar:vgg11"]) == ["timm:resnet18", "cifar:vgg11"]  # one model
+
+
+def test_models_and_the_zoo_use_one_matcher() -> None:
+    result = CliRunner().invoke(cli, ["models", "timm:resnet18*"])
+    assert result.exit_code == 0 and "resnet18.a1_in1k" in result.output and "resnet34" not in result.output
+    listed = {line.split()[0] for line in result.output.splitlines()[1:]}
+    assert {name.partition(":")[2] for name in _names(["timm:resnet18*"])} == listed
 
 
 def test_each_model_sees_the_clean_images_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,31 +78,47 @@ def test_each_model_sees_the_clean_images_once(tmp_path: Path, monkeypatch: pyte
     real_fit = LinearProbe.fit
     monkeypatch.setattr(LinearProbe, "fit", lambda self, z, y: fits.append(len(z)) or real_fit(self, z, y))
     SEEN["images"] = 0
-    rows = invmeter.zoo(["test_zoo:counting_model"], ["rotation", "hflip", "blur"], out=tmp_path, **SMALL,
-                        mean=(0.5,), std=(0.5,))
+    invmeter.zoo(["test_zoo:counting_model"], ["rotation", "hflip", "blur"], out=tmp_path / "alone", **SMALL,
+                 mean=(0.5,), std=(0.5,), baseline=None)
     assert SEEN["images"] == (1 + 3) * 12  # not 2 x 3 x 12
     assert len(fits) == 1 + 3  # the clean-view probe once, one probe on each transform's views
+    SEEN["images"], fits[:] = 0, []
+    rows = invmeter.zoo(["test_zoo:counting_model"], ["rotation", "hflip", "blur"], out=tmp_path, **SMALL,
+                        mean=(0.5,), std=(0.5,))
+    assert SEEN["images"] == (1 + 3) * (1 + 3) * 12 and len(fits) == (1 + 3) * (1 + 3)  # and 3 random inits alike
     assert [r["transform"] for r in rows] == ["rotation", "hflip", "blur"] and all(r["status"] == "ok" for r in rows)
     for row in (rows[0], rows[2]):  # the first transform, and one that reused the clean views and their probe
-        alone = invmeter.score(counting_model(), row["transform"], **SMALL, mean=(0.5,), std=(0.5,))
+        alone = invmeter.score(counting_model(), row["transform"], **SMALL, mean=(0.5,), std=(0.5,),
+                               baseline="random-init")
         assert {k: v["value"] for k, v in row["metrics"].items()} == pytest.approx(
             {k: v.value for k, v in alone.metrics.items()})
+        assert "learned_invariance" in row["metrics"]  # paired_distance_ratio (and its gain) is off by default
     SEEN["images"] = 0
     again = invmeter.zoo(["test_zoo:counting_model"], ["rotation", "hflip", "blur"], out=tmp_path, **SMALL,
                          mean=(0.5,), std=(0.5,))
     assert SEEN["images"] == 0 and again == rows  # finished models are not recomputed
 
 
+def broken_model() -> nn.Module:
+    """A factory for the ``test_zoo:broken_model`` spec: it imports, but building the model fails."""
+    raise RuntimeError("no weights for this one")
+
+
+@pytest.mark.filterwarnings("default::invmeter.errors.InvmeterWarning")  # offline: random-init, loudly
 def test_a_failing_model_becomes_a_row_with_its_reason_and_the_zoo_goes_on(tmp_path: Path) -> None:
-    rows = invmeter.zoo(["cifar:vgg11?width=0.125", "nosuchpkg.mod:factory", "timm:vit_tiny_patch16_224"], ["hflip"],
-                        out=tmp_path, weights="random", **SMALL)
+    rows = invmeter.zoo(["cifar:vgg11?width=0.125", "test_zoo:broken_model", "timm:vit_tiny_patch16_224"], ["hflip"],
+                        out=tmp_path, weights="auto", **SMALL)
     by_model = {r["model"]: r for r in rows}
     assert by_model["cifar:vgg11?width=0.125"]["status"] == "ok"
-    assert by_model["nosuchpkg.mod:factory"]["status"] == "failed"
-    assert "Cannot import model factory" in by_model["nosuchpkg.mod:factory"]["reason"]
+    assert by_model["test_zoo:broken_model"]["status"] == "failed"
+    assert "RuntimeError: no weights for this one" in by_model["test_zoo:broken_model"]["reason"]
+    assert rows.failed == [by_model["test_zoo:broken_model"]] and rows.ranked == 2
     assert by_model["timm:vit_tiny_patch16_224"]["status"] == "ok"  # img_size passed to timm
     csv_text = (tmp_path / "results.csv").read_text()
-    assert "failed" in csv_text and (tmp_path / "leaderboard.md").read_text().count("nosuchpkg") >= 1
+    assert "failed" in csv_text and (tmp_path / "leaderboard.md").read_text().count("broken_model") >= 1
+    with pytest.raises(invmeter.InvmeterError, match="Cannot import model factory 'nosuchpkg.mod:factory'"):
+        invmeter.zoo(["cifar:vgg11", "nosuchpkg.mod:factory"], ["hflip"], out=tmp_path / "typo", **SMALL)
+    assert not (tmp_path / "typo").exists()  # a spec that cannot be a model is refused before any work
 
 
 @pytest.mark.filterwarnings("default::invmeter.errors.InvmeterWarning")  # offline: random-init, loudly
@@ -148,5 +179,5 @@ def test_every_metric_with_per_image_terms_gets_paired_intervals(tmp_path: Path)
     for metric in field:
         board = build_board(rows, rank_by=metric, higher_is_better=get_metric(metric).higher_is_better is not False,
                             n_boot=200)
-        vs_next = board.rows[0][board.header.index("vs next")]
+        vs_next = board.rows[0].cells[board.header.index("vs next")]
         assert vs_next.note is None and "[" in vs_next.text, (metric, vs_next)  # a paired interval, not "?"

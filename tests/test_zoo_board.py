@@ -42,6 +42,9 @@ def _terms(kind: str, rng: np.random.Generator, n: int = N) -> dict[str, list[fl
             "n_between": (2 * counts).tolist(),
         }
     a, b = rng.uniform(0.5, 2.0, n), rng.uniform(1.0, 3.0, n)
+    if kind == "gain":  # and three random initialisations' distances, one row each
+        return {"d": a.tolist(), "r": b.tolist(), "d0": rng.uniform(1.0, 2.5, (3, n)).tolist(),
+                "r0": rng.uniform(1.0, 3.0, (3, n)).tolist()}
     return dict(zip(REDUCTIONS[kind].keys, (a.tolist(), b.tolist())))
 
 
@@ -264,10 +267,13 @@ def test_markdown_board_ranks_marks_ties_and_shows_reasons(tmp_path: Path) -> No
 def test_board_ranks_by_any_metric_and_titles_only_warn_about_random_init_weights(tmp_path: Path) -> None:
     records = _zoo({"a": 0.5, "b": 0.2}, {"a": 0.9, "b": 0.3}, weights="pretrained:in1k")
     board = build_board(records, rank_by="probe_accuracy")
-    assert [row[1].text for row in board.rows] == ["a", "b"] and board.header[3] == "probe_accuracy (mean over 2)"
+    assert [row.cells[1].text for row in board.rows] == ["a", "b"] and board.header[4] == "probe_accuracy (mean over 2)"
     assert all("RANDOM-INIT" not in svg for svg in board.figures.values()) and board.n_random == 0
     records[0]["weights"] = records[1]["weights"] = "random-init"
-    board = build_board(records)
+    board = build_board(records)  # a is random-init beside a trained model: a baseline, listed after the ranked b
+    assert [(row.cells[0].text, row.cells[1].text, row.kind) for row in board.rows] == [
+        ("1", "b", "ranked"), ("baseline", "a", "baseline")]
+    assert board.n_ranked == 1 and board.n_baselines == 1
     assert all("1 of 2 models have RANDOM-INIT weights" in svg for svg in board.figures.values())
     assert "clean probe accuracy" in board.figures["scatter-accuracy"]
     for rec in records:
@@ -281,7 +287,7 @@ def test_board_refuses_terms_that_are_not_the_rows_and_lists_a_zoo_where_everyth
     with pytest.raises(InvalidParameterError, match="record 1: its invariance terms give"):
         build_board(records)
     md = write_leaderboard([_failed("x", "rotation", "no weights")], tmp_path)["md"].read_text()
-    assert "| – | x | ⚠ random-init | n/a (failed: no weights) |  | n/a (failed: no weights) |" in md
+    assert "| – | x | ⚠ random-init |  | n/a (failed: no weights) |  | n/a |" in md  # the reason once
     assert "*heatmap: not drawn (no invariance in the rows).*" in md
 
 
@@ -289,7 +295,7 @@ def test_the_documented_row_builds_a_board() -> None:
     docs = (Path(__file__).parents[1] / "docs" / "zoo.md").read_text()
     row = json.loads(re.search(r"```json\n(.*?)```", docs, re.S).group(1))  # type: ignore[union-attr]
     board = build_board([row])
-    assert board.rows[0][3].text == "0.810 [0.790, 0.830]" and board.header[3] == "invariance"
+    assert board.rows[0].cells[4].text == "0.810 [0.790, 0.830]" and board.header[4] == "invariance"
 
 
 def test_html_board_is_self_contained(tmp_path: Path) -> None:
@@ -324,8 +330,8 @@ def test_html_board_renders_sorts_and_draws_its_figures_in_headless_chromium(tmp
 
         def click_header(name: str) -> None:
             x, y = browser.evaluate(
-                "(() => { const th = Array.from(document.querySelectorAll('#board th')).find(h => h.textContent === "
-                f"{name!r}); th.scrollIntoView(); const b = th.getBoundingClientRect(); "
+                "(() => { const th = Array.from(document.querySelectorAll('#board th button')).find(h => "
+                f"h.textContent === {name!r}); th.scrollIntoView(); const b = th.getBoundingClientRect(); "
                 "return [b.x + b.width / 2, b.y + b.height / 2]; })()"
             )
             browser.click(x, y)
@@ -336,7 +342,7 @@ def test_html_board_renders_sorts_and_draws_its_figures_in_headless_chromium(tmp
         assert browser.evaluate(column) == ["alpha", "beta", "gamma", "delta", "timm:vit_tiny"]
         click_header("model")
         assert browser.evaluate(column) == ["alpha", "beta", "delta", "gamma", "timm:vit_tiny"]
-        assert browser.evaluate("document.querySelector('#board th[aria-sort]').textContent") == "model"
+        assert browser.evaluate("document.querySelector('#board th[aria-sort=ascending]').textContent") == "model"
         errors = [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown"]
         assert errors == []
         requested = {

@@ -5,14 +5,21 @@ output). A split's ``spec.json`` in the data cache is versioned by its ``"format
 
 from __future__ import annotations
 
-__all__ = ["REPORT_SCHEMA_VERSION", "ZOO_ROW_SCHEMA_VERSION", "CELL_RECORD_SCHEMA_VERSION",
-           "EXPERIMENT_RESULTS_SCHEMA_VERSION", "CHECKPOINT_SIDECAR_SCHEMA_VERSION", "SELECTION_SCHEMA_VERSION"]
+__all__ = ["REPORT_SCHEMA_VERSION", "ZOO_ROW_SCHEMA_VERSION", "ZOO_MODEL_REPORT_SCHEMA_VERSION",
+           "ZOO_BASELINE_SCHEMA_VERSION", "CELL_RECORD_SCHEMA_VERSION", "EXPERIMENT_RESULTS_SCHEMA_VERSION",
+           "CHECKPOINT_SIDECAR_SCHEMA_VERSION", "SELECTION_SCHEMA_VERSION"]
 
 REPORT_SCHEMA_VERSION = 1
 """A measurement's report (``Report.to_json``, ``invmeter score --json``, a sweep's JSON object)."""
 
 ZOO_ROW_SCHEMA_VERSION = 1
 """A zoo row: each line of ``results.jsonl`` (:mod:`invmeter.leaderboard.records`)."""
+
+ZOO_MODEL_REPORT_SCHEMA_VERSION = 1
+"""A zoo model's own report file beside the board (``reports/<model>.json``: its reports and failed transforms)."""
+
+ZOO_BASELINE_SCHEMA_VERSION = 1
+"""A zoo's cached random-init baseline of one architecture and settings (``baselines/<id>.json``)."""
 
 CELL_RECORD_SCHEMA_VERSION = 1
 """A finished runner cell's record (``OUT/cells/<id>.json``: config, result, provenance)."""

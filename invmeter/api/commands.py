@@ -18,7 +18,7 @@ from invmeter._utils.validation import (
 )
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_outputs", "write_outputs",
+__all__ = ["transform_catalog", "model_listing", "metric_catalog", "zoo_outcome", "check_outputs", "write_outputs",
            "train", "build_data", "preview", "reproduce", "reproduce_plan", "claim_tally", "PLOT_FORMATS"]
 
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -32,11 +32,43 @@ def transform_catalog() -> list[Any]:
     return [get_family(name) for name in list_transforms()]
 
 
-def model_catalog(pattern: str = "*") -> list[tuple[str, bool]]:
-    """``[(spec, has pretrained weights)]`` matching a glob (timm names and pretrained tags, torchvision, cifar)."""
-    from invmeter.models import model_catalog as catalog
+def model_listing(pattern: str = "*") -> str:
+    """``invmeter models PATTERN``: each matching spec (the zoo's matcher: timm names and pretrained tags,
+    torchvision, cifar) and whether it has pretrained weights; an error when nothing matches."""
+    from invmeter.models import model_catalog
 
-    return catalog(pattern)
+    found = model_catalog(pattern)
+    if not found:
+        raise InvalidParameterError(f"No model matches {pattern!r}; try a wider pattern such as "
+                                    f"'*{pattern.strip('*')}*'.")
+    width = max(len(name) for name, _ in found) + 2
+    return "\n".join([f"{'model':<{width}}pretrained weights",
+                      *(f"{name:<{width}}{'yes' if pretrained else 'no'}" for name, pretrained in found)])
+
+
+def zoo_outcome(rows: Any, *, allow_failures: bool = False) -> tuple[list[str], str, str | None]:
+    """What ``invmeter zoo`` says about a finished zoo (a :class:`~invmeter.leaderboard.rows.ZooTable`): one
+    ``FAILED model [weights] on T1, T2: reason`` line per failed model and reason (``on every transform`` when it
+    failed on all of them); the summary with the files actually written; and the error that makes the exit status 1
+    (nothing ranked; or a failed row, unless ``allow_failures``), else ``None``."""
+    transforms = list(dict.fromkeys(r["transform"] for r in rows))
+    by: dict[tuple[str, str, str], list[str]] = {}
+    for r in rows.failed:
+        by.setdefault((r["model"], r["weights"], r["reason"]), []).append(r["transform"])
+    failures = [f"FAILED {model} [{weights}] on "
+                f"{'every transform' if len(ts) == len(transforms) > 1 else ', '.join(ts)}: {why}"
+                for (model, weights, why), ts in by.items()]
+    n_models, n_transforms = len({(r["model"], r["weights"]) for r in rows}), len(transforms)
+    summary = (f"{n_models} model{'s' * (n_models != 1)} x {n_transforms} transform{'s' * (n_transforms != 1)}: "
+               f"{len(rows) - len(rows.failed)} rows, {len(rows.failed)} failed; {rows.ranked} ranked.\nWrote "
+               + ", ".join(str(path) for path in rows.files.values()) + ".")
+    error = None
+    if not rows.ranked:
+        error = "Nothing was ranked (every model failed, see above); no leaderboard was written."
+    elif rows.failed and not allow_failures:
+        error = (f"{len(rows.failed)} of {len(rows)} rows failed (reasons above and on the board); pass "
+                 "--allow-failures to exit 0 with failed rows.")
+    return failures, summary, error
 
 
 def metric_catalog() -> list[Any]:

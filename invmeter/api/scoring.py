@@ -17,13 +17,14 @@ from typing import Any
 from torch import nn
 
 from invmeter.errors import InvalidParameterError
-from invmeter.models import ModelHandle, random_init_copy
+from invmeter.models import ModelHandle
+from invmeter.pipeline.baseline import measure_baseline
 from invmeter.pipeline.measure import measure_each
 from invmeter.pipeline.plan import MeasurementPlan, Request
 from invmeter.pipeline.prepare import prepare
 from invmeter.pipeline.resolve import resolve_settings
 from invmeter.pipeline.settings import ScoreSettings
-from invmeter.report.report import Baseline, Report, SeedSummary, Sweep
+from invmeter.report.report import Report, SeedSummary, Sweep
 from invmeter.transforms import TransformSpec
 
 __all__ = ["score", "score_many", "sweep"]
@@ -152,21 +153,20 @@ def _one(request: Request, message: str) -> MeasurementPlan:
 
 
 def _reports(plan: MeasurementPlan, seed: int) -> list[Report]:
-    """Each of the plan's transforms measured at ``seed`` (an error is raised, not kept)."""
-    return [m.report for _, m in measure_each(plan, seed=seed)]  # type: ignore[union-attr]
+    """Each of the plan's transforms measured at ``seed`` (an error is raised, not kept), after its random-init
+    baseline on the same pairs when the settings ask for one (the gains are computed against it)."""
+    baselines = measure_baseline(plan, seed=seed) if plan.settings.baseline else None
+    return [m.report for _, m in measure_each(plan, seed=seed, baselines=baselines)]  # type: ignore[union-attr]
 
 
 def _measured(plan: MeasurementPlan) -> list[list[Report]]:
-    """The plan's reports, one group per transform the user gave: every seed (the first seed's report carries the
-    summary across seeds), then the random-init baseline on the same pairs."""
+    """The plan's reports, one group per transform the user gave: every seed, each with its random-init baseline
+    when asked (the first seed's report carries the summary across seeds)."""
     s = plan.settings
     runs = [_reports(plan, seed) for seed in s.run_seeds]
     reports = runs[0]
     if s.seeds is not None:
         reports = [replace(r, seeds=SeedSummary.of([run[i] for run in runs])) for i, r in enumerate(reports)]
-    if s.baseline:
-        base = _reports(plan.with_handle(random_init_copy(plan.handle, seed=s.seed)), s.seed)
-        reports = [replace(r, baseline=Baseline(b.model, b.metrics)) for r, b in zip(reports, base)]
     groups: dict[int, list[Report]] = {}
     for planned, report in zip(plan.transforms, reports):
         groups.setdefault(planned.group, []).append(report)

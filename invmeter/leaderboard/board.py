@@ -1,6 +1,7 @@
 """The leaderboard: zoo records ranked by one metric, written as ``leaderboard.md`` and a self-contained
-``leaderboard.html`` (inline CSS, JS and SVG figures; nothing fetched when it is opened), plus the figures as
-``leaderboard-*.svg`` for the Markdown page. The record schema is in :mod:`invmeter.leaderboard.records`.
+``leaderboard.html`` (inline CSS, JS and SVG figures; nothing fetched when it is opened; each model linked to its own
+report file when the zoo wrote one), plus the figures as ``leaderboard-*.svg`` for the Markdown page. The record
+schema is in :mod:`invmeter.leaderboard.records`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from invmeter._utils.io import atomic_write
+from invmeter.leaderboard.figures import figures, fmt, fmt_ci
 from invmeter.leaderboard.pages import render_html, render_markdown
 from invmeter.leaderboard.ranking import (
     NeighbourTest,
     RankedModel,
     bootstrap_interval,
     check_terms,
+    default_rank,
     neighbours_distinguishable,
     rank,
 )
@@ -29,56 +32,54 @@ from invmeter.leaderboard.records import (
     model_key,
     transforms_of,
 )
-from invmeter.leaderboard.svg import Point, heatmap_svg, scatter_svg
 from invmeter.metrics import get_metric, list_metrics
 from invmeter.models.checkpoint import remove_stale_temporaries
 
-__all__ = ["Board", "Cell", "build_board", "write_leaderboard", "fmt", "fmt_ci"]
+__all__ = ["Board", "Cell", "Row", "build_board", "fmt", "fmt_ci", "write_board", "write_leaderboard"]
+
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """One table cell: what to show, how to sort it (``None`` sorts last), and a visible note (a reason)."""
+    """One table cell: what to show, how to sort it (``None`` sorts last), a visible note (a reason), and a link
+    (relative to the board: the model's own report file)."""
 
     text: str
     sort: float | str | None
     note: str | None = None
+    link: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One model's row: its cells (aligned with :attr:`Board.header`), ``kind`` (``ranked``, ``baseline``: a
+    random-init model beside trained ones, never ranked; ``unranked``: no value) and the text the search box
+    matches (model, weights, architecture)."""
+
+    cells: list[Cell]
+    kind: str
+    search: str
 
 
 @dataclasses.dataclass(frozen=True)
 class Board:
-    """Everything both pages show. ``header`` and each of ``rows`` align; ``figures`` maps a figure's file stem to
-    its SVG text, ``missing_figures`` a figure's name to why it is not drawn."""
+    """Everything both pages show. ``header`` and each row's cells align (``columns``: each column's key, e.g.
+    ``vs_next``); ``figures`` maps a figure's file stem to its SVG text, ``missing_figures`` a figure's name to why
+    it is not drawn."""
 
     title: str
     metric: str
     higher_is_better: bool
     transforms: list[str]
     header: list[str]
-    rows: list[list[Cell]]
+    columns: list[str]
+    rows: list[Row]
     failures: list[tuple[str, str, str, str]]
     n_models: int
+    n_ranked: int
+    n_baselines: int
     n_random: int
     figures: dict[str, str]
     missing_figures: dict[str, str]
-
-
-def fmt(value: float | None, signed: bool = False) -> str:
-    """A metric value to 3 decimals (``n/a`` for None or non-finite; a leading ``+`` when ``signed``)."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
-def fmt_ci(ci: Any, signed: bool = False) -> str:
-    """``[lo, hi]``, or an empty string when there is no interval."""
-    if ci is None or ci[0] is None or ci[1] is None or not all(math.isfinite(v) for v in ci):
-        return ""
-    return f"[{fmt(ci[0], signed)}, {fmt(ci[1], signed)}]"
-
-
-def _label(model: str, weights: str) -> str:
-    short = "file:" + Path(weights[5:]).name if weights.startswith("file:") else weights
-    return f"{model} [{short}]"
 
 
 def _overall(recs: list[dict[str, Any]], metric: str, hib: bool, n_boot: int, seed: int) -> dict[tuple[str, str], Any]:
@@ -139,6 +140,14 @@ def _vs_next(test: NeighbourTest | None) -> Cell:
     return Cell(f"{mark}{fmt(test.delta, True)} {fmt_ci(test.ci95, True)}", test.delta)
 
 
+def _value_cell(entry: RankedModel | None, ci: Any, missing: str) -> Cell:
+    if entry is None:
+        return Cell("n/a", None, missing)
+    if entry.value is None:
+        return Cell("n/a", None, entry.reason)
+    return Cell(f"{fmt(entry.value)} {fmt_ci(ci)}".strip(), entry.value)
+
+
 def _transform_cell(rec: dict[str, Any] | None, metric: str) -> Cell:
     if rec is None:
         return Cell("n/a", None, "no row")
@@ -148,175 +157,101 @@ def _transform_cell(rec: dict[str, Any] | None, metric: str) -> Cell:
     return Cell(f"{fmt(value)} {fmt_ci(rec['metrics'][metric].get('ci95'))}".strip(), value)
 
 
-def _row(
-    entry: RankedModel,
-    ci: Any,
-    test: NeighbourTest | None,
-    recs: list[dict[str, Any]],
-    metric: str,
-    transforms: list[str],
-) -> list[Cell]:
+def _rank_cell(entry: RankedModel) -> Cell:
+    if entry.baseline:
+        return Cell("baseline", None)
+    return Cell(str(entry.rank) if entry.rank else "–", entry.rank)
+
+
+def _row(entry: RankedModel, overall: dict[str, Any], test: NeighbourTest | None, recs: list[dict[str, Any]],
+         metric: str, extra: list[str], transforms: list[str], reports: Mapping[tuple[str, str], str]) -> Row:
+    key = (entry.model, entry.weights)
     by_t = {r["transform"]: r for r in recs}
     meta = _meta(recs)
     size = meta.get("input_size")
     weights = ("⚠ " if is_random_init(entry.weights) else "") + entry.weights
-    overall = (
-        Cell("n/a", None, entry.reason)
-        if entry.value is None
-        else Cell(f"{fmt(entry.value)} {fmt_ci(ci)}".strip(), entry.value)
-    )
-    return [
-        Cell(str(entry.rank) if entry.rank else "–", entry.rank),
-        Cell(entry.model, entry.model),
+    arch = str(meta.get("architecture", ""))
+    cells = [
+        _rank_cell(entry),
+        Cell(entry.model, entry.model, link=reports.get(key)),
         Cell(weights, entry.weights),
-        overall,
+        Cell(arch, arch or None),
+        _value_cell(*overall[metric][key], ""),
         _vs_next(test),
+        *(_value_cell(*overall[m].get(key, (None, None)), f"no {m}") for m in extra),
         *(_transform_cell(by_t.get(t), metric) for t in transforms),
         _params(meta.get("params")),
         Cell("×".join(str(s) for s in size) if size else "", float(math.prod(size)) if size else None),
         Cell(_preprocessing(meta.get("preprocessing")), _preprocessing(meta.get("preprocessing")) or None),
         Cell(str(meta.get("labels", "")), meta.get("labels")),
     ]
+    if all(r["status"] == "failed" for r in recs):  # the reason once, in the metric's cell (and under Failed rows)
+        cells[6:] = [Cell(c.text, c.sort) for c in cells[6:]]
+    kind = "baseline" if entry.baseline else ("ranked" if entry.rank else "unranked")
+    return Row(cells, kind, f"{entry.model} {entry.weights} {arch}".lower())
 
 
-def _weights_note(flags: list[bool], hollow: bool) -> str:
-    k, n = sum(flags), len(flags)
-    if k == 0:
-        return ""
-    if k == n:
-        return "\nALL WEIGHTS ARE RANDOM-INIT: these describe architectures, not trained models"
-    return f"\n{k} of {n} models have RANDOM-INIT weights" + (
-        " (hollow points)" if hollow else " (marked [random-init])"
-    )
-
-
-def _heatmap(recs: list[dict[str, Any]], order: list[tuple[str, str]], transforms: list[str], metric: str) -> str:
-    """Models (in ranking order) × transforms of ``metric``; each cell's tooltip is its interval or its reason."""
-    by_key = {(model_key(r), r["transform"]): r for r in recs}
-    values: list[list[float | None]] = []
-    notes: list[list[str | None]] = []
-    for key in order:
-        values.append([])
-        notes.append([])
-        for t in transforms:
-            rec = by_key.get((key, t))
-            value, why = (None, "no row") if rec is None else metric_entry(rec, metric)
-            values[-1].append(value)
-            notes[-1].append(why or fmt_ci(rec["metrics"][metric].get("ci95")))  # type: ignore[index]
-    note = _weights_note([is_random_init(w) for _, w in order], hollow=False)
-    title = f"{metric} by model and transform (fixed 0–1 colour scale)" + note
-    return heatmap_svg([_label(*k) for k in order], transforms, values, notes, title=title, metric=metric)
-
-
-def _scatters(
-    recs: list[dict[str, Any]],
-    order: list[tuple[str, str]],
-    overall: dict[tuple[str, str], Any],
-    metric: str,
-    y_name: str,
-) -> tuple[dict[str, str], dict[str, str]]:
-    """``metric`` (with its interval) against clean accuracy and against parameter count, one point per model."""
-    accuracy, params, modes = [], [], set()
-    for key in order:
-        entry, ci = overall[key]
-        if entry.value is None:
-            continue
-        lo, hi = ci if ci is not None and None not in ci else (None, None)
-        group = [r for r in recs if model_key(r) == key]
-        meta = _meta(group)
-        point = Point(_label(*key), 0.0, entry.value, lo, hi, is_random_init(key[1]))
-        acc = [v for v in (metric_entry(r, "clean_accuracy")[0] for r in group) if v is not None]
-        if acc:
-            modes.add(meta.get("labels", "data"))
-            accuracy.append(dataclasses.replace(point, x=sum(acc) / len(acc)))
-        if isinstance(meta.get("params"), (int, float)) and meta["params"] > 0:
-            params.append(dataclasses.replace(point, x=float(meta["params"])))
-    x_acc = {
-        frozenset({"model"}): "clean accuracy of the model's own classifier",
-        frozenset({"data"}): "clean probe accuracy",
-    }.get(frozenset(modes), "clean accuracy (probe or classifier)")
-    figures, missing = {}, {}
-    for name, points, x_label, log, lack in (
-        ("scatter-accuracy", accuracy, x_acc, False, "clean_accuracy"),
-        ("scatter-params", params, "parameters (log scale)", True, "a parameter count"),
-    ):
-        if not points:
-            missing[name] = f"no model with a {metric} value has {lack}"
-            continue
-        title = f"{metric} vs {x_label.split(' (')[0]}" + _weights_note([p.random_init for p in points], hollow=True)
-        figures[name] = scatter_svg(points, title=title, x_label=x_label, y_label=y_name, log_x=log, element_id=name)
-    return figures, missing
+def _extra_columns(recs: list[dict[str, Any]], metric: str) -> list[str]:
+    """Beside the ranking metric: its raw metric or its gain over random init, and the clean accuracy."""
+    present = metric_names(recs)
+    info = get_metric(metric) if metric in list_metrics() else None
+    partners = [info.calibrates] if info and info.calibrates else [
+        m for m in list_metrics() if get_metric(m).calibrates == metric]
+    return [m for m in (*partners, "clean_accuracy") if m in present and m != metric]
 
 
 def build_board(
     records: Iterable[Mapping[str, Any]],
     *,
-    rank_by: str = "invariance",
-    higher_is_better: bool = True,
+    rank_by: str | None = None,
+    higher_is_better: bool | None = None,
     heatmap_metric: str | None = None,
-    scatter_metric: str = "invariance",
+    scatter_metric: str | None = None,
     n_boot: int = 1000,
     seed: int = 0,
     title: str = "invmeter zoo leaderboard",
+    reports: Mapping[tuple[str, str], str] | None = None,
 ) -> Board:
-    """Rank the models by ``rank_by`` (mean over transforms), test each against the next, lay out the table and
-    draw the figures. ``heatmap_metric`` defaults to ``rank_by`` when the registry puts it on a 0-1 scale
-    (:attr:`invmeter.metrics.Metric.unit_scale`), else ``invariance``."""
+    """Rank the models by ``rank_by`` (mean over transforms; default :func:`~invmeter.leaderboard.ranking.
+    default_rank`, in the registry's direction unless ``higher_is_better`` says), test each against the next, lay
+    out the table and draw the figures. ``heatmap_metric`` and ``scatter_metric`` default to ``rank_by`` when the
+    registry puts it on a 0-1 scale (:attr:`invmeter.metrics.Metric.unit_scale`), else ``invariance``. ``reports``:
+    each model's report file, relative to the board, by ``(model, weights)`` (its name links to it)."""
     recs = check_records(records)
     check_terms(recs)
+    metric = rank_by or default_rank(recs)
+    registered = metric in list_metrics()
+    hib = higher_is_better if higher_is_better is not None else (
+        not registered or get_metric(metric).higher_is_better is not False)
     transforms = transforms_of(recs)
-    overall = _overall(recs, rank_by, higher_is_better, n_boot, seed)
-    ranked = [entry for entry, _ in overall.values()]
-    tests = {t.upper: t for t in neighbours_distinguishable(ranked, rank_by, n_boot=n_boot, seed=seed)}
-    rows = []
-    for entry in ranked:
-        key = (entry.model, entry.weights)
-        group = [r for r in recs if model_key(r) == key]
-        rows.append(_row(entry, overall[key][1], tests.get(key), group, rank_by, transforms))
+    extra = _extra_columns(recs, metric)
+    overall = {m: _overall(recs, m, hib if m == metric else get_metric(m).higher_is_better is not False, n_boot, seed)
+               for m in (metric, *extra)}
+    ranked = [entry for entry, _ in overall[metric].values()]
+    tests = {t.upper: t for t in neighbours_distinguishable(ranked, metric, n_boot=n_boot, seed=seed)}
+    rows = [_row(e, overall, tests.get((e.model, e.weights)), [r for r in recs if model_key(r) == (e.model, e.weights)],
+                 metric, extra, transforms, reports or {}) for e in ranked]
     mean = f" (mean over {len(transforms)})" if len(transforms) > 1 else ""
-    header = [
-        "rank",
-        "model",
-        "weights",
-        f"{rank_by}{mean}",
-        "vs next",
-        *transforms,
-        "params",
-        "input",
-        "preprocessing",
-        "labels",
-    ]
-    order = [(e.model, e.weights) for e in ranked]
-    present = metric_names(recs)
-    unit_scale = rank_by in list_metrics() and get_metric(rank_by).unit_scale
-    heat = heatmap_metric or (rank_by if unit_scale else "invariance")
-    figures, missing = {}, {}
-    if heat in present:
-        figures["heatmap"] = _heatmap(recs, order, transforms, heat)
-    else:
-        missing["heatmap"] = f"no {heat} in the rows"
-    if scatter_metric in present:
-        scatter = overall if scatter_metric == rank_by else _overall(recs, scatter_metric, True, n_boot, seed)
-        y_name = f"{scatter_metric} (mean over {len(transforms)} transforms)" if len(transforms) > 1 else scatter_metric
-        more, lacking = _scatters(recs, order, scatter, scatter_metric, y_name)
-        figures.update(more)
-        missing.update(lacking)
-    else:
-        missing["scatter plots"] = f"no {scatter_metric} in the rows"
+    header = ["rank", "model", "weights", "architecture", f"{metric}{mean}", "vs next",
+              *(f"{m}{mean}" for m in extra), *transforms, "params", "input", "preprocessing", "labels"]
+    columns = ["rank", "model", "weights", "architecture", "metric", "vs_next", *extra,
+               *(f"transform:{t}" for t in transforms), "params", "input", "preprocessing", "labels"]
+    figure_metric = metric if registered and get_metric(metric).unit_scale else "invariance"
+    scatter = scatter_metric or figure_metric
+    drawn, missing = figures(recs, ranked, heatmap_metric or figure_metric, scatter, overall.get(scatter) or (
+        _overall(recs, scatter, True, n_boot, seed) if scatter in metric_names(recs) else None))
     failures = [(r["model"], r["weights"], r["transform"], r["reason"]) for r in recs if r["status"] == "failed"]
-    n_random = sum(is_random_init(w) for _, w in order)
     return Board(
-        title, rank_by, higher_is_better, transforms, header, rows, failures, len(order), n_random, figures, missing
+        title, metric, hib, transforms, header, columns, rows, failures, len(ranked),
+        sum(e.rank is not None for e in ranked), sum(e.baseline for e in ranked),
+        sum(is_random_init(e.weights) for e in ranked), drawn, missing,
     )
 
 
-def write_leaderboard(records: Iterable[Mapping[str, Any]], out_dir: str | Path, **options: Any) -> dict[str, Path]:
-    """Write ``leaderboard.md``, ``leaderboard.html`` and ``leaderboard-<figure>.svg`` into ``out_dir``.
-
-    Each file is written atomically (a killed write leaves the previous file; its stray temporary is removed on the
-    next write). ``options`` are :func:`build_board`'s. Returns ``{"md": path, "html": path, "<figure>": path, ...}``.
-    """
-    board = build_board(records, **options)
+def write_board(board: Board, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``leaderboard.md``, ``leaderboard.html`` and ``leaderboard-<figure>.svg`` into ``out_dir``, each
+    atomically (a killed write leaves the previous file; its stray temporary is removed on the next write).
+    Returns ``{"md": path, "html": path, "<figure>": path, ...}``."""
     out = Path(out_dir)
     files = {
         "md": (out / "leaderboard.md", render_markdown(board)),
@@ -327,3 +262,8 @@ def write_leaderboard(records: Iterable[Mapping[str, Any]], out_dir: str | Path,
         remove_stale_temporaries(out, path.name)
         atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
     return {name: path for name, (path, _) in files.items()}
+
+
+def write_leaderboard(records: Iterable[Mapping[str, Any]], out_dir: str | Path, **options: Any) -> dict[str, Path]:
+    """:func:`build_board` (``options``) then :func:`write_board`."""
+    return write_board(build_board(records, **options), out_dir)

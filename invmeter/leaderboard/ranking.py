@@ -29,20 +29,28 @@ import numpy as np
 
 from invmeter._utils.validation import unknown_name
 from invmeter.errors import DataError, InvalidParameterError
-from invmeter.leaderboard.records import check_records, metric_entry, metric_names, model_key, transforms_of
+from invmeter.leaderboard.records import (
+    check_records,
+    is_random_init,
+    metric_entry,
+    metric_names,
+    model_key,
+    transforms_of,
+)
 from invmeter.metrics import get_metric
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.reductions import Reduction, get_reduction
 
 __all__ = [
-    "RankedModel",
     "NeighbourTest",
-    "statistic",
-    "check_terms",
+    "RankedModel",
     "bootstrap_interval",
+    "check_terms",
+    "default_rank",
+    "neighbours_distinguishable",
     "paired_difference",
     "rank",
-    "neighbours_distinguishable",
+    "statistic",
 ]
 
 _STREAM = 15  # rng stream of the paired bootstrap: np.random.default_rng([seed, 15]); compute_metrics uses 1 and 2
@@ -203,6 +211,7 @@ class RankedModel:
         value: The metric (the mean over transforms for an overall ranking), or ``None``.
         reason: Why ``value`` is ``None`` (a failed row, an n/a metric, a missing transform), else ``None``.
         records: The model's records that the value comes from, in transform order (failed ones included).
+        baseline: A random-init model on a board with trained models: shown beside them, never ranked among them.
     """
 
     rank: int | None
@@ -211,6 +220,7 @@ class RankedModel:
     value: float | None
     reason: str | None
     records: tuple[dict[str, Any], ...]
+    baseline: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,11 +258,14 @@ def rank(
     records: Sequence[dict[str, Any]], metric: str, transform: str | None = None, *, higher_is_better: bool = True
 ) -> list[RankedModel]:
     """Rank the models (one per (model, weights)) by ``metric`` on ``transform``, or by its mean over all the
-    records' transforms (``transform=None``); models without a value come last, with the reason.
+    records' transforms (``transform=None``): the ranked models with a value, then the baselines with a value, then
+    every model without one, with the reason.
 
     ``records`` follow :mod:`invmeter.leaderboard.records` (checked here). ``higher_is_better=False`` ranks the smallest
     value first (for metrics where lower is better). Ties share a rank (1, 2, 2, 4); order among equals is by model
-    name, then weights.
+    name, then weights. When the records have a scored model with trained weights, the random-init models are baselines:
+    listed in order of the metric, with no rank (``RankedModel.baseline``); a board of random-init models only ranks
+    them (it compares architectures).
     """
     records = check_records(records)
     present = metric_names(records)
@@ -273,12 +286,27 @@ def rank(
         entries.append((key, value, reason, tuple(recs)))
     sign = -1.0 if higher_is_better else 1.0
     entries.sort(key=lambda e: (e[1] is None, sign * e[1] if e[1] is not None else 0.0, e[0]))
+    trained = any(not is_random_init(key[1]) and any(r["status"] == "ok" for r in recs) for key, _, _, recs in entries)
     out: list[RankedModel] = []
-    for i, (key, value, reason, recs) in enumerate(entries):
+    for key, value, reason, recs in (e for e in entries if not (trained and is_random_init(e[0][1]))):
         tied = out and value is not None and out[-1].value == value
-        place = out[-1].rank if tied else (i + 1 if value is not None else None)
+        place = out[-1].rank if tied else (len(out) + 1 if value is not None else None)
         out.append(RankedModel(place, key[0], key[1], value, reason, recs))
-    return out
+    out += [RankedModel(None, key[0], key[1], value, reason, recs, baseline=True)
+            for key, value, reason, recs in entries if trained and is_random_init(key[1])]
+    return sorted(out, key=lambda e: (e.value is None, e.baseline))  # stable: each group keeps its order
+
+
+def default_rank(records: Sequence[Mapping[str, Any]]) -> str:
+    """``learned_invariance`` when the models a board ranks (its trained models, or all when none is trained) do not
+    share one random-init baseline (other architectures, or other preprocessing) and carry it; else ``invariance``:
+    raw invariance compares models of one architecture, but not across architectures."""
+    trained = [r for r in records if not is_random_init(r["weights"]) and r["status"] == "ok"]
+    ok = trained or [r for r in records if r["status"] == "ok"]
+    bases = {(r.get("meta") or {}).get("baseline_id") or (r.get("meta") or {}).get("architecture") for r in ok}
+    if trained and len(bases) > 1 and "learned_invariance" in metric_names(ok):
+        return "learned_invariance"
+    return "invariance"
 
 
 def _terms(entry: RankedModel, metric: str) -> tuple[list[Terms] | None, str | None]:
@@ -306,7 +334,7 @@ def neighbours_distinguishable(
     ``ranked`` is the output of :func:`rank` for ``metric``; ``metric_kind`` defaults to the metric's registry
     reduction. Neighbours whose paired 95% interval contains 0 are *not distinguishable* on these images.
     """
-    valued = [e for e in ranked if e.value is not None]
+    valued = [e for e in ranked if e.value is not None and not e.baseline]
     kind = metric_kind or _reduction_of(metric)
     bounds = get_metric(metric).bounds if _reduction_of(metric) is not None else None
     resampled: dict[int, Any] = {}  # each model's bootstrap values, computed once (it has two neighbours)

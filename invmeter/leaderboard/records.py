@@ -28,7 +28,7 @@ from typing import Any
 
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["check_records", "model_key", "is_random_init", "transforms_of", "metric_names", "metric_entry"]
+__all__ = ["check_records", "is_random_init", "metric_entry", "metric_names", "model_key", "transforms_of"]
 
 _STATUSES = ("ok", "failed")
 

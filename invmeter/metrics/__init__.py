@@ -69,6 +69,10 @@ def compute_metrics(
                             "give labelled data (one subfolder per class) or leave them out (metrics=...).")
         if reps.n_classes < 2:
             raise DataError("The data has a single class; l2_ratio and the probe metrics need at least 2 classes.")
+    if "baseline" in needs:
+        raise InvalidParameterError(f"The metrics {', '.join(n for n in names if 'baseline' in get_metric(n).needs)} "
+                                    "need the architecture's random initialisations scored on the same pairs; use "
+                                    "invmeter.score(..., baseline='random-init') or the zoo.")
     if "fixed" in needs and groups is None:
         raise InvalidParameterError("The equivariance metric needs fixed transform magnitudes; use a sweep (--magnitudes).")
     ctx = MetricContext(reps, seed=seed, n_boot=n_boot, train_fraction=train_fraction, probe=probe, groups=groups,

@@ -26,7 +26,8 @@ from invmeter.metrics.distances import ClassDistanceSums, l2_ratio_from_sums
 from invmeter.metrics.equivariance import equivariance_from_terms
 from invmeter.metrics.invariance import invariance_from_terms
 
-__all__ = ["Reduction", "REDUCTIONS", "get_reduction", "NO_REFERENCE_MOVE", "CLASSES_COLLAPSE", "NO_SPREAD"]
+__all__ = ["Reduction", "REDUCTIONS", "get_reduction", "init_counts", "NO_REFERENCE_MOVE", "CLASSES_COLLAPSE",
+           "NO_SPREAD", "INVARIANT_AT_INIT", "BASELINE_NO_REFERENCE_MOVE"]
 
 Terms = Mapping[str, Sequence[float] | np.ndarray]
 Arrays = dict[str, np.ndarray]
@@ -35,6 +36,10 @@ NO_REFERENCE_MOVE = ("the reference change of content does not move the represen
                      "model does not see what differs between images, so the ratio is undefined")
 CLASSES_COLLAPSE = ("every class collapses to a single point (zero within-class distance): the ratio is unbounded")
 NO_SPREAD = "the transformed representations do not vary within a transform parameter"
+INVARIANT_AT_INIT = ("the architecture is already invariant to this transform at random initialisation (its "
+                     "random-init ratio is 0): there is no non-invariance for training to remove")
+BASELINE_NO_REFERENCE_MOVE = ("a random-init copy's reference change does not move its representation: its ratio, "
+                              "and so the gain over it, is undefined")
 
 
 def _none(_: Arrays) -> str | None:
@@ -48,6 +53,8 @@ class Reduction:
     Attributes:
         name: The kind's name (``ratio``, ``mean``, ...), as zoo records and docs/zoo.md name it.
         keys: The per-image arrays a metric of this kind stores (``record["terms"][metric]``).
+        per_init: The keys among ``keys`` that hold one row per random initialisation, ``(K, n)`` (the ``gain``
+            kind's random-init baseline); the others are 1-D, one entry per image.
         formula: The value from the terms, in one line.
         statistic: ``(arrays, weights)`` -> the value (``weights`` None) or one value per row of ``(B, n)``
             bootstrap resample counts.
@@ -62,6 +69,7 @@ class Reduction:
     formula: str
     statistic: Callable[[Arrays, np.ndarray | None], Any] = field(repr=False)
     scale: float = 1.0
+    per_init: tuple[str, ...] = ()
     undefined: Callable[[Arrays], str | None] = field(default=_none, repr=False)
     check: Callable[[Arrays], None] = field(default=lambda _: None, repr=False)
 
@@ -71,10 +79,14 @@ class Reduction:
             got = sorted(terms) if isinstance(terms, Mapping) else type(terms).__name__
             raise InvalidParameterError(f"Terms of kind {self.name!r} need keys {', '.join(self.keys)}; got {got}.")
         out = {k: np.asarray(terms[k], dtype=np.float64) for k in self.keys}
-        lengths = {len(v) if v.ndim == 1 else -1 for v in out.values()}
+        lengths = {len(v) if v.ndim == 1 else -1 for k, v in out.items() if k not in self.per_init}
         if len(lengths) != 1 or -1 in lengths or 0 in lengths:
             raise InvalidParameterError(f"Terms of kind {self.name!r} must be non-empty 1-D arrays of one length "
                                         "(one per image).")
+        n = lengths.pop()
+        if any(out[k].ndim != 2 or out[k].shape[0] == 0 or out[k].shape[1] != n for k in self.per_init):
+            raise InvalidParameterError(f"Terms {', '.join(self.per_init)} of kind {self.name!r} must be 2-D arrays "
+                                        f"(one row per random initialisation, one column per image: {n}).")
         return out
 
     def value(self, terms: Terms) -> float:
@@ -149,6 +161,42 @@ def _jackknife(a: Arrays, w: np.ndarray | None) -> Any:
     return (w @ p) / n
 
 
+def init_counts(n_boot: int, k: int) -> np.ndarray:
+    """``(n_boot, k)`` resample counts of k random initialisations (each row sums to k), from a fixed stream: every
+    model's gain with k initialisations uses the same counts in resample b, so a baseline that two models share
+    cancels in their paired difference, as shared images do."""
+    if k == 1:
+        return np.ones((n_boot, 1))
+    return np.random.default_rng([n_boot, k, 0x6A1]).multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(np.float64)
+
+
+def _init_ratios(a: Arrays, w: np.ndarray | None) -> Any:
+    """Each random initialisation's ratio Σd₀ / Σr₀: ``(K,)``, or ``(B, K)`` under image resample weights."""
+    if w is None:
+        return a["d0"].sum(axis=1) / a["r0"].sum(axis=1)
+    return (w @ a["d0"].T) / (w @ a["r0"].T)
+
+
+def _gain(a: Arrays, w: np.ndarray | None) -> Any:
+    """``1 - ρ / ρ₀``: ρ = Σd / Σr, ρ₀ the mean over initialisations of Σd₀ / Σr₀; resampled: images by ``w``
+    and initialisations by :func:`init_counts` (the spread over initialisations enters the interval)."""
+    ratios = _init_ratios(a, w)
+    if w is None:
+        rho0 = float(ratios.mean())
+        return 1.0 - (a["d"].sum() / a["r"].sum()) / rho0 if a["r"].sum() > 0 and rho0 > 0 else math.nan
+    counts = init_counts(len(w), ratios.shape[1])
+    rho0 = (counts * ratios).sum(axis=1) / ratios.shape[1]
+    return 1.0 - ((w @ a["d"]) / (w @ a["r"])) / rho0
+
+
+def _gain_undefined(a: Arrays) -> str | None:
+    if a["r"].sum() <= 0:
+        return NO_REFERENCE_MOVE
+    if (a["r0"].sum(axis=1) <= 0).any():
+        return BASELINE_NO_REFERENCE_MOVE
+    return INVARIANT_AT_INIT if _init_ratios(a, None).mean() <= 0 else None
+
+
 REDUCTIONS: dict[str, Reduction] = {r.name: r for r in (
     Reduction("ratio", ("d", "r"), "1 - Σd / Σr", _ratio, undefined=_no_reference_move),
     Reduction("distance_ratio", ("d", "r"), "Σd / Σr", _distance_ratio, undefined=_no_reference_move),
@@ -157,6 +205,8 @@ REDUCTIONS: dict[str, Reduction] = {r.name: r for r in (
     Reduction("pair_ratio", ("within", "between", "n_within", "n_between"),
               "(Σ between / Σ n_between) / (Σ within / Σ n_within)", _pair_ratio, scale=2.0, undefined=_collapsed,
               check=_class_counts),
+    Reduction("gain", ("d", "r", "d0", "r0"), "1 - (Σd / Σr) / mean over inits k of (Σd₀ₖ / Σr₀ₖ)", _gain,
+              undefined=_gain_undefined, per_init=("d0", "r0")),
     Reduction("jackknife", ("pseudo", "loo"), "the estimate θ̂ = mean((pseudo + (n-1) loo) / n); resampled: mean of "
               "the pseudo-values", _jackknife),
 )}

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from invmeter.types import MetricValue
 
 __all__ = ["Metric", "NEEDS", "register_metric", "get_metric", "list_metrics", "default_metrics", "resolve_metrics",
-           "METRICS"]
+           "calibrated_by", "METRICS"]
 
 NEEDS = {
     "labels": "class labels of the data (or the model's own label set with labels='model')",
@@ -33,6 +33,8 @@ NEEDS = {
              "labels='model' the clean-fit probe is the model's own classifier on every image)",
     "redraw": "a second transformed view of every image, the transform's random parameters drawn again (the paper's "
               "pairing: N more forward passes)",
+    "baseline": "the architecture's random initialisations scored on the same pairs (baseline='random-init', "
+                "--baseline random-init; the zoo does it for every model)",
 }
 
 
@@ -55,6 +57,8 @@ class Metric:
             (:mod:`invmeter.metrics.reductions`); the zoo's paired comparisons use it. ``None``: no per-image terms
             (a ratio of per-unit sums), so no interval and no paired comparison.
         sweep: Shown in a sweep's table and curves (``--magnitudes``).
+        calibrates: The raw metric whose gain over the architecture's random initialisation this metric is
+            (``learned_invariance`` calibrates ``invariance``); computed whenever a baseline is, beside it.
     """
 
     name: str
@@ -68,11 +72,15 @@ class Metric:
     profile: Callable[..., Any] | None = field(default=None, repr=False)
     reduction: Reduction | None = None
     sweep: bool = False
+    calibrates: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(NEEDS)
         if unknown:
             raise ValueError(f"Metric {self.name!r} needs unknown inputs {sorted(unknown)}; known: {sorted(NEEDS)}.")
+        if (self.calibrates is not None) != ("baseline" in self.needs):
+            raise ValueError(f"Metric {self.name!r}: a metric calibrated against a baseline names the metric it "
+                             "calibrates (calibrates=) and needs the baseline, or neither.")
 
     @property
     def unit_scale(self) -> bool:
@@ -95,7 +103,8 @@ class Metric:
         return {"name": self.name, "formula": self.formula, "reading": self.reading, "direction": self.direction,
                 "bounds": [lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None],
                 "needs": sorted(self.needs), "default": self.default, "per_layer": self.per_layer,
-                "reduction": self.reduction.name if self.reduction else None, "sweep": self.sweep}
+                "reduction": self.reduction.name if self.reduction else None, "sweep": self.sweep,
+                "calibrates": self.calibrates}
 
 
 _REGISTRY: dict[str, Metric] = {}
@@ -104,7 +113,7 @@ _REGISTRY: dict[str, Metric] = {}
 def register_metric(
     name: str, *, formula: str, reading: str, higher_is_better: bool | None, bounds: tuple[float, float],
     needs: tuple[str, ...] = (), default: bool = True, profile: Callable[..., Any] | None = None,
-    reduction: str | None = None, sweep: bool = False,
+    reduction: str | None = None, sweep: bool = False, calibrates: str | None = None,
 ) -> Callable[[Callable[[MetricContext], MetricValue]], Callable[[MetricContext], MetricValue]]:
     """Decorator: register ``compute(context) -> MetricValue`` as the metric ``name`` (names are unique);
     ``reduction`` names its kind of per-image statistic (:data:`invmeter.metrics.reductions.REDUCTIONS`)."""
@@ -113,7 +122,7 @@ def register_metric(
         if name in _REGISTRY:
             raise ValueError(f"Metric {name!r} is already registered.")
         _REGISTRY[name] = Metric(name, formula, reading, higher_is_better, bounds, frozenset(needs), default, compute,
-                                 profile, get_reduction(reduction) if reduction else None, sweep)
+                                 profile, get_reduction(reduction) if reduction else None, sweep, calibrates)
         return compute
 
     return register
@@ -121,6 +130,7 @@ def register_metric(
 
 def _load_builtin() -> None:
     import invmeter.metrics.builtin  # noqa: F401 - registers the built-in metrics
+    import invmeter.metrics.learned  # noqa: F401 - and the gains over random initialisation (with a baseline)
     import invmeter.metrics.measures  # noqa: F401 - and the field's other measures (off by default)
 
 
@@ -143,6 +153,13 @@ def default_metrics() -> tuple[str, ...]:
     """The metrics computed when none are asked for."""
     _load_builtin()
     return tuple(name for name, m in _REGISTRY.items() if m.default)
+
+
+def calibrated_by(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The metrics that calibrate one of ``names`` against the random-init baseline (``invariance`` ->
+    ``learned_invariance``), in registry order: what a measurement with a baseline adds beside them."""
+    _load_builtin()
+    return tuple(m.name for m in _REGISTRY.values() if m.calibrates is not None and m.calibrates in names)
 
 
 def resolve_metrics(metrics: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:

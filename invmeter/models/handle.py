@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,22 @@ class ModelHandle:
     @property
     def std(self) -> tuple[float, ...] | None:
         return self.preprocessing.std
+
+    @property
+    def architecture(self) -> str:
+        """The architecture without its weights: ``timm:resnet18`` for ``timm:resnet18.a1_in1k``, a torchvision or
+        ``cifar:`` spec, a checkpoint's recorded architecture (``cifar:resnet18?width=0.25``), else the module's
+        class and a hash of its structure (``Sequential#3fa2b1c0``: its layers and their sizes)."""
+        prefix, _, rest = self.name.partition(":")
+        if prefix == "timm":
+            return f"timm:{rest.partition('.')[0]}"
+        if prefix in ("torchvision", "cifar"):
+            return self.name
+        arch, width = self.extra.get("arch"), self.extra.get("width", 1.0)
+        if isinstance(arch, str) and ":" in arch:  # a checkpoint's recorded architecture
+            return arch + (f"?width={width:g}" if arch.startswith("cifar:") and width != 1.0 else "")
+        structure = hashlib.sha256(repr(self.model).encode()).hexdigest()[:8]  # layers and their sizes
+        return f"{type(self.model).__qualname__}#{structure}"
 
     @property
     def layer(self) -> str:

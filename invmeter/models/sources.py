@@ -231,12 +231,19 @@ def build_model(source: ModelSource, name: str, *, weights: Any = "auto", image_
 
 def model_catalog(pattern: str = "*") -> list[tuple[str, bool]]:
     """``[(spec, has pretrained weights)]`` matching a glob: timm names and ``name.tag`` pretrained tags,
-    ``torchvision:NAME`` and ``cifar:NAME`` (the glob also matches the part after the prefix)."""
+    ``torchvision:NAME`` and ``cifar:NAME``. The glob also matches the part after the prefix; a glob with a source's
+    prefix (``timm:resnet18*``, ``cifar:*``) searches that source only. The one matcher of ``invmeter models`` and
+    the zoo's patterns."""
     pat = pattern.lower()
+    prefix, sep, rest = pat.partition(":")
+    only = prefix if sep and prefix in MODEL_SOURCES else None
     out = []
     for source in MODEL_SOURCES.values():
+        if only is not None and source.prefix != only:
+            continue
         for spec, pretrained in source.catalog() if source.catalog else []:
-            if fnmatch.fnmatch(spec.lower(), pat) or fnmatch.fnmatch(spec.partition(":")[2].lower(), pat):
+            bare = spec.partition(":")[2] if ":" in spec else spec
+            if fnmatch.fnmatch(spec.lower(), pat) or fnmatch.fnmatch(bare.lower(), rest if only else pat):
                 out.append((spec, pretrained))
     return out
 
@@ -272,7 +279,8 @@ def random_init_copy(handle: ModelHandle, seed: int = 0) -> ModelHandle:
 
     Named models are rebuilt by their library (timm without its zero-init of each block's last norm); checkpoints
     from their recorded architecture; any other module is deep-copied and every submodule's ``reset_parameters()``
-    is called under ``seed``. The preprocessing and readout are the original's.
+    is called under ``seed`` (a submodule holding parameters without one is an error: its values would be kept).
+    The preprocessing and readout are the original's.
     """
     prefix = handle.name.partition(":")[0]
     with torch.random.fork_rng(devices=[]):
@@ -287,6 +295,13 @@ def random_init_copy(handle: ModelHandle, seed: int = 0) -> ModelHandle:
                                        width=handle.extra.get("width", 1.0), zero_init_last=False)
         else:
             model = copy.deepcopy(handle.model)
+            kept = [name or type(module).__name__ for name, module in model.named_modules()
+                    if not hasattr(module, "reset_parameters") and any(True for _ in module.parameters(recurse=False))]
+            if kept:
+                raise InvalidParameterError(
+                    f"Cannot re-initialise the module {handle.name!r}: its submodules {', '.join(kept[:3])} hold "
+                    "parameters and have no reset_parameters(), so a 'random-init' copy would keep their values. "
+                    "Give the model as a spec (timm:NAME, a checkpoint, package.module:factory) to rebuild it.")
             for module in model.modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,12 +24,16 @@ from invmeter.errors import InvalidParameterError, warn
 from invmeter.metrics import MetricContext, default_metrics, get_metric
 from invmeter.metrics.context import metric_rng
 from invmeter.metrics.equivariance import verdict
+from invmeter.metrics.learned import BASELINE_KEY
 from invmeter.metrics.measures import LIE_KEY, lie_layer_value
 from invmeter.pipeline.extract import extract
 from invmeter.pipeline.gradient import lie_pass
 from invmeter.pipeline.plan import MeasurementPlan, PlannedTransform
 from invmeter.report.report import LayerValues, Report
 from invmeter.types import MetricValue, Representations
+
+if TYPE_CHECKING:
+    from invmeter.pipeline.baseline import BaselineTerms
 
 __all__ = ["Measurement", "make_pairs", "measure", "measure_each", "redrawn_pairs", "undefined_notes",
            "PROBE_MIN_TEST_PER_CLASS"]
@@ -82,10 +86,12 @@ def _parameter_groups(pairs: PairSource) -> np.ndarray | None:
 
 
 def measure(plan: MeasurementPlan, planned: PlannedTransform, *, seed: int, clean: Representations | None = None,
-            clean_cache: dict[str, Any] | None = None) -> Measurement:
+            clean_cache: dict[str, Any] | None = None, baseline: BaselineTerms | None = None) -> Measurement:
     """One measurement of ``planned`` (one of the plan's transforms) at one seed; ``clean`` reuses clean-view
     representations of the same images (another transform of the plan), and ``clean_cache`` (one dict for every
-    call sharing ``clean``) what was computed from them (the clean-fit probe)."""
+    call sharing ``clean``) what was computed from them (the clean-fit probe). ``baseline``: the architecture's
+    random initialisations on the same pairs and transform (:func:`invmeter.pipeline.baseline.measure_baseline`),
+    which the gains (``learned_invariance``, ...) are computed against and the report records."""
     t_start = time.perf_counter()
     s, metrics = plan.settings, planned.metrics.computed
     pairs = make_pairs(plan, planned.transform, seed)
@@ -99,7 +105,7 @@ def measure(plan: MeasurementPlan, planned: PlannedTransform, *, seed: int, clea
                          batch_size=s.batch_size, device=plan.device, progress=s.progress)
         reps = replace(reps, redrawn=second.transformed,
                        seconds={k: v + second.seconds.get(k, 0.0) for k, v in reps.seconds.items()})
-    inputs: dict[str, Any] = {}
+    inputs: dict[str, Any] = {BASELINE_KEY: baseline.terms} if baseline is not None else {}
     if "lie_derivative" in metrics:
         inputs[LIE_KEY] = lie_pass(plan.handle, pairs, planned.transform, readout=reps.readout, layers=plan.profile,
                                    batch_size=s.batch_size, device=plan.device)
@@ -141,21 +147,24 @@ def measure(plan: MeasurementPlan, planned: PlannedTransform, *, seed: int, clea
         magnitude=planned.magnitude,
         magnitude_units=planned.magnitude_units,
         layers=_layer_profile(reps, inputs, metrics, s.n_boot, seed) if plan.profile else (),
+        baseline=baseline.summary if baseline is not None else None,
     )
     return Measurement(report, reps, {name: t for name, t in ctx.terms.items() if name in values})
 
 
-def measure_each(plan: MeasurementPlan, *, seed: int, keep_going: bool = False
+def measure_each(plan: MeasurementPlan, *, seed: int, keep_going: bool = False,
+                 baselines: Sequence[BaselineTerms] | None = None
                  ) -> Iterator[tuple[PlannedTransform, Measurement | Exception]]:
     """Each of the plan's transforms at ``seed``, in order, the clean views read once and shared (with what was
     computed from them): ``(1 + T) · N`` forward passes for T transforms (``2 N`` each with a layer profile, which
     needs both views in one pass). ``keep_going``: a transform that fails yields its exception and the others go
-    on (the zoo's rows); otherwise the exception is raised."""
+    on (the zoo's rows); otherwise the exception is raised. ``baselines``: one per transform (see :func:`measure`)."""
     clean: Representations | None = None
     cache: dict[str, Any] = {}
-    for planned in plan.transforms:
+    for i, planned in enumerate(plan.transforms):
         try:
-            result = measure(plan, planned, seed=seed, clean=clean, clean_cache=None if plan.profile else cache)
+            result = measure(plan, planned, seed=seed, clean=clean, clean_cache=None if plan.profile else cache,
+                             baseline=baselines[i] if baselines is not None else None)
         except Exception as exc:  # noqa: BLE001 - handed to the caller (a zoo row with the reason) or raised
             if not keep_going:
                 raise

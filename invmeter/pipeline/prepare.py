@@ -17,6 +17,7 @@ from invmeter._utils.device import resolve_device
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.metrics import default_metrics, get_metric, list_metrics
 from invmeter.metrics.probe import resolve_solver
+from invmeter.metrics.registry import calibrated_by
 from invmeter.models import Readout
 from invmeter.models.labels import map_class_names
 from invmeter.models.layers import resolve_layers
@@ -31,17 +32,22 @@ __all__ = ["metric_plan", "prepare", "plan_for"]
 def metric_plan(settings: ScoreSettings, data: Data, transform: Any) -> MetricPlan:
     """The metrics to compute, and those skipped with why. Defaults (and ``metrics="all"``) skip what does not apply
     here: label metrics on unlabelled data, ``equivariance`` without fixed magnitudes (a sweep adds it), the Lie
-    derivative without a continuous generator. A metric asked for by name that does not apply is an error."""
+    derivative without a continuous generator, the gains over random init without a baseline (a baseline adds them
+    beside their raw metrics). A metric asked for by name that does not apply is an error."""
     explicit = settings.metrics is not None
     wanted = settings.metrics if explicit else (tuple(list_metrics()) if settings.all_metrics else default_metrics())
     steps = getattr(transform, "steps", ())
     fixed = bool(steps) and all(step.fixed for step in steps)  # a sweep's fixed magnitude
     if not explicit and fixed and "equivariance" not in wanted:
         wanted = (*wanted, "equivariance")
+    if settings.baseline and not settings.all_metrics:  # the gains over random init, beside their raw metrics
+        wanted = (*wanted, *(m for m in calibrated_by(wanted) if m not in wanted))
     why: dict[str, str] = {}
     for m in wanted:
         needs = get_metric(m).needs
-        if "labels" in needs and not data.labelled:
+        if "baseline" in needs and not settings.baseline:
+            why[m] = "needs the architecture's random initialisations scored on the same pairs (--baseline random-init)"
+        elif "labels" in needs and not data.labelled:
             why[m] = "needs class labels; the data has none"
         elif "fixed" in needs and not getattr(transform, "fixed", False):
             why[m] = "needs fixed transform magnitudes (a sweep: --magnitudes)"

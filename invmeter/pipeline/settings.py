@@ -14,6 +14,7 @@ from typing import Any
 
 from invmeter._utils.device import check_device
 from invmeter._utils.validation import (
+    MAX_SEED,
     check_choice,
     check_image_size,
     check_int,
@@ -83,7 +84,10 @@ class ScoreSettings:
         mean: Normalisation mean for a bare module (per RGB channel), or to override the model's.
         std: Normalisation std, likewise.
         weights: ``auto``, ``pretrained``, ``random``, a file, or a torchvision weights name/enum.
-        baseline: ``"random-init"`` also scores a randomly initialised copy of the architecture.
+        baseline: ``"random-init"`` also scores randomly initialised copies of the architecture on the same pairs,
+            and the gains over them (``learned_invariance``, ``learned_paired_distance_ratio``).
+        baseline_inits: How many random initialisations (init seeds ``seed``, ``seed + 1``, ...) the baseline
+            averages; their spread enters the gains' intervals.
     """
 
     n_images: int | None = None
@@ -105,6 +109,7 @@ class ScoreSettings:
     std: tuple[float, ...] | None = None
     weights: Any = "auto"
     baseline: str | None = None
+    baseline_inits: int = 3
 
     @classmethod
     def create(cls, **options: Any) -> ScoreSettings:
@@ -166,6 +171,12 @@ class ScoreSettings:
         if self.std is not None and any(v <= 0 for v in self.std):
             raise InvalidParameterError(f"The 'std' parameter must be > 0 per channel. Got {self.std!r}.")
         check_choice("baseline", self.baseline, (None, "random-init"))
+        check_int("baseline_inits", self.baseline_inits, 1, 64, fix="Use 3 or more initialisations for a spread.")
+
+    @property
+    def init_seeds(self) -> tuple[int, ...]:
+        """The random-init baseline's initialisation seeds: ``seed``, ``seed + 1``, ... (``baseline_inits`` of them)."""
+        return tuple((self.seed + k) % (MAX_SEED + 1) for k in range(self.baseline_inits))
 
     @property
     def run_seeds(self) -> tuple[int, ...]:

@@ -68,8 +68,9 @@ class SeedSummary:
     metrics: dict[str, SeedStats]
 
     @classmethod
-    def of(cls, reports: Sequence[Report]) -> SeedSummary:
-        """Mean ± std (ddof 1) of each metric across per-seed reports; a metric undefined at any seed has none."""
+    def of(cls, reports: Sequence[Report], seeds: Sequence[int] | None = None) -> SeedSummary:
+        """Mean ± std (ddof 1) of each metric across per-seed reports; a metric undefined at any seed has none.
+        ``seeds``: what the reports differ by (default: their data seeds; a baseline's: its init seeds)."""
         stats = {}
         for key in reports[0].metrics:
             values = [r.metrics[key] for r in reports]
@@ -79,7 +80,7 @@ class SeedSummary:
             else:
                 reason = next(v.reason for v in values if not v.defined) or "undefined at some seed"
                 stats[key] = SeedStats(None, None, tuple(v.to_dict()["value"] for v in values), reason)
-        return cls(tuple(r.provenance["seed"] for r in reports), stats)
+        return cls(tuple(seeds) if seeds is not None else tuple(r.provenance["seed"] for r in reports), stats)
 
     def to_dict(self) -> dict[str, Any]:
         return {"seeds": list(self.seeds), "metrics": {k: v.to_dict() for k, v in self.metrics.items()}}
@@ -92,13 +93,28 @@ class SeedSummary:
 
 @dataclass(frozen=True)
 class Baseline:
-    """The random-init copy of the architecture, scored on the same pairs (``baseline="random-init"``)."""
+    """The architecture's random initialisations, scored on the same pairs (``baseline="random-init"``).
+
+    Attributes:
+        model: The first random-init copy (init seed = the measurement's seed).
+        metrics: The first copy's metrics.
+        inits: Each metric's mean ± std over every initialisation (its ``seeds`` are the init seeds); the gains
+            (``learned_invariance``, ...) in the report's metrics are computed against these means.
+    """
 
     model: dict[str, Any]
     metrics: dict[str, MetricValue]
+    inits: SeedSummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "metrics": {k: v.to_dict() for k, v in self.metrics.items()}}
+        out = {"model": self.model, "metrics": {k: v.to_dict() for k, v in self.metrics.items()}}
+        if self.inits is not None:
+            out["inits"] = self.inits.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Baseline:
+        return cls(d["model"], _values(d["metrics"]), SeedSummary.from_dict(d["inits"]) if "inits" in d else None)
 
 
 @dataclass(frozen=True)
@@ -114,7 +130,7 @@ class Report:
         magnitude: A sweep entry's fixed magnitude, in ``magnitude_units``.
         layers: The per-layer profile (``layers=``), in forward order, the representation last.
         seeds: The measurement repeated for ``seeds=``.
-        baseline: The random-init copy's metrics (``baseline="random-init"``).
+        baseline: The architecture's random initialisations on the same pairs (``baseline="random-init"``).
         schema_version: :data:`invmeter._utils.schemas.REPORT_SCHEMA_VERSION` of the JSON it writes.
     """
 
@@ -212,7 +228,7 @@ class Report:
             magnitude_units=d.get("magnitude_units"),
             layers=tuple(LayerValues.from_dict(e) for e in d.get("layers", ())),
             seeds=SeedSummary.from_dict(d["seeds"]) if "seeds" in d else None,
-            baseline=Baseline(base["model"], _values(base["metrics"])) if base is not None else None,
+            baseline=Baseline.from_dict(base) if base is not None else None,
             schema_version=d.get("schema_version", REPORT_SCHEMA_VERSION),
         )
 

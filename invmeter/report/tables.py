@@ -52,7 +52,7 @@ def report_cells(report: Report) -> Cells:
     seeds, base = report.seeds, report.baseline
     header = ["metric", "value", "95% CI"]
     header += [f"mean ± std ({len(seeds.seeds)} seeds)"] if seeds else []
-    header += ["random-init"] if base else []
+    header += [f"random-init ({len(base.inits.seeds)} inits)" if base.inits else "random-init"] if base else []
     rows = []
     for key, m in report.metrics.items():
         row = [key, fmt(m.value), interval(m.ci95)]
@@ -60,7 +60,7 @@ def report_cells(report: Report) -> Cells:
             stats = seeds.metrics[key]
             row.append(f"{stats.mean:.3f} ± {stats.std:.3f}" if stats.mean is not None else "n/a")
         if base:
-            row.append(fmt(base.metrics[key].value))
+            row.append(_baseline_cell(base, key))
         rows.append(row + [f"undefined: {m.reason}" if m.reason else get_metric(key).reading])
     return header + ["reading"], rows
 
@@ -84,6 +84,17 @@ def report_table(report: Report) -> str:
         lines += ["", text_table(*layer_cells(report))]
     lines += [f"WARNING: {w}" for w in report.warnings]
     return "\n".join(lines)
+
+
+def _baseline_cell(base: Any, key: str) -> str:
+    """The random-init baseline's value of ``key``: the mean ± std over its initialisations (one: its value);
+    empty for a metric it has no value of (the gains themselves)."""
+    if base.inits is not None and key in base.inits.metrics:
+        stats = base.inits.metrics[key]
+        if stats.mean is None:
+            return "n/a"
+        return f"{stats.mean:.3f} ± {stats.std:.3f}" if len(base.inits.seeds) > 1 else fmt(stats.mean)
+    return fmt(base.metrics[key].value) if key in base.metrics else ""
 
 
 def sweep_metrics(report: Report) -> list[str]:
