@@ -171,7 +171,7 @@ def test_metric_metadata_is_complete() -> None:
         m = get_metric(name)
         assert m.formula and m.reading and m.bounds[0] < m.bounds[1] and m.needs <= {"labels", "fixed", "logits", "model", "probe"}
         assert set(m.to_dict()) == {"name", "formula", "reading", "direction", "bounds", "needs", "default",
-                                    "per_layer", "reduction", "sweep"}
+                                    "per_layer", "reduction", "sweep", "pair_sample"}
     ctx = MetricContext(_reps())
     assert isinstance(ctx.evaluate(["invariance"])["invariance"], MetricValue)
 
