@@ -10,7 +10,8 @@ representations (100 classes, ``z = centre[class] + noise``, ``z' = z + 0.5 nois
 resolves for that many training images, as ``invmeter score`` computes them after its forward passes. Each metric's
 seconds are printed (a shared intermediate result, the probe split or a fitted probe, is charged to the first metric
 that needs it), with how each pairwise metric was computed (exact, or on a seeded sample: the registry's
-``PairSample``). CKA (not a default metric) is timed beside it at the same sizes.
+``PairSample``). CKA (not a default metric, exact with two N x N float64 Gram matrices) is timed beside it up to
+N = 20,000 (6 GiB); above, its memory (16·N² bytes) is printed instead of run.
 
     python benchmarks/bench_scale.py                       # --sizes 1000,10000,50000,200000 --dims 512,2048
     python benchmarks/bench_scale.py --quick               # 1,000 and 2,000 images of 64 dimensions: seconds
@@ -31,6 +32,7 @@ MEMORY_LIMIT_GIB = 4.0
 GROWTH_LIMIT = 1.2
 LIMIT_AT = (50_000, 2048)  # the (N, D) the time and memory limits apply to
 GROWTH_FROM = 10_000
+CKA_MAX_N = 20_000  # two N x N float64 Gram matrices: 6 GiB here, 37 GiB at 50k
 CLASSES = 100
 
 
@@ -106,12 +108,14 @@ def main() -> None:
     rows: dict[int, list[dict]] = {}
     for dim in dims:
         for n in sizes:
-            command = [sys.executable, __file__, "--child", f"{n},{dim}"] + (["--no-cka"] if args.no_cka else [])
+            cka = not args.no_cka and n <= CKA_MAX_N
+            command = [sys.executable, __file__, "--child", f"{n},{dim}"] + ([] if cka else ["--no-cka"])
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
             rows.setdefault(dim, []).append(r)
             slowest = sorted(r["per_metric"].items(), key=lambda kv: -kv[1])[:3]
-            cka = f", CKA {r['cka_seconds']:.2f} s" if "cka_seconds" in r else ""
+            cka = (f", CKA {r['cka_seconds']:.2f} s" if "cka_seconds" in r else "" if args.no_cka else
+                   f", CKA not run (its Gram matrices: {16 * n * n / 2**30:.0f} GiB)")
             print(f"N {n:>7,} D {dim:>5}: {r['seconds']:7.2f} s wall ({r['cpu_seconds']:.2f} s CPU), peak "
                   f"{r['peak_mib']:7.0f} MiB (representations and start-up {r['data_mib']:.0f} MiB), probe "
                   f"{r['solver']}; slowest: {', '.join(f'{k} {v:.2f} s' for k, v in slowest)}{cka}", flush=True)
