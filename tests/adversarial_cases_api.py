@@ -1,6 +1,7 @@
 """The adversarial suite's Python API rows (see tests/test_adversarial.py): ``invmeter.score``/``sweep``/``zoo``,
 ``ScoreSettings.create``, ``load_model``, ``parse_transform``, ``InvarianceMetric``, ``LinearProbe``,
-``invmeter.functional``, ``TrainConfig`` and ``make_transforms2d``. Each call gets the fixtures ``fx``."""
+``invmeter.functional``, ``TrainConfig``, ``make_transforms2d``, ``select`` and ``finetune_last_layer``. Each call
+gets the fixtures ``fx``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import invmeter
 from invmeter import functional as F
 from invmeter.api import make_transforms2d
+from invmeter.data import BuiltSplit
 from invmeter.data._files import read_rgb
 from invmeter.metrics import LinearProbe
 from invmeter.pipeline.settings import ScoreSettings
@@ -342,6 +344,46 @@ _ZOO = [
          Error(r"Unknown setting sed")),
 ]
 
+def _tiny_labelled() -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.arange(8) % 2
+
+
+def select(models: Any, data: Any = None, **options: Any) -> Any:
+    """``invmeter.select`` on 8 labelled random images at the tiny settings, ``options`` overriding."""
+    kw = {"image_size": 16, "n_boot": 0, "mean": (0.5,), "std": (0.5,)}
+    return invmeter.select(models, _tiny_labelled() if data is None else data, ["hflip"], **{**kw, **options})
+
+
+_SELECT = [
+    Case("api-select-models-string", lambda fx: select("adversarial_models:features"),
+         Error(r"non-empty list of candidates")),
+    Case("api-select-candidate-type", lambda fx: select([42]), Error(r"A candidate model must be a spec")),
+    Case("api-select-unlabelled-tensor", lambda fx: select(["adversarial_models:features"], torch.rand(8, 3, 16, 16)),
+         Error(r"needs labelled target data")),
+    Case("api-select-seeds", lambda fx: select(["adversarial_models:features"], seeds=[0, 1]), Error(r"one seed")),
+    Case("api-select-setting-unknown", lambda fx: select(["adversarial_models:features"], sed=1),
+         Error(r"Unknown setting sed")),
+    Case("api-select-test-fraction", lambda fx: select(["adversarial_models:features"], evaluate=True, test_fraction=0),
+         Error(r"'test_fraction' parameter must be in \(0, 1\)")),
+    Case("edge-select-a-module", lambda fx: select([users(odd.features)]).ranking,
+         check(lambda v: len(v) == 1, "one ranked model")),
+]
+
+def _finetune_parameter_free() -> Any:
+    """``finetune_last_layer`` of a model without parameters (a bare ``nn.Flatten``) on 8 labelled images."""
+    images, labels = _tiny_labelled()
+    split = BuiltSplit(images=images.mul(255).to(torch.uint8).numpy(), labels=labels.numpy(), spec={})
+    settings = ScoreSettings.create(image_size=16, mean=0.5, std=0.5)
+    handle = users(lambda: invmeter.api.resolve_model(torch.nn.Flatten(), settings))  # the user's own model
+    return invmeter.finetune_last_layer(handle, split)
+
+
+_FINETUNE = [
+    Case("api-finetune-no-parameters", lambda fx: _finetune_parameter_free(),
+         Error(r"The model 'Flatten' has no parameters: there is no trained backbone to freeze")),
+]
+
+
 def _calling(api: str, cases: list[Case]) -> list[Case]:
     return [replace(case, api=api) for case in cases]
 
@@ -351,4 +393,5 @@ API_CASES: list[Case] = [
     *_calling("ScoreSettings", _SETTINGS), *_calling("load_model(), TrainConfig", _MODELS),
     *_calling("parse_transform()", _TRANSFORMS), *_calling("InvarianceMetric", _STREAMING),
     *_calling("LinearProbe", _PROBE), *_calling("invmeter.functional", _FUNCTIONAL), *_calling("zoo()", _ZOO),
+    *_calling("select()", _SELECT), *_calling("finetune_last_layer()", _FINETUNE),
 ]

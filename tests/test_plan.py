@@ -122,3 +122,12 @@ def test_the_plan_is_frozen_and_measure_takes_it() -> None:
 def test_score_takes_one_transform() -> None:
     with pytest.raises(invmeter.InvalidParameterError, match=r"score\(\) takes one transform.*score_many"):
         invmeter.score(nn.Flatten(), "rotation,hflip", **SMALL)
+
+
+@pytest.mark.filterwarnings("ignore::invmeter.errors.InvmeterWarning")  # random weights under auto, said per model
+def test_select_resolves_each_fact_once_for_every_candidate_and_nuisance() -> None:
+    images = torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(12) % 3
+    calls = lambda: invmeter.select(["timm:test_resnet", "cifar:vgg11?width=0.125"],  # noqa: E731
+                                    (images, labels), ["rotation", "hflip,blur"], image_size=32, n_boot=0)
+    assert _counted(calls) == {"device": 1, "model spec": 2, "metric plan": 3, "probe solver": 1}

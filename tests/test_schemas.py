@@ -75,6 +75,15 @@ def test_a_reproduced_figure_writes_the_results_and_cell_schemas(tmp_path: Path,
     assert results["cells"] and all(c["schema_version"] == schemas.CELL_RECORD_SCHEMA_VERSION for c in results["cells"])
 
 
+def test_a_selection_writes_the_selection_schema(tmp_path: Path) -> None:
+    images = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    net = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten())
+    invmeter.select([net], (images, torch.arange(8) % 2), ["hflip"], out=tmp_path,
+                    **{k: v for k, v in TINY.items() if k not in ("n_classes", "n_images")})
+    written = json.loads((tmp_path / "selection.json").read_text())
+    assert written["schema_version"] == schemas.SELECTION_SCHEMA_VERSION and written["candidates"][0]["rank"] == 1
+
+
 def test_provenance_names_every_library_that_determines_the_numbers() -> None:
     found = versions()
     assert {"invmeter", "python", "torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "Pillow",

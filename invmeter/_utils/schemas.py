@@ -6,7 +6,7 @@ output). A split's ``spec.json`` in the data cache is versioned by its ``"format
 from __future__ import annotations
 
 __all__ = ["REPORT_SCHEMA_VERSION", "ZOO_ROW_SCHEMA_VERSION", "CELL_RECORD_SCHEMA_VERSION",
-           "EXPERIMENT_RESULTS_SCHEMA_VERSION", "CHECKPOINT_SIDECAR_SCHEMA_VERSION"]
+           "EXPERIMENT_RESULTS_SCHEMA_VERSION", "CHECKPOINT_SIDECAR_SCHEMA_VERSION", "SELECTION_SCHEMA_VERSION"]
 
 REPORT_SCHEMA_VERSION = 1
 """A measurement's report (``Report.to_json``, ``invmeter score --json``, a sweep's JSON object)."""
@@ -22,3 +22,7 @@ EXPERIMENT_RESULTS_SCHEMA_VERSION = 1
 
 CHECKPOINT_SIDECAR_SCHEMA_VERSION = 1
 """A checkpoint's ``model.json`` sidecar (architecture, preprocessing, training config and per-epoch history)."""
+
+SELECTION_SCHEMA_VERSION = 1
+"""A model selection's ``selection.json`` (``invmeter select --out``, ``Selection.to_dict``: the ranked candidates
+with their estimators, invariance and reasons, the rule, and with ``--evaluate`` each signal's τ)."""

@@ -1,5 +1,5 @@
-"""The public facades: ``score``, ``sweep``, ``score_many``, ``zoo`` and the commands the command line calls;
-strings and the user's objects are resolved here, once, into a plan (:mod:`invmeter.pipeline.prepare`)."""
+"""The public facades: ``score``, ``sweep``, ``score_many``, ``zoo``, ``select`` and the commands the command line
+calls; strings and the user's objects are resolved here, once, into a plan (:mod:`invmeter.pipeline.prepare`)."""
 
 from invmeter.api import commands as commands
 from invmeter.api.scoring import score as score, score_many as score_many, sweep as sweep
@@ -12,6 +12,8 @@ from invmeter.pipeline.resolve import (
     sweep_specs as sweep_specs,
 )
 from invmeter.pipeline.settings import ScoreSettings as ScoreSettings
+from invmeter.selection.outputs import Selection as Selection
+from invmeter.selection.run import select as select
 
-__all__ = ["ScoreSettings", "ZooTable", "commands", "make_transforms2d", "resolve_data", "resolve_model",
-           "resolve_transform", "score", "score_many", "sweep", "sweep_specs", "zoo"]
+__all__ = ["ScoreSettings", "Selection", "ZooTable", "commands", "make_transforms2d", "resolve_data", "resolve_model",
+           "resolve_transform", "score", "score_many", "select", "sweep", "sweep_specs", "zoo"]

@@ -179,6 +179,9 @@ def _add(fb: FigureBudget, cell: Cell, costs: _Costs) -> None:
     elif task == "l2":
         sizes, dataset = {"test": c["n_test"]}, c["target"]
         train, infer = 0, c["n_test"]
+    elif task == "estimate":  # invmeter.select on the target's training split: clean views and one per nuisance
+        sizes, dataset = {"train": c["n_train"]}, c["target"]
+        train, infer = 0, c["n_train"] * (1 + len(c["nuisances"]))
     elif task == "paired_distance":
         sizes, dataset = {}, c["target"]
         train, infer = 0, 2 * c["n"]
@@ -233,8 +236,10 @@ def _gb(value: float) -> str:
 def format_budget(b: Budget, *, measured: bool) -> str:
     """The dry run's report: a table per figure, the totals, the throughput it assumed and the peak disk."""
     tasks = ("train", "transfer", "l2", "paired_distance", "examples")
-    head = ("| figure | cells (train / transfer / l2 / paired / examples) | training image passes | inference image "
-            "passes | images rendered (CPU) | GPU-hours | final weights |")
+    if any(f.cells["estimate"] for f in b.figures):  # invmeter.select's cells (reproduce selection)
+        tasks += ("estimate",)
+    head = (f"| figure | cells ({' / '.join(t.removesuffix('_distance') for t in tasks)}) | training image passes | "
+            "inference image passes | images rendered (CPU) | GPU-hours | final weights |")
     lines = [head, "| --- | --- | --- | --- | --- | --- | --- |"]
     for f in b.figures:
         lines.append(f"| {f.name} | {' / '.join(str(f.cells[t]) for t in tasks)} | {_n(f.train_images)} | "

@@ -186,7 +186,10 @@ def write_outputs(
     }
     atomic_write(out / "results.json", lambda tmp: tmp.write_text(json.dumps(payload, indent=1, default=str)))
     atomic_write(out / "results.csv", lambda tmp: tmp.write_text(_csv(rows)))
-    atomic_write(out / "summary.md", lambda tmp: tmp.write_text(summary(figure, preset, scale, claims, command, notes)))
+    text = summary(figure, preset, scale, claims, command, notes)
+    if rows and claims and hasattr(figure, "tables"):  # a figure's own tables (selection: τ per seed and target)
+        text += "\n" + figure.tables(rows)
+    atomic_write(out / "summary.md", lambda tmp: tmp.write_text(text))
     if not getattr(figure, "NEEDS_MATPLOTLIB", True):
         figure.plot(rows, out / f"{figure.NAME}.png")
         return claims

@@ -12,8 +12,6 @@ at the end.
 from __future__ import annotations
 
 import csv
-import fnmatch
-import glob
 import hashlib
 import io
 import json
@@ -25,6 +23,7 @@ from invmeter._utils.io import atomic_write
 from invmeter._utils.schemas import ZOO_ROW_SCHEMA_VERSION
 from invmeter._utils.validation import check_output_folder
 from invmeter.errors import InvalidParameterError, InvmeterError
+from invmeter.pipeline.patterns import expand_patterns
 from invmeter.report.display import html_table, markdown_table
 from invmeter.report.tables import fmt, interval
 from invmeter.runner import Cell, cell_task, resolve_jobs, run_cells
@@ -59,40 +58,6 @@ class ZooTable(list):
         except ImportError:
             raise InvmeterError("ZooTable.to_pandas needs pandas: pip install pandas (the rows are plain dicts).") from None
         return pd.DataFrame([_flat(r) for r in self])
-
-
-def expand_patterns(patterns: Sequence[str]) -> list[str]:
-    """Model specs from specs and globs: ``'timm:resnet18*'`` over timm names and pretrained tags,
-    ``'torchvision:resnet*'``, ``'cifar:*'``, checkpoint paths and globs of files (``'runs/*/model.safetensors'``).
-    A pattern that matches nothing is an error naming it; each spec is kept once, in the given order."""
-    from invmeter.models import model_catalog
-
-    if isinstance(patterns, str) or not patterns:
-        raise InvalidParameterError("Give at least one model pattern, e.g. 'timm:resnet18*' cifar:vgg11.")
-    specs: list[str] = []
-    for pattern in patterns:
-        if not _is_glob(pattern):
-            specs.append(pattern)
-            continue
-        files = sorted(glob.glob(pattern))
-        if files:
-            specs += files
-            continue
-        prefix, sep, rest = pattern.partition(":")
-        if sep and prefix == "timm":
-            found = [f"timm:{name}" for name, _ in model_catalog(rest) if ":" not in name and fnmatch.fnmatch(name, rest)]
-        else:
-            found = [name for name, _ in model_catalog(pattern)]
-        if not found:
-            raise InvalidParameterError(f"The model pattern {pattern!r} matches no model or file; list models with "
-                                        f"'invmeter models {rest or pattern!r}'.")
-        specs += found
-    return list(dict.fromkeys(specs))
-
-
-def _is_glob(pattern: str) -> bool:
-    """``*`` or ``[`` make a glob; a ``?`` too, unless it starts a spec's options (``cifar:vgg11?width=0.25``)."""
-    return any(c in pattern for c in "*[") or ("?" in pattern and "=" not in pattern)
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:

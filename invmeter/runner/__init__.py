@@ -3,6 +3,7 @@ process, or in worker processes) or by Ray (:mod:`invmeter.runner.ray_executor`)
 
 from invmeter.runner.core import (
     EXECUTORS as EXECUTORS,
+    adopt_cells as adopt_cells,
     Cell as Cell,
     CellFailed as CellFailed,
     available_cores as available_cores,
@@ -17,5 +18,5 @@ from invmeter.runner.core import (
     worker_pool as worker_pool,
 )
 
-__all__ = ["EXECUTORS", "Cell", "CellFailed", "available_cores", "cell_task", "cell_threads", "dispatch",
+__all__ = ["EXECUTORS", "Cell", "adopt_cells", "CellFailed", "available_cores", "cell_task", "cell_threads", "dispatch",
            "load_result", "resolve_jobs", "run_cell", "run_cells", "task_ref", "worker_pool"]

@@ -372,3 +372,29 @@ def _finished(order: Sequence[Cell], out: Path, log: Callable[[str], None],
             log(f"{dep.label or dep.id}: {problem}; re-running the cell")
             del records[dep.id]
     return records
+
+
+def adopt_cells(cells: Sequence[Cell], source: str | Path, out: str | Path) -> list[str]:
+    """The cells (and dependencies) that another run finished under ``source`` made finished under ``out`` where it has
+    no record of them: the record copied, the work folder linked file by file (copied where links fail). The id hashes
+    the task, config and version, so an adopted cell is the one ``out`` would run; one whose files fail its task's
+    check (a damaged checkpoint) is left to run. Returns the adopted cells' labels."""
+    import shutil
+
+    source, out = Path(source), Path(out)
+    adopted = []
+    for cell in _ordered(cells):
+        record, _ = _read_record(_result_path(source, cell.id))
+        check, work = _CHECKS.get(cell.task), source / "work" / cell.id
+        if record is None or _result_path(out, cell.id).exists() or (check is not None and check(record, work)):
+            continue
+        for path in sorted(p for p in work.rglob("*") if p.is_file()):
+            target = out / "work" / cell.id / path.relative_to(work)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
+        atomic_write(_result_path(out, cell.id), lambda tmp, r=record: tmp.write_text(json.dumps(r, indent=1, default=str)))
+        adopted.append(cell.label or cell.id)
+    return adopted

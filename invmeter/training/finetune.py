@@ -7,6 +7,7 @@ image, not once per epoch. ``invmeter.score(probe="adam")`` uses the same probe.
 
 from __future__ import annotations
 
+import math
 from copy import deepcopy
 from dataclasses import dataclass, replace
 
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from invmeter._utils.device import resolve_device
 from invmeter.data.build import BuiltSplit
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.metrics.probe import LinearProbe
@@ -21,7 +23,10 @@ from invmeter.models.handle import ModelHandle
 from invmeter.models.readout import Readout
 from invmeter.models.representation import extract_images
 
-__all__ = ["FineTuneResult", "finetune_last_layer"]
+__all__ = ["FT_BATCH", "PAPER_FT_STEPS", "FineTuneResult", "finetune_last_layer"]
+
+FT_BATCH = 512  # the paper's last-layer batch size
+PAPER_FT_STEPS = 25 * math.ceil(50_000 / FT_BATCH)  # the paper's last-layer fit: 25 epochs of 50k images = 2,450 steps
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def finetune_last_layer(
     lr: float = 1e-3,
     batch_size: int = 512,
     seed: int = 0,
-    device: str = "auto",
+    device: str | torch.device = "auto",
 ) -> FineTuneResult:
     """Freeze the backbone and fit a fresh final linear layer on ``data`` (the paper's transfer protocol).
 
@@ -61,6 +66,11 @@ def finetune_last_layer(
     features in mini-batches of ``batch_size``, seeded by ``seed``), the same protocol as ``score(probe="adam")``.
     Labels must be ``0..K-1`` with every class present.
     """
+    if next(handle.model.parameters(), None) is None:
+        raise InvalidParameterError(f"The model {handle.name!r} has no parameters: there is no trained backbone to "
+                                    "freeze and no device to put a new last layer on; fine-tune a model with weights "
+                                    "(a checkpoint of invmeter train, a timm or torchvision model).")
+    device = resolve_device(device)
     feats = extract_images(handle, data.images, device=device)
     y = torch.from_numpy(np.array(data.labels)).long()
     n_classes = int(y.max()) + 1 if len(y) else 0
