@@ -32,8 +32,8 @@ SMOKE: dict[str, list[str]] = {
     "bench_track": ["--repeats", "1", "--epochs", "1", "--n-train", "256", "--track-images", "32"],
     "crosscheck_lie": ["--n", "1"],
     "peers": ["--smoke"],
-    "bench_tmeasures": ["--n", "16", "--batch", "8", "--repeats", "1", "--skip-all-layers"],
-    "crosscheck_tmeasures": ["--n", "8", "--batch", "4"],
+    "bench_tmeasures": ["--n", "20", "--batch", "10", "--repeats", "1", "--skip-all-layers"],
+    "crosscheck_tmeasures": ["--n", "20", "--batch", "10"],
 }
 # script -> why its run is not part of the tests (it is still imported and checked)
 NOT_RUN: dict[str, str] = {
