@@ -5,7 +5,7 @@
 #   2. one paper-size training epoch's throughput per architecture (benchmarks/bench_gpu_epoch.py), with AMP and
 #      with 4 cells at once;
 #   3. the dry run's GPU-hour estimate for the whole paper preset, recomputed from the measured throughput.
-# Needs invmeter's dependencies (pip install -e '.[dev]'); run from anywhere: bash benchmarks/gpu_check.sh
+# Needs invmeter's dependencies (pip install -e '.[test]'); run from anywhere: bash benchmarks/gpu_check.sh
 # Writes its log and the measurements to ${OUT:-./gpu_check} (gpu_check.log, gpu_epoch.json, dry_run.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ step() { echo; echo "== $1 (at $((SECONDS - start)) s)"; }
 step "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "nvidia-smi not found"
 echo "cores: $(nproc)"
-"$PYTHON" -c "import invmeter" 2>/dev/null || { echo "invmeter does not import: pip install -e '.[dev]' first"; exit 1; }
+"$PYTHON" -c "import invmeter" 2>/dev/null || { echo "invmeter does not import: pip install -e '.[test]' first"; exit 1; }
 "$PYTHON" -c "import torch, sys; ok = torch.cuda.is_available(); print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name() if ok else 'NO CUDA DEVICE'); sys.exit(0 if ok else 1)"
 
 step "1. CUDA tests"
