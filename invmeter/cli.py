@@ -157,6 +157,9 @@ _MANY_MODELS = [  # zoo and select: the settings every model shares
 @click.option("--rank", default="invariance", show_default=True, help="The metric that orders the board.")
 @click.option("--labels", default="data", show_default=True,
               help="data: clean accuracy from a linear probe; model: from the model's own classifier (ImageNet).")
+@click.option("--include-random", is_flag=True,
+              help="With --weights auto: score a glob's pretrained tags whose weights cannot be had at random init "
+                   "(default: skip them with a warning).")
 @click.option("--metrics", default=None, help="Comma-separated metrics [default: the defaults].")
 @click.option("--classes", "n_classes", type=int, default=None, help="Classes of the built-in data [default: 10].")
 @click.option("--jobs", "-j", type=int, default=1, show_default=True,

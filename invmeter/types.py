@@ -70,6 +70,8 @@ class Representations:
         reference: ``(N,)`` index of each image's reference for ``invariance`` (on Transforms-2D the same scene
             with another object); ``None``: a seeded random other image.
         readout: The :class:`invmeter.models.Readout` the features were read from.
+        redrawn: ``(N, D)`` features of a second transformed view of every image, the transform's parameters drawn
+            again (the paper's pairing: ``paired_distance_ratio``); ``None`` when no metric asked for it.
     """
 
     clean: Tensor
@@ -83,6 +85,7 @@ class Representations:
     profile: dict[str, dict[str, Any]] = field(default_factory=dict)
     reference: Tensor | None = None
     readout: Any = None
+    redrawn: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.clean)

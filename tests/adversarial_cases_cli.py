@@ -54,13 +54,13 @@ def defined(*names: str) -> Correct:
 
 def _exact_invariance(o: Outcome) -> None:
     m = metrics(o)
-    assert m["invariance"]["value"] == 1.0 and m["paired_distance_ratio"]["value"] == 0.0, m
+    assert m["invariance"]["value"] == 1.0 and m["clean_distance_ratio"]["value"] == 0.0, m
 
 
 def _unlabelled(o: Outcome) -> None:
     report = o.report()
     assert set(report["skipped_metrics"]) >= {"l2_ratio", "probe_accuracy"}, report.get("skipped_metrics")
-    assert set(report["metrics"]) == {"invariance", "paired_distance_ratio"}
+    assert set(report["metrics"]) == {"invariance", "clean_distance_ratio"}
     assert report["metrics"]["invariance"]["value"] is not None
 
 

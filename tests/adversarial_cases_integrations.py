@@ -85,7 +85,7 @@ _TORCHMETRICS = [
     Case("api-tm-representations-with-transformed", lambda fx: _updated("Invariance", _z(), _z(), transformed=_z()),
          Error(r"'transformed' goes with a model and images", before="forward")),
     Case("api-tm-merge-other-settings", lambda fx: _merged({"seed": 1}, labels=False),
-         Error(r"same transform, reservoir size, seed and mean/std", before="forward")),
+         Error(r"same transform, reservoir size, seed, mean/std and pairing", before="forward")),
     Case("api-tm-merge-other-inputs", lambda fx: _merged({}, labels=True),
          Error(r"'labels' was given in some updates but not in others", before="forward")),
     Case("api-tm-forward-nan", lambda fx: _tm().Invariance()(_z() * float("nan"), _z()),

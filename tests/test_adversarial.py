@@ -20,10 +20,11 @@ from adversarial_cases_api import API_CASES
 from adversarial_cases_cli import CLI_CASES
 from adversarial_cases_inputs import INPUT_CASES
 from adversarial_cases_integrations import INTEGRATION_CASES
+from adversarial_cases_records import RECORD_CASES
 from adversarial_fixtures import build_fixtures
 from adversarial_support import Case, Fixtures, environment, judge, run_case
 
-CASES: list[Case] = [*CLI_CASES, *API_CASES, *INPUT_CASES, *INTEGRATION_CASES]
+CASES: list[Case] = [*CLI_CASES, *API_CASES, *INPUT_CASES, *INTEGRATION_CASES, *RECORD_CASES]
 SURFACES = ("CLI", "API score", "Dataset", "DataLoader", "callable transform", "streaming metric", "zoo-API inputs",
             "integrations")
 
@@ -49,6 +50,13 @@ def test_the_table_is_large_and_names_are_unique() -> None:
         "silent-2-png16",
         "silent-3-weights-with-checkpoint",
         "silent-3-weights-other-arch",
+        "silent-24-timm-tag-offline",
+        "silent-24-zoo-glob-of-tags-offline",
+        "silent-24-rendered-scenes-record-no-resize",
+        "silent-24-timm-checkpoint-without-preprocessing",
+        "silent-24-paired-distance-ratio-is-the-papers-pairing",
+        "silent-25-weights-enum-of-another-arch",
+        "silent-25-damaged-torch-hub-file",
     ):
         assert name in ids
     assert sum(i.startswith("trace-") for i in ids) >= 17

@@ -73,9 +73,10 @@ def test_timm_models_see_exactly_timms_eval_transform(photos_of_several_sizes: P
 
 @pytest.mark.parametrize("weights", ["IMAGENET1K_V2", "enum"])
 def test_torchvision_models_see_their_weights_transforms(photos_of_several_sizes: Path, weights: str,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import urllib.error
 
+    import torchvision
     import torchvision.models._api as tv_api
     from torchvision.models import ResNet50_Weights
 
@@ -83,10 +84,19 @@ def test_torchvision_models_see_their_weights_transforms(photos_of_several_sizes
         raise urllib.error.URLError("offline (test)")
 
     monkeypatch.setattr(tv_api, "load_state_dict_from_url", offline)
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(photos_of_several_sizes / "no-hub"))
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
     chosen = ResNet50_Weights.IMAGENET1K_V2 if weights == "enum" else weights
-    with pytest.warns(InvmeterWarning, match="RANDOMLY INITIALISED"):  # offline: the loud fallback, no traceback
+    with pytest.raises(invmeter.InvmeterError, match=r"resnet50-11ad3fa6\.pth.*--weights random"):
+        resolve_model("torchvision:resnet50", ScoreSettings(weights=chosen))  # named weights offline: no fallback
+    cached = hub / "checkpoints" / "resnet50-11ad3fa6.pth"  # the file torch.hub would download (seeded weights)
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet50().state_dict(), cached)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InvmeterWarning)
         handle = resolve_model("torchvision:resnet50", ScoreSettings(weights=chosen))
+    assert handle.weights == "pretrained:ResNet50_Weights.IMAGENET1K_V2"
     seen = _inputs_reaching(handle.model)
     report = invmeter.score(handle, "rotation", data=str(photos_of_several_sizes), **FAST)
     files = sorted(photos_of_several_sizes.rglob("*.png"))
@@ -241,7 +251,7 @@ def test_a_flat_folder_runs_the_label_free_metrics_and_says_which_were_skipped(t
         Image.fromarray((image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
     report = invmeter.score(_FlipSymmetric(), "hflip", data=str(tmp_path), image_size=32, mean=(0.5,) * 3,
                             std=(0.5,) * 3, n_boot=0)
-    assert set(report.metrics) == {"invariance", "paired_distance_ratio"} and report["invariance"] >= 0.999
+    assert set(report.metrics) == {"invariance", "clean_distance_ratio"} and report["invariance"] >= 0.999
     assert set(report.skipped_metrics) >= {"l2_ratio", "probe_accuracy"}
     assert report.to_dict()["skipped_metrics"]["l2_ratio"] == "needs class labels; the data has none"
     with pytest.raises(DataError, match="The l2_ratio metric needs class labels; the data has none"):

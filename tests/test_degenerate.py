@@ -50,11 +50,23 @@ def _undefined_everywhere(batch: MetricValue, reason: str, *calls: Callable[[], 
 
 
 def test_a_reference_that_does_not_move_the_representation() -> None:
-    # (the batch paired_distance_ratio always pairs with random other images: its reason is the same reduction's)
     _undefined_everywhere(_batch(PAIRS, MOVED, "invariance", reference=TWIN), NO_REFERENCE_MOVE,
                           lambda: F.invariance(PAIRS, MOVED, PAIRS[TWIN]),
-                          lambda: F.paired_distance_ratio(PAIRS, MOVED, PAIRS[TWIN]),
                           lambda: _streamed("invariance", PAIRS, MOVED, z_ref=PAIRS[TWIN]))
+
+
+def test_first_transformed_views_that_collapse_to_a_point() -> None:
+    """The paper's pairing compares with random other *transformed* images: when the first views are one point (the
+    transform destroys the content), paired_distance_ratio is undefined everywhere, for the same reason."""
+    from invmeter.streaming.state import stream_value
+
+    collapsed = torch.ones(12, 4)
+    reps = Representations(PAIRS, collapsed, None, None, None, "test", redrawn=MOVED)
+    stream = InvarianceMetric(reservoir=64)
+    stream.update(collapsed, MOVED)
+    _undefined_everywhere(compute_metrics(reps, metrics=["paired_distance_ratio"], n_boot=50)["paired_distance_ratio"],
+                          NO_REFERENCE_MOVE, lambda: F.paired_distance_ratio(collapsed, MOVED),
+                          lambda: stream_value("paired_distance_ratio", stream.sums, stream.modes, stream.reservoir))
 
 
 def test_classes_that_collapse_to_points() -> None:

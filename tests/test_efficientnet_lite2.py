@@ -96,3 +96,26 @@ def test_a_real_imagenet_model_scored_with_its_own_preprocessing(lite2_file: Pat
     assert hflip["metrics"]["clean_accuracy"]["value"] >= 0.75  # the model's own head names the cat and the espresso
     assert hflip["metrics"]["invariance"]["value"] > vflip["metrics"]["invariance"]["value"] + 0.1
     assert hflip["metrics"]["consistency"]["value"] >= vflip["metrics"]["consistency"]["value"]
+
+
+@pytest.mark.filterwarnings("default::invmeter.errors.InvmeterWarning")  # the checkpoint's pretrained_cfg note
+def test_a_checkpoint_naming_only_its_timm_architecture_is_fed_as_timm_feeds_it(lite2_file: Path,
+                                                                                imagenet_folder: Path,
+                                                                                tmp_path: Path) -> None:
+    """Issue 24: an ImageNet EfficientNet-Lite saved with save_checkpoint and a sidecar naming only its timm
+    architecture was fed 32-px unnormalised images. It now takes tf_efficientnet_lite2's pretrained_cfg (260 px,
+    bicubic, crop 0.89, mean = std = 0.5), says so, and scores exactly as the same weights given to the architecture."""
+    import invmeter
+    from invmeter.models import save_checkpoint
+
+    weights = load_model("timm:tf_efficientnet_lite2", weights=str(lite2_file)).model
+    checkpoint = save_checkpoint(weights, tmp_path / "lite2", {"arch": "timm:tf_efficientnet_lite2", "num_classes": 1000})
+    options = dict(data=str(imagenet_folder), n_boot=0, batch_size=8, metrics="invariance,l2_ratio")
+    with pytest.warns(invmeter.InvmeterWarning, match=r"records no input_size, mean, std: using timm's pretrained_cfg "
+                                                      r"for timm:tf_efficientnet_lite2 \(260x260 px, bicubic, crop 0\.89"):
+        ours = invmeter.score(str(checkpoint), "hflip", **options)
+    reference = invmeter.score("timm:tf_efficientnet_lite2", "hflip", weights=str(lite2_file), **options)
+    prep = ours.model["preprocessing"]
+    assert (prep["input_size"], prep["resize_shorter_side"], prep["interpolation"]) == ([260, 260], 292, "bicubic")
+    assert prep["mean"] == [0.5] * 3 and any("pretrained_cfg" in w for w in ours.warnings)
+    assert {k: v.value for k, v in ours.metrics.items()} == {k: v.value for k, v in reference.metrics.items()}

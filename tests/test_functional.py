@@ -36,8 +36,21 @@ def test_invariance_with_references_equals_the_batch_pipeline(reps: Representati
     assert reps.reference is not None
     value = F.invariance(reps.clean, reps.transformed, reps.clean[reps.reference])
     assert value == _batch(reps, "invariance")
-    ratio = F.paired_distance_ratio(reps.clean, reps.transformed, reps.clean[reps.reference])
-    assert ratio == pytest.approx(1.0 - value, abs=1e-15)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_distance_ratios_equal_the_batch_pipeline(reps: Representations, seed: int) -> None:
+    """paired_distance_ratio on two transformed views (the paper's pairing) and clean_distance_ratio on the clean and
+    transformed views, each against random others drawn from the metric's own stream."""
+    from dataclasses import replace
+
+    from invmeter.metrics.context import metric_rng
+
+    second = reps.transformed + 0.1 * torch.randn(reps.transformed.shape, generator=torch.Generator().manual_seed(1))
+    ratio = F.paired_distance_ratio(reps.transformed, second, generator=metric_rng(seed, "paired_distance_ratio"))
+    assert ratio == _batch(replace(reps, redrawn=second), "paired_distance_ratio", seed)
+    clean = F.clean_distance_ratio(reps.clean, reps.transformed, generator=metric_rng(seed, "clean_distance_ratio"))
+    assert clean == _batch(reps, "clean_distance_ratio", seed) and clean != ratio
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -86,8 +99,10 @@ def test_degenerate_inputs() -> None:
     constant = torch.ones(10, 4)
     with pytest.warns(UndefinedMetricWarning, match="clean images are identical for every image"):
         assert np.isnan(F.invariance(constant, z))  # a constant representation: the report's reason
+    with pytest.warns(UndefinedMetricWarning, match="clean images are identical for every image"):
+        assert np.isnan(F.clean_distance_ratio(constant, z))
     with pytest.warns(UndefinedMetricWarning, match="does not move the representation"):
-        assert np.isnan(F.paired_distance_ratio(z, z, z))
+        assert np.isnan(F.paired_distance_ratio(constant, z))  # first transformed views at one point: r = 0
     with pytest.raises(InvalidParameterError, match="same shape"):
         F.invariance(z, z[:5])
     with pytest.raises(InvalidParameterError, match="2-D"):

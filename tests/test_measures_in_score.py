@@ -127,10 +127,13 @@ def test_metrics_all_computes_every_metric_that_applies_and_says_why_for_the_res
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     skipped = report["skipped_metrics"]
-    assert set(skipped) == {"lie_derivative"} and "no continuous generator" in skipped["lie_derivative"]
+    assert set(skipped) == {"lie_derivative", "paired_distance_ratio"}
+    assert "no continuous generator" in skipped["lie_derivative"]
+    assert "two draws of hflip are the same image" in skipped["paired_distance_ratio"]  # the paper's pairing
     assert {"invariance", "cka", "goodfellow", "probe_accuracy", "equivariance"} <= set(report["metrics"])  # a flip is fixed
     rotation = CliRunner().invoke(cli, ["score", "-m", "timm:test_resnet", "--weights", "random", "-t", "rotation",
                                         "--image-size", "32", "--classes", "3", "--n-images", "24", "--bootstrap", "0",
                                         "-q", "--json", "-", "--metrics", "all"])
     assert json.loads(rotation.output)["skipped_metrics"] == {
         "equivariance": "needs fixed transform magnitudes (a sweep: --magnitudes)"}
+    assert "paired_distance_ratio" in json.loads(rotation.output)["metrics"]  # two draws of a rotation differ

@@ -25,9 +25,11 @@ def _reps(seed: int = 0, twins: bool = True) -> Representations:
     centres = rng.normal(size=(K, D)) * 2
     clean = centres[labels] + rng.normal(size=(N, D))
     transformed = clean @ (np.eye(D) + 0.1 * rng.normal(size=(D, D))) + 0.3 * rng.normal(size=(N, D))
+    redrawn = transformed + 0.2 * rng.normal(size=(N, D))  # a second draw of the transform
     reference = torch.arange(N) ^ 1 if twins else None
     return Representations(torch.tensor(clean, dtype=torch.float32), torch.tensor(transformed, dtype=torch.float32),
-                           torch.tensor(labels), None, None, "test", reference=reference)
+                           torch.tensor(labels), None, None, "test", reference=reference,
+                           redrawn=torch.tensor(redrawn, dtype=torch.float32))
 
 
 def _z(reps: Representations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,8 +78,10 @@ def _equivariance(reps: Representations) -> float:
 
 REFERENCES = {
     "invariance": lambda reps: 1 - _ratio(*_z(reps)[:2], reps.reference.numpy()),
-    "paired_distance_ratio": lambda reps: _ratio(*_z(reps)[:2], derangement(
-        N, np.random.default_rng([0, stream_id("paired_distance_ratio")]))),
+    "paired_distance_ratio": lambda reps: _ratio(_z(reps)[1], reps.redrawn.double().numpy(), derangement(
+        N, np.random.default_rng([0, stream_id("paired_distance_ratio")]))),  # two draws, random other draws
+    "clean_distance_ratio": lambda reps: _ratio(*_z(reps)[:2], derangement(
+        N, np.random.default_rng([0, stream_id("clean_distance_ratio")]))),
     "l2_ratio": _l2_ratio,
     "probe_accuracy": _probe_accuracy,
     "clean_accuracy": lambda reps: float(np.mean(_clean_probe(reps)[0] == _clean_probe(reps)[2])),
@@ -169,7 +173,7 @@ def test_collapsed_classes_make_l2_ratio_undefined_not_infinite() -> None:
 def test_metric_metadata_is_complete() -> None:
     for name in list_metrics():
         m = get_metric(name)
-        assert m.formula and m.reading and m.bounds[0] < m.bounds[1] and m.needs <= {"labels", "fixed", "logits", "model", "probe"}
+        assert m.formula and m.reading and m.bounds[0] < m.bounds[1] and m.needs <= {"labels", "fixed", "logits", "model", "probe", "redraw"}
         assert set(m.to_dict()) == {"name", "formula", "reading", "direction", "bounds", "needs", "default",
                                     "per_layer", "reduction", "sweep", "pair_sample"}
     ctx = MetricContext(_reps())

@@ -44,7 +44,7 @@ def test_each_metric_is_a_scalar_torchmetrics_metric_equal_to_the_streaming_metr
     data = _data()
     batches = list(torch.arange(3000).split(250))
     expected = _fed(batches, data, reservoir=400, seed=1).compute()
-    expected["paired_distance_ratio"] = 1 - expected["invariance"]
+    expected["paired_distance_ratio"] = 1 - expected["invariance"]  # D / R of the same two views: the same sums
     for name, cls in CLASSES.items():
         metric = cls(reservoir=400, seed=1)
         assert isinstance(metric, tm.Metric)
@@ -92,26 +92,33 @@ def test_a_collection_with_the_same_inputs_is_one_compute_group_and_one_model_pa
         counting_model: CountingModel) -> None:
     images = (torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
     labels = torch.arange(40) % 4
-    names = list(CLASSES)
-    collection = tm.MetricCollection({k: cls("rotation", reservoir=32) for k, cls in CLASSES.items()},
+    names = [k for k in CLASSES if k != "paired_distance_ratio"]  # the paper's pairing feeds other views
+    collection = tm.MetricCollection({k: CLASSES[k]("rotation", reservoir=32) for k in names},
                                      compute_groups=[names])
     for idx in torch.arange(40).split(10):
         collection.update(counting_model, images[idx], labels[idx])
-    assert counting_model.images_seen == 80  # 4 batches x both views, once for the four metrics
+    assert counting_model.images_seen == 80  # 4 batches x both views, once for the three metrics
     got = {k: float(v) for k, v in collection.compute().items()}
     alone = InvarianceMetric("rotation", reservoir=32)
     alone.update(counting_model, images, labels)
-    expected = {**alone.compute(), "paired_distance_ratio": 1 - alone.compute()["invariance"]}
+    expected = alone.compute()
     for name in names:
         assert got[name] == pytest.approx(expected[name], rel=1e-12), name
-    # torchmetrics' automatic groups: every metric updates on the first batch, then one group
+    # torchmetrics' automatic groups: every metric updates on the first batch, then one group per pairing
     automatic = tm.MetricCollection({k: cls("rotation", reservoir=32) for k, cls in CLASSES.items()})
     counting_model.images_seen = 0
     for idx in torch.arange(40).split(10):
         automatic.update(counting_model, images[idx], labels[idx])
-    assert list(automatic.compute_groups.values()) == [sorted(names)]
-    assert counting_model.images_seen == 4 * 20 + 3 * 20
-    assert {k: float(v) for k, v in automatic.compute().items()} == got
+    assert sorted(automatic.compute_groups.values()) == [sorted(names), ["paired_distance_ratio"]]
+    assert counting_model.images_seen == 4 * 20 + 3 * 2 * 20
+    computed = {k: float(v) for k, v in automatic.compute().items()}
+    assert {k: computed[k] for k in names} == got
+    forced = tm.MetricCollection({k: cls("rotation", reservoir=32) for k, cls in CLASSES.items()},
+                                 compute_groups=[list(CLASSES)])  # the ratio would read Invariance's views
+    forced.update(counting_model, images[:10], labels[:10])
+    with pytest.raises(InvalidParameterError, match="state was filled by a metric with other settings or another "
+                                                    "pairing"):
+        forced.compute()
     other = tm.MetricCollection({"a": Invariance("rotation", reservoir=32), "b": Invariance("rotation", reservoir=33)})
     other.update(counting_model, images[:10], labels[:10])  # the same state so far, other settings: two groups
     assert len(other.compute_groups) == 2
@@ -212,11 +219,11 @@ def test_model_path_leaves_the_model_untouched() -> None:
 def test_two_gloo_processes_give_the_single_process_numbers(tmp_path: Path) -> None:
     got = run_two_ranks(tmp_path, "torchmetrics")
     single = single_process()
-    expected = {**single.compute(), "paired_distance_ratio": 1 - single.compute()["invariance"]}
+    expected = {**single.compute(), "paired_distance_ratio": 1 - single.compute()["invariance"]}  # fed (z, z_t)
     assert got["result"].keys() == set(CLASSES)  # type: ignore[union-attr]
     for key, value in got["result"].items():  # type: ignore[union-attr]
         assert value == pytest.approx(expected[key], rel=1e-12, abs=0), key
-    assert got["local_n"] == 750 and got["groups"] == 1
+    assert got["local_n"] == 750 and got["groups"] == 2  # the paper's pairing is a compute group of its own
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -232,3 +239,28 @@ def test_to_cuda_moves_every_state_and_keeps_the_dtypes() -> None:
     value = metric.compute()
     assert value.device.type == "cuda" and float(value) == pytest.approx(float(on_cpu.compute()), rel=1e-4)
     assert metric.to("cpu").sums.device.type == "cpu"
+
+
+def test_paired_distance_ratio_compares_two_draws_of_the_transform_not_the_clean_image() -> None:
+    """The paper's pairing on the model path: the model sees two transformed views of each image (the transform
+    drawn twice, neither the clean image), and the value is D / R on their representations; the representation path
+    refuses a reference (the paper's is a random other image), and a transform whose two draws are equal."""
+    images = torch.rand(24, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    seen: list[torch.Tensor] = []
+    model = torch.nn.Sequential(torch.nn.Flatten())
+    model.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    ratio = PairedDistanceRatio("rotation", reservoir=64)
+    ratio.update(model, images)
+    first, second = seen[0][:24], seen[0][24:]
+    assert not torch.equal(first, images) and not torch.equal(first, second)
+    invariance = Invariance("rotation", reservoir=64)
+    invariance.update(model, images)
+    assert torch.equal(seen[1][24:], second)  # the second view is the draw Invariance compares with the clean image
+    from_views = PairedDistanceRatio(reservoir=64)
+    from_views.update(first.flatten(1), second.flatten(1))
+    assert float(ratio.compute()) == pytest.approx(float(from_views.compute()), rel=1e-12)
+    with pytest.raises(InvalidParameterError, match="compares with random other images"):
+        PairedDistanceRatio().update(first.flatten(1), second.flatten(1), z_ref=second.flatten(1))
+    with pytest.raises(InvalidParameterError, match="two draws of hflip are the same image"):
+        PairedDistanceRatio("hflip")
+

@@ -53,6 +53,8 @@ class PairSource(Protocol):
     # (N,) int64 index of each image's reference for `invariance`: an image of the same batch-aligned twin
     # (i ^ 1) that differs from it only in content; None: a seeded random other image
     reference: Tensor | None
+    transform: Any  # the probed transform (a TransformSpec or a callable transform)
+    probe: Any  # its per-image draws (``transform.sample(N, generator)``), which render() applies
 
     def __len__(self) -> int: ...
 

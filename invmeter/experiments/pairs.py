@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -24,15 +23,19 @@ from invmeter.data.build import SPLIT_SEED_OFFSETS
 from invmeter.data.transforms2d import Scenes, Transforms2D
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments.cells import dataset_from_config, model_for
+from invmeter.metrics import get_metric
+from invmeter.metrics.context import metric_rng
 from invmeter.metrics.invariance import invariance_terms
 from invmeter.models.representation import extract_images
 from invmeter.runner import cell_task
 from invmeter.runner.settings import RunSettings
 
-__all__ = ["paired_distance_cell", "redrawn_pairs"]
+__all__ = ["paired_distance_cell", "paired_distance_result", "redrawn_pairs"]
 
 CHUNK = 1024  # scenes rendered at once
-REFERENCE = "another test image of the same set (seeded derangement)"  # the denominator's pairs, as the paper's
+# the denominator's pairs, as the paper's; drawn from the metric's own stream (cells computed before that drew it
+# from default_rng([seed, 6]): the same definition, another draw of the random pairs)
+REFERENCE = "another test image of the same set (seeded derangement)"
 
 
 def _uint8(images: Tensor) -> Tensor:
@@ -70,11 +73,19 @@ def paired_distance_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]]
         raise InvalidParameterError("Paired distances are defined on Transforms-2D targets.")
     handle = model_for(config, deps, workdir, target)
     clean, moved = redrawn_pairs(target, config["n"], config["seed"])
-    d, r = invariance_terms(extract_images(handle, clean), extract_images(handle, moved),
-                            np.random.default_rng([config["seed"], 6]))
-    same, other = float(d.mean()), float(r.mean())
-    out = {"paired_distance": same, "random_distance": other, "reference": REFERENCE}
-    if other == 0.0:
-        return {"paired_distance_ratio": None, **out,
-                "reason": "every image has the same representation: the ratio is undefined"}
-    return {"paired_distance_ratio": same / other, **out}
+    return paired_distance_result(extract_images(handle, clean), extract_images(handle, moved), config["seed"])
+
+
+def paired_distance_result(first: Tensor, second: Tensor, seed: int) -> dict[str, Any]:
+    """The row of a paired-distance cell from the representations of two transformed views of the same images:
+    ``paired_distance_ratio`` as the metric registry defines it (the same terms, reduction and random stream for the
+    derangement π as ``invmeter score`` uses, ``metric_rng(seed, "paired_distance_ratio")``), with its two means."""
+    terms = dict(zip(("d", "r"), invariance_terms(first, second, metric_rng(seed, "paired_distance_ratio"))))
+    reduction = get_metric("paired_distance_ratio").reduction
+    assert reduction is not None
+    out = {"paired_distance": float(terms["d"].mean()), "random_distance": float(terms["r"].mean()),
+           "reference": REFERENCE}
+    reason = reduction.why_undefined(terms)
+    if reason is not None:
+        return {"paired_distance_ratio": None, **out, "reason": reason}
+    return {"paired_distance_ratio": reduction.value(terms), **out}

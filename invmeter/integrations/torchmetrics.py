@@ -43,8 +43,8 @@ _EXACT = ("settings", "modes", "sums", "ids", "keys", "labels")  # keep their dt
 def _same_settings(stacked: Tensor) -> Tensor:
     """Reduction of the settings fingerprint across processes or merged states: one value, or a one-line error."""
     if not bool((stacked == stacked[0]).all()):
-        raise InvalidParameterError("Only metrics with the same transform, reservoir size, seed and mean/std can be "
-                                    "merged or synced.")
+        raise InvalidParameterError("Only metrics with the same transform, reservoir size, seed, mean/std and pairing "
+                                    "can be merged or synced (PairedDistanceRatio pairs two draws of the transform).")
     return stacked[0].clone()
 
 
@@ -98,8 +98,15 @@ class StreamMetric(Metric):
         super().__init__(**kwargs)
         self._settings = {"transform": transform, "reservoir": reservoir, "seed": seed, "mean": mean, "std": std}
         checked = InvarianceMetric(**self._settings)  # type: ignore[arg-type]  # validates the settings now
-        fingerprint = repr((str(checked.transform), checked.reservoir_size, checked.seed, checked.mean, checked.std))
+        self._redraw = "redraw" in get_metric(self.metric).needs  # the paper's pairing: two draws of the transform
+        if self._redraw and checked.transform is not None and not checked.transform.varies:
+            raise InvalidParameterError(f"{type(self).__name__} compares two draws of the transform; two draws of "
+                                        f"{checked.transform} are the same image. Give a transform with random "
+                                        "parameters (e.g. rotation).")
+        fingerprint = repr((str(checked.transform), checked.reservoir_size, checked.seed, checked.mean, checked.std,
+                            self._redraw))
         digest = hashlib.blake2b(fingerprint.encode(), digest_size=8).digest()
+        self._fingerprint = torch.tensor(list(digest), dtype=torch.int64)
         self._counter = 0  # samples of this process without an index (InvarianceMetric's running count)
         self._in_forward = False
         self.add_state("settings", torch.tensor(list(digest), dtype=torch.int64), dist_reduce_fx=_same_settings)
@@ -116,16 +123,25 @@ class StreamMetric(Metric):
         if isinstance(z, nn.Module):
             _refuse({"z_ref": z_ref, "logits": logits, "logits_t": logits_t}, "representations; with a model the "
                     "metric reads them itself")
-            stream.update_model(z, z_t, labels, transformed=transformed, reference=reference, index=index)
+            stream.update_model(z, z_t, labels, transformed=transformed, reference=reference, index=index,
+                                redraw=self._redraw)
         else:
             _refuse({"transformed": transformed, "reference": reference}, "a model and images: update(model, "
                     "images, ...)")
+            if self._redraw and z_ref is not None:
+                raise InvalidParameterError(f"{type(self).__name__} compares with random other images (the paper's "
+                                            "pairing); 'z_ref' goes with Invariance.")
             stream.update_representations(z, z_t, labels, z_ref=z_ref, logits=logits, logits_t=logits_t, index=index)
         self._counter = stream.counter
         self._store(stream)
 
     def compute(self) -> Tensor:
         """The value over every sample seen (by every process, once torchmetrics has synced the states)."""
+        if not torch.equal(self.settings.cpu(), self._fingerprint):
+            raise InvalidParameterError(
+                f"{type(self).__name__}'s state was filled by a metric with other settings or another pairing (a "
+                "MetricCollection compute group with Invariance?); PairedDistanceRatio pairs two draws of the "
+                "transform: give it a compute group of its own.")
         s = self.stream()
         return torch.tensor(stream_value(self.metric, s.sums, s.modes, s.reservoir), dtype=torch.float64,
                             device=self.device)
@@ -222,7 +238,10 @@ class Invariance(StreamMetric, metric="invariance"):
 
 
 class PairedDistanceRatio(StreamMetric, metric="paired_distance_ratio"):
-    """The paper's number, ``D / R`` (= 1 − :class:`Invariance`): 0 = invariant, lower = more invariant."""
+    """The paper's number, ``D / R`` over **two transformed views** of each image (the transform drawn twice, as the
+    paper's code pairs two renders that differ only in their transform seed) against random other images of the
+    stream: 0 = invariant, lower = more invariant. ``update(model, images)`` draws the transform twice itself;
+    ``update(z1, z2)`` takes the two views' representations (``z_ref`` is refused: the reference is random)."""
 
 
 class L2Ratio(StreamMetric, metric="l2_ratio"):

@@ -101,7 +101,8 @@ def _meta(recs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return next((dict(r["meta"]) for r in recs if r.get("meta")), {})
 
 
-_PREPROCESSING_SHOWN = ("resize_shorter_side", "crop_pct", "interpolation", "mean", "std", "overridden_by_user")
+_PREPROCESSING_SHOWN = ("rendered", "resize_shorter_side", "crop_pct", "interpolation", "mean", "std",
+                        "overridden_by_user")
 
 
 def _preprocessing(pre: Any) -> str:
@@ -111,6 +112,12 @@ def _preprocessing(pre: Any) -> str:
     parts = []
     shown = [k for k in _PREPROCESSING_SHOWN if k in pre] or list(pre)
     for key, value in ((k, pre[k]) for k in shown):
+        if key == "rendered":  # rendered scenes: what ran, in the record's own words
+            parts.append(str(value))
+            continue
+        if key in ("mean", "std") and value is None:
+            parts += ["no normalisation"] if key == "mean" else []
+            continue
         if isinstance(value, (list, tuple)):
             value = "(" + ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value) + ")"
         parts.append(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}")

@@ -22,7 +22,7 @@ from typing import Any
 from invmeter._utils.io import atomic_write
 from invmeter._utils.schemas import ZOO_ROW_SCHEMA_VERSION
 from invmeter._utils.validation import check_output_folder
-from invmeter.errors import InvalidParameterError, InvmeterError
+from invmeter.errors import InvalidParameterError, InvmeterError, warn
 from invmeter.pipeline.patterns import expand_patterns
 from invmeter.report.display import html_table, markdown_table
 from invmeter.report.tables import fmt, interval
@@ -110,6 +110,12 @@ def _failed_rows(config: dict[str, Any], weights: str, reason: str) -> list[dict
             for t in config["transforms"]]
 
 
+def _reason(exc: Exception) -> str:
+    """A failed row's reason: a user-facing error's own one-line message (e.g. named weights that cannot be had,
+    with how to get them), any other exception with its class."""
+    return str(exc) if isinstance(exc, InvmeterError) else f"{exc.__class__.__name__}: {exc}"
+
+
 @cell_task("zoo_model")
 def zoo_model_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path, _run: Any) -> dict[str, Any]:
     """Score one model on every transform, the clean views once; a model that fails gives rows with the reason."""
@@ -123,16 +129,15 @@ def zoo_model_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], work
     try:
         plan = next(prepare(config["model"], config["transforms"], data=config["data"], settings=settings).plans())
     except Exception as exc:  # noqa: BLE001 - a model that cannot be had is a row with the reason; the zoo goes on
-        return {"rows": _failed_rows(config, str(config["settings"].get("weights", "auto")),
-                                     f"{exc.__class__.__name__}: {exc}")}
+        return {"rows": _failed_rows(config, str(config["settings"].get("weights", "auto")), _reason(exc))}
     handle = plan.handle
     meta = {"params": sum(p.numel() for p in handle.model.parameters()), "input_size": list(handle.input_size),
-            "preprocessing": handle.preprocessing.describe(), "labels": settings.labels}
+            "preprocessing": handle.preprocessing.describe(rendered=plan.data.transforms2d is not None),
+            "labels": settings.labels}
     rows = []
     for transform, (_, result) in zip(config["transforms"], measure_each(plan, seed=settings.seed, keep_going=True)):
         if isinstance(result, Exception):  # this transform fails for this model: a row with the reason
-            rows.append(_failed_rows({**config, "transforms": [transform]}, handle.weights,
-                                     f"{result.__class__.__name__}: {result}")[0])
+            rows.append(_failed_rows({**config, "transforms": [transform]}, handle.weights, _reason(result))[0])
             continue
         terms = {name: {k: np.asarray(v, dtype=np.float64).tolist() for k, v in t.items()}
                  for name, t in result.terms.items()}
@@ -156,6 +161,7 @@ def zoo(
     executor: str = "local",
     address: str | None = None,
     log: Callable[[str], None] | None = None,
+    include_random: bool = False,
     **options: Any,
 ) -> ZooTable:
     """Score every model of ``patterns`` on every transform (default: the paper's eight families) and write
@@ -170,6 +176,9 @@ def zoo(
         rank: The metric that orders the board (any computed metric; its direction comes from the registry).
         jobs: Models scored at once, each in a worker process (0 = one per core on a CPU-only machine).
         executor: ``local`` or ``ray`` (``address``: a Ray cluster).
+        include_random: With ``weights="auto"``, a glob's pretrained tags whose weights cannot be had (offline, not
+            in the cache) are skipped with a warning; ``True`` scores them at random init instead. A tag named as
+            given is never skipped: its weights load or its rows fail with the reason.
         options: :class:`~invmeter.pipeline.settings.ScoreSettings` fields (``image_size``, ``n_images``, ``seed``,
             ``labels``, ``weights``, ``metrics``, ...), the same for every model.
     """
@@ -187,6 +196,19 @@ def zoo(
     out = check_output_folder(out, "zoo's output")
     metric = get_metric(rank)
     specs = expand_patterns(patterns)
+    missing = _glob_tags_without_weights(specs, patterns, settings.weights)
+    if missing and not include_random:
+        specs = [s for s in specs if s not in missing]
+        if not specs:
+            raise InvalidParameterError(
+                f"Every model the patterns match is a pretrained tag whose weights cannot be had ({_tags(missing)}); "
+                "get their weights (invmeter score -m TAG says how), or pass --include-random (include_random=True) "
+                "to score them at random init.")
+        warn(f"Skipped {_tags(missing)}: pretrained tags the patterns match whose weights cannot be had; pass "
+             "--include-random (include_random=True) to score them at random init, or get their weights "
+             "(invmeter score -m TAG says how).")
+    elif missing:
+        warn(f"Scoring {_tags(missing)} at RANDOM INIT (--include-random): their pretrained weights cannot be had.")
     specs_t = resolve_transforms(transforms or list(PAPER_FAMILIES))  # every spec checked up front
     if not isinstance(data, str):
         raise InvalidParameterError("The zoo's data is 'transforms2d' or a folder path (the same for every model).")
@@ -197,7 +219,9 @@ def zoo(
     names = [str(spec) for spec in specs_t]
     config = {"settings": {k: v for k, v in settings.to_dict().items() if k != "progress"}, "data": data,
               "transforms": names}
-    cells = [Cell("zoo_model", {**config, "model": spec}, label=spec) for spec in specs]
+    random_init = {"settings": {**config["settings"], "weights": "random"}}  # --include-random's tags
+    cells = [Cell("zoo_model", {**config, "model": spec, **(random_init if spec in missing else {})}, label=spec)
+             for spec in specs]
     finished: dict[str, list[dict[str, Any]]] = {}
 
     def write_rows(cell: Cell, record: dict[str, Any]) -> None:
@@ -213,6 +237,23 @@ def zoo(
         write_leaderboard(_board_rows(rows), out, rank_by=rank, higher_is_better=metric.higher_is_better is not False,
                           seed=settings.seed)
     return rows
+
+
+def _glob_tags_without_weights(specs: Sequence[str], patterns: Sequence[str], weights: Any) -> dict[str, str]:
+    """The specs a glob matched (not given as they are) that name pretrained weights which cannot be had under
+    ``weights="auto"`` (a named tag would fail), with why."""
+    from invmeter.models.sources import named_weights_unavailable
+
+    if weights != "auto":
+        return {}
+    given = set(patterns)
+    return {s: why for s in specs if s not in given and (why := named_weights_unavailable(s)) is not None}
+
+
+def _tags(missing: dict[str, str]) -> str:
+    names = list(missing)
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"{len(names)} tag{'s' if len(names) != 1 else ''} ({shown}; {next(iter(missing.values()))})"
 
 
 def _write_results(out: Path, rows: Sequence[dict[str, Any]]) -> None:

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import torch
 
+from invmeter.errors import DataError
 from invmeter.metrics.context import MetricContext
 from invmeter.metrics.equivariance import equivariance_terms
-from invmeter.metrics.invariance import derangement, paired_distances
+from invmeter.metrics.invariance import derangement, invariance_terms, paired_distances
 from invmeter.metrics.profile import InvarianceProfile
 from invmeter.metrics.registry import PairSample, register_metric
 from invmeter.types import MetricValue
@@ -41,13 +42,31 @@ def invariance(ctx: MetricContext) -> MetricValue:
 
 
 @register_metric(
-    "paired_distance_ratio", formula="mean_i ||z_i - z'_i|| / mean_i ||z_i - z_pi(i)||, pi a random other image",
+    "paired_distance_ratio",
+    formula="mean_i ||z1_i - z2_i|| / mean_i ||z1_i - z1_pi(i)||: z1, z2 two draws of the transform on image i, "
+            "pi a random other image",
     reading="the paper's number: 0 = invariant, 1 = like another image", higher_is_better=False, bounds=(0.0, _INF),
-    reduction="distance_ratio")
+    needs=("redraw",), default=False, reduction="distance_ratio")
 def paired_distance_ratio(ctx: MetricContext) -> MetricValue:
-    """The paper's ratio: always against a seeded random other image (a derangement), on every kind of data."""
+    """The paper's pairing (its code, paper.md §3.1): two transformed views of each image, the transform drawn
+    twice, against a random other transformed image (a seeded derangement of the first views)."""
+    if ctx.reps.redrawn is None:
+        raise DataError("paired_distance_ratio needs a second transformed view of every image (the transform drawn "
+                        "again: Representations.redrawn); score() renders it when the metric is asked for.")
     rng = ctx.rng("paired_distance_ratio")
-    return ctx.from_terms("paired_distance_ratio", _ratio_terms(ctx, _random_reference(ctx, rng)), rng)
+    d, r = invariance_terms(ctx.reps.transformed, ctx.reps.redrawn, rng)
+    return ctx.from_terms("paired_distance_ratio", {"d": d, "r": r}, rng)
+
+
+@register_metric(
+    "clean_distance_ratio", formula="mean_i ||z_i - z'_i|| / mean_i ||z_i - z_pi(i)||, pi a random other image",
+    reading="0 = invariant, 1 = t moves a clean image as far as another image", higher_is_better=False,
+    bounds=(0.0, _INF), reduction="distance_ratio")
+def clean_distance_ratio(ctx: MetricContext) -> MetricValue:
+    """A clean view against its transformed view, relative to a seeded random other clean image, on every kind of
+    data (1 - invariance on image folders, up to the random pairing)."""
+    rng = ctx.rng("clean_distance_ratio")
+    return ctx.from_terms("clean_distance_ratio", _ratio_terms(ctx, _random_reference(ctx, rng)), rng)
 
 
 @register_metric(

@@ -190,7 +190,8 @@ class MetricContext:
     @staticmethod
     def check_finite(reps: Representations) -> None:
         """A one-line error if any representation is NaN or infinite (with the fraction of images affected)."""
-        for name, z in (("clean", reps.clean), ("transformed", reps.transformed)):
+        views = (("clean", reps.clean), ("transformed", reps.transformed), ("redrawn", reps.redrawn))
+        for name, z in ((n, z) for n, z in views if z is not None):
             bad = ~torch.isfinite(z).all(dim=1)
             if bool(bad.any()):
                 raise DataError(f"The {name} representations (layer {reps.layer!r}) contain NaN or Inf for "

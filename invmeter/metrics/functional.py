@@ -18,8 +18,8 @@ from invmeter.metrics.invariance import derangement, paired_distances
 from invmeter.metrics.reductions import Terms
 from invmeter.metrics.registry import get_metric
 
-__all__ = ["invariance", "paired_distance_ratio", "l2_ratio", "consistency", "checked_tensor", "checked_labels",
-           "check_same_shape", "reduced_value"]
+__all__ = ["invariance", "paired_distance_ratio", "clean_distance_ratio", "l2_ratio", "consistency", "checked_tensor",
+           "checked_labels", "check_same_shape", "reduced_value"]
 
 
 def invariance(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *, generator: np.random.Generator | int | None = None
@@ -49,7 +49,7 @@ def invariance(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *, generator
 
 def _ratio(name: str, z: Tensor, z_t: Tensor, z_ref: Tensor | None, generator: np.random.Generator | int | None
            ) -> float:
-    """``invariance`` or ``paired_distance_ratio``; NaN with the batch report's reason when ``z`` is constant."""
+    """``invariance`` or ``clean_distance_ratio``; NaN with the batch report's reason when ``z`` is constant."""
     terms = _invariance_terms(z, z_t, z_ref, generator)
     if len(z) > 1 and bool((z == z[0]).all()):  # a constant model: the reason a report gives
         warn(f"{name} undefined (NaN): {CONSTANT_REPRESENTATION}.", UndefinedMetricWarning)
@@ -57,12 +57,20 @@ def _ratio(name: str, z: Tensor, z_t: Tensor, z_ref: Tensor | None, generator: n
     return reduced_value(name, terms)
 
 
-def paired_distance_ratio(z: Tensor, z_t: Tensor, z_ref: Tensor | None = None, *,
-                          generator: np.random.Generator | int | None = None) -> float:
-    """The paper's number, ``mean_i ‖z_i − z'_i‖ / mean_i ‖z_i − z_ref(i)‖`` (= 1 − :func:`invariance`): the
-    distance t moves a representation relative to a change of content; 0 = invariant, lower = more invariant.
-    Arguments and the NaN case as in :func:`invariance`."""
-    return _ratio("paired_distance_ratio", z, z_t, z_ref, generator)
+def paired_distance_ratio(z1: Tensor, z2: Tensor, *, generator: np.random.Generator | int | None = None) -> float:
+    """The paper's number, ``mean_i ‖z1_i − z2_i‖ / mean_i ‖z1_i − z1_π(i)‖`` with ``z1``, ``z2`` the ``(N, D)``
+    representations of **two transformed views** of the same images (the transform drawn twice, as the paper's code
+    pairs two renders that differ only in their transform seed) and π a seeded random other image (a derangement
+    from ``generator``, default 0): 0 = invariant, 1 = as far apart as another image. NaN with an
+    :class:`~invmeter.errors.UndefinedMetricWarning` when every reference distance is 0."""
+    return reduced_value("paired_distance_ratio", _invariance_terms(z1, z2, None, generator))
+
+
+def clean_distance_ratio(z: Tensor, z_t: Tensor, *, generator: np.random.Generator | int | None = None) -> float:
+    """``mean_i ‖z_i − z'_i‖ / mean_i ‖z_i − z_π(i)‖``: a clean view ``z`` against its transformed view ``z_t``,
+    relative to a seeded random other clean image (π from ``generator``, default 0); the NaN case as in
+    :func:`paired_distance_ratio`."""
+    return _ratio("clean_distance_ratio", z, z_t, None, generator)
 
 
 def l2_ratio(z: Tensor, labels: Tensor, *, seed: int = 0) -> float:

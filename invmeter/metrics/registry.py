@@ -33,6 +33,8 @@ NEEDS = {
     "model": "a gradient pass through the model (forward-mode autodiff) and a transform with a continuous generator",
     "probe": "a linear probe fit on half of each class's images and scored on the other half (labels='data'; with "
              "labels='model' the clean-fit probe is the model's own classifier on every image)",
+    "redraw": "a second transformed view of every image, the transform's random parameters drawn again (the paper's "
+              "pairing: N more forward passes)",
 }
 
 

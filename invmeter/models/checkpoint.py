@@ -17,10 +17,10 @@ from torch import nn
 
 from invmeter._utils.io import atomic_write, sha256_file
 from invmeter._utils.schemas import CHECKPOINT_SIDECAR_SCHEMA_VERSION
-from invmeter.errors import CheckpointError
+from invmeter.errors import CheckpointError, warn
 from invmeter.models.handle import ModelHandle
 from invmeter.models.modules import head_readout
-from invmeter.models.preprocessing import plain_preprocessing
+from invmeter.models.preprocessing import Preprocessing, plain_preprocessing, timm_preprocessing
 from invmeter.models.readout import Readout
 from invmeter.models.weights import load_state_file
 
@@ -156,14 +156,51 @@ def load_checkpoint(path: str | Path, *, image_size: int | None = None) -> Model
 
 
 def checkpoint_handle(model: nn.Module, meta: dict[str, Any], *, name: str, weights: str) -> ModelHandle:
-    """The :class:`ModelHandle` of a model described by checkpoint metadata (preprocessing, input size, labels)."""
-    size = tuple(meta.get("input_size", (32, 32)))
-    timm_arch = meta["arch"].startswith("timm:")
-    prep = plain_preprocessing((int(size[0]), int(size[1])), meta.get("mean"), meta.get("std"),
-                               source="recorded in the checkpoint (the training preprocessing)")
+    """The :class:`ModelHandle` of a model described by checkpoint metadata (preprocessing, input size, labels).
+
+    The preprocessing is what the sidecar records (``input_size``, ``mean``, ``std``). For a timm architecture,
+    whatever it does not record comes from that architecture's ``pretrained_cfg`` (size, mean/std, interpolation,
+    crop), with a warning that says so; any other checkpoint without a recorded mean/std is fed unnormalised
+    [0, 1] pixels, with a warning (never silently)."""
+    arch = str(meta["arch"])
+    timm_arch = arch.startswith("timm:")
+    recorded = {k: meta[k] for k in ("input_size", "mean", "std") if meta.get(k) is not None}
+    if timm_arch and len(recorded) < 3:
+        prep = _timm_fallback(model, arch, recorded, name)
+    else:
+        size = tuple(recorded.get("input_size", (32, 32)))
+        prep = plain_preprocessing((int(size[0]), int(size[1])), recorded.get("mean"), recorded.get("std"),
+                                   source="recorded in the checkpoint (the training preprocessing)")
+    if prep.mean is None:
+        warn(f"Checkpoint {name!r} records no normalisation (mean/std): it is fed unnormalised pixels in [0, 1]. If it "
+             f"was trained on normalised images, record its mean and std in {_sidecar_path(Path(name)).name!r} or pass "
+             "--mean/--std.")
     return ModelHandle(
         model=model.eval(), name=name, weights=weights, preprocessing=prep,
         readout=Readout("pre_logits") if timm_arch else head_readout(model),
         num_classes=int(meta["num_classes"]), label_names=tuple(meta.get("class_names", ())),
         extra={"arch": meta["arch"], "width": meta.get("width", 1.0), "checkpoint": meta.get("dataset")},
     )
+
+
+def _timm_fallback(model: nn.Module, arch: str, recorded: dict[str, Any], name: str) -> Preprocessing:
+    """The timm architecture's ``pretrained_cfg`` preprocessing for what the sidecar does not record, with a
+    warning naming what was filled in."""
+    prep = timm_preprocessing(model)
+    if "input_size" in recorded and len(set(recorded["input_size"])) == 1:
+        prep = replace(prep.with_size(int(recorded["input_size"][0])), overridden=())
+    if "mean" in recorded and "std" in recorded:
+        prep = replace(prep, mean=tuple(recorded["mean"]), std=tuple(recorded["std"]))
+    missing = [k for k in ("input_size", "mean", "std") if k not in recorded]
+    rest = f"; {', '.join(recorded)} recorded in the checkpoint" if recorded else ""
+    prep = replace(prep, source=f"timm pretrained_cfg of {arch} for what the checkpoint does not record "
+                                f"({', '.join(missing)}){rest}")
+    h, w = prep.input_size
+    warn(f"Checkpoint {name!r} records no {', '.join(missing)}: using timm's pretrained_cfg for {arch} ({h}x{w} px, "
+         f"{prep.interpolation}, crop {prep.crop_pct or 1.0:.3g}, mean {_fmt(prep.mean)}, std {_fmt(prep.std)}). "
+         "Record them in its model.json if it was trained otherwise.")
+    return prep
+
+
+def _fmt(values: tuple[float, ...] | None) -> str:
+    return "none" if values is None else "(" + ", ".join(f"{v:.3g}" for v in values) + ")"

@@ -197,7 +197,8 @@ def cifar_handle(spec: str, *, weights: str = "auto", image_size: int | None = N
         check_arch_image_size(arch, image_size)
     model = create_cifar_model(arch, num_classes=num_classes, width=width)
     if weights in ("auto", "pretrained"):
-        tag = weights_unavailable(f"cifar:{arch}", weights, "no published weights; train one with 'invmeter train'")
+        tag = weights_unavailable(f"cifar:{arch}", weights, "these architectures have no published weights",
+                                  "Train one with 'invmeter train' and score its checkpoint")
     elif weights == "random":
         tag = "random-init"
     else:

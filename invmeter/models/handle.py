@@ -54,13 +54,15 @@ class ModelHandle:
         """The default readout's display name."""
         return self.readout.name
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, rendered: bool = False) -> dict[str, Any]:
+        """The model's record; ``rendered``: its images were rendered at its input size (no resize or crop ran,
+        :meth:`Preprocessing.describe`)."""
         return {
             "name": self.name,
             "weights": self.weights,
             "layer": self.readout.name,
             "input_size": list(self.input_size),
             "parameters": sum(p.numel() for p in self.model.parameters()),
-            "preprocessing": self.preprocessing.describe(),
+            "preprocessing": self.preprocessing.describe(rendered=rendered),
             **({"extra": self.extra} if self.extra else {}),
         }

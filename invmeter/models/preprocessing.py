@@ -93,19 +93,35 @@ class Preprocessing:
         return replace(self, mean=tuple(mean), std=tuple(std),
                        overridden=tuple(dict.fromkeys([*self.overridden, "mean", "std"])))
 
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "source": self.source,
-            "input_size": list(self.input_size),
+    def describe(self, rendered: bool = False) -> dict[str, Any]:
+        """What was applied to the images, in order, and nothing that did not run.
+
+        ``rendered``: the images were rendered at ``input_size`` (Transforms-2D scenes): no resize, crop or
+        interpolation ran, and the model's own (for photos) are listed under ``not_run``. Without a mean/std the
+        record says no normalisation ran."""
+        h, w = self.input_size
+        steps = [] if rendered else ["resize and crop"]
+        steps += ["the transform in [0, 1] pixels"] + (["normalise"] if self.mean is not None else [])
+        out: dict[str, Any] = {"source": self.source, "input_size": [h, w]}
+        geometry = {
             "resize_shorter_side": self.resize if self.resize is not None else min(self.input_size),
             "crop": "centre",
             "crop_pct": round(self.crop_pct, 4) if self.crop_pct is not None else 1.0,
             "interpolation": self.interpolation,
             "antialias": True,
-            "mean": list(self.mean) if self.mean is not None else None,
-            "std": list(self.std) if self.std is not None else None,
-            "order": "resize and crop, then the transform in [0, 1] pixels, then normalise",
         }
+        if rendered:
+            out["rendered"] = f"scenes rendered at {h}x{w} px: no resize, crop or interpolation ran"
+        else:
+            out.update(geometry)
+        out["mean"] = list(self.mean) if self.mean is not None else None
+        out["std"] = list(self.std) if self.std is not None else None
+        if self.mean is None:
+            out["normalisation"] = "none (pixels in [0, 1] reach the model)"
+        out["order"] = ", then ".join(steps)
+        if rendered:
+            out["not_run"] = {**{k: geometry[k] for k in ("resize_shorter_side", "crop_pct", "interpolation")},
+                              "why": "the model's resize and crop for photos; scenes are rendered at its input size"}
         if self.overridden:
             out["overridden_by_user"] = list(self.overridden)
         return out

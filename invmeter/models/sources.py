@@ -23,7 +23,7 @@ from invmeter.models.handle import ModelHandle
 from invmeter.models.weights import CHECKPOINT_SUFFIXES, is_path
 
 __all__ = ["ModelSource", "MODEL_SOURCES", "WEIGHT_CHOICES", "build_model", "check_model_spec", "load_model",
-           "list_models", "model_catalog", "random_init_copy"]
+           "list_models", "model_catalog", "named_weights_unavailable", "random_init_copy"]
 
 WEIGHT_CHOICES = ("auto", "pretrained", "random")
 
@@ -175,6 +175,11 @@ def check_model_spec(spec: str, *, weights: Any = "auto", image_size: int | None
         raise InvalidParameterError(
             f"The 'weights' parameter must be one of {', '.join(WEIGHT_CHOICES)} or a file path (torchvision models "
             f"also take weights names such as IMAGENET1K_V2). Got {weights!r}.")
+    if source.prefix == "torchvision" and not is_path(weights) and weights not in WEIGHT_CHOICES:
+        from invmeter.models.torchvision_source import torchvision_names, torchvision_weights
+
+        if name in torchvision_names():
+            torchvision_weights(name, weights)  # a name of its weights, not another architecture's
     if source.prefix == "checkpoint":
         from invmeter.models.checkpoint import read_sidecar
 
@@ -200,9 +205,11 @@ def load_model(spec: str, *, weights: Any = "auto", image_size: int | None = Non
     Args:
         spec: ``resnet18`` / ``timm:NAME[.TAG]``, ``torchvision:NAME``, ``cifar:ARCH``, a checkpoint written by
             ``invmeter train``, or ``package.module:factory``.
-        weights: ``auto`` (pretrained if obtainable, else random init with a loud warning), ``pretrained``,
-            ``random``, a state-dict file (safetensors or weights-only torch), or torchvision weights by name or
-            enum (``IMAGENET1K_V2``, ``ResNet50_Weights.DEFAULT``).
+        weights: ``auto`` (pretrained if obtainable; a model named without weights, such as ``resnet18``, falls
+            back to random init with a loud warning, while a timm tag such as ``resnet18.a1_in1k`` names its
+            weights and fails without them), ``pretrained`` (fails without them), ``random``, a state-dict file
+            (safetensors or weights-only torch), or torchvision weights by name or enum (``IMAGENET1K_V2``,
+            ``ResNet50_Weights.DEFAULT``: they load or the call fails).
         image_size: Overrides the model's input size (square, pixels); recorded in its preprocessing.
         init_seed: Seed of any random initialisation.
     """
@@ -232,6 +239,27 @@ def model_catalog(pattern: str = "*") -> list[tuple[str, bool]]:
             if fnmatch.fnmatch(spec.lower(), pat) or fnmatch.fnmatch(spec.partition(":")[2].lower(), pat):
                 out.append((spec, pretrained))
     return out
+
+
+def named_weights_unavailable(spec: str) -> str | None:
+    """Why the weights a spec names cannot be had (a timm pretrained tag, ``timm:resnet18.a1_in1k``, that is neither
+    in the local Hugging Face cache nor downloadable), else ``None`` (they can, or the spec names no weights). Asks
+    nothing of the network offline (``HF_HUB_OFFLINE``); online, one metadata request without retries."""
+    prefix, sep, rest = spec.partition(":")
+    name = rest if sep else spec
+    if (sep and prefix != "timm") or "." not in name:
+        return None
+    import timm
+
+    from invmeter.models.weights import hf_weights
+
+    if not timm.is_model(name):  # a file, or not a timm model at all
+        return None
+    cfg = timm.models.get_pretrained_cfg(name)
+    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if repo is None:
+        return "timm lists no Hugging Face weights for it"
+    return hf_weights(repo)[1]
 
 
 def list_models(pattern: str = "*") -> list[str]:

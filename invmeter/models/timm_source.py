@@ -11,7 +11,14 @@ from invmeter.errors import InvalidParameterError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.preprocessing import timm_preprocessing
 from invmeter.models.readout import Readout
-from invmeter.models.weights import hf_weights, is_path, load_weights_into, weights_unavailable
+from invmeter.models.weights import (
+    hf_how,
+    hf_weights,
+    is_path,
+    load_weights_into,
+    unloadable_cache_file,
+    weights_unavailable,
+)
 
 __all__ = ["timm_handle", "timm_module_handle", "timm_names", "create_timm"]
 
@@ -65,7 +72,12 @@ def timm_module_handle(model: nn.Module, *, name: str, weights: str, image_size:
 
 
 def timm_handle(name: str, weights: Any, image_size: int | None) -> ModelHandle:
-    """``name`` is a timm architecture or ``architecture.tag``; ``weights`` is auto | pretrained | random | a file."""
+    """``name`` is a timm architecture or ``architecture.tag``; ``weights`` is auto | pretrained | random | a file.
+
+    A tag names its weights: with ``auto`` or ``pretrained`` they load or the call fails (one line naming the Hugging
+    Face cache folder and how to fill it); only an architecture named without a tag falls back to a random
+    initialisation under ``auto``, loudly. A cached weights file that timm cannot load is an error naming the file.
+    """
     import timm
 
     if not timm.is_model(name):
@@ -74,16 +86,19 @@ def timm_handle(name: str, weights: Any, image_size: int | None) -> ModelHandle:
     if not isinstance(weights, str) and not is_path(weights):
         raise InvalidParameterError(f"timm models take weights auto, pretrained, random or a file; got {weights!r}. "
                                     "Choose a pretrained tag in the name instead, e.g. resnet18.a1_in1k.")
-    tag, overlay = "random-init", None
+    tag, overlay, cached, repo = "random-init", None, None, None
     if weights in ("auto", "pretrained"):
         cfg = timm.models.get_pretrained_cfg(name)
         repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+        requested = "auto" if weights == "auto" and "." not in name else ("pretrained" if weights == "pretrained"
+                                                                          else repo or name)
         if repo is None:
-            tag = weights_unavailable(name, weights, "timm lists no pretrained weights for it")
+            tag = weights_unavailable(name, requested, "timm lists no pretrained weights for it",
+                                      f"Run 'invmeter models \"timm:{name.partition('.')[0]}*\"' for tags with weights")
         else:
             cached, why = hf_weights(repo)
             if why is not None:
-                tag = weights_unavailable(name, weights, why)
+                tag = weights_unavailable(name, requested, why, hf_how(repo))
             else:
                 overlay = {"file": cached} if cached else None
                 tag = f"pretrained:{repo}"
@@ -91,10 +106,13 @@ def timm_handle(name: str, weights: Any, image_size: int | None) -> ModelHandle:
     try:
         model, options = create_timm(name, pretrained=pretrained, image_size=image_size,
                                      **({"pretrained_cfg_overlay": overlay} if overlay else {}))
-    except Exception as exc:  # noqa: BLE001 - a failed download falls back (auto) or fails clearly (pretrained)
+    except Exception as exc:  # noqa: BLE001 - a damaged cache file or a failed download: say which, never hide it
         if not pretrained:
             raise InvalidParameterError(f"timm cannot build {name!r}: {exc}") from None
-        tag = weights_unavailable(name, weights, f"loading failed: {exc.__class__.__name__}")
+        if cached:
+            raise unloadable_cache_file(name, cached, exc) from None
+        tag = weights_unavailable(name, requested, f"downloading them failed: {exc.__class__.__name__}",
+                                  hf_how(str(repo)))
         model, options = create_timm(name, pretrained=False, image_size=image_size)
     if is_path(weights):
         load_weights_into(model, weights, name)

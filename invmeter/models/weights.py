@@ -3,6 +3,11 @@
 Availability goes through the model libraries' own hub logic: Hugging Face (``huggingface_hub``: its cache,
 ``HF_HUB_OFFLINE``, ``HF_ENDPOINT`` mirrors and the usual proxy variables) for timm, and ``torch.hub``'s cache and
 download for torchvision.
+
+Named weights are a promise: only ``weights="auto"`` on a model named without weights (``resnet18``,
+``torchvision:resnet50``) may fall back to a random initialisation, and it says so loudly. ``pretrained``, a timm
+tag (``resnet18.a1_in1k``) or a torchvision weights name or enum that cannot be had is a one-line error naming where
+the weights would be and how to get them; a cached weights file that cannot be loaded is an error naming the file.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from torch import nn
 
 from invmeter.errors import CheckpointError, InvmeterError, warn
 
-__all__ = ["CHECKPOINT_SUFFIXES", "is_path", "hf_weights", "load_state_file", "load_weights_into", "torch_load_tensors",
-           "weights_unavailable"]
+__all__ = ["CHECKPOINT_SUFFIXES", "is_path", "hf_cache_folder", "hf_how", "hf_weights", "load_state_file",
+           "load_weights_into", "torch_load_tensors", "unloadable_cache_file", "weights_unavailable"]
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 HF_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm looks for in a Hub repository, in its order
@@ -111,13 +116,37 @@ def load_weights_into(model: nn.Module, path: str | Path, name: str) -> None:
         raise CheckpointError(f"Weights in {str(path)!r} do not match model {name!r}: {first}") from None
 
 
-def weights_unavailable(name: str, weights: str, why: str) -> str:
-    """Fail (``weights="pretrained"`` or a named tag) or warn loudly and return ``"random-init"`` (``"auto"``)."""
-    if weights != "auto":
-        raise InvmeterError(
-            f"Pretrained weights for {name!r} are unavailable ({why}). Put them in the cache, pass a file with "
-            "--weights PATH, or use --weights random."
-        )
+def hf_cache_folder(repo_id: str) -> str:
+    """Where ``huggingface_hub`` keeps a model repository's files (its cache, ``HF_HUB_CACHE`` / ``HF_HOME``)."""
+    from huggingface_hub import constants
+
+    return str(Path(constants.HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}")
+
+
+def hf_how(repo_id: str) -> str:
+    """How to get a Hugging Face repository's weights, for an error message."""
+    return (f"Download them into the Hugging Face cache ({hf_cache_folder(repo_id)}) where the Hub can be reached "
+            "(HF_HUB_OFFLINE unset; HF_ENDPOINT for a mirror) or copy that folder here")
+
+
+def weights_unavailable(name: str, requested: str, why: str, how: str) -> str:
+    """What happens when pretrained weights cannot be had. ``requested``: ``"auto"`` (the model was named without
+    weights: warn loudly and return ``"random-init"``), else ``"pretrained"`` or the weights the user named (a tag,
+    a torchvision weights name): a one-line :class:`InvmeterError` saying why, how to get them (``how``: the
+    cache path, the variables that matter) and the alternatives."""
+    if requested != "auto":
+        what = "Pretrained weights" if requested == "pretrained" else f"The weights {requested}"
+        raise InvmeterError(f"{what} for {name!r} are unavailable ({why}). {how}; or pass a weights file with "
+                            "--weights PATH, or use --weights random for a random initialisation.")
     warn(f"PRETRAINED WEIGHTS UNAVAILABLE for {name!r} ({why}): scoring a RANDOMLY INITIALISED model. "
          "Results describe the architecture, not a trained model. Use --weights PATH or --weights random to silence.")
     return "random-init"
+
+
+def unloadable_cache_file(name: str, path: str | Path, exc: Exception) -> CheckpointError:
+    """A weights file in a hub cache (torch hub, Hugging Face) that exists but cannot be loaded: an error naming the
+    file, never a silent fallback to random weights."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return CheckpointError(f"The cached weights file {str(path)!r} for {name!r} cannot be loaded "
+                           f"({exc.__class__.__name__}{': ' + first if first else ''}). If it is damaged or "
+                           "incomplete, delete it (it is downloaded again where the hub can be reached); or use --weights random.")

@@ -8,18 +8,21 @@ settings, the device and the probe solver. Nothing here resolves a string or a d
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import torch
 
 from invmeter._utils.versions import versions
 from invmeter._version import __version__
 from invmeter.data import ImagePairs, PairSource, Transforms2DPairs
 from invmeter.errors import InvalidParameterError, warn
 from invmeter.metrics import MetricContext, default_metrics, get_metric
+from invmeter.metrics.context import metric_rng
 from invmeter.metrics.equivariance import verdict
 from invmeter.metrics.measures import LIE_KEY, lie_layer_value
 from invmeter.pipeline.extract import extract
@@ -28,7 +31,8 @@ from invmeter.pipeline.plan import MeasurementPlan, PlannedTransform
 from invmeter.report.report import LayerValues, Report
 from invmeter.types import MetricValue, Representations
 
-__all__ = ["Measurement", "make_pairs", "measure", "measure_each", "undefined_notes", "PROBE_MIN_TEST_PER_CLASS"]
+__all__ = ["Measurement", "make_pairs", "measure", "measure_each", "redrawn_pairs", "undefined_notes",
+           "PROBE_MIN_TEST_PER_CLASS"]
 
 PROBE_MIN_TEST_PER_CLASS = 5  # fewer test images per class: a probe metric's interval comes with a warning
 
@@ -57,6 +61,15 @@ def make_pairs(plan: MeasurementPlan, transform: Any, seed: int) -> PairSource:
     return ImagePairs(data.images, transform, handle.preprocessing.prepare, n=plan.settings.n_images, seed=seed)
 
 
+def redrawn_pairs(pairs: PairSource, seed: int) -> PairSource:
+    """The same images with the transform's parameters drawn again, from a stream of their own (``metric_rng(seed,
+    "redraw")``): their transformed views are the second view of the paper's pairing."""
+    twin = copy.copy(pairs)
+    generator = torch.Generator().manual_seed(int(metric_rng(seed, "redraw").integers(2**62)))
+    twin.probe = pairs.transform.sample(len(pairs), generator)  # type: ignore[attr-defined]
+    return twin
+
+
 def _parameter_groups(pairs: PairSource) -> np.ndarray | None:
     """Id of each image's transform effect, for the equivariance metric (one linear effect fit per group): images
     share a group when the parameters that define the effect are equal (a fixed magnitude's sign or direction;
@@ -80,6 +93,12 @@ def measure(plan: MeasurementPlan, planned: PlannedTransform, *, seed: int, clea
     reducers = [factory(seed, s.n_boot, len(pairs)) for factory in factories]
     reps = extract(plan.handle, pairs, readout=plan.readout, profile=plan.profile, reducers=reducers, clean=clean,
                    batch_size=s.batch_size, device=plan.device, progress=s.progress)
+    redraw = any("redraw" in get_metric(m).needs for m in metrics)
+    if redraw:  # the paper's pairing: the same images, the transform drawn again (N more forward passes)
+        second = extract(plan.handle, redrawn_pairs(pairs, seed), readout=reps.readout, clean=reps,
+                         batch_size=s.batch_size, device=plan.device, progress=s.progress)
+        reps = replace(reps, redrawn=second.transformed,
+                       seconds={k: v + second.seconds.get(k, 0.0) for k, v in reps.seconds.items()})
     inputs: dict[str, Any] = {}
     if "lie_derivative" in metrics:
         inputs[LIE_KEY] = lie_pass(plan.handle, pairs, planned.transform, readout=reps.readout, layers=plan.profile,
@@ -99,7 +118,7 @@ def measure(plan: MeasurementPlan, planned: PlannedTransform, *, seed: int, clea
     both = "equivariance" in values and "invariance" in values and values["invariance"].defined
     report = Report(
         invmeter_version=__version__,
-        model={**plan.handle.describe(), "layer": reps.layer},
+        model={**plan.handle.describe(rendered=plan.data.transforms2d is not None), "layer": reps.layer},
         transform=planned.transform.to_dict(),
         data=pairs.describe(),
         metrics=values,
@@ -112,7 +131,7 @@ def measure(plan: MeasurementPlan, planned: PlannedTransform, *, seed: int, clea
                       "split": "by image, stratified by class"},
             "bootstrap": {"resamples": s.n_boot, "level": 0.95, "unit": "image",
                           "streams": "one seeded random stream per metric"},
-            "forward_passes": len(pairs) * (1 if clean is not None else 2),
+            "forward_passes": len(pairs) * ((1 if clean is not None else 2) + redraw),
             **({"pairs": dict(ctx.sampling)} if ctx.sampling else {}),
             "timings": {"render_s": round(reps.seconds["render"], 3), "forward_s": round(reps.seconds["forward"], 3),
                         "metrics_s": round(t_end - t_features, 3), "total_s": round(t_end - t_start, 3)},

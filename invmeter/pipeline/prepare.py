@@ -45,6 +45,9 @@ def metric_plan(settings: ScoreSettings, data: Data, transform: Any) -> MetricPl
             why[m] = "needs class labels; the data has none"
         elif "fixed" in needs and not getattr(transform, "fixed", False):
             why[m] = "needs fixed transform magnitudes (a sweep: --magnitudes)"
+        elif "redraw" in needs and not getattr(transform, "varies", True):
+            why[m] = (f"needs a transform with random parameters: two draws of {transform} are the same image (the "
+                      "paper's pairing compares two draws)")
         elif "model" in needs:
             try:
                 lie_generators(transform)  # a family with a continuous generator, checked before any forward pass

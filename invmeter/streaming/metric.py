@@ -32,7 +32,7 @@ from invmeter.transforms import SampledTransforms, TransformSpec, apply_transfor
 
 __all__ = ["InvarianceMetric", "SUM_KEYS"]
 
-_VALUES = ("invariance", "l2_ratio", "consistency")  # compute()'s values (paired_distance_ratio = 1 - invariance)
+_VALUES = ("invariance", "l2_ratio", "consistency")  # compute()'s values; paired_distance_ratio has its own pairing
 
 class InvarianceMetric:
     """Streaming invariance of representations to a transform: ``update`` with batches, ``compute`` at any time.
@@ -155,14 +155,16 @@ class InvarianceMetric:
     @torch.no_grad()
     def update_model(self, model: nn.Module, images: Tensor, labels: Tensor | None = None, *,
                      transformed: Tensor | None = None, reference: Tensor | None = None,
-                     index: Tensor | Sequence[int] | None = None) -> None:
+                     index: Tensor | Sequence[int] | None = None, redraw: bool = False) -> None:
         """Run ``model`` on both views of ``(B, C, H, W)`` images in [0, 1] (or uint8), untouched (see the class),
         and add the representations.
 
         ``transformed``: the transformed views, rendered by you (e.g. ``Transforms2DPairs.render``, which
         transforms the object only); ``None``: the metric's transform applied to ``images``. ``reference``: (B,)
         index into this batch of each image's reference image (e.g. ``Transforms2DPairs.reference``, whose twins
-        a batch must hold whole); ``None``: random other images of the stream.
+        a batch must hold whole); ``None``: random other images of the stream. ``redraw``: the paper's pairing
+        (``paired_distance_ratio``): the first view is the transform drawn a second time (from its own per-image
+        stream) instead of the clean image.
         """
         weights = next((p for p in model.parameters() if p.dtype.is_floating_point), None)
         device = weights.device if weights is not None else images.device if isinstance(images, Tensor) else None
@@ -173,11 +175,17 @@ class InvarianceMetric:
                                         "or the transformed views (transformed=...).")
         b = len(x)
         ids = self._ids(b, index, advance=False)
+        if redraw and (transformed is not None or reference is not None or self.transform is None):
+            raise InvalidParameterError("The paper's pairing (paired_distance_ratio) draws the metric's transform twice "
+                                        "and compares with random other images: give the metric a transform, and no "
+                                        "'transformed' views or 'reference'.")
         if transformed is None:
             x_t = apply_transforms(x, _draws(self.transform, ids, self.seed))  # type: ignore[arg-type]
         else:
             x_t = _images("transformed", transformed, dtype).to(device)
             check_same_shape(x.flatten(1), x_t.flatten(1), "images", "transformed")
+        if redraw:  # the first view is a second draw of the transform
+            x = apply_transforms(x, _draws(self.transform, ids, self.seed, stream=2))  # type: ignore[arg-type]
         if reference is not None:
             reference = torch.as_tensor(reference).detach().cpu().long()
             if reference.shape != (b,) or (b and (int(reference.min()) < 0 or int(reference.max()) >= b)) or bool(
@@ -315,10 +323,10 @@ class InvarianceMetric:
                                      labels.clone() if labels is not None else None))
 
 
-def _draws(spec: TransformSpec, ids: Tensor, seed: int) -> SampledTransforms:
+def _draws(spec: TransformSpec, ids: Tensor, seed: int, stream: int = 1) -> SampledTransforms:
     """Per-image transform parameters, image i's drawn from its own generator seeded by ``hash(seed, id_i)``: the
-    same draw whichever batch the image comes in."""
-    per_image = [spec.sample(1, torch.Generator().manual_seed(int(k))) for k in sample_keys(ids, seed, stream=1)]
+    same draw whichever batch the image comes in (``stream`` 2: the second draw of the paper's pairing)."""
+    per_image = [spec.sample(1, torch.Generator().manual_seed(int(k))) for k in sample_keys(ids, seed, stream=stream)]
     return SampledTransforms(spec, tuple(torch.cat(p) for p in zip(*(s.params for s in per_image))))
 
 

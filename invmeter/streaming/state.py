@@ -41,6 +41,7 @@ def stream_value(name: str, sums: Mapping[str, float], modes: Mapping[str, bool]
     """The metric ``name`` (a key of :data:`STREAM_METRICS`) over a stream's state, by its registry reduction.
 
     ``invariance``/``paired_distance_ratio``: terms ``d = Σ‖z − z'‖ / n`` and ``r`` = the mean reference distance
+    (for ``paired_distance_ratio`` z and z' are two transformed views of each image, the paper's pairing)
     (the running mean with explicit references, else the mean over all pairs of the reservoir); ``l2_ratio``: the
     class distance sums of the reservoir's transformed views; ``consistency``: the fraction of unchanged argmaxes.
     """
@@ -53,7 +54,9 @@ def stream_value(name: str, sums: Mapping[str, float], modes: Mapping[str, bool]
     if need is not None and not modes[need]:
         raise InvalidParameterError(f"{name} needs {_NEEDS[need]} in every update.")
     held = reservoir.clean
-    if len(held) > 1 and bool((held == held[0]).all()):  # a constant model: the reason score and functional give
+    # a constant model: the reason score and functional give (the paper's pairing holds first transformed views, not
+    # clean ones: at one point, its reference distance is 0, the reduction's reason)
+    if name != "paired_distance_ratio" and len(held) > 1 and bool((held == held[0]).all()):
         warn(f"{name} undefined (NaN): {CONSTANT_REPRESENTATION}.", UndefinedMetricWarning)
         return math.nan
     if name == "l2_ratio":

@@ -49,6 +49,7 @@ class CallableTransform:
         return cls(fn, name or _describe(fn))
 
     fixed = False
+    varies = True  # each image's call gets a seed of its own: two draws may differ
     level = "image"
 
     def __str__(self) -> str:

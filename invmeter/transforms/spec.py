@@ -113,6 +113,12 @@ class TransformSpec:
         return all(step.deterministic for step in self.steps)
 
     @property
+    def varies(self) -> bool:
+        """Two draws of the spec can differ (a random parameter, or a step applied with probability below 1); the
+        paper's pairing (``paired_distance_ratio``) compares two draws."""
+        return any(not step.deterministic or step.p < 1.0 for step in self.steps)
+
+    @property
     def level(self) -> str:
         """``object``: on Transforms-2D the transform acts on the object before it is pasted."""
         return "object"
