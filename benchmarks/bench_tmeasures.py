@@ -244,8 +244,9 @@ def _stopwatch(fn, store: dict[str, float], key: str):  # noqa: ANN001, ANN202
 
 # ------------------------------------------------------------------------------------------------- invmeter side
 
-# every metric computed from the representations (those needing the model, e.g. lie_derivative, run it again)
-FROM_REPRESENTATIONS = tuple(m for m in METRICS if "model" not in get_metric(m).needs)
+# every metric computed from these representations (lie_derivative runs the model again; paired_distance_ratio needs
+# a second draw of the transform)
+FROM_REPRESENTATIONS = tuple(m for m in METRICS if not get_metric(m).needs & {"model", "redraw"})
 
 
 def run_invmeter_pairs(handle: invmeter.ModelHandle, pairs: MemoryPairs, batch: int) -> tuple[Timed, invmeter.Representations]:
