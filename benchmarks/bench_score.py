@@ -7,7 +7,7 @@ rendering (Transforms-2D) or reading, resizing and cropping the files with the m
 (an image folder), normalisation, hooks, every metric with bootstrap CIs. score() is timed end to end with the
 model already loaded (a ModelHandle). Medians over repeats.
 
-    python benchmarks/bench_score.py [--repeats 3] [--device cpu]
+    python benchmarks/bench_score.py [--repeats 3] [--device cpu]   # --smoke: 8 photos, to check it runs
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ CASES = [  # (model spec, transform, data, pairs, batch size)
     ("cifar:resnet18", "rotation", "transforms2d", 2000, 128),
     ("timm:resnet18.a1_in1k", "rotation", "photos", 128, 32),  # JPEG photos, timm's resize 235 bicubic + crop 224
 ]
+SMOKE_CASES = [("timm:resnet18.a1_in1k", "rotation", "photos", 8, 4)]  # --smoke: seconds, to check it runs
 
 
 def photo_folder(root: Path, per_class: int = 32) -> Path:
@@ -64,11 +65,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--smoke", action="store_true", help="8 photos, one repeat: checks it runs (figures meaningless)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}")
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        for spec, transform, data, n, batch in CASES:
+        for spec, transform, data, n, batch in SMOKE_CASES if args.smoke else CASES:
             source = str(photo_folder(Path(tmp) / "photos", n // 4)) if data == "photos" else data
             settings = ScoreSettings(n_images=n, batch_size=batch, device=args.device, weights="random")
             plan = next(prepare(spec, transform, data=source, settings=settings).plans())

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from invmeter.models.registry import wrap_module
 
 import invmeter
 import invmeter.experiments  # registers the cell tasks
@@ -26,6 +25,7 @@ from invmeter.data.transforms2d import Transforms2D
 from invmeter.experiments.common import Context, Scale, pair_cell, train_cell
 from invmeter.experiments.fig2 import object_pool
 from invmeter.models.cifar import CIFAR_MEAN, CIFAR_STD, create_cifar_model
+from invmeter.models.modules import wrap_module
 from invmeter.runner import run_cells
 from invmeter.transforms import parse_transform
 

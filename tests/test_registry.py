@@ -176,7 +176,7 @@ def test_metric_metadata_is_complete() -> None:
         assert m.formula and m.reading and m.bounds[0] < m.bounds[1]
         assert m.needs <= {"labels", "fixed", "logits", "model", "probe", "redraw", "baseline"}
         assert set(m.to_dict()) == {"name", "formula", "reading", "direction", "bounds", "needs", "default",
-                                    "per_layer", "reduction", "sweep", "calibrates"}
+                                    "per_layer", "reduction", "sweep", "calibrates", "pair_sample"}
         assert (m.calibrates is not None) == ("baseline" in m.needs)
     ctx = MetricContext(_reps())
     assert isinstance(ctx.evaluate(["invariance"])["invariance"], MetricValue)

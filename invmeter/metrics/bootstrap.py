@@ -1,18 +1,34 @@
-"""Percentile bootstrap over images, vectorised: one set of resample counts serves every metric."""
+"""Percentile bootstrap over images, vectorised: resample counts drawn in blocks of rows, so memory stays bounded
+however many images there are (a block is at most ``BLOCK_VALUES`` counts) and the draws are the same as in one
+piece."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
-__all__ = ["resample_weights", "percentile_ci"]
+__all__ = ["BLOCK_VALUES", "resample_blocks", "resample_weights", "percentile_ci"]
+
+BLOCK_VALUES = 1 << 22  # counts per block of resamples: 32 MiB of float64 (plus the draws), whatever n is
+
+
+def resample_blocks(n: int, n_boot: int, rng: np.random.Generator, block_values: int = BLOCK_VALUES
+                    ) -> Iterator[np.ndarray]:
+    """The rows of :func:`resample_weights` in consecutive blocks of at most ``block_values`` counts (at least one
+    row each): the same draws from ``rng``, in the same order, without the ``(n_boot, n)`` array."""
+    rows = max(1, block_values // max(n, 1))
+    for start in range(0, max(n_boot, 0), rows):
+        b = min(rows, n_boot - start)
+        draws = rng.integers(0, n, size=(b, n)) + n * np.arange(b)[:, None]
+        yield np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
 
 
 def resample_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_boot, n)`` float64 counts: how often each of n images appears in each resample (with replacement)."""
     if n_boot <= 0 or n == 0:
         return np.zeros((0, n))
-    draws = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
-    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+    return np.concatenate(list(resample_blocks(n, n_boot, rng)))
 
 
 def percentile_ci(values: np.ndarray, *, estimate: float | None = None, scale: float = 1.0,

@@ -12,12 +12,13 @@ from invmeter.metrics.context import MetricContext
 from invmeter.metrics.equivariance import equivariance_terms
 from invmeter.metrics.invariance import derangement, invariance_terms, paired_distances
 from invmeter.metrics.profile import InvarianceProfile
-from invmeter.metrics.registry import register_metric
+from invmeter.metrics.registry import PairSample, register_metric
 from invmeter.types import MetricValue
 
 __all__: list[str] = []
 
 _INF = math.inf
+L2_PAIRS = PairSample(max_images=10_000)  # every pair up to 10,000 images, a seeded sample of 10,000 above
 
 
 def _random_reference(ctx: MetricContext, rng: np.random.Generator) -> torch.Tensor:
@@ -71,11 +72,12 @@ def clean_distance_ratio(ctx: MetricContext) -> MetricValue:
 @register_metric(
     "l2_ratio", formula="mean between-class / mean within-class ||z'_i - z'_j|| (transformed views, all pairs)",
     reading="higher = classes separate", higher_is_better=True, bounds=(0.0, _INF), needs=("labels",),
-    reduction="pair_ratio")
+    reduction="pair_ratio", pairs=L2_PAIRS)
 def l2_ratio(ctx: MetricContext) -> MetricValue:
-    sums = ctx.class_sums
+    rng = ctx.rng("l2_ratio")
+    sums = ctx.class_sums(ctx.pair_sample("l2_ratio", rng))
     return ctx.from_terms("l2_ratio", {"within": sums.within, "between": sums.between, "n_within": sums.n_within,
-                                       "n_between": sums.n_between})
+                                       "n_between": sums.n_between}, rng)
 
 
 def _correct(x: np.ndarray) -> dict[str, np.ndarray]:

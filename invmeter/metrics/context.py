@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from invmeter.errors import DataError
-from invmeter.metrics.bootstrap import percentile_ci, resample_weights
+from invmeter.metrics.bootstrap import percentile_ci, resample_blocks, resample_weights
 from invmeter.metrics.distances import ClassDistanceSums, class_distance_sums
 from invmeter.metrics.probe import LinearProbe
 from invmeter.metrics.reductions import Terms
@@ -41,8 +41,8 @@ def metric_rng(seed: int, name: str) -> np.random.Generator:
 
 def reduce_terms(name: str, terms: Terms, *, n_boot: int, rng: np.random.Generator) -> MetricValue:
     """The metric ``name``'s value from its per-image terms, by its registry reduction, with a 95% percentile
-    interval from ``n_boot`` resamples of the images (counts drawn from ``rng``) clipped to its bounds; undefined
-    with the reason for a degenerate input."""
+    interval from ``n_boot`` resamples of the images (counts drawn from ``rng`` in blocks: memory bounded in N)
+    clipped to its bounds; undefined with the reason for a degenerate input."""
     metric = get_metric(name)
     reduction = metric.reduction
     if reduction is None:
@@ -52,7 +52,8 @@ def reduce_terms(name: str, terms: Terms, *, n_boot: int, rng: np.random.Generat
         return MetricValue.undefined(reason)
     value = reduction.value(terms)
     n = len(np.asarray(terms[reduction.keys[0]]))
-    boot = reduction.resampled(terms, resample_weights(n, n_boot, rng))
+    blocks = [reduction.resampled(terms, w) for w in resample_blocks(n, n_boot, rng)] if n_boot > 0 else []
+    boot = np.concatenate(blocks) if blocks else np.zeros(0)
     return MetricValue(value, percentile_ci(boot, estimate=value, scale=reduction.scale, bounds=metric.bounds))
 
 
@@ -90,6 +91,8 @@ class MetricContext:
             scored on the same images reuse them (:mod:`invmeter.leaderboard.ranking`).
         inputs: What metrics needing the model (``needs`` has ``"model"``) were given by the pipeline, e.g. the
             per-image Lie derivatives.
+        sampling: Filled by the metrics over pairs of images: how each was computed here (every pair, or a seeded
+            sample: :meth:`pair_sample`), for the report's provenance.
     """
 
     reps: Representations
@@ -102,6 +105,7 @@ class MetricContext:
     terms: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     inputs: dict[str, Any] = field(default_factory=dict, repr=False)
     clean_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    sampling: dict[str, str] = field(default_factory=dict, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def rng(self, name: str) -> np.random.Generator:
@@ -158,11 +162,19 @@ class MetricContext:
         truth = self.reps.labels[test].numpy()
         return probe.predict(self.reps.clean[test]), probe.predict(self.reps.transformed[test]), truth
 
-    @cached_property
-    def class_sums(self) -> ClassDistanceSums:
-        """Per-image within/between-class distance sums of the transformed views (l2_ratio)."""
+    def pair_sample(self, name: str, rng: np.random.Generator) -> np.ndarray | None:
+        """The images whose pairs the metric ``name`` visits here, by its registry :class:`PairSample` (drawn from
+        ``rng``, its stream): sorted indices of a sample, or ``None`` for every image; recorded in :attr:`sampling`."""
+        pairs = get_metric(name).pairs
+        assert pairs is not None, f"{name} is not a metric over pairs of images"
+        self.sampling[name] = pairs.describe(len(self.reps))
+        return pairs.indices(len(self.reps), rng)
+
+    def class_sums(self, keep: np.ndarray | None = None) -> ClassDistanceSums:
+        """Per-image within/between-class distance sums of the transformed views (l2_ratio), over the pairs of the
+        images ``keep`` (``None``: every image)."""
         assert self.reps.labels is not None
-        return class_distance_sums(self.reps.transformed, self.reps.labels)
+        return class_distance_sums(self.reps.transformed, self.reps.labels, keep=keep)
 
     def evaluate(self, names: Sequence[str]) -> dict[str, MetricValue]:
         """Each named metric's value from the registry (all undefined, with the reason, for constant

@@ -1,4 +1,5 @@
-"""Exact l2 between/within-class distance ratio over all pairs, computed blockwise in O(N·d) memory."""
+"""The l2 between/within-class distance ratio over all pairs (of every image, or of a sample of them: the metric
+registry's :class:`~invmeter.metrics.registry.PairSample`), computed blockwise in O(N·d) memory."""
 
 from __future__ import annotations
 
@@ -23,14 +24,24 @@ class ClassDistanceSums:
     n_between: np.ndarray  # (N,)
 
 
-def class_distance_sums(z: Tensor, labels: Tensor, block: int | None = None) -> ClassDistanceSums:
+def class_distance_sums(z: Tensor, labels: Tensor, block: int | None = None, keep: np.ndarray | None = None
+                        ) -> ClassDistanceSums:
     """All pairwise Euclidean distances, accumulated per image by class relation, one row block at a time.
 
     Distances come from the Gram expansion in float64, clamped at 0 before the square root (NaN-free for
     identical rows); the diagonal is excluded exactly. Per-class row sums are one product with the one-hot
     label matrix. Peak memory is one ``block x N`` float64 buffer (64 MiB by default) on top of the
     ``N x d`` features: linear in N.
+
+    ``keep``: sorted indices of the images whose pairs are visited (a sample); the other images' sums and pair
+    counts are 0, so every array still has one entry per image.
     """
+    if keep is not None:
+        part = class_distance_sums(z[torch.from_numpy(keep)], labels[torch.from_numpy(keep)], block)
+        full = [np.zeros(len(z)) for _ in range(4)]
+        for out, values in zip(full, (part.within, part.between, part.n_within, part.n_between)):
+            out[keep] = values
+        return ClassDistanceSums(*full)
     zd = z.double()
     zd = zd - zd.mean(dim=0, keepdim=True)  # centring reduces cancellation in the expansion
     sq = (zd * zd).sum(dim=1)

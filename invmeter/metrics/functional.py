@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from invmeter.errors import DataError, InvalidParameterError, UndefinedMetricWarning, warn
-from invmeter.metrics.context import CONSTANT_REPRESENTATION
+from invmeter.metrics.context import CONSTANT_REPRESENTATION, metric_rng
 from invmeter.metrics.distances import class_distance_sums
 from invmeter.metrics.invariance import derangement, paired_distances
 from invmeter.metrics.reductions import Terms
@@ -73,13 +73,17 @@ def clean_distance_ratio(z: Tensor, z_t: Tensor, *, generator: np.random.Generat
     return _ratio("clean_distance_ratio", z, z_t, None, generator)
 
 
-def l2_ratio(z: Tensor, labels: Tensor) -> float:
+def l2_ratio(z: Tensor, labels: Tensor, *, seed: int = 0) -> float:
     """``mean_{y_i ≠ y_j} ‖z_i − z_j‖ / mean_{y_i = y_j, i ≠ j} ‖z_i − z_j‖`` over all pairs of rows of ``z``
-    (the batch pipeline passes the transformed views); higher = classes further apart. NaN with an
-    :class:`~invmeter.errors.UndefinedMetricWarning` when every class collapses to a point (a report says
-    undefined); :class:`DataError` without 2 classes or without a class of 2 images."""
+    (the batch pipeline passes the transformed views); higher = classes further apart. Above the registry's
+    ``PairSample`` (10,000 rows) the pairs are those among a sample of rows drawn with ``seed`` as a report of that
+    seed draws it (the same value). NaN with an :class:`~invmeter.errors.UndefinedMetricWarning` when every class
+    collapses to a point (a report says undefined); :class:`DataError` without 2 classes or without a class of 2
+    images."""
     z = checked_tensor("z", z)
-    sums = class_distance_sums(z, checked_labels(labels, len(z)))
+    pairs = get_metric("l2_ratio").pairs
+    keep = pairs.indices(len(z), metric_rng(seed, "l2_ratio")) if pairs is not None else None
+    sums = class_distance_sums(z, checked_labels(labels, len(z)), keep=keep)
     return reduced_value("l2_ratio", {"within": sums.within, "between": sums.between, "n_within": sums.n_within,
                                       "n_between": sums.n_between})
 

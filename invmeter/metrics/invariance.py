@@ -10,9 +10,17 @@ from torch import Tensor
 __all__ = ["paired_distances", "derangement", "invariance_terms", "invariance_from_terms"]
 
 
+ROWS_PER_BLOCK = 4096  # rows converted to float64 at a time: memory O(block · D), not O(N · D)
+
+
 def paired_distances(a: Tensor, b: Tensor) -> np.ndarray:
-    """Row-wise Euclidean distances ``||a_i - b_i||`` in float64, computed directly (exactly 0 for equal rows)."""
-    return torch.linalg.vector_norm(a.double() - b.double(), dim=1).numpy()
+    """Row-wise Euclidean distances ``||a_i - b_i||`` in float64, computed directly (exactly 0 for equal rows), a
+    block of rows at a time (each row's value does not depend on the blocks)."""
+    out = torch.empty(len(a), dtype=torch.float64)
+    for s in range(0, len(a), ROWS_PER_BLOCK):
+        torch.linalg.vector_norm(a[s : s + ROWS_PER_BLOCK].double() - b[s : s + ROWS_PER_BLOCK].double(), dim=1,
+                                 out=out[s : s + ROWS_PER_BLOCK])
+    return out.numpy()
 
 
 def derangement(n: int, rng: np.random.Generator) -> np.ndarray:

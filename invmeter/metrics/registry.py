@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from invmeter._utils.validation import unknown_name
 from invmeter.errors import InvalidParameterError
 from invmeter.metrics.reductions import Reduction, get_reduction
@@ -21,8 +23,8 @@ if TYPE_CHECKING:
     from invmeter.metrics.context import MetricContext
     from invmeter.types import MetricValue
 
-__all__ = ["Metric", "NEEDS", "register_metric", "get_metric", "list_metrics", "default_metrics", "resolve_metrics",
-           "calibrated_by", "METRICS"]
+__all__ = ["Metric", "NEEDS", "PairSample", "register_metric", "get_metric", "list_metrics", "default_metrics",
+           "resolve_metrics", "calibrated_by", "METRICS"]
 
 NEEDS = {
     "labels": "class labels of the data (or the model's own label set with labels='model')",
@@ -36,6 +38,32 @@ NEEDS = {
     "baseline": "the architecture's random initialisations scored on the same pairs (baseline='random-init', "
                 "--baseline random-init; the zoo does it for every model)",
 }
+
+
+@dataclass(frozen=True)
+class PairSample:
+    """How a metric over pairs of images keeps its cost bounded: up to ``max_images`` images it visits every pair
+    (exact); above, every pair among a seeded uniform sample of ``max_images`` of them, drawn without replacement
+    from the metric's own random stream (so the same seed and images give the same sample). The per-image terms of
+    the other images are zeros with zero pair counts, so the value is the sample's and its bootstrap interval over
+    the images is the sample's: wider than all pairs would give, it covers the error of sampling (tested).
+
+    Cost: O(min(N, max_images)² · D) time, O(N · D) memory (a blocked computation)."""
+
+    max_images: int
+
+    def indices(self, n: int, rng: np.random.Generator) -> np.ndarray | None:
+        """Sorted indices of the sampled images, or ``None`` for every image (``n <= max_images``: nothing drawn)."""
+        if n <= self.max_images:
+            return None
+        return np.sort(rng.choice(n, size=self.max_images, replace=False))
+
+    def describe(self, n: int) -> str:
+        """What was computed on ``n`` images, for the report's provenance."""
+        if n <= self.max_images:
+            return f"exact: every pair of the {n} images"
+        return (f"sampled: every pair among a seeded sample of {self.max_images} of the {n} images (the metric's own "
+                "random stream); the interval is the sample's, which covers the sampling error")
 
 
 @dataclass(frozen=True)
@@ -59,6 +87,8 @@ class Metric:
         sweep: Shown in a sweep's table and curves (``--magnitudes``).
         calibrates: The raw metric whose gain over the architecture's random initialisation this metric is
             (``learned_invariance`` calibrates ``invariance``); computed whenever a baseline is, beside it.
+        pairs: For a metric over pairs of images, how it bounds its cost on many images (:class:`PairSample`);
+            ``None``: its cost is linear in the images.
     """
 
     name: str
@@ -73,6 +103,7 @@ class Metric:
     reduction: Reduction | None = None
     sweep: bool = False
     calibrates: str | None = None
+    pairs: PairSample | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(NEEDS)
@@ -104,7 +135,7 @@ class Metric:
                 "bounds": [lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None],
                 "needs": sorted(self.needs), "default": self.default, "per_layer": self.per_layer,
                 "reduction": self.reduction.name if self.reduction else None, "sweep": self.sweep,
-                "calibrates": self.calibrates}
+                "calibrates": self.calibrates, "pair_sample": self.pairs.max_images if self.pairs else None}
 
 
 _REGISTRY: dict[str, Metric] = {}
@@ -113,16 +144,17 @@ _REGISTRY: dict[str, Metric] = {}
 def register_metric(
     name: str, *, formula: str, reading: str, higher_is_better: bool | None, bounds: tuple[float, float],
     needs: tuple[str, ...] = (), default: bool = True, profile: Callable[..., Any] | None = None,
-    reduction: str | None = None, sweep: bool = False, calibrates: str | None = None,
+    reduction: str | None = None, sweep: bool = False, calibrates: str | None = None, pairs: PairSample | None = None,
 ) -> Callable[[Callable[[MetricContext], MetricValue]], Callable[[MetricContext], MetricValue]]:
     """Decorator: register ``compute(context) -> MetricValue`` as the metric ``name`` (names are unique);
-    ``reduction`` names its kind of per-image statistic (:data:`invmeter.metrics.reductions.REDUCTIONS`)."""
+    ``reduction`` names its kind of per-image statistic (:data:`invmeter.metrics.reductions.REDUCTIONS`); ``pairs``
+    bounds the cost of a metric over pairs of images (:class:`PairSample`)."""
 
     def register(compute: Callable[[MetricContext], MetricValue]) -> Callable[[MetricContext], MetricValue]:
         if name in _REGISTRY:
             raise ValueError(f"Metric {name!r} is already registered.")
         _REGISTRY[name] = Metric(name, formula, reading, higher_is_better, bounds, frozenset(needs), default, compute,
-                                 profile, get_reduction(reduction) if reduction else None, sweep, calibrates)
+                                 profile, get_reduction(reduction) if reduction else None, sweep, calibrates, pairs)
         return compute
 
     return register

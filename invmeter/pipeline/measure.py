@@ -138,6 +138,7 @@ def measure(plan: MeasurementPlan, planned: PlannedTransform, *, seed: int, clea
             "bootstrap": {"resamples": s.n_boot, "level": 0.95, "unit": "image",
                           "streams": "one seeded random stream per metric"},
             "forward_passes": len(pairs) * ((1 if clean is not None else 2) + redraw),
+            **({"pairs": dict(ctx.sampling)} if ctx.sampling else {}),
             "timings": {"render_s": round(reps.seconds["render"], 3), "forward_s": round(reps.seconds["forward"], 3),
                         "metrics_s": round(t_end - t_features, 3), "total_s": round(t_end - t_start, 3)},
         },
