@@ -30,13 +30,16 @@ def _check(holds: bool, learnt_reference: bool = True) -> Check:
     ((False, True), [(True, True), (True, True), (False, True)], "fails"),  # 2 of 3 seeds, but not on the mean
     ((True, True), [(True, True), (True, False), (True, False)], "inconclusive"),  # 1 of 3 seeds conclusive
     ((True, True), [(True, True), (True, True), (True, False)], "holds"),  # 2 of 3 hold, 1 inconclusive
+    ((True, True), [(True, True), (False, True), (True, False)], "fails"),  # 1 of the 2 seeds judged: a tie
+    ((True, True), [(True, True)] * 4 + [(False, True)] * 2 + [(True, False)] * 4, "holds"),  # 4 of 6 judged
     ((True, False), [(True, True), (True, True), (True, True)], "inconclusive"),  # the reference failed on the mean
     ((True, True), [(True, True), (False, True)], "fails"),  # a tie is no majority
     ((True, True), [(True, True)], "holds"),  # one seed: the seed is the mean
 ])
 def test_a_claim_holds_on_the_mean_and_on_a_majority_of_seeds(mean: tuple, seeds: list, status: str) -> None:
     verdict, reason = combine(_check(*mean), {str(i): _check(*s) for i, s in enumerate(seeds)})
-    assert verdict == status and bool(reason) == (status != "holds")
+    excluded = any(not learnt_reference for _, learnt_reference in seeds)  # a holding claim names excluded seeds
+    assert verdict == status and bool(reason) == (status != "holds" or excluded)
 
 
 def _fig5_rows(native_composition: list[float]) -> list[dict]:
@@ -66,6 +69,18 @@ def test_a_claim_against_a_reference_at_chance_is_inconclusive() -> None:
     assert claims["C5-single"].status == "holds"  # it does not rely on the T1∘T2 model
     learnt_everywhere = {c.id: c for c in judge(fig5.claims, _fig5_rows([0.82, 0.8, 0.75]), "cpu")}
     assert learnt_everywhere["C5-composition"].status == "holds"
+
+
+def test_a_seed_whose_reference_did_not_learn_is_excluded_from_the_mean() -> None:
+    rows = _fig5_rows([0.82, 0.12, 0.75])  # seed 1's native T1∘T2 model is at chance: its transfer rows read 0.12
+    composition = {c.id: c for c in judge(fig5.claims, rows, "cpu")}["C5-composition"]
+    assert composition.status == "holds" and [v["status"] for v in composition.per_seed.values()] == [
+        "holds", "inconclusive", "holds"]
+    assert composition.measured["native T1oT2"] == pytest.approx(0.7)  # seeds 0 and 2 only: seed 1's 0.12 left out
+    assert composition.effect == pytest.approx(0.5)
+    assert composition.reason.startswith("on 2 seeds judged (seed 1 excluded: a model did not learn")
+    everything = {c.id: c for c in judge(fig5.claims, _fig5_rows([0.82, 0.8, 0.75]), "cpu")}["C5-composition"]
+    assert everything.reason == "" and everything.effect == pytest.approx(0.5)
 
 
 def _fig2_rows(gaps: list[float]) -> list[dict]:

@@ -44,12 +44,14 @@ def _names(figure: str) -> list[str]:
 
 
 def plan(figure: str, *, preset: str, seeds: Sequence[int] | None = None, archs: Sequence[str] | None = None,
-         context: Context | None = None, amp: bool = False) -> dict[str, tuple[Scale, list[Cell]]]:
-    """``{figure name: (scale, cells)}`` for one figure or ``"all"``, without running anything."""
+         context: Context | None = None, amp: bool = False, compile: bool = False,
+         fixed_split: bool = False) -> dict[str, tuple[Scale, list[Cell]]]:
+    """``{figure name: (scale, cells)}`` for one figure or ``"all"``, without running anything (``fixed_split``:
+    the fixed-split protocol instead of transforms drawn again every epoch, see :class:`Scale`)."""
     context = context or Context()
     out = {}
     for name in _names(figure):
-        scale = scale_for(FIGURES[name], preset, seeds, archs, amp)
+        scale = scale_for(FIGURES[name], preset, seeds, archs, amp, compile=compile, fixed_split=fixed_split)
         out[name] = (scale, FIGURES[name].cells(scale, context))
     return out
 
@@ -77,13 +79,14 @@ def _check_data(names: Sequence[str], preset: str, context: Context, allow_stand
 
 
 def dry_run(figure: str, *, preset: str, seeds: Sequence[int] | None = None, archs: Sequence[str] | None = None,
-            context: Context | None = None, amp: bool = False, jobs: int = 1, data_cache: bool | None = None,
-            throughput: str | None = None) -> str:
+            context: Context | None = None, amp: bool = False, compile: bool = False, fixed_split: bool = False,
+            jobs: int = 1, data_cache: bool | None = None, throughput: str | None = None) -> str:
     """The report ``reproduce --dry-run`` prints: every figure's cells, image passes, GPU-hours and the peak disk,
     the data it would use; nothing runs. ``throughput``: see :func:`invmeter.experiments.budget.parse_throughput`."""
     context = context or Context()
     rates = parse_throughput(throughput)
-    planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp)
+    planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp, compile=compile,
+                   fixed_split=fixed_split)
     cache = preset != "paper" if data_cache is None else data_cache
     b = budget({name: cells for name, (_, cells) in planned.items()}, throughput=rates, jobs=max(jobs, 1),
                data_cache=cache)
@@ -108,6 +111,8 @@ def reproduce(
     address: str | None = None,
     gpus_per_cell: float = 0.0,
     amp: bool = False,
+    compile: bool = False,
+    fixed_split: bool = False,
     deterministic: bool = False,
     data_cache: bool | None = None,
     allow_standin: bool = False,
@@ -121,6 +126,9 @@ def reproduce(
         jobs: Cells run at once by the local executor (0 = auto: one per core on a CPU-only machine, one with a
             GPU; with a GPU, N > 1 share it, each bounded to 90% / N of its memory).
         amp: Train with bfloat16 autocast on a GPU (the paper: float32); recorded in every cell's provenance.
+        compile: ``torch.compile`` every trained model on a GPU.
+        fixed_split: Train and fit last layers on fixed splits, drawn once (the earlier protocol, whose committed
+            results this reproduces) instead of drawing the transform parameters again every epoch (the paper's).
         deterministic: Deterministic cuDNN/cuBLAS kernels (see :mod:`invmeter.runner.settings`).
         data_cache: Keep rendered splits on disk (default: yes, except at the ``paper`` preset, whose splits would
             take about 80 GB; they are rendered in memory instead, the same bytes).
@@ -130,7 +138,8 @@ def reproduce(
     """
     names = _names(figure)
     context = context or Context()
-    planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp)  # checks every option
+    planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp, compile=compile,
+                   fixed_split=fixed_split)  # checks every option
     if not cached_only:
         _check_data(names, preset, context, allow_standin)
     command = ("invmeter " + " ".join(shlex.quote(a) for a in sys.argv[1:])
