@@ -21,11 +21,11 @@ from invmeter.experiments import (
     fig8,
     pairs as _pairs,  # noqa: F401 - registers the paired-distance task
 )
-from invmeter.experiments.budget import budget, format_budget, parse_throughput
+from invmeter.experiments.budget import budget, format_budget, resolve_rates
 from invmeter.experiments.claims import Claim
 from invmeter.experiments.common import PRESETS, Context, Figure, Scale, scale_for
 from invmeter.experiments.outputs import data_sources, deviations, write_outputs
-from invmeter.runner import Cell, cell_threads, resolve_jobs, run_cells, worker_pool
+from invmeter.runner import Cell, adopt_finished, cell_threads, resolve_jobs, run_cells, worker_pool
 from invmeter.runner.settings import RunSettings
 
 __all__ = ["FIGURES", "PRESETS", "dry_run", "plan", "reproduce", "standin_problems"]
@@ -82,20 +82,25 @@ def dry_run(figure: str, *, preset: str, seeds: Sequence[int] | None = None, arc
             context: Context | None = None, amp: bool = False, compile: bool = False, fixed_split: bool = False,
             jobs: int = 1, data_cache: bool | None = None, throughput: str | None = None) -> str:
     """The report ``reproduce --dry-run`` prints: every figure's cells, image passes, GPU-hours and the peak disk,
-    the data it would use; nothing runs. ``throughput``: see :func:`invmeter.experiments.budget.parse_throughput`."""
+    the data it would use; nothing runs. ``throughput``: measured rates, a gpu_check file or numbers (see
+    :func:`invmeter.experiments.budget.resolve_rates`; default: the gpu_check file if there is one, else the stated
+    assumption)."""
     context = context or Context()
-    rates = parse_throughput(throughput)
+    rates = resolve_rates(throughput, amp=amp, compile=compile, jobs=max(jobs, 1))
     planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp, compile=compile,
                    fixed_split=fixed_split)
     cache = preset != "paper" if data_cache is None else data_cache
-    b = budget({name: cells for name, (_, cells) in planned.items()}, throughput=rates, jobs=max(jobs, 1),
-               data_cache=cache)
+    b = budget({name: cells for name, (_, cells) in planned.items()}, throughput=rates.throughput, jobs=max(jobs, 1),
+               data_cache=cache, packing=rates.packing)
     problems = standin_problems(list(planned), context)
     data = ("Data: the paper's sources are given." if not problems else
             "Data: " + "; ".join(problems) + (". The paper preset refuses to run on them without --allow-standin."
                                               if preset == "paper" else "."))
-    head = f"Dry run of `invmeter reproduce {figure} --preset {preset}`: nothing was run."
-    return "\n\n".join([head, format_budget(b, measured=throughput is not None), data])
+    flags = "".join(f" --{name.replace('_', '-')}" for name, on in (("amp", amp), ("compile", compile),
+                                                                    ("fixed_split", fixed_split)) if on)
+    head = f"Dry run of `invmeter reproduce {figure} --preset {preset}{flags} --jobs {max(jobs, 1)}`: nothing was run."
+    n_seeds = max(len(scale.seeds) for scale, _ in planned.values())
+    return "\n\n".join([head, format_budget(b, rates=rates, seeds=n_seeds), data])
 
 
 def reproduce(
@@ -148,14 +153,18 @@ def reproduce(
     settings = RunSettings.for_jobs(jobs, cell_threads(jobs), deterministic=deterministic, amp=amp,
                                     data_cache=preset != "paper" if data_cache is None else data_cache)
     results = {}
+    finished: list[Path] = []  # the folders of this run's finished figures: their cells are shared (fig3's in fig4)
     with worker_pool(jobs) if jobs > 1 and executor == "local" else nullcontext() as pool:  # started once for all
         for name, (scale, cells) in planned.items():
             fig = FIGURES[name]
             fig_out = Path(out) / name if figure == "all" else Path(out)
             log(f"{name} ({preset}): {fig.TITLE}")
+            if not cached_only and (shared := adopt_finished(cells, fig_out, finished)):
+                log(f"{len(shared)} cells already run for another figure of this run are reused")
             records = run_cells(cells, fig_out, executor=executor, jobs=jobs, pool=pool, address=address,
                                 gpus_per_cell=gpus_per_cell, settings=settings, cached_only=cached_only, log=log)
             notes = [*getattr(fig, "notes", lambda ctx: [])(context), data_sources(fig, context),
                      deviations(fig, preset, scale)]
             results[name] = write_outputs(fig_out, fig, preset, scale, cells, records, command, notes, log)
+            finished.append(fig_out)
     return results

@@ -193,5 +193,6 @@ def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: S
         if scale.image_size < minimum:
             raise InvalidParameterError(f"{arch} needs images of at least {minimum} pixels; the {preset} preset of "
                                         f"{figure.NAME} renders {scale.image_size}. Choose another architecture or preset.")
-    return replace(scale, amp=scale.amp or amp, compile=scale.compile or compile,
-                   redraw=scale.redraw and not fixed_split)
+    if fixed_split:  # the earlier protocol, with the families it drew from (a figure's FIXED_SPLIT_FAMILIES)
+        scale = replace(scale, redraw=False, families=getattr(figure, "FIXED_SPLIT_FAMILIES", scale.families))
+    return replace(scale, amp=scale.amp or amp, compile=scale.compile or compile)

@@ -13,19 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from invmeter.data.design import (
-    TMLR_CATALOGUE,
-    TMLR_KINDS,
-    compose,
-    direct_sum,
-    make_dataset,
-    sample_object_sets,
-    sample_transform_sets_by_kind,
-)
+from invmeter.data.design import TMLR_CATALOGUE, compose, direct_sum, make_dataset, sample_object_sets
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
-from invmeter.experiments.fig2 import object_pool
+from invmeter.experiments.fig2 import FIXED_SPLIT_FAMILIES as FIXED_SPLIT_FAMILIES, object_pool, transform_sets
 from invmeter.report.plots import heatmap, pyplot, save
 from invmeter.runner import Cell
 
@@ -58,7 +50,7 @@ def cells(scale: Scale, context: Context) -> list[Cell]:
     base = Transforms2D(image_size=scale.image_size)
     for seed in scale.seeds:
         o1, o2 = sample_object_sets((scale.n_classes, scale.n_classes), seed=seed, pool=object_pool(context))
-        t1, t2 = sample_transform_sets_by_kind(2, seed=seed, pool=scale.families, kinds=TMLR_KINDS)
+        t1, t2 = transform_sets(scale, seed)
         objects = o1 + o2
         datasets = {
             "T1": make_dataset(base, objects, t1),

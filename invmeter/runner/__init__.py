@@ -4,6 +4,7 @@ process, or in worker processes) or by Ray (:mod:`invmeter.runner.ray_executor`)
 from invmeter.runner.core import (
     EXECUTORS as EXECUTORS,
     Cell as Cell,
+    adopt_finished as adopt_finished,
     CellFailed as CellFailed,
     available_cores as available_cores,
     cell_task as cell_task,
@@ -17,5 +18,5 @@ from invmeter.runner.core import (
     worker_pool as worker_pool,
 )
 
-__all__ = ["EXECUTORS", "Cell", "CellFailed", "available_cores", "cell_task", "cell_threads", "dispatch",
+__all__ = ["EXECUTORS", "Cell", "CellFailed", "adopt_finished", "available_cores", "cell_task", "cell_threads", "dispatch",
            "load_result", "resolve_jobs", "run_cell", "run_cells", "task_ref", "worker_pool"]
