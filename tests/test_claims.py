@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from invmeter.experiments import fig2, fig5, fig8
+from invmeter.experiments import fig2, fig3, fig5, fig8
 from invmeter.experiments.claims import Check, Paper, Reference, combine, judge, learnt
+from invmeter.experiments.common import scale_for
 from invmeter.experiments.outputs import deviations, summary
 
 
@@ -123,7 +124,14 @@ def test_deviations_name_every_setting_that_differs_from_the_paper_preset() -> N
     line = deviations(fig8, "cpu", fig8.SCALES["cpu"])
     assert "n_train 6,000 (paper 50,000)" in line and "families 4: translation" in line
     assert "last layer 2,450 Adam steps (paper 25 epochs)" in line and "3 seeds (paper 10)" in line
-    assert deviations(fig8, "paper", fig8.SCALES["paper"]) == "Preset paper: the paper's settings."
+    assert deviations(fig3, "paper", fig3.SCALES["paper"]) == "Preset paper: the paper's settings."
+    # a Transforms-2D figure's paper preset fits the last layer on one draw of the target (the paper: one per epoch)
+    assert deviations(fig8, "paper", fig8.SCALES["paper"]) == (
+        "Preset paper differs from the paper's settings: last layer fit on 1 draw(s) of the target's scenes (the "
+        "paper: a new draw every epoch).")
+    assert "catalogue less elastic" in deviations(fig2, "paper", fig2.SCALES["paper"])
+    fixed = deviations(fig2, "cpu", scale_for(fig2, "cpu", None, None, fixed_split=True))
+    assert "fixed training splits, drawn once" in fixed and "families 8" in fixed and "elastic" not in fixed
 
 
 COMMITTED = Path(__file__).resolve().parents[1] / "benchmarks" / "results"

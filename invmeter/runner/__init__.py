@@ -4,7 +4,6 @@ process, or in worker processes) or by Ray (:mod:`invmeter.runner.ray_executor`)
 from invmeter.runner.core import (
     EXECUTORS as EXECUTORS,
     Cell as Cell,
-    adopt_finished as adopt_finished,
     CellFailed as CellFailed,
     available_cores as available_cores,
     cell_task as cell_task,
@@ -17,6 +16,7 @@ from invmeter.runner.core import (
     task_ref as task_ref,
     worker_pool as worker_pool,
 )
+from invmeter.runner.store import adopt_finished as adopt_finished
 
-__all__ = ["EXECUTORS", "Cell", "CellFailed", "adopt_finished", "available_cores", "cell_task", "cell_threads", "dispatch",
-           "load_result", "resolve_jobs", "run_cell", "run_cells", "task_ref", "worker_pool"]
+__all__ = ["EXECUTORS", "Cell", "CellFailed", "adopt_finished", "available_cores", "cell_task", "cell_threads",
+           "dispatch", "load_result", "resolve_jobs", "run_cell", "run_cells", "task_ref", "worker_pool"]

@@ -17,7 +17,6 @@ import hashlib
 import importlib
 import json
 import os
-import shutil
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -350,36 +349,6 @@ def run_cells(
 
         records.update(dispatch(todo, records, submit, next_finished, say, on_record=on_record))
     return records
-
-
-def adopt_finished(cells: Sequence[Cell], out: str | Path, sources: Sequence[str | Path]) -> list[Cell]:
-    """Reuse in ``out`` the cells of ``cells`` (and their dependencies) that another run folder in ``sources`` has
-    finished: its record is copied and its work folder hard-linked (copied across file systems). A cell is a pure
-    function of its id, so a model one figure trained is not trained again for another. Returns the cells adopted."""
-    out = Path(out)
-    adopted = []
-    for cell in _ordered(cells):
-        if _result_path(out, cell.id).exists():
-            continue
-        for source in map(Path, sources):
-            record, _ = _read_record(_result_path(source, cell.id))
-            if record is None:
-                continue
-            if (source / "work" / cell.id).is_dir():
-                shutil.copytree(source / "work" / cell.id, out / "work" / cell.id, copy_function=_link_or_copy,
-                                dirs_exist_ok=True)
-            _result_path(out, cell.id).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(_result_path(source, cell.id), _result_path(out, cell.id))
-            adopted.append(cell)
-            break
-    return adopted
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def _finished(order: Sequence[Cell], out: Path, log: Callable[[str], None],

@@ -141,6 +141,9 @@ class TrainConfig:
         check_range("lr", self.lr, 1e-9, 10.0, "TrainConfig")
         check_range("weight_decay", self.weight_decay, 0.0, 1.0, "TrainConfig")
         check_seed("seed", self.seed)
+        for name in ("amp", "channels_last", "compile", "redraw"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidParameterError(f"The {name!r} parameter must be True or False. Got {getattr(self, name)!r}.")
         object.__setattr__(self, "track", parse_track(self.track))
         check_positive_int("track_images", self.track_images, 2 * self.data.n_classes if self.track else 2)
 
