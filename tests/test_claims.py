@@ -11,6 +11,7 @@ from invmeter.experiments import fig2, fig3, fig5, fig8
 from invmeter.experiments.claims import Check, Paper, Reference, combine, judge, learnt
 from invmeter.experiments.common import scale_for
 from invmeter.experiments.outputs import deviations, summary
+from invmeter.experiments.tables import effects_table, load_results, tally_table, write_tables
 
 
 def test_learnt_needs_a_margin_over_chance() -> None:
@@ -149,3 +150,28 @@ def test_the_committed_cpu_results_under_the_new_rules(figure: str, statuses: di
 def test_a_check_that_could_not_measure_is_inconclusive() -> None:
     check = Check("C", "text", {}, False, None, (), Paper("x", 0.1, "s"), missing="no rows")
     assert check.status == "inconclusive" and check.reason == "no rows"
+
+
+def test_the_docs_tables_are_the_committed_results() -> None:
+    """docs/reproduce.md's tally and effect-size tables are generated from the committed results, never typed."""
+    results = load_results(COMMITTED)
+    docs = (COMMITTED.parents[1] / "docs" / "reproduce.md").read_text()
+    for name, table in (("tally", tally_table(results)), ("effects", effects_table(results))):
+        assert f"<!-- tables:{name} -->\n{table}\n<!-- /tables -->" in docs, (
+            f"regenerate: python -m invmeter.experiments.tables benchmarks/results --write docs/reproduce.md ({name})")
+
+
+def test_the_tables_count_verdicts_and_compare_effects_with_the_paper(tmp_path: Path) -> None:
+    claims = judge(fig2.claims, _fig2_rows([0.14, 0.2, 0.05]), "cpu")  # gaps: the paper's is 0.07
+    results = {"fig2": {"claims": [c.to_dict() for c in claims]}}
+    tally = tally_table(results)
+    assert "| fig2 | 2 | 1 | 0 |" in tally and "C2-gap[resnet18] ✘ (0: ✘ · 1: ✔ · 2: ✘)" in tally
+    assert "| **all** | **2** | **1** | **0** | of 3 claims |" in tally
+    effects = effects_table(results)
+    assert "| fig2 | C2-gap[resnet18] | 0.130 (0.140, 0.200, 0.050) | 0.070 | 1.86× | yes |" in effects
+    assert "| fig2 | C2-none[resnet18] | 0.050 (0.050, 0.050, 0.050) | 0.050 | 1.00× | yes |" in effects
+    (tmp_path / "doc.md").write_text("a\n<!-- tables:tally -->\nold\n<!-- /tables -->\nb\n<!-- tables:effects -->\n"
+                                     "<!-- /tables -->\n")
+    write_tables(tmp_path / "doc.md", results)
+    assert (tmp_path / "doc.md").read_text() == (f"a\n<!-- tables:tally -->\n{tally}\n<!-- /tables -->\nb\n"
+                                                 f"<!-- tables:effects -->\n{effects}\n<!-- /tables -->\n")
