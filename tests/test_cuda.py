@@ -1,5 +1,6 @@
 """CUDA code paths: a training step (float32 and bfloat16 autocast), an epoch rendered on the GPU, feature
-extraction and score against the CPU, resume, and cells sharing one GPU. Skipped without CUDA (benchmarks/gpu_check.sh runs them on a GPU box)."""
+extraction and score against the CPU, resume, and cells sharing one GPU. Skipped without CUDA
+(benchmarks/gpu_check.sh runs them on a GPU box)."""
 
 from __future__ import annotations
 
