@@ -4,7 +4,9 @@ split, resumable mid-run; the trainer and the last-layer fit use them."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,9 @@ from invmeter.data import Transforms2D, build_split
 from invmeter.data.design import direct_sum
 from invmeter.data.redraw import DRAWN_EVERY_EPOCH, RedrawnSplit, epoch_seed, redraws
 from invmeter.errors import InvalidParameterError
+from invmeter.experiments import fig2, fig3
+from invmeter.experiments.common import Context
+from invmeter.training.finetune import finetune_last_layer
 from invmeter.training.loop import TrainConfig, train
 from invmeter.transforms import parse_transform
 
@@ -101,3 +106,29 @@ def test_resuming_mid_run_reproduces_the_uninterrupted_run(tmp_path: Path) -> No
     for key, value in _weights(whole).items():
         assert torch.equal(value, _weights(resumed)[key]), key
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
+
+
+def test_the_last_layer_can_be_fit_on_several_draws_of_the_target(tmp_path: Path) -> None:
+    model = train(TrainConfig.for_transforms2d(**{**TINY, "epochs": 1}), cache=tmp_path).handle
+    target = Transforms2D(objects=(3, 4), transforms=parse_transform("rotation"), image_size=16)
+    fixed, test = (build_split(target, split, 32, 1, cache=False) for split in ("train", "test"))
+    redrawn = RedrawnSplit(target, "train", 32, 1)
+    one = finetune_last_layer(model, redrawn, test, epochs=3, seed=0)
+    assert one.test_accuracy == finetune_last_layer(model, fixed, test, epochs=3, seed=0).test_accuracy  # draw 1
+    three = finetune_last_layer(model, redrawn, test, epochs=3, draws=3, seed=0)
+    assert three.images_seen == 3 * 32 + 32 and not torch.equal(three.probe.coef_, one.probe.coef_)
+    repeated = finetune_last_layer(model, fixed, test, epochs=3, draws=3, seed=0)  # a fixed split: its one draw x3
+    assert repeated.images_seen == 32 + 32 and not torch.equal(repeated.probe.coef_, three.probe.coef_)
+    with pytest.raises(InvalidParameterError, match="'draws' parameter must be an integer >= 1"):
+        finetune_last_layer(model, redrawn, test, draws=0)
+
+
+def test_a_preset_with_last_layer_draws_spreads_its_steps_over_them() -> None:
+    scale = replace(fig2.SCALES["cpu"], ft_draws=3)
+    (cell, *_) = [c for c in fig2.cells(scale, Context()) if c.task == "transfer"]
+    assert cell.config["draws"] == 3 and cell.config["epochs"] == math.ceil(2450 / math.ceil(3 * 4500 / 512))
+    assert cell.deps["model"].config["redraw"] is True
+    fixed = [c for c in fig2.cells(replace(scale, redraw=False), Context()) if c.task == "transfer"]
+    assert "draws" not in fixed[0].config and "redraw" not in fixed[0].deps["model"].config
+    pasted = [c for c in fig3.cells(replace(fig3.SCALES["cpu"], ft_draws=3), Context()) if c.task == "transfer"]
+    assert all("draws" not in c.config and "redraw" not in c.deps["model"].config for c in pasted)  # nothing to draw
