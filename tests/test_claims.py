@@ -175,3 +175,14 @@ def test_the_tables_count_verdicts_and_compare_effects_with_the_paper(tmp_path: 
     write_tables(tmp_path / "doc.md", results)
     assert (tmp_path / "doc.md").read_text() == (f"a\n<!-- tables:tally -->\n{tally}\n<!-- /tables -->\nb\n"
                                                  f"<!-- tables:effects -->\n{effects}\n<!-- /tables -->\n")
+
+
+def test_the_readme_tally_is_the_committed_results() -> None:
+    counts = {s: 0 for s in ("holds", "fails", "inconclusive")}
+    for result in load_results(COMMITTED).values():
+        for claim in result["claims"]:
+            counts[claim["status"]] += 1
+    readme = " ".join((COMMITTED.parents[1] / "README.md").read_text().split())
+    expected = (f"**{counts['holds']} claims that hold, {counts['fails']} that fail and {counts['inconclusive']} "
+                f"inconclusive** of {sum(counts.values())}")
+    assert expected in readme, expected
