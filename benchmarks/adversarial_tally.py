@@ -5,6 +5,9 @@ how each ended, beside the facts other tests establish (kill -9, determinism, un
     python benchmarks/adversarial_tally.py --failures  # also each row that did not end as its expectation says
     python benchmarks/adversarial_tally.py -k trace-   # only the rows whose id contains 'trace-'
 
+Besides the totals it prints the rows per input surface (issue 25: the command line, ``score()``, a Dataset, a
+DataLoader, a callable transform, the streaming metric, the zoo's API inputs) and how each ended.
+
 A row is judged by tests/adversarial_support.py: ``clear error`` (the expected one-line error, before any work when
 the row says so), ``warning`` (runs, and a warning says what happened), ``correct`` (runs, and the result passes
 the row's check), ``traceback``, ``silent wrong`` (ran and looked normal, but should have failed or warned, or its
@@ -38,13 +41,13 @@ FACTS = [
 ]
 
 
-Row = tuple[str, str, str, str | None]
+Row = tuple[str, str, str, str | None, str]  # id, expected, category, problem, input surface
 
 
 def run_table(select: str | None) -> tuple[list[Row], float, bool, Counter[str]]:
-    """Run the rows (those whose id contains ``select``); returns ``[(id, expected, category, problem)]``, the
-    seconds taken, whether the table's malicious pickles ran (they create a marker file if they do), and the rows
-    per command or API."""
+    """Run the rows (those whose id contains ``select``); returns ``[(id, expected, category, problem, surface)]``,
+    the seconds taken, whether the table's malicious pickles ran (they create a marker file if they do), and the
+    rows per command or API."""
     from adversarial_fixtures import build_fixtures
     from adversarial_support import Correct, Error, Fixtures, Warns, environment, judge, run_case
     from test_adversarial import CASES
@@ -60,10 +63,10 @@ def run_table(select: str | None) -> tuple[list[Row], float, bool, Counter[str]]
             continue
         areas[case.area] += 1
         if case.skip is not None and (reason := case.skip()):
-            rows.append((case.id, expected[type(case.expect)], "skipped", reason))
+            rows.append((case.id, expected[type(case.expect)], "skipped", reason, case.group))
             continue
         category, problem = judge(case, run_case(case, fx))
-        rows.append((case.id, expected[type(case.expect)], category, problem))
+        rows.append((case.id, expected[type(case.expect)], category, problem, case.group))
     (root / "readonly").chmod(0o700)
     return rows, time.perf_counter() - start, Path(fx.pwned).exists(), areas
 
@@ -77,10 +80,24 @@ def facts_hold() -> dict[str, bool]:
     return out
 
 
+def surfaces(rows: list[Row]) -> str:
+    """Rows per input surface (issue 25): how many ran, how each ended, and how many ended as expected."""
+    from test_adversarial import SURFACES
+
+    kinds = ("clear error", "warning", "correct", "traceback", "silent wrong", "wrong error")
+    lines = ["| surface | rows | " + " | ".join(kinds) + " | as expected |", "| --- " * (len(kinds) + 3) + "|"]
+    for surface in SURFACES:
+        ran = [r for r in rows if r[4] == surface and r[2] != "skipped"]
+        counts = Counter(r[2] for r in ran)
+        good = sum(1 for _, want, got, problem, _ in ran if want == got and problem is None)
+        lines.append(f"| {surface} | {len(ran)} | " + " | ".join(str(counts[k]) for k in kinds) + f" | {good} |")
+    return "\n".join(lines)
+
+
 def table(rows: list[Row], facts: dict[str, bool] | None, pwned: bool) -> str:
-    counts = Counter(category for _, _, category, _ in rows)
+    counts = Counter(r[2] for r in rows)
     ran = [r for r in rows if r[2] != "skipped"]
-    as_expected = sum(1 for _, want, got, problem in ran if want == got and problem is None)
+    as_expected = sum(1 for _, want, got, problem, _ in ran if want == got and problem is None)
     skipped = f" (+{counts['skipped']} skipped)" if counts["skipped"] else ""
     lines = [
         "| measure | value |",
@@ -110,12 +127,13 @@ def main() -> None:
     rows, seconds, pwned, areas = run_table(args.select)
     facts = None if args.no_facts else facts_hold()
     print(table(rows, facts, pwned))
+    print("\n" + surfaces(rows))
     print(f"\n{len(rows)} rows in {seconds:.0f} s (fixtures included); load average {os.getloadavg()[0]:.2f}")
     print("rows by command: " + ", ".join(f"{k} {v}" for k, v in areas.items()))
     prefixes = Counter(row[0].split("-")[0] for row in rows)
     print("rows by id prefix: " + ", ".join(f"{k} {v}" for k, v in sorted(prefixes.items())))
     if args.failures:
-        for case_id, want, got, problem in rows:
+        for case_id, want, got, problem, _ in rows:
             if got != "skipped" and (want != got or problem):
                 print(f"\n{case_id}: expected {want}, got {got}\n    {(problem or '').strip()[:1500]}")
 

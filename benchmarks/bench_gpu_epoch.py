@@ -27,7 +27,7 @@ CLASSES = 30
 TRANSFORMS = "rotation+brightness+blur"  # one geometric, photometric and corruption family, as the paper's sets
 
 
-def _config(arch: str, args: argparse.Namespace, amp: bool, compile: bool):  # noqa: ANN202 - a TrainConfig
+def _config(arch: str, args: argparse.Namespace, amp: bool, compile: bool):  # returns a TrainConfig
     from invmeter.data.transforms2d import Transforms2D
     from invmeter.training.loop import TrainConfig
     from invmeter.transforms import parse_transform

@@ -27,15 +27,17 @@ import time
 from collections.abc import Callable
 
 import torch
-from invmeter.layers import block_names
+from tmeasures_compat import feed_pairs, goodfellow_tmeasures
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 import invmeter
-from invmeter.api import make_pairs
+from invmeter.api import make_transforms2d
+from invmeter.data import Transforms2DPairs
 from invmeter.metrics import lie
 from invmeter.metrics.lie import lie_derivative
-from invmeter.metrics.unit_measures import UnitStats, feed_pairs
+from invmeter.metrics.unit_measures import UnitStats
+from invmeter.models.layers import block_names
 from invmeter.models.representation import is_convolutional
 from invmeter.transforms import parse_transform
 
@@ -68,8 +70,8 @@ def fastest(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, fl
 
 
 def images_for(handle: invmeter.ModelHandle, n: int) -> tuple[Tensor, Tensor]:
-    pairs = make_pairs("transforms2d", parse_transform("rotation"), image_size=handle.input_size[0], n_images=n,
-                       n_classes=10, seed=0)
+    pairs = Transforms2DPairs(make_transforms2d(n_classes=10, image_size=handle.input_size[0]),
+                              parse_transform("rotation"), n, seed=0)
     return pairs.render(slice(0, n))
 
 
@@ -143,7 +145,7 @@ def unit_case(spec: str, n: int, batch: int, repeats: int) -> dict[str, float]:
                 for x in batches:
                     model(x)
             for s in stats.values():  # every measure, read once
-                s.normalized_variance(), s.anova_variant(), s.goodfellow(), s.goodfellow_tmeasures()
+                s.normalized_variance(), s.anova_variant(), s.goodfellow(), goodfellow_tmeasures(s)
         return run
 
     with torch.inference_mode():

@@ -23,9 +23,9 @@ import torch
 from PIL import Image
 
 import invmeter
-from invmeter.api import ScoreSettings, resolve_data
+from invmeter.api import ScoreSettings
 from invmeter.pipeline.measure import make_pairs
-from invmeter.transforms import parse_transform
+from invmeter.pipeline.prepare import prepare
 
 LIMIT = 1.10
 CASES = [  # (model spec, transform, data, pairs, batch size)
@@ -71,8 +71,9 @@ def main() -> None:
         for spec, transform, data, n, batch in CASES:
             source = str(photo_folder(Path(tmp) / "photos", n // 4)) if data == "photos" else data
             settings = ScoreSettings(n_images=n, batch_size=batch, device=args.device, weights="random")
-            handle = invmeter.api.resolve_model(spec, settings)
-            pairs = make_pairs(resolve_data(source, settings), parse_transform(transform), handle, settings, 0)
+            plan = next(prepare(spec, transform, data=source, settings=settings).plans())
+            handle = plan.handle
+            pairs = make_pairs(plan, plan.transforms[0].transform, 0)
             batches = []
             cpu0 = time.process_time()
             for index, _ in pairs.batches(batch):

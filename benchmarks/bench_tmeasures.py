@@ -66,7 +66,8 @@ from PIL import Image
 from torch import Tensor, nn
 
 import invmeter
-from invmeter.api import make_pairs
+from invmeter.api import make_transforms2d
+from invmeter.data import Transforms2DPairs
 from invmeter.metrics import METRICS
 from invmeter.transforms import parse_transform
 from invmeter.transforms.spec import SampledTransforms
@@ -114,7 +115,7 @@ def fixed_rotation(angle: float, n: int) -> SampledTransforms:
 
 def make_images(n: int) -> tuple[Tensor, Tensor]:
     """N clean Transforms-2D renders (10 classes, seed 0), quantised to 8 bits so a PNG round trip is exact."""
-    pairs = make_pairs("transforms2d", parse_transform("rotation"), image_size=32, n_images=n, n_classes=10, seed=0)
+    pairs = Transforms2DPairs(make_transforms2d(n_classes=10, image_size=32), parse_transform("rotation"), n, seed=0)
     clean, _ = pairs.render(slice(0, n))
     return (clean * 255).round() / 255, pairs.labels.clone()
 

@@ -31,17 +31,16 @@ def bare_seconds(spec: str, n: int, size: int, batch: int) -> float:
     """Seconds of the bare forward passes of the (1 + T)·N images the zoo feeds ``spec``."""
     import torch
 
-    import invmeter
-    from invmeter.api import ScoreSettings, resolve_data
+    from invmeter.api import ScoreSettings
     from invmeter.pipeline.measure import make_pairs
-    from invmeter.transforms import parse_transform
+    from invmeter.pipeline.prepare import prepare
 
     settings = ScoreSettings(n_images=n, image_size=size, weights="random", batch_size=batch)
-    handle = invmeter.api.resolve_model(spec, settings)
-    data = resolve_data("transforms2d", settings)
+    plan = next(prepare(spec, TRANSFORMS, settings=settings).plans())
+    handle = plan.handle
     batches = []
-    for k, transform in enumerate(TRANSFORMS):
-        pairs = make_pairs(data, parse_transform(transform), handle, settings, 0)
+    for k, planned in enumerate(plan.transforms):
+        pairs = make_pairs(plan, planned.transform, 0)
         for index, _ in pairs.batches(batch):
             clean, transformed = pairs.render(index)
             views = torch.cat([clean, transformed]) if k == 0 else transformed

@@ -36,8 +36,10 @@ import timm
 import torch
 from torch import nn
 
+from tmeasures_compat import feed_pairs, goodfellow_tmeasures
+
 import invmeter
-from invmeter.metrics.unit_measures import UnitStats, feed_pairs
+from invmeter.metrics.unit_measures import UnitStats
 from invmeter.transforms.generators import GENERATORS  # noqa: F401  (loads forward-AD decompositions quietly)
 
 tm = bt.tm
@@ -168,7 +170,7 @@ def main() -> None:
         "sample variance (SV)": ([s.sample_variance() for s in first.values()], nv.y_result.layers),
         "normalized variance (NV)": ([s.normalized_variance() for s in first.values()], nv.layers),
         "Goodfellow thresholds": (list(thresholds.values()), gf.extra_values["thresholds"].layers),
-        "Goodfellow (tmeasures' L/G)": ([s.goodfellow_tmeasures() for s in second.values()], gf.layers),
+        "Goodfellow (tmeasures' L/G)": ([goodfellow_tmeasures(s) for s in second.values()], gf.layers),
         "ANOVA F (NumPy measure)": ([s.anova_f() for s in first.values()], anova_f.layers),
     }
     ok = True

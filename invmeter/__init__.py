@@ -16,12 +16,15 @@ _EXPORTS: dict[str, str] = {
     "score": "invmeter.api",
     "sweep": "invmeter.api",
     "zoo": "invmeter.api",
+    "select": "invmeter.api",
+    "Selection": "invmeter.api",
     "ScoreSettings": "invmeter.pipeline.settings",
     "Transforms2D": "invmeter.data",
     "DataError": "invmeter.errors",
     "InvalidParameterError": "invmeter.errors",
     "InvmeterError": "invmeter.errors",
     "InvmeterWarning": "invmeter.errors",
+    "UndefinedMetricWarning": "invmeter.errors",
     "UnknownNameError": "invmeter.errors",
     "extract": "invmeter.pipeline.extract",
     "finetune_last_layer": "invmeter.training.finetune",
@@ -67,13 +70,21 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from invmeter import functional as functional
-    from invmeter.api import ZooTable as ZooTable, score as score, sweep as sweep, zoo as zoo
+    from invmeter.api import (
+        Selection as Selection,
+        ZooTable as ZooTable,
+        score as score,
+        select as select,
+        sweep as sweep,
+        zoo as zoo,
+    )
     from invmeter.data import Transforms2D as Transforms2D
     from invmeter.errors import (
         DataError as DataError,
         InvalidParameterError as InvalidParameterError,
         InvmeterError as InvmeterError,
         InvmeterWarning as InvmeterWarning,
+        UndefinedMetricWarning as UndefinedMetricWarning,
         UnknownNameError as UnknownNameError,
     )
     from invmeter.metrics import (

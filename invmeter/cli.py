@@ -27,32 +27,24 @@ def _show_warning(message: Any, category: type[Warning], *_args: Any, **_kwargs:
         click.echo(f"warning: {message}", err=True)
 
 
-def _close_progress_bars() -> None:
-    """An error or 'Interrupted.' must start on its own line, not on a progress bar's."""
-    tqdm = sys.modules.get("tqdm")
-    if tqdm is not None:
-        for bar in list(getattr(tqdm.tqdm, "_instances", ())):
-            bar.close()
-
-
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """User mistakes (InvmeterError, unwritable files) become one-line 'Error: ...' messages with exit 1."""
+    """User mistakes (InvmeterError, unwritable files) become one-line 'Error: ...' messages with exit 1, each on its
+    own line (open progress bars are closed first), and Ctrl-C exits 130 with 'Interrupted.'."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         warnings.showwarning = _show_warning
         try:
             return func(*args, **kwargs)
-        except InvmeterError as exc:
-            _close_progress_bars()
-            raise click.ClickException(str(exc)) from None
-        except OSError as exc:
-            _close_progress_bars()
-            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")) from None
-        except KeyboardInterrupt:
-            _close_progress_bars()
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
+        except (InvmeterError, OSError, KeyboardInterrupt) as exc:
+            tqdm = sys.modules.get("tqdm")
+            for bar in list(getattr(tqdm.tqdm, "_instances", ())) if tqdm is not None else ():
+                bar.close()
+            if isinstance(exc, KeyboardInterrupt):
+                click.echo("Interrupted.", err=True)
+                sys.exit(130)
+            text = str(exc) if isinstance(exc, InvmeterError) else f"{exc.strerror or exc}: {exc.filename or ''}"
+            raise click.ClickException(text.strip(": ") if isinstance(exc, OSError) else text) from None
 
     return wrapper
 
@@ -68,7 +60,8 @@ def cli() -> None:
               help="resnet18 | timm:NAME[.TAG] | torchvision:NAME | cifar:ARCH | checkpoint path | pkg.module:factory. "
                    "Repeatable.")
 @click.option("--transform", "-t", "transforms", multiple=True, default=("rotation",), show_default=True,
-              help="Transform spec, e.g. rotation, rotation:45, rotation+blur, color_jitter:hue=0.1. Repeatable.")
+              help="Transform spec, e.g. rotation, rotation:45, rotation+blur, color_jitter:hue=0.1,saturation=0.2; "
+                   "a list (rotation,hflip) or repeated: one report each.")
 @click.option("--data", default="transforms2d", show_default=True,
               help="'transforms2d' (built-in), a folder with one subfolder per class, or a flat folder (unlabelled).")
 @click.option("--objects", default=None, metavar="DIR",
@@ -111,44 +104,48 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
           **options: Any) -> None:
     """Score invariance of each MODEL to each TRANSFORM (e.g. invmeter score --model resnet18 --transform rotation)."""
     from invmeter import api
-    from invmeter.report.report import comparison_table, sweep_table
+    from invmeter.report.tables import comparison_table, sweep_table
 
     api.commands.check_outputs(json_path, csv_path, plot_path)
     settings = api.ScoreSettings.create(progress=not quiet, **options)
-    specs = [api.resolve_transform(t) for t in transforms]  # every spec checked before any model is loaded
     mags = [m.strip() for m in magnitudes.split(",")] if magnitudes is not None else None
     if mags is not None and not all(mags):
         raise click.UsageError(f"--magnitudes must be a comma-separated list such as 0,15,30 (or 0,4px,8px). Got {magnitudes!r}.")
     if mags and (settings.seeds or settings.baseline):
         raise click.UsageError("--magnitudes cannot be combined with --seeds or --baseline.")
-    for spec in specs if mags else ():
-        api.sweep_specs(spec, mags, settings)
-    api.commands.check_models(models, settings)  # every --model before the first is loaded
-    if data == "transforms2d":
-        resolved: Any = api.make_transforms2d(objects=objects, backgrounds=backgrounds, n_classes=options["n_classes"])
-    elif objects or backgrounds:
+    if (objects or backgrounds) and data != "transforms2d":
         raise click.UsageError("--objects and --backgrounds configure the built-in data; they cannot be used with --data DIR.")
-    else:
-        resolved = api.resolve_data(data, settings)
-    groups = []
     show = not quiet and json_path != "-"
-    for model in models:
-        for spec in specs:
-            if mags:
-                group = api.sweep(model, spec, mags, data=resolved, settings=settings)
-                text = sweep_table(group)
-            else:
-                group = [api.score(model, spec, data=resolved, settings=settings)]
-                text = group[0].to_table()
-            groups.append(group)
-            if show:
-                click.echo(text + "\n")
+
+    def echo(group: list[Any]) -> None:
+        if show:
+            click.echo((sweep_table(group) if mags else group[0].to_table()) + "\n")
+
+    groups = api.score_many(list(models), list(transforms), data=data, objects=objects, backgrounds=backgrounds,
+                            magnitudes=mags, settings=settings, on_group=echo)
     if len(groups) > 1 and not mags and show:
         click.echo(comparison_table([r for g in groups for r in g]))
     text = api.commands.write_outputs(groups, json_path=json_path, csv_path=csv_path, plot_path=plot_path,
                                       sweep=bool(mags))
     if text is not None:
         click.echo(text)
+
+
+def _options(options: list[Callable[..., Any]]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A list of click options shared by several commands, applied in order."""
+    return lambda func: functools.reduce(lambda f, option: option(f), reversed(options), func)
+
+
+_MANY_MODELS = [  # zoo and select: the settings every model shares
+    click.option("--weights", default="auto", show_default=True, help="auto | pretrained | random, for every model."),
+    click.option("--image-size", type=int, default=None, help="One input size for every model (pixels)."),
+    click.option("--n-images", type=int, default=None, help="Images per model (the same for every model)."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same images and draws for every model."),
+    click.option("--batch-size", type=int, default=32, show_default=True, help="Pairs per forward pass."),
+    click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N."),
+    click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True, help="Bootstrap resamples."),
+    click.option("--quiet", "-q", is_flag=True, help="No per-model log lines."),
+]
 
 
 @cli.command(context_settings=CONTEXT)
@@ -160,20 +157,13 @@ def score(models: tuple[str, ...], transforms: tuple[str, ...], data: str, objec
 @click.option("--rank", default="invariance", show_default=True, help="The metric that orders the board.")
 @click.option("--labels", default="data", show_default=True,
               help="data: clean accuracy from a linear probe; model: from the model's own classifier (ImageNet).")
-@click.option("--weights", default="auto", show_default=True, help="auto | pretrained | random, for every model.")
 @click.option("--metrics", default=None, help="Comma-separated metrics [default: the defaults].")
-@click.option("--image-size", type=int, default=None, help="One input size for every model (pixels).")
-@click.option("--n-images", type=int, default=None, help="Controlled pairs per model (the same for every model).")
 @click.option("--classes", "n_classes", type=int, default=None, help="Classes of the built-in data [default: 10].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed: the same images and draws for every model.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Pairs per forward pass.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N.")
-@click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True, help="Bootstrap resamples.")
 @click.option("--jobs", "-j", type=int, default=1, show_default=True,
               help="Models scored at once, each in a worker process (0 = one per core on a CPU-only machine).")
 @click.option("--executor", default="local", show_default=True, help="local | ray (pip install 'invmeter[ray]').")
 @click.option("--address", default=None, help="Ray cluster address (--executor ray).")
-@click.option("--quiet", "-q", is_flag=True, help="No per-model log lines.")
+@_options(_MANY_MODELS)
 @friendly_errors
 def zoo(patterns: tuple[str, ...], transforms: tuple[str, ...], out: str, quiet: bool, **options: Any) -> None:
     """Score many models (specs or globs, e.g. 'timm:resnet18*' cifar:vgg11) on every transform; write a leaderboard."""
@@ -185,6 +175,21 @@ def zoo(patterns: tuple[str, ...], transforms: tuple[str, ...], out: str, quiet:
     models = len({(r["model"], r["weights"]) for r in rows})
     click.echo(f"{models} models x {len({r['transform'] for r in rows})} transforms: {len(rows) - len(failed)} rows, "
                f"{len(failed)} failed. Wrote {out}/results.csv and {out}/leaderboard.html.")
+
+
+@cli.command("select", context_settings=CONTEXT)
+@click.argument("models", nargs=-1, required=True)
+@click.option("--data", required=True, help="The target's labelled images: a folder with one subfolder per class.")
+@click.option("--transform", "-t", "transforms", multiple=True, help="A nuisance of the target; repeatable [default: SimCLR's 5, docs/select.md].")
+@click.option("--out", default=None, help="Write selection.csv, .json, .md and .html to this folder.")
+@click.option("--evaluate", is_flag=True, help="Also fine-tune each model's last layer on half the data: τ per signal.")
+@_options(_MANY_MODELS)
+@friendly_errors
+def select(models: tuple[str, ...], quiet: bool, **options: Any) -> None:
+    """Rank MODELS (specs or globs) for transfer to --data, with each model's reasons (e.g. 'cifar:*' -t rotation)."""
+    from invmeter.api import select as run
+
+    click.echo(run(list(models), log=None if quiet else (lambda line: click.echo(line, err=True)), **options).to_text())
 
 
 @cli.command(context_settings=CONTEXT)
@@ -296,19 +301,13 @@ _SOURCE_OPTIONS = [
 ]
 
 
-def _source_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(_SOURCE_OPTIONS):
-        func = option(func)
-    return func
-
-
 @cli.group("data", context_settings=CONTEXT)
 def data_group() -> None:
     """Build (and cache) Transforms-2D splits and preview them."""
 
 
 @data_group.command("build", context_settings=CONTEXT)
-@_source_options
+@_options(_SOURCE_OPTIONS)
 @click.option("--transforms", default="none", show_default=True,
               help="The dataset's transforms, composed with '+' in order: rotation+blur; none.")
 @click.option("--split", "splits", multiple=True, type=click.Choice(["train", "val", "test"]),
@@ -332,7 +331,7 @@ def data_build(quiet: bool, **options: Any) -> None:
 
 
 @data_group.command("preview", context_settings=CONTEXT)
-@_source_options
+@_options(_SOURCE_OPTIONS)
 @click.option("--transforms", default=None,
               help="Comma-separated transform specs, one row each (compose with '+') [default: the paper's 8 families].")
 @click.option("--n", "n", type=int, default=8, show_default=True, help="Samples per row.")
@@ -382,7 +381,7 @@ def data_preview(out: str, n: int, **options: Any) -> None:
               help="For --dry-run: measured training img/s of a width-1 ResNet-18 (or resnet18=N,vgg11=N,...).")
 @friendly_errors
 def reproduce(figure: str, out: str | None, dry_run: bool, **options: Any) -> None:
-    """Reproduce a paper FIGURE (fig2 to fig8, or all) with invmeter's own trainer."""
+    """Reproduce a paper FIGURE (fig2 to fig8, or all) or an experiment (selection) with invmeter's trainer."""
     from invmeter import api
 
     if dry_run:

@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 __all__ = ["InvmeterError", "InvalidParameterError", "UnknownNameError", "DataError", "CheckpointError",
-           "InvmeterWarning", "warn"]
+           "InvmeterWarning", "UndefinedMetricWarning", "warn"]
 
 _PACKAGE = str(Path(__file__).resolve().parent)
 
@@ -34,6 +34,11 @@ class CheckpointError(InvmeterError, ValueError):
 
 class InvmeterWarning(UserWarning):
     """Something the user must know about a result (e.g. pretrained weights were unavailable)."""
+
+
+class UndefinedMetricWarning(InvmeterWarning):
+    """A metric has no value for this input (NaN from the functional and streaming APIs, null in a report); the
+    message gives the reason (docs/metrics.md, "Degenerate inputs")."""
 
 
 def warn(message: str, category: type[Warning] = InvmeterWarning) -> None:

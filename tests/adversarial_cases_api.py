@@ -1,6 +1,7 @@
 """The adversarial suite's Python API rows (see tests/test_adversarial.py): ``invmeter.score``/``sweep``/``zoo``,
 ``ScoreSettings.create``, ``load_model``, ``parse_transform``, ``InvarianceMetric``, ``LinearProbe``,
-``invmeter.functional``, ``TrainConfig`` and ``make_transforms2d``. Each call gets the fixtures ``fx``."""
+``invmeter.functional``, ``TrainConfig``, ``make_transforms2d``, ``select`` and ``finetune_last_layer``. Each call
+gets the fixtures ``fx``."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from torch.utils.data import DataLoader, TensorDataset
 import invmeter
 from invmeter import functional as F
 from invmeter.api import make_transforms2d
-from invmeter.data import Transforms2D
-from invmeter.data.redraw import RedrawnSplit
+from invmeter.data import BuiltSplit, Transforms2D
 from invmeter.data._files import read_rgb
+from invmeter.data.redraw import RedrawnSplit
 from invmeter.metrics import LinearProbe
 from invmeter.pipeline.settings import ScoreSettings
 from invmeter.streaming.metric import InvarianceMetric
@@ -134,6 +135,11 @@ _SCORE = [
     Case("api-settings-and-keywords", lambda fx: invmeter.score(users(odd.features), settings=ScoreSettings(), seed=1),
          Error(r"Give either settings= or keyword settings \(seed\), not both")),
     Case("api-model-number", lambda fx: score(42), Error(r"'model' parameter must be a model name, an nn\.Module")),
+    Case("api-score-transform-list", lambda fx: score(transform="hflip,blur"),
+         Error(r"score\(\) takes one transform; for several use score_many\(\)\. Got hflip, blur")),
+    Case("edge-score-many-options-list", lambda fx: [g[0].transform["spec"] for g in invmeter.api.score_many(
+        users(odd.features), "color_jitter:hue=0.1,saturation=0.2,hflip", **KW)],
+         check(lambda v: v == ["color_jitter:hue=0.1,saturation=0.2", "hflip"], "two groups, options kept together")),
     Case("api-model-none", lambda fx: invmeter.score(None, **KW), Error(r"'model' parameter .*Got NoneType")),
     Case("api-transform-number", lambda fx: score(transform=42), Error(r"must be a spec such as 'rotation'")),
     Case("api-transform-none", lambda fx: score(transform=None),
@@ -210,7 +216,7 @@ _SWEEP = [
          Error(r"magnitude of transform 'rotation' must be finite\. Got 'nan'")),
     Case("api-sweep-callable", lambda fx: invmeter.sweep(users(odd.features), lambda x: x, [0], **KW),
          Error(r"A sweep needs a transform spec such as 'rotation'.*a callable has none")),
-    Case("edge-sweep-numpy-magnitudes", lambda fx: [r.extra["magnitude"] for r in invmeter.sweep(
+    Case("edge-sweep-numpy-magnitudes", lambda fx: [r.magnitude for r in invmeter.sweep(
         users(odd.features), "rotation", np.array([0, 90]), **KW)], check(lambda m: m == [0.0, 90.0], "[0.0, 90.0]")),
     Case("edge-sweep-zero-is-identity", lambda fx: invmeter.sweep(users(odd.features), "rotation", [0], **KW)[0],
          check(lambda r: r["invariance"] == 1.0, "invariance 1.0 at magnitude 0")),
@@ -313,7 +319,11 @@ _PROBE = [
 _FUNCTIONAL = [
     Case("edge-functional-exact", lambda fx: F.invariance(_z(), _z()), check(lambda v: v == 1.0, "1.0")),
     Case("edge-functional-constant-is-nan", lambda fx: F.invariance(torch.ones(8, 3), torch.ones(8, 3)),
-         check(math.isnan, "NaN (documented: blind, not invariant)")),
+         warns(r"invariance undefined \(NaN\): the representations of the clean images are identical", math.isnan,
+               "NaN with the report's reason (documented: blind, not invariant)")),
+    Case("silent-functional-l2-collapsed-was-inf", lambda fx: F.l2_ratio(torch.eye(2)[torch.arange(8) % 2],
+                                                                          torch.arange(8) % 2),
+         warns(r"l2_ratio undefined \(NaN\): every class collapses", math.isnan, "NaN, as a report's null")),
     Case("api-functional-shapes", lambda fx: F.invariance(_z(), _z(8)),
          Error(r"'z' and 'z_t' must have the same shape")),
     Case("api-functional-nan", lambda fx: F.invariance(_nan_z(), _z()), Error(r"'z' holds NaN or Inf")),
@@ -342,6 +352,46 @@ _ZOO = [
          Error(r"Unknown setting sed")),
 ]
 
+def _tiny_labelled() -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.arange(8) % 2
+
+
+def select(models: Any, data: Any = None, **options: Any) -> Any:
+    """``invmeter.select`` on 8 labelled random images at the tiny settings, ``options`` overriding."""
+    kw = {"image_size": 16, "n_boot": 0, "mean": (0.5,), "std": (0.5,)}
+    return invmeter.select(models, _tiny_labelled() if data is None else data, ["hflip"], **{**kw, **options})
+
+
+_SELECT = [
+    Case("api-select-models-string", lambda fx: select("adversarial_models:features"),
+         Error(r"non-empty list of candidates")),
+    Case("api-select-candidate-type", lambda fx: select([42]), Error(r"A candidate model must be a spec")),
+    Case("api-select-unlabelled-tensor", lambda fx: select(["adversarial_models:features"], torch.rand(8, 3, 16, 16)),
+         Error(r"needs labelled target data")),
+    Case("api-select-seeds", lambda fx: select(["adversarial_models:features"], seeds=[0, 1]), Error(r"one seed")),
+    Case("api-select-setting-unknown", lambda fx: select(["adversarial_models:features"], sed=1),
+         Error(r"Unknown setting sed")),
+    Case("api-select-test-fraction", lambda fx: select(["adversarial_models:features"], evaluate=True, test_fraction=0),
+         Error(r"'test_fraction' parameter must be in \(0, 1\)")),
+    Case("edge-select-a-module", lambda fx: select([users(odd.features)]).ranking,
+         check(lambda v: len(v) == 1, "one ranked model")),
+]
+
+def _finetune_parameter_free() -> Any:
+    """``finetune_last_layer`` of a model without parameters (a bare ``nn.Flatten``) on 8 labelled images."""
+    images, labels = _tiny_labelled()
+    split = BuiltSplit(images=images.mul(255).to(torch.uint8).numpy(), labels=labels.numpy(), spec={})
+    settings = ScoreSettings.create(image_size=16, mean=0.5, std=0.5)
+    handle = users(lambda: invmeter.api.resolve_model(torch.nn.Flatten(), settings))  # the user's own model
+    return invmeter.finetune_last_layer(handle, split)
+
+
+_FINETUNE = [
+    Case("api-finetune-no-parameters", lambda fx: _finetune_parameter_free(),
+         Error(r"The model 'Flatten' has no parameters: there is no trained backbone to freeze")),
+]
+
+
 def _calling(api: str, cases: list[Case]) -> list[Case]:
     return [replace(case, api=api) for case in cases]
 
@@ -351,4 +401,5 @@ API_CASES: list[Case] = [
     *_calling("ScoreSettings", _SETTINGS), *_calling("load_model(), TrainConfig", _MODELS),
     *_calling("parse_transform()", _TRANSFORMS), *_calling("InvarianceMetric", _STREAMING),
     *_calling("LinearProbe", _PROBE), *_calling("invmeter.functional", _FUNCTIONAL), *_calling("zoo()", _ZOO),
+    *_calling("select()", _SELECT), *_calling("finetune_last_layer()", _FINETUNE),
 ]

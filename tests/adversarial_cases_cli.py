@@ -140,6 +140,12 @@ def _preview(rows: int, n: int, size: int, zoom: int) -> Check:
     return check
 
 
+def _spec(spec: str) -> Check:
+    def check(o: Outcome) -> None:
+        assert o.report()["transform"]["spec"] == spec, o.report()["transform"]
+    return check
+
+
 def _zoo_rows(o: Outcome) -> None:
     rows = list(csv.DictReader((o.out / "z" / "results.csv").open()))
     status = {r["model"]: (r["status"], r["reason"]) for r in rows}
@@ -355,6 +361,15 @@ _MODELS = [
          Correct(_json_stdout)),
     Case("edge-csv-appends", ("score", "-m", "adversarial_models:features", "-t", "hflip", "-t", "blur", *TINY, "--csv",
                               "{out}/r.csv"), Correct(_csv_rows)),
+    # one grammar for transform lists: ',' separates specs, and key=value items continue a spec's options
+    Case("edge-transform-list-in-one-option", ("score", "-m", "adversarial_models:features", "-t", "hflip,blur", *TINY,
+                                               "--csv", "{out}/r.csv"), Correct(_csv_rows)),
+    Case("edge-transform-options-after-comma", sc(*JSON, t="color_jitter:hue=0.1,saturation=0.2"),
+         Correct(_spec("color_jitter:hue=0.1,saturation=0.2"))),
+    Case("score-transform-option-first", sc(t="hue=0.1,rotation"),
+         Error(r"'hue=0\.1' in 'hue=0\.1,rotation' is an option \(key=value\) but starts the list")),
+    Case("score-transform-option-after-magnitude", sc(t="rotation:45,hue=0.1"),
+         Error(r"'hue=0\.1' .* follows 'rotation:45', which takes none")),
     Case("score-baseline-random-init", sc("--baseline", "random-init", "--weights", "random", *JSON,
                                           model="cifar:resnet18?width=0.125"),
          Correct(_baseline)),
@@ -468,6 +483,41 @@ def tr(*extra: str, out: str = "{out}/run") -> tuple[str, ...]:
     return (*_TRAIN_BASE, "--out", out, *extra)
 
 
+def sel(*extra: str, data: str = "{labelled}") -> tuple[str, ...]:
+    """``invmeter select`` of the odd ``features`` model on the labelled fixture at the tiny settings."""
+    return ("select", "adversarial_models:features", "--data", data, "-t", "hflip", "--image-size", "16", "--bootstrap",
+            "0", "-q", *extra)
+
+
+def _selected(*words: str) -> Check:
+    def check(o: Outcome) -> None:
+        assert all(w in o.output for w in words), o.output
+    return check
+
+
+_SELECT = [
+    Case("select-no-models", ("select", "--data", "{labelled}"), Error(r"Missing argument 'MODELS", code=2)),
+    Case("select-no-data", ("select", "adversarial_models:features"), Error(r"Missing option '--data'", code=2)),
+    Case("select-pattern-matches-nothing", ("select", "timm:nosuchnet*", "--data", "{labelled}"),
+         Error(r"matches no model or file")),
+    Case("select-transform-unknown", sel("-t", "rotatoin"), Error(r"Unknown transform 'rotatoin'")),
+    Case("select-transform-repeated", sel("-t", "hflip"), Error(r"A nuisance transform is repeated")),
+    Case("select-data-unlabelled", sel(data="{flat}"), Error(r"select needs labelled target data")),
+    Case("select-data-builtin", sel(data="transforms2d"), Error(r"not Transforms-2D")),
+    Case("select-data-single-class", sel(data="{single_class}"), Error(r"single class; select .* at least 2")),
+    Case("select-data-missing", sel(data="{out}/nowhere"), Error(r"Data folder '.*nowhere' does not exist")),
+    Case("select-n-images-too-few", sel("--n-images", "4", "--seed", "1"), Error(r"has 1 image\(s\) .*at least 2 per class")),
+    Case("select-out-is-a-file", sel("--out", "{afile}"),
+         Error(r"The selection's output folder '.*afile\.txt' is a file; give a folder")),
+    Case("select-seed-negative", sel("--seed", "-3"), Error(r"'seed' .*Got -3")),
+    Case("edge-select-failed-models-are-rows",
+         ("select", "adversarial_models:raises", "adversarial_models:features", "--data", "{labelled}", "-t", "hflip",
+          "--image-size", "16", "--bootstrap", "0", "-q"),
+         Correct(_selected("1 of 2 models ranked", "not ranked: failed (", "boom"))),
+    Case("edge-select-evaluate", sel("--evaluate", "--out", "{out}/s"),
+         Correct(_selected("Kendall τ", "1 model(s) with both values; a rank correlation needs 2"))),
+]
+
 _TRAIN = [
     Case("trace-train-vgg11-size-16", ("train", "--arch", "cifar:vgg11", "--image-size", "16", "--out", "{out}/run"),
          Error(r"cifar:vgg11 needs images of at least 32 pixels .*got 16\. Use --image-size 32")),
@@ -559,6 +609,11 @@ _DATA_COMMANDS = [
     Case("edge-preview-small", ("data", "preview", "--transforms", "hflip,blur", "--n", "3", "--zoom", "1",
                                 "--image-size", "8", "--classes", "2", "--out", "{out}/grid.png"),
          Correct(_preview(3, 3, 8, 1))),
+    Case("edge-preview-options-after-comma", ("data", "preview", "--transforms", "color_jitter:hue=0.1,saturation=0.2",
+                                              "--n", "2", "--zoom", "1", "--image-size", "8", "--classes", "2", "--out",
+                                              "{out}/grid.png"), Correct(_preview(2, 2, 8, 1))),
+    Case("preview-transforms-option-first", ("data", "preview", "--transforms", "saturation=0.2", "--out",
+                                             "{out}/grid.png"), Error(r"is an option \(key=value\) but starts the list")),
 ]
 
 def fig2(*extra: str) -> tuple[str, ...]:
@@ -615,5 +670,5 @@ _CATALOGS = [
     Case("option-unknown", ("score", "--modle", "x"), Error(r"No such option '--modle'.*'--model'", code=2)),
 ]
 
-CLI_CASES: list[Case] = [*_SETTINGS, *_TRANSFORMS, *_DATA, *_MODELS, *_MODEL_SPECS, *_OUTPUTS, *_ZOO, *_TRAIN,
-                         *_DATA_COMMANDS, *_REPRODUCE, *_CATALOGS]
+CLI_CASES: list[Case] = [*_SETTINGS, *_TRANSFORMS, *_DATA, *_MODELS, *_MODEL_SPECS, *_OUTPUTS, *_ZOO, *_SELECT,
+                         *_TRAIN, *_DATA_COMMANDS, *_REPRODUCE, *_CATALOGS]

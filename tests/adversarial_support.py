@@ -73,6 +73,17 @@ class Case:
     expect: Error | Warns | Correct
     skip: Callable[[], str | None] | None = None
     api: str = ""  # for API rows: what is called (for the tally's breakdown)
+    surface: str = ""  # the input surface it probes (see ``group``); "" = from ``kind`` and ``api``
+
+    @property
+    def group(self) -> str:
+        """The input surface (issue 25's tally): ``CLI``, ``API score``, ``Dataset``, ``DataLoader``, ``callable
+        transform``, ``streaming metric``, ``zoo-API inputs`` or ``integrations``."""
+        if self.surface:
+            return self.surface
+        if self.kind == "cli":
+            return "CLI"
+        return {"zoo()": "zoo-API inputs", "InvarianceMetric": "streaming metric"}.get(self.api, "API score")
 
     @property
     def kind(self) -> str:

@@ -26,6 +26,14 @@ def stream() -> tuple[torch.Tensor, ...]:
     return z, z_t, labels, z[:, :5], z_t[:, :5]
 
 
+def single_process() -> InvarianceMetric:
+    """The whole stream in one process: what the ranks' merged result must equal."""
+    z, z_t, labels, logits, logits_t = stream()
+    single = InvarianceMetric(reservoir=256, seed=3)
+    single.update(z, z_t, labels, logits=logits, logits_t=logits_t)
+    return single
+
+
 def finish() -> None:
     """Leave together: both ranks reach the barrier before either tears its process group down."""
     dist.barrier()
@@ -38,15 +46,22 @@ def main() -> None:
     z, z_t, labels, logits, logits_t = stream()
     mine = torch.arange(rank, len(z), world)
     if len(sys.argv) > 5 and sys.argv[5] == "torchmetrics":
-        from invmeter.integrations.torchmetrics import Invariance
+        from torchmetrics import MetricCollection
 
-        tm = Invariance(reservoir=256, seed=3)
+        from invmeter.integrations.torchmetrics import Consistency, Invariance, L2Ratio, PairedDistanceRatio
+
+        metrics = MetricCollection({"invariance": Invariance(reservoir=256, seed=3),
+                                    "paired_distance_ratio": PairedDistanceRatio(reservoir=256, seed=3),
+                                    "l2_ratio": L2Ratio(reservoir=256, seed=3),
+                                    "consistency": Consistency(reservoir=256, seed=3)})
         for chunk in mine.split(37):
-            tm.update(z[chunk], z_t[chunk], labels[chunk], logits=logits[chunk], logits_t=logits_t[chunk], index=chunk)
-        result = {k: float(v) for k, v in tm.compute().items()}  # torchmetrics syncs the states across ranks
+            metrics.update(z=z[chunk], z_t=z_t[chunk], labels=labels[chunk], logits=logits[chunk],
+                           logits_t=logits_t[chunk], index=chunk)
+        result = {k: float(v) for k, v in metrics.compute().items()}  # torchmetrics syncs the states across ranks
+        local_n = float(metrics["invariance"].sums[0])  # compute() restored the local state after the sync
         if rank == 0:
             with open(out, "w") as f:
-                json.dump({"result": result}, f)
+                json.dump({"result": result, "local_n": local_n, "groups": len(metrics.compute_groups)}, f)
         finish()
         return
     metric = InvarianceMetric(reservoir=256, seed=3)

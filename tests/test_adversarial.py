@@ -1,7 +1,8 @@
 """The adversarial suite (issue 14): bad and edge inputs across every command and the Python API, one table row each.
 
 Each row names what it tests (the issue's silently wrong cases are ``silent-N-...``, its tracebacks ``trace-...``,
-its late checks ``late-...`` and its silently accepted values ``accepted-...``) and expects one of: a one-line error
+its late checks ``late-...`` and its silently accepted values ``accepted-...``; issue 25's rows, grouped by input
+surface, are in tests/adversarial_cases_inputs.py) and expects one of: a one-line error
 (exit status, message, and for most: refused before any work, i.e. no model built or run, no image decoded, nothing
 written), a warning that says what happened, or a correct result checked against a known answer. No row may end in
 a traceback or a normal-looking wrong report. ``benchmarks/adversarial_tally.py`` runs the same table and prints the
@@ -17,10 +18,14 @@ from pathlib import Path
 import pytest
 from adversarial_cases_api import API_CASES
 from adversarial_cases_cli import CLI_CASES
+from adversarial_cases_inputs import INPUT_CASES
+from adversarial_cases_integrations import INTEGRATION_CASES
 from adversarial_fixtures import build_fixtures
 from adversarial_support import Case, Fixtures, environment, judge, run_case
 
-CASES: list[Case] = [*CLI_CASES, *API_CASES]
+CASES: list[Case] = [*CLI_CASES, *API_CASES, *INPUT_CASES, *INTEGRATION_CASES]
+SURFACES = ("CLI", "API score", "Dataset", "DataLoader", "callable transform", "streaming metric", "zoo-API inputs",
+            "integrations")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +52,8 @@ def test_the_table_is_large_and_names_are_unique() -> None:
     ):
         assert name in ids
     assert sum(i.startswith("trace-") for i in ids) >= 17
+    counts = {surface: sum(c.group == surface for c in CASES) for surface in SURFACES}
+    assert set(c.group for c in CASES) == set(SURFACES) and min(counts.values()) >= 5, counts
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -176,12 +176,11 @@ def test_the_callers_model_comes_back_untouched(call: str) -> None:
         invmeter.score(model, "rotation", layers="stem,frozen", **kw)
     else:
         from invmeter.pipeline.measure import make_pairs
-        from invmeter.pipeline.resolve import resolve_data
+        from invmeter.pipeline.prepare import prepare
 
-        settings = ScoreSettings.create(**kw)
-        handle = resolve_model(model, settings)
-        pairs = make_pairs(resolve_data("transforms2d", settings), invmeter.parse_transform("blur"), handle, settings, 0)
-        invmeter.extract(handle, pairs)
+        plan = next(prepare(model, "blur", settings=ScoreSettings.create(**kw)).plans())
+        pairs = make_pairs(plan, plan.transforms[0].transform, 0)
+        invmeter.extract(plan.handle, pairs)
     after = _state_of(model)
     assert after["modes"] == before["modes"] and model.training and not model.frozen.training
     assert after["requires_grad"] == before["requires_grad"]
@@ -243,7 +242,7 @@ def test_a_flat_folder_runs_the_label_free_metrics_and_says_which_were_skipped(t
     report = invmeter.score(_FlipSymmetric(), "hflip", data=str(tmp_path), image_size=32, mean=(0.5,) * 3,
                             std=(0.5,) * 3, n_boot=0)
     assert set(report.metrics) == {"invariance", "paired_distance_ratio"} and report["invariance"] >= 0.999
-    assert set(report.extra["skipped_metrics"]) >= {"l2_ratio", "probe_accuracy"}
+    assert set(report.skipped_metrics) >= {"l2_ratio", "probe_accuracy"}
     assert report.to_dict()["skipped_metrics"]["l2_ratio"] == "needs class labels; the data has none"
     with pytest.raises(DataError, match="The l2_ratio metric needs class labels; the data has none"):
         invmeter.score(_FlipSymmetric(), "hflip", data=str(tmp_path), image_size=32, metrics="l2_ratio")

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import torch
+from adversarial_cases_inputs import KnownUnits  # 3 variant, 3 invariant, 3 moving-without-a-shift units
 from click.testing import CliRunner
+from scipy import stats as scipy_stats
 
 import invmeter
 from invmeter.cli import cli
 from invmeter.errors import InvalidParameterError
+from invmeter.metrics import get_metric, list_metrics
+from invmeter.metrics.unit_measures import UnitStats
 
 BASE = ["score", "-m", "timm:test_resnet", "--weights", "random", "-t", "rotation", "--image-size", "32",
         "--classes", "3", "--n-images", "24", "--bootstrap", "200", "-q", "--json", "-"]
@@ -38,6 +44,64 @@ def test_unit_measures_per_layer() -> None:
     report = json.loads(result.output)
     assert 0 <= report["metrics"]["anova_variant"]["value"] <= 1
     assert all({"normalized_variance", "anova_variant", "goodfellow"} <= set(e) for e in report["layers"])
+
+
+PER_LAYER = [name for name in list_metrics() if get_metric(name).per_layer]
+
+
+@pytest.mark.parametrize("model", ["timm:test_resnet", "cifar:resnet18?width=0.125"])
+def test_the_table_and_the_profiles_representation_row_agree_on_every_per_layer_metric(model: str) -> None:
+    """One value per metric per representation: the metrics table and the layer profile's last row (the same
+    representation) give each metric with a per-layer form the same value and interval (goodfellow was 7.362 in
+    the table and 2.099 in the profile: two threshold rules)."""
+    assert {"invariance", "cka", "normalized_variance", "anova_variant", "goodfellow", "lie_derivative"} <= set(PER_LAYER)
+    result = CliRunner().invoke(cli, ["score", "-m", model, "--weights", "random", "-t", "rotation", "--image-size",
+                                      "32", "--classes", "3", "--n-images", "30", "--bootstrap", "100", "--batch-size",
+                                      "8", "-q", "--json", "-", "--metrics", ",".join(PER_LAYER), "--layers", "blocks"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    row = report["layers"][-1]
+    assert row["layer"] == report["model"]["layer"] and set(PER_LAYER) <= set(row)
+    for name in PER_LAYER:
+        table, profile = report["metrics"][name], row[name]
+        assert profile["value"] == pytest.approx(table["value"], rel=1e-6, abs=1e-12), name
+        if None in table["ci95"]:  # a ratio of per-unit sums: no interval in either
+            assert profile["ci95"] == table["ci95"], name
+        else:
+            assert profile["ci95"] == pytest.approx(table["ci95"], rel=1e-6, abs=1e-12), name
+    assert report["metrics"]["goodfellow"]["value"] > 0
+
+
+def _halve(x: torch.Tensor) -> torch.Tensor:
+    return x * 0.5
+
+
+def test_anova_variant_counts_the_units_whose_mean_shifts_as_tmeasures_defines_f() -> None:
+    tm = pytest.importorskip("tmeasures")
+    images = torch.rand(40, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    report = invmeter.score(KnownUnits(), _halve, data=images, n_images=None, n_boot=0, mean=(0.0,), std=(1.0,),
+                            metrics="anova_variant,normalized_variance")
+    assert report["anova_variant"] == pytest.approx(3 / 9)  # the channel means only
+    assert report["normalized_variance"] > 0.1  # although every unit but the shares moves
+
+    with torch.no_grad():
+        a, b = KnownUnits()(images).double(), KnownUnits()(_halve(images)).double()
+
+    class Stored:  # the part of tmeasures' ActivationsIterator its ANOVA reads: one batch per view
+        def layer_names(self) -> list[str]:
+            return ["units"]
+
+        def transformations_first(self):  # noqa: ANN202
+            for v, z in enumerate((a, b)):
+                yield v, iter([(np.zeros((len(z), 1)), [z.numpy()])])
+
+    theirs = tm.np.ANOVAFInvariance().eval(Stored()).layers[0]
+    stats = UnitStats(calibration=10)
+    stats.update(a, b)
+    assert np.allclose(stats.anova_f().numpy(), theirs, rtol=1e-9)  # tmeasures' F, unit by unit
+    critical = scipy_stats.f.isf(0.01 / 9, 1, 2 * 40 - 2)  # the upper tail at 0.99, Bonferroni over 9 units
+    assert (theirs > critical).tolist() == [True] * 3 + [False] * 6 == stats.anova_variant().tolist()
+    assert theirs[3:6].max() < 1e-20 < 1e3 < theirs[:3].min()  # shares exactly unchanged, means far apart
 
 
 def test_a_pooled_model_is_locally_rotation_invariant_and_raw_pixels_are_not() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +20,10 @@ from invmeter.metrics.cka import (
     linear_cka,
     pseudo_values,
 )
-from invmeter.metrics.unit_measures import UnitStats, _floor_float32, feed_pairs
+from invmeter.metrics.unit_measures import UnitStats, _floor_float32
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # tmeasures' compatibility: tooling
+from tmeasures_compat import feed_pairs, goodfellow_tmeasures, normalized_variance  # noqa: E402
 
 Z99 = stats.norm.ppf(0.99)
 
@@ -54,7 +59,7 @@ def test_variances_and_anova_match_brute_force_over_uneven_batches() -> None:
     f = stats.f_oneway(c.flatten(1).numpy(), t.flatten(1).numpy(), axis=0).statistic
     assert np.allclose(s.anova_f().flatten().numpy(), f, rtol=1e-6)
     per_channel = tv.mean(dim=(1, 2)) / sv.mean(dim=(1, 2))  # tmeasures' AverageFeatureMaps
-    assert torch.allclose(s.normalized_variance(per="channel"), per_channel, rtol=1e-6)
+    assert torch.allclose(normalized_variance(s, per="channel"), per_channel, rtol=1e-6)
 
 
 def test_channels_last_maps_give_the_same_per_unit_values_as_contiguous_ones() -> None:
@@ -109,7 +114,7 @@ def test_goodfellow_with_given_thresholds_matches_brute_force() -> None:
     g = fire_c.double().mean(dim=0)
     local = (fire_c & fire_t).double().mean(dim=0) / g
     assert torch.allclose(s.goodfellow(), local / g, equal_nan=True)
-    assert torch.allclose(s.goodfellow_tmeasures(), (fire_c.double().mean(0) + fire_t.double().mean(0)) / 2 / g, equal_nan=True)
+    assert torch.allclose(goodfellow_tmeasures(s), (fire_c.double().mean(0) + fire_t.double().mean(0)) / 2 / g, equal_nan=True)
     neg = fed(clean, transformed, thresholds=fed(clean, transformed, sign=-1).thresholds(), sign=-1)
     assert torch.allclose(neg.fires[0] / 300, (-clean > -c.mean(0) + Z99 * c.std(0)).double().mean(0))
 
@@ -122,19 +127,22 @@ def test_goodfellow_conditions_on_firing_where_tmeasures_cannot_tell_a_permutati
     g = invariant.fires[0] / 2000
     assert torch.allclose(invariant.goodfellow(), 1 / g)  # L = 1: fires on t(x) whenever it fires on x
     assert float(permuted.goodfellow().mean()) < 3.0 < 30.0 < float(invariant.goodfellow().mean())
-    assert torch.equal(permuted.goodfellow_tmeasures(), invariant.goodfellow_tmeasures())  # both exactly 1
+    assert torch.equal(goodfellow_tmeasures(permuted), goodfellow_tmeasures(invariant))  # both exactly 1
 
 
-def test_one_pass_thresholds_come_from_the_calibration_batches_and_are_not_counted() -> None:
+def test_one_pass_thresholds_come_from_the_calibration_images_and_are_not_counted() -> None:
     clean, transformed = pairs(n=64, shape=(12,))
     s = UnitStats(calibration=20)
     for start in range(0, 64, 8):
         s.update(clean[start : start + 8], transformed[start : start + 8])
-    head = clean[:24].double()  # 20 images end inside the 3rd batch of 8: the thresholds use whole batches
+    head = clean[:20].double()  # 20 images end inside the 3rd batch of 8: that batch is split there
     thr = head.mean(0) + Z99 * head.std(0)
-    assert s.n_counted == 40
-    fire_c, fire_t = clean[24:] > thr, transformed[24:] > thr
+    assert s.n_counted == 44
+    fire_c, fire_t = clean[20:] > thr, transformed[20:] > thr
     assert torch.equal(s.fires[0], fire_c.sum(0).double()) and torch.equal(s.fires[2], (fire_c & fire_t).sum(0).double())
+    whole = UnitStats(calibration=20)  # the same images in one batch: the same thresholds and counts
+    whole.update(clean, transformed)
+    assert torch.allclose(whole.thresholds(), s.thresholds(), rtol=1e-6) and torch.equal(whole.fires, s.fires)
     short = UnitStats(calibration=20)
     short.update(clean[:16], transformed[:16])
     with pytest.raises(DataError, match="calibration"):
@@ -161,7 +169,7 @@ def test_unit_stats_errors() -> None:
     with pytest.raises(InvalidParameterError, match="changed shape"):
         s.update(clean[:, :2], transformed[:, :2])
     with pytest.raises(InvalidParameterError, match="per must be"):
-        fed(clean, transformed).normalized_variance(per="pixel")
+        normalized_variance(fed(clean, transformed), per="pixel")
     with pytest.raises(InvalidParameterError, match="sign"):
         UnitStats(sign=0)
 

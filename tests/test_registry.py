@@ -169,9 +169,9 @@ def test_collapsed_classes_make_l2_ratio_undefined_not_infinite() -> None:
 def test_metric_metadata_is_complete() -> None:
     for name in list_metrics():
         m = get_metric(name)
-        assert m.formula and m.reading and m.bounds[0] < m.bounds[1] and m.needs <= {"labels", "fixed", "logits", "model"}
+        assert m.formula and m.reading and m.bounds[0] < m.bounds[1] and m.needs <= {"labels", "fixed", "logits", "model", "probe"}
         assert set(m.to_dict()) == {"name", "formula", "reading", "direction", "bounds", "needs", "default",
-                                    "per_layer"}
+                                    "per_layer", "reduction", "sweep"}
     ctx = MetricContext(_reps())
     assert isinstance(ctx.evaluate(["invariance"])["invariance"], MetricValue)
 
@@ -212,7 +212,9 @@ def _anova_variant(reps: Representations) -> float:
 
 def _goodfellow(reps: Representations) -> float:
     a, b = _unit_terms(reps)
-    theta = a.mean(0) + stats.norm.ppf(0.99) * a.std(0, ddof=1)
+    m = max(2, len(a) // 4)  # thresholds from the first quarter's clean views, firing counted on the others
+    theta = a[:m].mean(0) + stats.norm.ppf(0.99) * a[:m].std(0, ddof=1)
+    a, b = a[m:], b[m:]
     g = (a > theta).mean(0)
     both = ((a > theta) & (b > theta)).mean(0)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -121,7 +121,7 @@ def test_committed_cells_keep_their_ids() -> None:
         fixed = {c.id for c in _with_deps(figure.cells(scale_for(figure, "cpu", None, None, fixed_split=True),
                                                        Context()))}
         redrawn = {c.id for c in _with_deps(figure.cells(scale_for(figure, "cpu", None, None), Context()))}
-        assert fixed <= stems and stems <= fixed | redrawn, name
+        assert fixed <= stems <= fixed | redrawn, name
     amp = scale_for(fig2, "cpu", None, None, amp=True)
     assert all(c.deps["model"].config["amp"] is True for c in fig2.cells(amp, Context()))
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from dist_worker import stream
+from dist_worker import single_process
 from test_guard import _assert_same, _model_with_grads, _snapshot
 from torch import nn
 
 from conftest import CountingModel, HFlipInvariant, PixelModel
 from invmeter import functional as F
-from invmeter.errors import DataError, InvalidParameterError
+from invmeter.errors import DataError, InvalidParameterError, UndefinedMetricWarning
 from invmeter.streaming.metric import InvarianceMetric, _draws
 from invmeter.transforms import apply_transforms, parse_transform
 
@@ -144,9 +144,7 @@ def run_two_ranks(tmp_path: Path, which: str) -> dict[str, object]:
 @pytest.mark.slow
 def test_two_gloo_processes_give_the_single_process_numbers(tmp_path: Path) -> None:
     got = run_two_ranks(tmp_path, "core")
-    z, z_t, labels, logits, logits_t = stream()
-    single = InvarianceMetric(reservoir=256, seed=3)
-    single.update(z, z_t, labels, logits=logits, logits_t=logits_t)
+    single = single_process()
     _assert_close(single.compute(), got["result"])  # type: ignore[arg-type]
     assert sorted(got["ids"]) == sorted(single.reservoir.ids.tolist())  # type: ignore[arg-type]
     assert got["local_n"] == 750
@@ -172,7 +170,8 @@ def test_bad_input_and_mixed_updates() -> None:
         metric.update(PixelModel(), torch.rand(2, 3, 8, 8))
     constant = InvarianceMetric()
     constant.update(torch.ones(10, 4), z)
-    assert np.isnan(constant.compute()["invariance"])  # zero reference distance: the documented NaN
+    with pytest.warns(UndefinedMetricWarning, match="clean images are identical for every image"):
+        assert np.isnan(constant.compute()["invariance"])  # a constant representation: score's reason and NaN
 
 
 def test_model_path_equals_the_representation_path_with_the_same_draws() -> None:

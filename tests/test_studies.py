@@ -23,7 +23,7 @@ FAST = {"n_boot": 100}
 def test_rotation_averaged_model_is_invariant_at_90_degrees_only(large_photo_folder: Path) -> None:
     reports = invmeter.sweep(Rot90Averaged(), "rotation", [45, 90], data=str(large_photo_folder), image_size=32, **FAST)
     at45, at90 = reports
-    assert at90["invariance"] > 0.999 and at90.extra["verdict"] == "invariant"
+    assert at90["invariance"] > 0.999 and at90.verdict == "invariant"
     assert at45["invariance"] < 0.9
 
 
@@ -32,7 +32,7 @@ def test_pooled_pixels_are_equivariant_not_invariant_to_flips(large_photo_folder
                           metrics=["invariance", "equivariance"], **FAST)
     # the flip permutes the 4x4 grid: an exact linear effect, learnt on 80 images, predicts 80 held-out ones
     assert flip["equivariance"] > 0.99 and flip["invariance"] < 0.7
-    assert flip.extra["verdict"] == "equivariant"
+    assert flip.verdict == "equivariant"
 
 
 def test_equivariance_needs_fixed_parameters() -> None:
@@ -54,7 +54,7 @@ def test_verdict_rules() -> None:
 def test_sweep_reuses_clean_views(counting_model: CountingModel) -> None:
     reports = invmeter.sweep(counting_model, "rotation", [0, 30, 90], image_size=16, n_classes=4, n_images=40, **FAST)
     assert counting_model.images_seen == 40 * (1 + 3)
-    assert [r.extra["magnitude"] for r in reports] == [0.0, 30.0, 90.0]
+    assert [r.magnitude for r in reports] == [0.0, 30.0, 90.0]
     assert reports[0]["invariance"] == 1.0 and reports[0]["equivariance"] > 0.999
     separate = invmeter.score(CountingModel(), invmeter.parse_transform("rotation").at_magnitude(30),
                               image_size=16, n_classes=4, n_images=40, **FAST)
@@ -72,7 +72,7 @@ def test_sweep_errors() -> None:
 
 def test_layer_profile_of_an_exactly_invariant_final_layer_ends_at_one(photo_folder: Path) -> None:
     report = invmeter.score(HFlipInvariant(), "hflip", data=str(photo_folder), image_size=32, layers="h.0,h.1", **FAST)
-    profile = report.extra["layers"]
+    profile = [e.to_dict() for e in report.layers]
     assert [e["layer"] for e in profile] == ["h.0", "h.1", "output"]
     assert profile[-1]["invariance"]["value"] == 1.0
     assert profile[0]["invariance"]["value"] < 0.9
@@ -84,7 +84,7 @@ def test_layer_profile_ends_at_the_reports_invariance_whatever_the_batching(batc
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
     report = invmeter.score(model, "rotation", image_size=16, n_classes=3, n_images=31, batch_size=batch_size,
                             layers="0", metrics=["invariance"], **FAST)
-    profile = report.extra["layers"]
+    profile = [e.to_dict() for e in report.layers]
     assert profile[-1]["invariance"]["value"] == pytest.approx(report["invariance"], abs=1e-12)
 
 
@@ -97,7 +97,7 @@ def test_blocks_of_known_architectures() -> None:
 
 def test_seeds_report_mean_and_std(counting_model: CountingModel) -> None:
     report = invmeter.score(counting_model, "rotation", image_size=16, n_classes=3, n_images=30, seeds=[0, 1, 2], **FAST)
-    stats = report.extra["seeds"]
+    stats = report.seeds.to_dict()
     assert stats["seeds"] == [0, 1, 2]
     values = stats["metrics"]["invariance"]["values"]
     assert values[0] == report["invariance"] and len(set(values)) == 3
@@ -107,7 +107,7 @@ def test_seeds_report_mean_and_std(counting_model: CountingModel) -> None:
 
 def test_random_init_baseline_reveals_architectural_invariance(photo_folder: Path) -> None:
     report = invmeter.score(HFlipInvariant(), "hflip", data=str(photo_folder), image_size=32, baseline="random-init", **FAST)
-    baseline = report.extra["baseline"]
+    baseline = report.baseline.to_dict()
     assert baseline["model"]["weights"] == "random-init"
     assert baseline["metrics"]["invariance"]["value"] >= 0.999  # the invariance is the architecture's
 

@@ -22,9 +22,9 @@ def test_every_family_sweeps(family: str) -> None:
     identity = 1.0 if family in ("scale", "sharpen", "pixelate") else 0.0  # the magnitude that changes nothing
     magnitudes = [identity, (lo + hi) / 4 if identity == 0.0 else 0.5]
     reports = invmeter.sweep(PooledPixels(), family, magnitudes, **KW)
-    assert [r.extra["magnitude"] for r in reports] == magnitudes
+    assert [r.magnitude for r in reports] == magnitudes
     for r in reports:
-        assert "equivariance" in r.metrics and r.extra["verdict"] in ("invariant", "equivariant", "neither")
+        assert "equivariance" in r.metrics and r.verdict in ("invariant", "equivariant", "neither")
     assert reports[0]["invariance"] == 1.0  # the identity magnitude moves nothing
 
 

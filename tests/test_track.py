@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import invmeter
 from invmeter.cli import cli
 from invmeter.data import PastedObjects
-from invmeter.errors import InvalidParameterError, UnknownNameError
+from invmeter.errors import InvalidParameterError, InvmeterWarning, UndefinedMetricWarning, UnknownNameError
 from invmeter.report.curves import plot_history
 from invmeter.training.loop import TrainConfig, train
 from invmeter.training.tracking import RANDOM_REFERENCE, TRACK_SEED_OFFSET, parse_track
@@ -71,20 +71,30 @@ def test_tracking_does_not_change_training_and_resume_may_change_it(tmp_path: Pa
     again = train(tiny(track="rotation,hflip", track_images=8), cache=cache)
     assert [r["invariance/hflip"] for r in again.history] == [r["invariance/hflip"] for r in tracked.history]
     # resuming with other tracked transforms is allowed (tracking never changes the weights): rows keep their own
-    resumed = train(tiny(epochs=3, track="blur"), out=tmp_path / "run", resume=True, cache=cache)
+    resumed = train(tiny(epochs=3, track="blur", track_images=8), out=tmp_path / "run", resume=True, cache=cache)
     assert "invariance/rotation" in resumed.history[1] and "invariance/blur" not in resumed.history[1]
     assert "invariance/blur" in resumed.history[2] and "invariance/rotation" not in resumed.history[2]
     assert plot_history(resumed.history, tmp_path / "gaps.png").is_file()
 
 
+def test_track_images_beyond_the_runs_images_are_capped_with_a_warning(tmp_path: Path) -> None:
+    with pytest.warns(InvmeterWarning, match=r"track_images=100000 is more than the run's 96 images .*tracking 96 "):
+        train(tiny(epochs=1, track="hflip", track_images=100_000), out=tmp_path / "run", cache=tmp_path / "cache")
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["track"]["n_images"] == 96
+
+
 def test_pasted_objects_track_the_validation_images_against_random_references(tmp_path: Path) -> None:
     data = PastedObjects(None, objects=(0, 1), label="object", image_size=16)
     config = TrainConfig(data=data, arch="cifar:resnet18", width=0.0625, n_train=32, n_val=12, n_test=8, epochs=1,
-                         batch_size=16, device="cpu", threads=1, track=("hflip",), track_images=64)
-    result = train(config, out=tmp_path / "run", cache=False)
+                         batch_size=16, device="cpu", threads=1, track=("hflip",), track_images=48)
+    # each class's validation images are one image (one object on no background): l2_ratio has no within-class
+    # distance, so it is undefined (NaN with the reason, as a report says), never inf (docs/metrics.md)
+    with pytest.warns(UndefinedMetricWarning, match="l2_ratio undefined.*every class collapses"), \
+            pytest.warns(InvmeterWarning, match="Tracking uses the validation split's 12 images: track_images=48"):
+        result = train(config, out=tmp_path / "run", cache=False)
     meta = json.loads((tmp_path / "run" / "model.json").read_text())
     assert meta["track"]["reference"] == RANDOM_REFERENCE and meta["track"]["n_images"] == 12  # the val split
-    assert math.isfinite(result.history[0]["invariance/hflip"]) and result.history[0]["l2_ratio/hflip"] > 0
+    assert math.isfinite(result.history[0]["invariance/hflip"]) and math.isnan(result.history[0]["l2_ratio/hflip"])
 
 
 def test_cli_plot_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,7 +119,9 @@ def test_parse_track() -> None:
     assert parse_track(["rotation:45+blur"]) == ("rotation:45+blur",)
     assert parse_track("color_jitter:hue=0.1,saturation=0.2,rotation") == ("color_jitter:hue=0.1,saturation=0.2",
                                                                             "rotation")
-    assert parse_track(None) == parse_track("none") == ()
+    assert parse_track(None) == parse_track("none") == parse_track(()) == ()
+    with pytest.raises(InvalidParameterError, match="The 'track' parameter is empty"):
+        parse_track(" ")
     with pytest.raises(UnknownNameError, match="Did you mean 'rotation'"):
         parse_track("rotaton")
     with pytest.raises(InvalidParameterError, match="tracked twice"):

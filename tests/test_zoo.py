@@ -134,3 +134,18 @@ def test_zoo_table_to_pandas_or_a_clear_error(tmp_path: Path) -> None:
     else:
         frame = rows.to_pandas()
         assert list(frame["transform"]) == ["hflip"] and "invariance_lo" in frame
+
+
+def test_every_metric_with_per_image_terms_gets_paired_intervals(tmp_path: Path) -> None:
+    from invmeter.leaderboard.board import build_board
+    from invmeter.metrics import get_metric
+
+    field = ["paired_distance_ratio", "cka", "lie_derivative"]
+    rows = invmeter.zoo(["timm:test_resnet", "timm:test_efficientnet"], ["rotation"], out=tmp_path,
+                        weights="random", metrics=",".join(["invariance", *field]), **SMALL)
+    assert all(r["status"] == "ok" and set(field) <= set(r["terms"]) for r in rows)
+    for metric in field:
+        board = build_board(rows, rank_by=metric, higher_is_better=get_metric(metric).higher_is_better is not False,
+                            n_boot=200)
+        vs_next = board.rows[0][board.header.index("vs next")]
+        assert vs_next.note is None and "[" in vs_next.text, (metric, vs_next)  # a paired interval, not "?"

@@ -16,8 +16,6 @@ from headless import Browser, find_chromium
 from invmeter.errors import DataError, InvalidParameterError, UnknownNameError
 from invmeter.leaderboard.board import build_board, write_leaderboard
 from invmeter.leaderboard.ranking import (
-    METRIC_KINDS,
-    TERM_KINDS,
     bootstrap_interval,
     neighbours_distinguishable,
     paired_difference,
@@ -25,7 +23,9 @@ from invmeter.leaderboard.ranking import (
     statistic,
 )
 from invmeter.leaderboard.records import check_records
+from invmeter.metrics import get_metric
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
+from invmeter.metrics.reductions import REDUCTIONS
 
 N = 40
 
@@ -42,10 +42,10 @@ def _terms(kind: str, rng: np.random.Generator, n: int = N) -> dict[str, list[fl
             "n_between": (2 * counts).tolist(),
         }
     a, b = rng.uniform(0.5, 2.0, n), rng.uniform(1.0, 3.0, n)
-    return dict(zip(TERM_KINDS[kind], (a.tolist(), b.tolist())))
+    return dict(zip(REDUCTIONS[kind].keys, (a.tolist(), b.tolist())))
 
 
-@pytest.mark.parametrize("kind", sorted(TERM_KINDS))
+@pytest.mark.parametrize("kind", sorted(REDUCTIONS))
 def test_a_model_compared_with_itself_differs_by_exactly_zero(kind: str) -> None:
     terms = _terms(kind, np.random.default_rng(3))
     assert paired_difference(terms, terms, kind, n_boot=500) == (0.0, (0.0, 0.0))
@@ -106,7 +106,7 @@ def test_paired_difference_refuses_unpaired_or_degenerate_terms() -> None:
 def _record(model: str, transform: str, terms: dict[str, Any], weights: str = "random-init", **meta: Any) -> dict:
     metrics = {}
     for metric, t in terms.items():
-        value, ci = bootstrap_interval(t, METRIC_KINDS[metric], n_boot=200)
+        value, ci = bootstrap_interval(t, get_metric(metric).reduction, n_boot=200)
         metrics[metric] = {"value": value, "ci95": list(ci), "reason": None}
     meta = {
         "params": 1000,

@@ -6,19 +6,26 @@ import torch
 
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["resolve_device"]
+__all__ = ["check_device", "resolve_device"]
+
+
+def check_device(device: str) -> str:
+    """A device string's form, checked without looking at this machine: ``auto`` or one torch parses."""
+    if device != "auto":
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError):
+            raise InvalidParameterError(f"Unknown device {device!r}; use auto, cpu, cuda or cuda:N.") from None
+    return device
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """``auto`` -> CUDA if available, else CPU; otherwise any device string torch accepts (checked to exist)."""
     if isinstance(device, torch.device):
         return device
-    if device == "auto":
+    if check_device(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InvalidParameterError(f"Unknown device {device!r}; use auto, cpu, cuda or cuda:N.") from None
+    dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise InvalidParameterError(f"Device {device!r} was requested but CUDA is not available; use --device cpu.")

@@ -18,8 +18,8 @@ def _installed(distribution: str) -> str:
 def versions() -> dict[str, str]:
     """Versions of invmeter and the libraries that determine its numbers.
 
-    torch reports its own ``__version__`` (it carries the build, e.g. ``+cu130``); the others are read from the
-    installed packages' metadata, because importing torchvision, timm or scikit-learn only to read a version would
+    torch reports its own ``__version__`` (it carries the build, e.g. ``+cu130``); the others (torchvision, timm,
+    numpy, scipy, scikit-learn, Pillow, huggingface_hub) are read from the installed packages' metadata, because importing torchvision, timm or scikit-learn only to read a version would
     cost a ``score`` call seconds.
     """
     import torch
@@ -30,5 +30,6 @@ def versions() -> dict[str, str]:
         "invmeter": __version__,
         "python": platform.python_version(),
         "torch": str(torch.__version__),  # a str subclass that torch.load(weights_only=True) refuses
-        **{name: _installed(name) for name in ("torchvision", "timm", "numpy", "scikit-learn")},
+        **{name: _installed(name) for name in ("torchvision", "timm", "numpy", "scipy", "scikit-learn", "Pillow",
+                                               "huggingface_hub")},
     }

@@ -18,7 +18,7 @@ from invmeter._utils.validation import (
 )
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_models", "check_outputs", "write_outputs",
+__all__ = ["transform_catalog", "model_catalog", "metric_catalog", "check_outputs", "write_outputs",
            "train", "build_data", "preview", "reproduce", "reproduce_plan", "claim_tally", "PLOT_FORMATS"]
 
 PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -60,15 +60,6 @@ def check_outputs(json_path: str | None = None, csv_path: str | None = None, plo
         _check_suffix(plot_path, PLOT_FORMATS, "plot")
 
 
-def check_models(models: Sequence[str], settings: Any) -> None:
-    """Every model spec checked as far as it can be without building it (see
-    :func:`invmeter.models.sources.check_model_spec`), so that a bad second ``--model`` fails before the first runs."""
-    from invmeter.models.sources import check_model_spec
-
-    for spec in models:
-        check_model_spec(spec, weights=settings.weights, image_size=settings.image_size)
-
-
 def _check_suffix(path: str | os.PathLike[str], formats: Sequence[str], what: str) -> None:
     suffix = Path(path).suffix.lower()
     if suffix not in formats:
@@ -108,12 +99,12 @@ def train(*, transforms: str, classes: int, image_size: int, out: str, resume: b
     config = TrainConfig.for_transforms2d(transforms=transforms, classes=classes, image_size=image_size, track=track,
                                           **options)
     if plot is not None:
-        from invmeter.report.plots import pyplot
+        from invmeter.report.plots import require_matplotlib
 
         if Path(plot).resolve().parent != Path(out).resolve():  # --out itself is created and checked by training
             check_writable(plot, "plot")
         _check_suffix(plot, PLOT_FORMATS, "plot")
-        pyplot()  # fail before training if matplotlib is missing
+        require_matplotlib()  # fail before training if matplotlib is missing
     result = run(config, out=out, resume=resume, verbose=verbose)
     if plot is None:
         return result, None

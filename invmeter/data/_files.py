@@ -17,6 +17,9 @@ How :func:`read_rgb` reads a file (every reader of image files in invmeter goes 
   a fixed white background (``ALPHA_BACKGROUND``): ``out = round((a c + (255 - a) 255) / 255)`` per channel, so
   a pixel is what a viewer shows on white, whatever colour hides under a transparent pixel. ``keep_alpha=True``
   returns RGBA instead (Transforms-2D object prototypes, whose alpha marks the object).
+- **Images already in memory** (a ``Dataset``'s PIL images, tensors, numpy arrays): :func:`to_rgb` applies the
+  same rules to a PIL image of any mode, and :mod:`invmeter.data.pixels` maps arrays onto them (uint16 as 16-bit,
+  float in [0, 1], a 4th channel as alpha), so the same pixels give the same numbers whatever the container.
 - **Refusals**: an unreadable, truncated or empty file, a non-image, or one above Pillow's decompression-bomb limit
   (``PIL.Image.MAX_IMAGE_PIXELS`` pixels, about 89 megapixels) is a one-line :class:`DataError` naming the file.
 
@@ -40,7 +43,7 @@ from invmeter.errors import DataError
 
 __all__ = [
     "ALPHA_BACKGROUND", "ALPHA_MODES", "IMAGE_EXTENSIONS", "check_folder", "check_images", "displayed_size",
-    "fingerprint", "has_alpha", "image_files", "open_image", "read_rgb", "si_score_part",
+    "fingerprint", "has_alpha", "image_files", "open_image", "read_rgb", "si_score_part", "to_rgb",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
@@ -145,17 +148,24 @@ def read_rgb(path: Path, *, keep_alpha: bool = False, min_size: tuple[int, int] 
             img.draft(img.mode, min_size[::-1] if orientation in _TRANSPOSED else min_size)
         img.load()
         img = ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
-        img = _normalised(img, path)
-        if keep_alpha or not has_alpha(img):
-            wanted = "RGBA" if keep_alpha else "RGB"
-            return img if img.mode == wanted else img.convert(wanted)  # loaded: valid after the file is closed
-        rgba = np.asarray(img.convert("RGBA"), dtype=np.uint32)
+        return to_rgb(img, repr(str(path)), keep_alpha=keep_alpha)  # loaded: valid after the file is closed
+
+
+def to_rgb(img: Image.Image, name: str, *, keep_alpha: bool = False) -> Image.Image:
+    """A loaded PIL image of any mode as 8-bit ``RGB`` (``RGBA`` with ``keep_alpha``) by the rules of the module
+    docstring (bit depth, float range, colour, alpha over white); ``name`` says which image in an error (a quoted
+    path, ``item 3 of the dataset``). The one conversion behind files, Datasets, DataLoaders and tensors."""
+    img = _normalised(img, name)
+    if keep_alpha or not has_alpha(img):
+        wanted = "RGBA" if keep_alpha else "RGB"
+        return img if img.mode == wanted else img.convert(wanted)
+    rgba = np.asarray(img.convert("RGBA"), dtype=np.uint32)
     alpha = rgba[..., 3:]  # below, (x + 127) // 255 = round(x / 255) exactly: x / 255 is never k + 1/2
     flat = (rgba[..., :3] * alpha + ALPHA_BACKGROUND * (255 - alpha) + 127) // 255
     return Image.fromarray(flat.astype(np.uint8), "RGB")
 
 
-def _normalised(img: Image.Image, path: Path) -> Image.Image:
+def _normalised(img: Image.Image, name: str) -> Image.Image:
     """``img`` in a mode that Pillow converts to RGB(A) exactly: 16-bit, 32-bit integer and float samples mapped to
     8-bit ``L`` (``LA`` with a transparent colour), premultiplied ``La`` as ``LA``; other modes unchanged."""
     if img.mode == "La":  # Pillow converts premultiplied gray + alpha to RGB(A) only through LA
@@ -163,10 +173,10 @@ def _normalised(img: Image.Image, path: Path) -> Image.Image:
     if img.mode == "F":
         values = np.asarray(img, dtype=np.float64)
         if not np.isfinite(values).all():
-            raise DataError(f"Float image {str(path)!r} has NaN or infinite values; save it with values in [0, 1].")
+            raise DataError(f"Float image {name} has NaN or infinite values; save it with values in [0, 1].")
         if values.min() < 0.0 or values.max() > 1.0:
             raise DataError(
-                f"Float image {str(path)!r} has values outside [0, 1] (min {values.min():g}, max {values.max():g}); "
+                f"Float image {name} has values outside [0, 1] (min {values.min():g}, max {values.max():g}); "
                 "save it with values in [0, 1], or as an 8- or 16-bit image."
             )
         level = np.rint(values * 255.0)
@@ -174,7 +184,7 @@ def _normalised(img: Image.Image, path: Path) -> Image.Image:
         values = np.asarray(img, dtype=np.int64)
         if values.min() < 0 or values.max() > 65535:
             raise DataError(
-                f"Integer image {str(path)!r} has values outside [0, 65535] (min {values.min()}, max {values.max()}); "
+                f"Integer image {name} has values outside [0, 65535] (min {values.min()}, max {values.max()}); "
                 "save it as an 8- or 16-bit image."
             )
         level = values >> 8

@@ -1,7 +1,8 @@
 """The user's own images as controlled pairs: folders, ``Dataset``s, ``DataLoader``s and tensors.
 
-Each image goes through the model's own resize and crop first, then the transform (in [0, 1] pixels, on the whole
-image), then the model's normalisation (at extraction). A source gives images one at a time by index; labels are
+Each image is read by the folder reader's rules (:mod:`invmeter.data.pixels`: bit depth, mode, range, alpha), goes
+through the model's own resize and crop, then the transform (in [0, 1] pixels, on the whole image), then the model's
+normalisation (at extraction). A source gives images one at a time by index; labels are
 optional (unlabelled data runs the label-free metrics only).
 """
 
@@ -15,9 +16,10 @@ import torch
 from torch import Tensor
 
 from invmeter.data.folders import FolderImages
+from invmeter.data.pixels import as_image, check_pixels
 from invmeter.errors import DataError, InvalidParameterError
 
-__all__ = ["ImageSource", "DatasetImages", "TensorImages", "ImagePairs", "RANDOM_REFERENCE"]
+__all__ = ["RANDOM_REFERENCE", "DatasetImages", "ImagePairs", "ImageSource", "TensorImages", "class_indices"]
 
 RANDOM_REFERENCE = "a random other image (seeded derangement)"
 
@@ -29,107 +31,103 @@ class ImageSource(Protocol):
     def __len__(self) -> int: ...
 
     def load(self, i: int) -> Any:
-        """Image ``i``: a PIL image, or a ``(3, H, W)`` tensor in [0, 1] (or uint8)."""
+        """Image ``i`` as the folder reader gives it: an 8-bit RGB PIL image, or a ``(3, H, W)`` float tensor in
+        [0, 1] (:func:`invmeter.data.pixels.as_image`)."""
         ...
 
     def describe(self) -> dict[str, Any]: ...
 
 
-def _as_image(item: Any, where: str) -> Any:
-    """A PIL image or a (3, H, W) tensor from what a dataset returned (PIL, tensor, HWC uint8 array)."""
-    from PIL import Image
-
-    if isinstance(item, Image.Image):
-        return item.convert("RGB")
-    if isinstance(item, np.ndarray):
-        if item.ndim == 3 and item.shape[-1] in (1, 3) and item.dtype == np.uint8:
-            return torch.from_numpy(np.ascontiguousarray(item)).permute(2, 0, 1).expand(3, -1, -1)
-        item = torch.from_numpy(item)
-    if isinstance(item, Tensor):
-        if item.dim() == 2:
-            item = item.unsqueeze(0)
-        if item.dim() != 3 or item.shape[0] not in (1, 3):
-            raise DataError(f"{where} is a tensor of shape {tuple(item.shape)}; images must be (3, H, W) (or (1, H, W)).")
-        if item.dtype != torch.uint8:
-            item = item.float()
-            _check_unit_range(item, where)
-        return item.expand(3, -1, -1)
-    raise DataError(f"{where} is a {type(item).__name__}; expected a PIL image, a (3, H, W) tensor or an HWC uint8 array.")
-
-
-def _check_unit_range(images: Tensor, where: str) -> None:
-    """Float pixels must be finite and in [0, 1] (not normalised): a one-line DataError naming ``where``."""
-    if not bool(torch.isfinite(images).all()):
-        raise DataError(f"{where} has NaN or infinite values; images must be finite, in [0, 1].")
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -1e-3 or hi > 1 + 1e-3:
-        raise DataError(f"{where} has values in [{lo:.3g}, {hi:.3g}]; images must be in [0, 1] and not "
-                        "normalised (invmeter applies the model's normalisation after the transform). Remove "
-                        "Normalize from the dataset's transform.")
-
-
 class DatasetImages:
-    """A map-style ``torch.utils.data.Dataset`` yielding ``(image, label)`` or an image (unlabelled)."""
+    """A map-style ``torch.utils.data.Dataset`` yielding ``(image, label)`` or an image (unlabelled); ``indices``
+    keeps those items only (a DataLoader's sampler). Each image goes through :func:`~invmeter.data.pixels.as_image`
+    (the folder reader's rules); an item that cannot be read is a one-line DataError naming it."""
 
-    def __init__(self, dataset: Any) -> None:
+    def __init__(self, dataset: Any, indices: Sequence[int] | None = None) -> None:
         try:
             n = len(dataset)
         except TypeError:
             raise InvalidParameterError(f"The dataset {type(dataset).__name__} has no length; give a map-style "
                                         "Dataset (with __len__ and __getitem__) or a tensor.") from None
-        if n == 0:
+        self.dataset, self.indices = dataset, list(range(n)) if indices is None else list(indices)
+        if not self.indices:
             raise DataError(f"The dataset {type(dataset).__name__} is empty.")
-        self.dataset = dataset
-        try:
-            first = dataset[0]
-        except Exception as exc:  # noqa: BLE001 - the user's dataset cannot give an item: say so in one line
-            raise DataError(f"Reading item 0 of the dataset {type(dataset).__name__} failed ({exc.__class__.__name__}: "
-                            f"{str(exc)[:200]}).") from None
+        first = self._item(0)
         labelled = isinstance(first, (tuple, list)) and len(first) >= 2
-        self.labels = _dense(_dataset_labels(dataset, n)) if labelled else None
+        self.labels = self._labels(n) if labelled else None
         classes = getattr(dataset, "classes", None)
         self.class_names = [str(c) for c in classes] if classes is not None and self.labels is not None else (
             [str(c) for c in range(int(self.labels.max()) + 1)] if self.labels is not None else [])
-        self._n = n
 
     def __len__(self) -> int:
-        return self._n
+        return len(self.indices)
+
+    def _item(self, i: int) -> Any:
+        try:
+            return self.dataset[self.indices[i]]
+        except Exception as exc:  # noqa: BLE001 - the user's dataset cannot give an item: say so in one line
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise DataError(f"Reading item {self.indices[i]} of the dataset {type(self.dataset).__name__} failed "
+                            f"({exc.__class__.__name__}: {first}).") from None
+
+    def _labels(self, n: int) -> Tensor:
+        """Its ``targets`` (torchvision datasets) or ``tensors[1]`` (TensorDataset) when it has them, else each item's
+        second element (which loads every image once): integer class indices, else a one-line DataError."""
+        tensors = getattr(self.dataset, "tensors", None) or (None, None)
+        for known in (getattr(self.dataset, "targets", None), tensors[1]):
+            if known is not None and len(known) == n:
+                return class_indices([known[i] for i in self.indices], "The dataset's targets")
+        return class_indices([self._item(i)[1] for i in range(len(self))], "The dataset's labels",
+                             [f"item {i}" for i in self.indices])
 
     def load(self, i: int) -> Any:
-        item = self.dataset[i]
-        return _as_image(item[0] if self.labels is not None else item, f"Item {i} of the dataset")
+        item = self._item(i)
+        return as_image(item[0] if self.labels is not None else item, f"item {self.indices[i]} of the dataset")
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "dataset", "type": type(self.dataset).__name__, "class_names": self.class_names}
+        out = {"name": "dataset", "type": type(self.dataset).__name__, "class_names": self.class_names}
+        if len(self.indices) != len(self.dataset):
+            out["items"] = f"{len(self.indices)} of {len(self.dataset)} (the DataLoader's sampler)"
+        return out
 
 
-def _dataset_labels(dataset: Any, n: int) -> Tensor:
-    """The labels of a labelled dataset: its ``targets`` (torchvision datasets) or ``tensors[1]`` (TensorDataset)
-    when it has them, else read item by item (which loads every image once)."""
-    for known in (getattr(dataset, "targets", None), (getattr(dataset, "tensors", None) or (None, None))[1]):
-        if known is not None and len(known) == n:
-            return torch.as_tensor(known, dtype=torch.int64).reshape(-1)
-    return torch.tensor([int(dataset[i][1]) for i in range(n)], dtype=torch.int64)
-
-
-def _dense(labels: Tensor) -> Tensor:
-    """Labels must be class indices 0..K-1 (negative labels are refused)."""
+def class_indices(values: Sequence[Any] | Tensor, what: str, names: Sequence[str] | None = None) -> Tensor:
+    """Labels as ``(N,)`` int64 class indices >= 0: integers (Python, numpy or 0-d integer tensors) only; a string,
+    a float (it would be truncated) or a negative value is a one-line DataError naming the first one (``names``:
+    each label's item)."""
+    if isinstance(values, Tensor) and values.dim() == 1 and not values.dtype.is_floating_point and \
+            values.dtype != torch.bool:
+        labels = values.detach().cpu().to(torch.int64)
+    else:
+        out = []
+        for k, value in enumerate(values):
+            one = isinstance(value, Tensor) and value.numel() == 1 or isinstance(value, (np.ndarray, np.generic)) \
+                and value.size == 1
+            v = value.item() if one else value
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+                where = f" ({names[k]})" if names else f" (label {k})"
+                shown = f"{type(v).__name__} {v!r}"[:80]
+                raise DataError(f"{what} must be integer class indices 0..K-1; got the {shown}{where}. Map class names "
+                                "to indices (e.g. classes.index(name)) and give whole numbers as ints, not floats.")
+            out.append(int(v))
+        labels = torch.tensor(out, dtype=torch.int64)
     if len(labels) and int(labels.min()) < 0:
         raise DataError(f"Labels must be class indices >= 0; got {int(labels.min())}.")
     return labels
 
 
 class TensorImages:
-    """A tensor ``(N, 3, H, W)`` of images in [0, 1] (or uint8), with optional labels ``(N,)``."""
+    """A tensor ``(N, C, H, W)`` of images (uint8, uint16 or float in [0, 1]; C = 1 to 4), with optional labels
+    ``(N,)``; every image is checked at once, before any work."""
 
     def __init__(self, images: Tensor, labels: Tensor | Sequence[int] | None = None) -> None:
-        if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] not in (1, 3) or not len(images):
+        if not isinstance(images, Tensor) or images.dim() != 4 or not len(images):
             shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
             raise DataError(f"Image tensors must be (N, 3, H, W) with N >= 1; got {shape}.")
-        if images.dtype != torch.uint8:
-            _check_unit_range(images, "The image tensor")  # all at once, before any work
-        self.images = images
-        self.labels = None if labels is None else _dense(torch.as_tensor(labels, dtype=torch.int64).reshape(-1))
+        self.dtype = str(images.dtype)  # as given (the checked images are uint8 or float32)
+        self.images = check_pixels(images, "the image tensor")
+        self.labels = None if labels is None else class_indices(
+            labels.reshape(-1) if isinstance(labels, Tensor) else labels, "The labels")
         if self.labels is not None and len(self.labels) != len(images):
             raise DataError(f"Got {len(images)} images but {len(self.labels)} labels.")
         self.class_names = [] if self.labels is None else [str(c) for c in range(int(self.labels.max()) + 1)]
@@ -138,10 +136,31 @@ class TensorImages:
         return len(self.images)
 
     def load(self, i: int) -> Any:
-        return _as_image(self.images[i], f"Image {i} of the tensor")
+        return as_image(self.images[i], f"image {i} of the tensor")
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "tensor", "shape": list(self.images.shape), "dtype": str(self.images.dtype)}
+        return {"name": "tensor", "shape": list(self.images.shape), "dtype": self.dtype}
+
+
+def _sampled(loader: Any) -> list[int] | None:
+    """The dataset items a DataLoader's sampler visits (``None``: every item, in any order: a sequential or a
+    without-replacement random sampler over the whole dataset); a sampler that repeats items is refused. A random
+    sampler is read under a forked global RNG (the caller's random state is left as it was)."""
+    from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
+
+    sampler, batches = loader.sampler, loader.batch_sampler
+    whole = isinstance(sampler, SequentialSampler) or (isinstance(sampler, RandomSampler) and not sampler.replacement
+                                                       and sampler.num_samples == len(loader.dataset))
+    if whole and (batches is None or (type(batches) is BatchSampler and batches.sampler is sampler
+                                      and not batches.drop_last)):
+        return None
+    with torch.random.fork_rng(devices=[]):
+        indices = [int(i) for batch in (batches if batches is not None else ([i] for i in sampler)) for i in batch]
+    if len(set(indices)) != len(indices):
+        raise InvalidParameterError(f"The DataLoader's sampler ({type(sampler).__name__}) visits some items more than "
+                                    "once (drawn with replacement); invmeter measures each image once: give a sampler "
+                                    "without replacement, a Subset, or the Dataset itself.")
+    return sorted(indices)
 
 
 def image_source(data: Any) -> FolderImages | DatasetImages | TensorImages:
@@ -156,7 +175,7 @@ def image_source(data: Any) -> FolderImages | DatasetImages | TensorImages:
         if isinstance(data.dataset, IterableDataset):
             raise InvalidParameterError("An iterable-style DataLoader cannot be indexed; give a map-style Dataset, "
                                         "a DataLoader over one, or a tensor.")
-        return DatasetImages(data.dataset)
+        return DatasetImages(data.dataset, _sampled(data))
     if isinstance(data, Tensor):
         return TensorImages(data)
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):

@@ -20,26 +20,29 @@ from invmeter.experiments import (
     fig7,
     fig8,
     pairs as _pairs,  # noqa: F401 - registers the paired-distance task
+    selection,
 )
 from invmeter.experiments.budget import budget, format_budget, resolve_rates
 from invmeter.experiments.claims import Claim
 from invmeter.experiments.common import PRESETS, Context, Figure, Scale, scale_for
 from invmeter.experiments.outputs import data_sources, deviations, write_outputs
-from invmeter.runner import Cell, adopt_finished, cell_threads, resolve_jobs, run_cells, worker_pool
+from invmeter.runner import Cell, adopt_cells, cell_threads, resolve_jobs, run_cells, worker_pool
 from invmeter.runner.settings import RunSettings
 
-__all__ = ["FIGURES", "PRESETS", "dry_run", "plan", "reproduce", "standin_problems"]
+__all__ = ["EXPERIMENTS", "FIGURES", "PRESETS", "dry_run", "plan", "reproduce", "standin_problems"]
 
 FIGURES: dict[str, Figure] = {  # type: ignore[dict-item]
     "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "fig7": fig7, "fig8": fig8,
 }
+# invmeter's own experiments, run like the figures by name but not by "all" (which reproduces the paper)
+EXPERIMENTS: dict[str, Figure] = {"selection": selection}  # type: ignore[dict-item]
 
 
 def _names(figure: str) -> list[str]:
     names = list(FIGURES) if figure == "all" else [figure]
     for name in names:
-        if name not in FIGURES:
-            raise unknown_name("figure", name, [*FIGURES, "all"])
+        if name not in FIGURES and name not in EXPERIMENTS:
+            raise unknown_name("figure", name, [*FIGURES, *EXPERIMENTS, "all"])
     return names
 
 
@@ -51,8 +54,9 @@ def plan(figure: str, *, preset: str, seeds: Sequence[int] | None = None, archs:
     context = context or Context()
     out = {}
     for name in _names(figure):
-        scale = scale_for(FIGURES[name], preset, seeds, archs, amp, compile=compile, fixed_split=fixed_split)
-        out[name] = (scale, FIGURES[name].cells(scale, context))
+        fig = FIGURES.get(name) or EXPERIMENTS[name]
+        scale = scale_for(fig, preset, seeds, archs, amp, compile=compile, fixed_split=fixed_split)
+        out[name] = (scale, fig.cells(scale, context))
     return out
 
 
@@ -64,7 +68,7 @@ def standin_problems(names: Sequence[str], context: Context) -> list[str]:
             "cifar": "the CIFAR-10 stand-in (no --cifar-root)"}
     out = []
     for name in names:
-        used = [what[d] for d in FIGURES[name].DATA if missing[d]]
+        used = [what[d] for d in (FIGURES.get(name) or EXPERIMENTS[name]).DATA if missing[d]]
         if used:
             out.append(f"{name}: {', '.join(used)}")
     return out
@@ -156,11 +160,13 @@ def reproduce(
     finished: list[Path] = []  # the folders of this run's finished figures: their cells are shared (fig3's in fig4)
     with worker_pool(jobs) if jobs > 1 and executor == "local" else nullcontext() as pool:  # started once for all
         for name, (scale, cells) in planned.items():
-            fig = FIGURES[name]
+            fig = FIGURES.get(name) or EXPERIMENTS[name]
             fig_out = Path(out) / name if figure == "all" else Path(out)
             log(f"{name} ({preset}): {fig.TITLE}")
-            if not cached_only and (shared := adopt_finished(cells, fig_out, finished)):
-                log(f"{len(shared)} cells already run for another figure of this run are reused")
+            for source in [*finished, *_siblings(fig, name, fig_out)]:  # cells another figure finished: reused
+                if source.is_dir() and source.resolve() != fig_out.resolve() and (
+                        reused := adopt_cells(cells, source, fig_out)):
+                    log(f"{name}: reusing {len(reused)} finished cells of {source}")
             records = run_cells(cells, fig_out, executor=executor, jobs=jobs, pool=pool, address=address,
                                 gpus_per_cell=gpus_per_cell, settings=settings, cached_only=cached_only, log=log)
             notes = [*getattr(fig, "notes", lambda ctx: [])(context), data_sources(fig, context),
@@ -168,3 +174,12 @@ def reproduce(
             results[name] = write_outputs(fig_out, fig, preset, scale, cells, records, command, notes, log)
             finished.append(fig_out)
     return results
+
+
+def _siblings(fig: Figure, name: str, fig_out: Path) -> list[Path]:
+    """The folders beside ``fig_out`` of the figures whose cells ``fig`` shares (its ``REUSES``): ``<other>`` as
+    ``reproduce all`` names them, and ``<other><suffix>`` when ``fig_out`` is ``<name><suffix>`` (``fig3-cpu``
+    beside ``fig4-cpu``)."""
+    suffix = fig_out.name[len(name):] if fig_out.name.startswith(name) else ""
+    ends = dict.fromkeys(("", suffix))
+    return [fig_out.parent / f"{other}{end}" for other in getattr(fig, "REUSES", ()) for end in ends]

@@ -269,6 +269,9 @@ def _add(fb: FigureBudget, cell: Cell, costs: _Costs) -> None:
     elif task == "l2":
         sizes, dataset = {"test": c["n_test"]}, c["target"]
         train, infer = 0, c["n_test"]
+    elif task == "estimate":  # invmeter.select on the target's training split: clean views and one per nuisance
+        sizes, dataset = {"train": c["n_train"]}, c["target"]
+        train, infer = 0, c["n_train"] * (1 + len(c["nuisances"]))
     elif task == "paired_distance":
         sizes, dataset = {}, c["target"]
         train, infer = 0, 2 * c["n"]
@@ -333,8 +336,7 @@ def _total(figures: Sequence[FigureBudget]) -> FigureBudget:
     for f in figures:
         total.cells.update(f.cells)
         total.shared += f.shared
-        for name in ("train_images", "inference_images", "rendered_images", "redrawn_images", "gpu_seconds",
-                     "weights_bytes"):
+        for name in ("train_images", "inference_images", "rendered_images", "redrawn_images", "gpu_seconds", "weights_bytes"):
             setattr(total, name, getattr(total, name) + getattr(f, name))
     return total
 
@@ -358,16 +360,17 @@ def format_budget(b: Budget, *, rates: Rates | None = None, seeds: int = 0) -> s
     rendering the run needs and the peak disk. ``seeds``: the most seeds any figure runs (for the goal's line)."""
     rates = rates or Rates(b.throughput, "float32", ASSUMED_SOURCE, False)
     tasks = ("train", "transfer", "l2", "paired_distance", "examples")
-    head = ("| figure | cells run (train / transfer / l2 / paired / examples) | training image passes | inference image "
-            "passes | images rendered (of which drawn again on the device) | GPU-hours | final weights |")
+    if any(f.cells["estimate"] for f in b.figures):  # invmeter.select's cells (reproduce selection)
+        tasks += ("estimate",)
+    head = (f"| figure | cells run ({' / '.join(t.removesuffix('_distance') for t in tasks)}) | training image passes "
+            "| inference image passes | images rendered (of which drawn again on the device) | GPU-hours | final weights |")
     lines = [head, "| --- | --- | --- | --- | --- | --- | --- |"]
     total = _total(b.figures)
     for f in [*b.figures, total]:
         bold = "**" if f is total else ""
         shared = f" (+{f.shared} shared)" if f.shared else ""
         lines.append(f"| {bold}{f.name}{bold} | {' / '.join(str(f.cells[t]) for t in tasks)}{shared} | "
-                     f"{_n(f.train_images)} | "
-                     f"{_n(f.inference_images)} | {_n(f.rendered_images)} ({_n(f.redrawn_images)}) | "
+                     f"{_n(f.train_images)} | {_n(f.inference_images)} | {_n(f.rendered_images)} ({_n(f.redrawn_images)}) | "
                      f"{bold}{f.gpu_seconds / 3600 / b.packing:.{1 if bold else 2}f}{bold} | {_gb(f.weights_bytes)} |")
     shown = ", ".join(f"{k} {v:,.0f} img/s" for k, v in rates.throughput.items())
     packing = (f"{rates.packing_jobs} cells sharing the GPU measured at {rates.packing:.2f}x one cell's rate, counted"

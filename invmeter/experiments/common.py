@@ -17,6 +17,7 @@ from invmeter.errors import InvalidParameterError
 from invmeter.experiments.cells import dataset_config
 from invmeter.models.cifar import CIFAR_ARCHS
 from invmeter.runner import Cell
+from invmeter.training.finetune import FT_BATCH, PAPER_FT_STEPS
 from invmeter.training.loop import resolve_arch
 from invmeter.transforms import PAPER_FAMILIES
 
@@ -26,8 +27,6 @@ __all__ = [
 ]
 
 PRESETS = ("smoke", "cpu", "paper")
-FT_BATCH = 512  # the paper's last-layer batch size
-PAPER_FT_STEPS = 25 * math.ceil(50_000 / FT_BATCH)  # the paper's last-layer fit: 25 epochs of 50k images = 2,450 steps
 
 
 @dataclass(frozen=True)

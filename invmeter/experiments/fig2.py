@@ -23,7 +23,7 @@ from invmeter.data.design import (
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.experiments.claims import NOT_REPORTED, Check, Paper, references
 from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
-from invmeter.report.plots import pyplot, save
+from invmeter.report.plots import save, subplots
 from invmeter.runner import Cell
 from invmeter.transforms import PAPER_FAMILIES, TransformSpec
 
@@ -128,10 +128,9 @@ def _paper(reported: dict[str, float] | None, high: str, low: str) -> Paper:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    plt = pyplot()
     means = mean_by(rows, ("arch", "target"))
     archs = list(dict.fromkeys(r["arch"] for r in rows))
-    fig, ax = plt.subplots(figsize=(2.2 * len(archs) + 2, 4))
+    fig, ax = subplots(figsize=(2.2 * len(archs) + 2, 4))
     width = 0.8 / len(TARGETS)
     for i, target in enumerate(TARGETS):
         xs = [a + (i - 1.5) * width for a in range(len(archs))]

@@ -19,7 +19,7 @@ from invmeter.data.pasted import PastedObjects
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig2 import object_pool
-from invmeter.report.plots import pyplot, save
+from invmeter.report.plots import save, subplots
 from invmeter.runner import Cell
 
 NAME = "fig3"
@@ -111,10 +111,9 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Check]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    plt = pyplot()
     means = mean_by(rows, ("trained_on", "target"))
     tasks = list(DATASETS.values())
-    fig, ax = plt.subplots(figsize=(8, 4.8))
+    fig, ax = subplots(figsize=(8, 4.8))
     width = 0.8 / len(DATASETS)
     for i, name in enumerate(DATASETS):
         xs = np.arange(len(tasks)) + (i - (len(DATASETS) - 1) / 2) * width

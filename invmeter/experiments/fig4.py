@@ -19,7 +19,7 @@ from invmeter.experiments import fig3
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig3 import DATASETS, background_name, core_datasets, notes, seed_objects
-from invmeter.report.plots import pyplot, save
+from invmeter.report.plots import save, subplots
 from invmeter.runner import Cell
 
 __all__ = ["NAME", "SCALES", "TITLE", "SweepScale", "cells", "claims", "notes", "plot"]
@@ -28,6 +28,7 @@ NAME = "fig4"
 TITLE = "Relevance α and availability β of pasted objects vs CIFAR and object transfer accuracy"
 TARGETS = ("C+O|C", "C+O|O")  # the tasks every model is re-fit on: C+O→C and C+O→O
 REFERENCES = ("C", "C+O|O", "O")  # Figure 3's other models, drawn as dashed lines
+REUSES = ("fig3",)  # its references, α = 0 and β = 0 models are Figure 3's cells: reused from fig3/ (or fig3-cpu/) beside it
 
 
 @dataclass(frozen=True)
@@ -126,11 +127,10 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Check]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    plt = pyplot()
     curves = _curves(rows)
     reference_rows = [r for r in rows if r["sweep"] == "reference"]
     lines = {k: v[0] for k, v in mean_by(reference_rows, ("value", "target")).items()}
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharey=True)
+    fig, axes = subplots(2, 2, figsize=(10, 7), sharey=True)
     for i, (kind, symbol) in enumerate((("relevance", "relevance α"), ("availability", "availability β"))):
         for j, task in enumerate(DATASETS[t] for t in TARGETS):
             ax = axes[i, j]

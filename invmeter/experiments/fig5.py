@@ -15,13 +15,15 @@ import numpy as np
 
 from invmeter.data.design import TMLR_CATALOGUE, compose, direct_sum, make_dataset, sample_object_sets
 from invmeter.data.transforms2d import Transforms2D
+from invmeter.experiments import fig2
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
-from invmeter.experiments.fig2 import FIXED_SPLIT_FAMILIES as FIXED_SPLIT_FAMILIES, object_pool, transform_sets
-from invmeter.report.plots import heatmap, pyplot, save
+from invmeter.experiments.fig2 import object_pool, transform_sets
+from invmeter.report.plots import heatmap, save, subplots
 from invmeter.runner import Cell
 
 NAME = "fig5"
+FIXED_SPLIT_FAMILIES = fig2.FIXED_SPLIT_FAMILIES  # --fixed-split draws T1/T2 as Figure 2 does (its earlier draw)
 TITLE = "Invariance transfer between classes: T1, T2, T1⊕T2 and T1∘T2"
 DATASETS = ("T1", "T2", "T1+T2", "T1oT2")  # "T1+T2" is the direct sum T1⊕T2, "T1oT2" the composition T1∘T2
 SCALES = {
@@ -94,11 +96,10 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Check]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    plt = pyplot()
     acc = {key: v[0] for key, v in mean_by(rows, ("trained_on", "target")).items()}
     grid = np.array([[acc[(a, b)] for b in DATASETS] for a in DATASETS])
     labels = ["D_T1", "D_T2", "D_T1⊕T2", "D_T1∘T2"]
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = subplots(figsize=(5.5, 4.5))
     heatmap(fig, ax, grid, labels, labels, label="transfer accuracy", vmin=0, vmax=1, fontsize=10)
     ax.set_xlabel("target")
     ax.set_ylabel("pretrained on")

@@ -28,7 +28,7 @@ from invmeter.experiments.common import (
     transfer_cell,
 )
 from invmeter.experiments.fig2 import object_pool
-from invmeter.report.plots import heatmap, pyplot, save
+from invmeter.report.plots import heatmap, save, subplots
 from invmeter.runner import Cell
 from invmeter.transforms import parse_transform
 
@@ -155,14 +155,13 @@ def _pdr_check(families: tuple[str, ...], pdr: dict, refs: tuple) -> Check:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    plt = pyplot()
     families, acc, l2, pdr = _tables(rows)
     models = (*families, "none")
     panels = [(acc, models, "(a) transfer accuracy", "accuracy"),
               (l2, (*models, "untrained"), "(b) l2 between/within-class ratio", "l2 ratio")]
     if pdr:
         panels.append((pdr, (*models, "untrained"), "(c) paired-distance ratio (lower = more invariant)", "ratio"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5))
+    fig, axes = subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5))
     for ax, (values, trained, title, label) in zip(axes, panels):
         grid = np.array([[values.get((m, g), np.nan) for g in families] for m in trained])
         heatmap(fig, ax, grid, families, trained, label=label, fontsize=7, rotate_x=True)

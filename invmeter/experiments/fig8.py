@@ -19,7 +19,7 @@ from invmeter.data.transforms2d import Transforms2D
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig2 import object_pool
-from invmeter.report.plots import heatmap, pyplot, save
+from invmeter.report.plots import heatmap, save, subplots
 from invmeter.runner import Cell
 
 NAME = "fig8"
@@ -94,13 +94,12 @@ def claims(rows: list[dict[str, Any]], preset: str) -> list[Check]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    plt = pyplot()
     cell = {key: v[0] for key, v in mean_by(rows, ("k", "m")).items()}
     n = max(k for k, _ in cell)
     grid = np.full((n, n), np.nan)
     for (k, m), value in cell.items():
         grid[k - 1, m - 1] = value
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = subplots(figsize=(6, 5))
     ticks = [str(i) for i in range(1, n + 1)]
     heatmap(fig, ax, grid, ticks, ticks, label="transfer accuracy", vmin=0, vmax=1, fontsize=7)
     ax.set_xlabel("target transforms m")

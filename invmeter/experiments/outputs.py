@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from invmeter._utils.io import atomic_write
+from invmeter._utils.schemas import EXPERIMENT_RESULTS_SCHEMA_VERSION
 from invmeter._utils.versions import versions
 from invmeter.data.cifar import CIFAR10_CLASSES
 from invmeter.data.design import TMLR_CATALOGUE
@@ -186,6 +187,7 @@ def write_outputs(
         notes = [*notes, f"{missing} of the figure's cells have not run: their rows are missing"
                  + ("; the claims were not judged." if not claims else ".")]
     payload = {
+        "schema_version": EXPERIMENT_RESULTS_SCHEMA_VERSION,
         "figure": figure.NAME, "title": figure.TITLE, "preset": preset, "scale": asdict(scale), "command": command,
         "notes": notes, "tally": Tally.of(claims).counts, "claims": [c.to_dict() for c in claims], "rows": rows,
         "cells": list(records.values()),
@@ -193,7 +195,10 @@ def write_outputs(
     }
     atomic_write(out / "results.json", lambda tmp: tmp.write_text(json.dumps(payload, indent=1, default=str)))
     atomic_write(out / "results.csv", lambda tmp: tmp.write_text(_csv(rows)))
-    atomic_write(out / "summary.md", lambda tmp: tmp.write_text(summary(figure, preset, scale, claims, command, notes)))
+    text = summary(figure, preset, scale, claims, command, notes)
+    if rows and claims and hasattr(figure, "tables"):  # a figure's own tables (selection: τ per seed and target)
+        text += "\n" + figure.tables(rows)
+    atomic_write(out / "summary.md", lambda tmp: tmp.write_text(text))
     if not getattr(figure, "NEEDS_MATPLOTLIB", True):
         figure.plot(rows, out / f"{figure.NAME}.png")
         return claims

@@ -14,7 +14,6 @@ from typing import Any
 from invmeter._utils.io import atomic_write
 from invmeter.leaderboard.pages import render_html, render_markdown
 from invmeter.leaderboard.ranking import (
-    METRIC_KINDS,
     NeighbourTest,
     RankedModel,
     bootstrap_interval,
@@ -31,19 +30,10 @@ from invmeter.leaderboard.records import (
     transforms_of,
 )
 from invmeter.leaderboard.svg import Point, heatmap_svg, scatter_svg
+from invmeter.metrics import get_metric, list_metrics
 from invmeter.models.checkpoint import remove_stale_temporaries
 
 __all__ = ["Board", "Cell", "build_board", "write_leaderboard", "fmt", "fmt_ci"]
-
-_UNIT_METRICS = (
-    "invariance",
-    "probe_accuracy",
-    "clean_accuracy",
-    "transformed_accuracy",
-    "consistency",
-    "equivariance",
-)
-
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
@@ -93,7 +83,8 @@ def _label(model: str, weights: str) -> str:
 
 def _overall(recs: list[dict[str, Any]], metric: str, hib: bool, n_boot: int, seed: int) -> dict[tuple[str, str], Any]:
     """Per model: (RankedModel, 95% interval of its value or None) for ``metric`` averaged over the transforms."""
-    kind = METRIC_KINDS.get(metric)
+    metric_info = get_metric(metric) if metric in list_metrics() else None
+    kind = metric_info.reduction if metric_info else None
     out = {}
     for entry in rank(recs, metric, higher_is_better=hib):
         ci = None
@@ -101,7 +92,7 @@ def _overall(recs: list[dict[str, Any]], metric: str, hib: bool, n_boot: int, se
         if entry.value is not None and len(entry.records) == 1:  # one transform: the row's own interval
             ci = entry.records[0]["metrics"][metric].get("ci95")
         elif entry.value is not None and kind and all(t is not None for t in terms):
-            ci = bootstrap_interval(terms, kind, n_boot=n_boot, seed=seed)[1]
+            ci = bootstrap_interval(terms, kind, n_boot=n_boot, seed=seed, bounds=metric_info.bounds)[1]
         out[(entry.model, entry.weights)] = (entry, ci)
     return out
 
@@ -262,7 +253,8 @@ def build_board(
     title: str = "invmeter zoo leaderboard",
 ) -> Board:
     """Rank the models by ``rank_by`` (mean over transforms), test each against the next, lay out the table and
-    draw the figures. ``heatmap_metric`` defaults to ``rank_by`` when it lies in [0, 1], else ``invariance``."""
+    draw the figures. ``heatmap_metric`` defaults to ``rank_by`` when the registry puts it on a 0-1 scale
+    (:attr:`invmeter.metrics.Metric.unit_scale`), else ``invariance``."""
     recs = check_records(records)
     check_terms(recs)
     transforms = transforms_of(recs)
@@ -289,7 +281,8 @@ def build_board(
     ]
     order = [(e.model, e.weights) for e in ranked]
     present = metric_names(recs)
-    heat = heatmap_metric or (rank_by if rank_by in _UNIT_METRICS else "invariance")
+    unit_scale = rank_by in list_metrics() and get_metric(rank_by).unit_scale
+    heat = heatmap_metric or (rank_by if unit_scale else "invariance")
     figures, missing = {}, {}
     if heat in present:
         figures["heatmap"] = _heatmap(recs, order, transforms, heat)

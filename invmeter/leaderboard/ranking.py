@@ -6,20 +6,11 @@ models' metrics are paired by image. The difference of a metric between models A
 :func:`invmeter.metrics.bootstrap.resample_weights`): image-to-image variation that both models share cancels, and a
 model compared with itself gives exactly 0 with a zero-width interval.
 
-Per-image terms (``record["terms"][metric]``), by kind of statistic (:data:`TERM_KINDS`); entry i of every array
-is image i, in the same order in every record of a board:
-
-* ``ratio`` (``invariance``): ``{"d": [...], "r": [...]}``, paired and reference distances;
-  value ``1 - Σd / Σr``.
-* ``mean`` (``probe_accuracy``, ``clean_accuracy``, ``transformed_accuracy``, ``accuracy_delta``,
-  ``consistency``): ``{"values": [...]}``, one value per test image (1.0/0.0 correctness, or its difference);
-  value ``Σ values / n``.
-* ``r2`` (``equivariance``): ``{"residual": [...], "total": [...]}`` per test image; value
-  ``1 - Σ residual / Σ total`` over finite entries.
-* ``pair_ratio`` (``l2_ratio``): ``{"within", "between", "n_within", "n_between"}``, each image's sums of
-  distances to same-class / other-class images and their counts; value
-  ``(Σ between / Σ n_between) / (Σ within / Σ n_within)``; the interval is stretched ×2 about the estimate (a
-  U-statistic over pairs, as in ``compute_metrics``).
+A metric's per-image terms (``record["terms"][metric]``) and how its value follows from them are the metric
+registry's facts: each metric names a kind of statistic (:attr:`invmeter.metrics.Metric.reduction`, one of
+:data:`invmeter.metrics.reductions.REDUCTIONS`: ``ratio``, ``distance_ratio``, ``mean``, ``r2``, ``pair_ratio``,
+``jackknife``). Entry i of every array is image i, in the same order in every record of a board. Every metric with
+per-image terms gets paired intervals; the per-unit measures (ratios of per-unit sums) have none.
 
 A ranking over all transforms (``transform=None``) uses each model's mean of the metric over the transforms; its
 paired intervals resample the images once for every transform (the zoo shows every transform the same images).
@@ -39,14 +30,11 @@ import numpy as np
 from invmeter._utils.validation import unknown_name
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.leaderboard.records import check_records, metric_entry, metric_names, model_key, transforms_of
+from invmeter.metrics import get_metric
 from invmeter.metrics.bootstrap import percentile_ci, resample_weights
-from invmeter.metrics.distances import ClassDistanceSums, l2_ratio_from_sums
-from invmeter.metrics.equivariance import equivariance_from_terms
-from invmeter.metrics.invariance import invariance_from_terms
+from invmeter.metrics.reductions import Reduction, get_reduction
 
 __all__ = [
-    "TERM_KINDS",
-    "METRIC_KINDS",
     "RankedModel",
     "NeighbourTest",
     "statistic",
@@ -57,61 +45,22 @@ __all__ = [
     "neighbours_distinguishable",
 ]
 
-TERM_KINDS: dict[str, tuple[str, ...]] = {
-    "ratio": ("d", "r"),
-    "mean": ("values",),
-    "r2": ("residual", "total"),
-    "pair_ratio": ("within", "between", "n_within", "n_between"),
-}
-METRIC_KINDS: dict[str, str] = {
-    "invariance": "ratio",
-    "l2_ratio": "pair_ratio",
-    "probe_accuracy": "mean",
-    "clean_accuracy": "mean",
-    "transformed_accuracy": "mean",
-    "accuracy_delta": "mean",
-    "consistency": "mean",
-    "equivariance": "r2",
-}
 _STREAM = 15  # rng stream of the paired bootstrap: np.random.default_rng([seed, 15]); compute_metrics uses 1 and 2
 
 Terms = Mapping[str, Sequence[float]]
+Kind = str | Reduction
 
 
-def _arrays(terms: Terms, kind: str) -> dict[str, np.ndarray]:
-    """The per-image arrays of one record's terms, as float64, checked for keys and equal lengths."""
-    if kind not in TERM_KINDS:
-        raise unknown_name("kind of metric terms", kind, TERM_KINDS)
-    keys = TERM_KINDS[kind]
-    if not isinstance(terms, Mapping) or any(k not in terms for k in keys):
-        got = sorted(terms) if isinstance(terms, Mapping) else type(terms).__name__
-        raise InvalidParameterError(f"Terms of kind {kind!r} need keys {', '.join(keys)}; got {got}.")
-    out = {k: np.asarray(terms[k], dtype=np.float64) for k in keys}
-    lengths = {len(v) if v.ndim == 1 else -1 for v in out.values()}
-    if len(lengths) != 1 or -1 in lengths or 0 in lengths:
-        raise InvalidParameterError(
-            f"Terms of kind {kind!r} must be non-empty 1-D arrays of one length (one per image)."
-        )
-    return out
-
-
-def statistic(kind: str, terms: Terms, weights: np.ndarray | None = None) -> float | np.ndarray:
-    """The metric from its per-image terms; with ``(B, n)`` resample ``weights``, one value per resample."""
-    a = _arrays(terms, kind)
-    if kind == "ratio":
-        return invariance_from_terms(a["d"], a["r"], weights)
-    if kind == "r2":
-        return equivariance_from_terms(a["residual"], a["total"], weights)
-    if kind == "pair_ratio":
-        sums = ClassDistanceSums(a["within"], a["between"], a["n_within"], a["n_between"])
-        return l2_ratio_from_sums(sums, weights)
-    values = a["values"]
-    return float(values.mean()) if weights is None else (weights @ values) / len(values)
+def statistic(kind: Kind, terms: Terms, weights: np.ndarray | None = None) -> float | np.ndarray:
+    """The metric from its per-image terms (``kind``: a reduction or its name, e.g.
+    ``get_metric("invariance").reduction``); with ``(B, n)`` resample ``weights``, one value per resample."""
+    reduction = get_reduction(kind)
+    return reduction.value(terms) if weights is None else reduction.resampled(terms, weights)
 
 
 def check_terms(records: Sequence[Mapping[str, Any]], rel_tol: float = 1e-6) -> None:
-    """Check that every record's per-image terms reproduce its metric values to ``rel_tol`` (terms of a known kind
-    only; the tolerance admits terms stored rounded to float32).
+    """Check that every record's per-image terms reproduce its metric values to ``rel_tol`` (registered metrics
+    with per-image terms; the tolerance admits terms stored rounded to float32).
 
     Raises:
         InvalidParameterError: a record's terms give another value than its metric (they are not this row's terms).
@@ -119,9 +68,10 @@ def check_terms(records: Sequence[Mapping[str, Any]], rel_tol: float = 1e-6) -> 
     for i, rec in enumerate(records):
         for metric, terms in (rec.get("terms") or {}).items():
             entry = rec.get("metrics", {}).get(metric)
-            if metric not in METRIC_KINDS or entry is None or entry["value"] is None:
+            reduction = _reduction_of(metric)
+            if reduction is None or entry is None or entry["value"] is None:
                 continue
-            value = statistic(METRIC_KINDS[metric], terms)
+            value = statistic(reduction, terms)
             if not math.isclose(value, entry["value"], rel_tol=rel_tol, abs_tol=1e-12):
                 raise InvalidParameterError(
                     f"Zoo record {i}: its {metric} terms give {value!r} but its value is {entry['value']!r}; store the "
@@ -129,12 +79,20 @@ def check_terms(records: Sequence[Mapping[str, Any]], rel_tol: float = 1e-6) -> 
                 )
 
 
+def _reduction_of(metric: str) -> Reduction | None:
+    """The registered metric's reduction (``None``: no per-image terms, or a name the registry does not know)."""
+    from invmeter.metrics import list_metrics
+
+    return get_metric(metric).reduction if metric in list_metrics() else None
+
+
 def _as_list(terms: Terms | Sequence[Terms]) -> list[Terms]:
     return [terms] if isinstance(terms, Mapping) else list(terms)
 
 
-def _n_images(seq: Sequence[Terms], kind: str) -> int:
-    sizes = {len(next(iter(_arrays(t, kind).values()))) for t in seq}
+def _n_images(seq: Sequence[Terms], kind: Kind) -> int:
+    reduction = get_reduction(kind)
+    sizes = {len(next(iter(reduction.arrays(t).values()))) for t in seq}
     if len(sizes) != 1:
         raise InvalidParameterError(
             f"Paired terms cover different numbers of images ({sorted(sizes)}); every model and transform of a zoo "
@@ -151,7 +109,7 @@ def _weights(n: int, n_boot: int, seed: int) -> np.ndarray:
     return weights
 
 
-def _resampled(seq: Sequence[Terms], kind: str, n_boot: int, seed: int) -> tuple[float, np.ndarray, int]:
+def _resampled(seq: Sequence[Terms], kind: Kind, n_boot: int, seed: int) -> tuple[float, np.ndarray, int]:
     """A model's estimate (the mean over ``seq``, one terms dict per transform), its resampled values, and n."""
     n = _n_images(seq, kind)
     weights = _weights(n, n_boot, seed)
@@ -161,7 +119,8 @@ def _resampled(seq: Sequence[Terms], kind: str, n_boot: int, seed: int) -> tuple
 
 
 def _difference(
-    a: tuple[float, np.ndarray, int], b: tuple[float, np.ndarray, int], kind: str
+    a: tuple[float, np.ndarray, int], b: tuple[float, np.ndarray, int], kind: Kind,
+    bounds: tuple[float, float] | None = None,
 ) -> tuple[float, tuple[float, float]]:
     (est_a, boot_a, n_a), (est_b, boot_b, n_b) = a, b
     if n_a != n_b:
@@ -171,28 +130,31 @@ def _difference(
         )
     delta = est_a - est_b
     if not np.isfinite(delta):
-        raise DataError(f"The paired difference is undefined: the {kind} statistic is {est_a} vs {est_b}.")
-    scale = 2.0 if kind == "pair_ratio" else 1.0
-    return delta, percentile_ci(boot_a - boot_b, estimate=delta, scale=scale)
+        raise DataError(f"The paired difference is undefined: the {get_reduction(kind).name} statistic is {est_a} vs "
+                        f"{est_b}.")
+    spread = None if bounds is None else (bounds[0] - bounds[1], bounds[1] - bounds[0])  # a difference's range
+    return delta, percentile_ci(boot_a - boot_b, estimate=delta, scale=get_reduction(kind).scale, bounds=spread)
 
 
 def bootstrap_interval(
-    terms: Terms | Sequence[Terms], metric_kind: str, *, n_boot: int = 1000, seed: int = 0
+    terms: Terms | Sequence[Terms], metric_kind: Kind, *, n_boot: int = 1000, seed: int = 0,
+    bounds: tuple[float, float] | None = None,
 ) -> tuple[float, tuple[float, float]]:
     """A model's metric (the mean over a sequence of terms, one per transform) and its 95% bootstrap interval,
-    resampling images with the same weights as :func:`paired_difference` (NaN value: degenerate terms)."""
+    resampling images with the same weights as :func:`paired_difference`, clipped to ``bounds`` (the metric's,
+    from the registry); NaN value: degenerate terms."""
     est, boot, _ = _resampled(_as_list(terms), metric_kind, n_boot, seed)
-    scale = 2.0 if metric_kind == "pair_ratio" else 1.0
-    return est, percentile_ci(boot, estimate=est, scale=scale)
+    return est, percentile_ci(boot, estimate=est, scale=get_reduction(metric_kind).scale, bounds=bounds)
 
 
 def paired_difference(
     terms_a: Terms | Sequence[Terms],
     terms_b: Terms | Sequence[Terms],
-    metric_kind: str,
+    metric_kind: Kind,
     *,
     n_boot: int = 1000,
     seed: int = 0,
+    bounds: tuple[float, float] | None = None,
 ) -> tuple[float, tuple[float, float]]:
     """Metric of model A minus metric of model B, with a paired 95% percentile-bootstrap interval over images.
 
@@ -200,9 +162,12 @@ def paired_difference(
         terms_a: Model A's per-image terms of one metric (a dict, see the module docstring), or a sequence of them
             (one per transform: the metric is then their mean).
         terms_b: Model B's, on the same images in the same order (and the same transforms in the same order).
-        metric_kind: ``ratio``, ``mean``, ``r2`` or ``pair_ratio`` (:data:`METRIC_KINDS` maps metric names to kinds).
+        metric_kind: The metric's reduction or its name (``get_metric(name).reduction``; see
+            :data:`invmeter.metrics.reductions.REDUCTIONS`).
         n_boot: Bootstrap resamples; each reweights the images once for both models.
         seed: Seed of the resample weights (``np.random.default_rng([seed, 15])``).
+        bounds: The metric's range (from the registry): the difference's interval is clipped to
+            ``[lo - hi, hi - lo]``.
 
     Returns:
         ``(delta, (lo, hi))``. A model compared with itself gives exactly ``(0.0, (0.0, 0.0))``.
@@ -223,7 +188,7 @@ def paired_difference(
             f"Paired terms need the same transforms for both models; got {len(seq_a)} and {len(seq_b)} sets of terms."
         )
     return _difference(
-        _resampled(seq_a, metric_kind, n_boot, seed), _resampled(seq_b, metric_kind, n_boot, seed), metric_kind
+        _resampled(seq_a, metric_kind, n_boot, seed), _resampled(seq_b, metric_kind, n_boot, seed), metric_kind, bounds
     )
 
 
@@ -334,15 +299,16 @@ def _pairing_mismatch(upper: RankedModel, lower: RankedModel) -> str | None:
 
 
 def neighbours_distinguishable(
-    ranked: Sequence[RankedModel], metric: str, *, metric_kind: str | None = None, n_boot: int = 1000, seed: int = 0
+    ranked: Sequence[RankedModel], metric: str, *, metric_kind: Kind | None = None, n_boot: int = 1000, seed: int = 0
 ) -> list[NeighbourTest]:
     """Paired tests of each model against the one ranked just below it (models with a value only).
 
-    ``ranked`` is the output of :func:`rank` for ``metric``; ``metric_kind`` defaults to :data:`METRIC_KINDS`.
-    Neighbours whose paired 95% interval contains 0 are *not distinguishable* on these images.
+    ``ranked`` is the output of :func:`rank` for ``metric``; ``metric_kind`` defaults to the metric's registry
+    reduction. Neighbours whose paired 95% interval contains 0 are *not distinguishable* on these images.
     """
     valued = [e for e in ranked if e.value is not None]
-    kind = metric_kind or METRIC_KINDS.get(metric)
+    kind = metric_kind or _reduction_of(metric)
+    bounds = get_metric(metric).bounds if _reduction_of(metric) is not None else None
     resampled: dict[int, Any] = {}  # each model's bootstrap values, computed once (it has two neighbours)
 
     def model(i: int) -> tuple[float, np.ndarray, int]:
@@ -357,7 +323,7 @@ def neighbours_distinguishable(
         reason = reason or _terms(upper, metric)[1] or _terms(lower, metric)[1] or _pairing_mismatch(upper, lower)
         if reason is None:
             try:
-                delta, ci = _difference(model(i), model(i + 1), kind)  # type: ignore[arg-type]
+                delta, ci = _difference(model(i), model(i + 1), kind, bounds)  # type: ignore[arg-type]
             except (DataError, InvalidParameterError) as exc:
                 reason = str(exc)
             else:

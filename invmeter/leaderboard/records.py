@@ -2,7 +2,8 @@
 
 A record (JSON-ready dict)::
 
-    {"model": "timm:resnet18",
+    {"schema_version": 1,                             # invmeter._utils.schemas.ZOO_ROW_SCHEMA_VERSION
+     "model": "timm:resnet18",
      "weights": "random-init" | "pretrained:<tag>" | "file:<path>",
      "transform": "rotation",
      "status": "ok" | "failed",
@@ -14,7 +15,7 @@ A record (JSON-ready dict)::
 
 A metric ``value`` may be ``None`` only with a one-line ``reason`` (a degenerate input); it is then shown as n/a,
 never as a number. ``meta`` and ``terms`` are optional; ``terms`` (per-image arrays, see
-:data:`invmeter.leaderboard.ranking.TERM_KINDS`) are what paired comparisons between models need. Every record of one board
+:attr:`invmeter.metrics.Metric.reduction`) are what paired comparisons between models need. Every record of one board
 must index its per-image terms by the same images in the same order; ``pairing``, when two records both carry
 it, must be equal for them to be compared.
 """

@@ -12,8 +12,6 @@ at the end.
 from __future__ import annotations
 
 import csv
-import fnmatch
-import glob
 import hashlib
 import io
 import json
@@ -22,19 +20,37 @@ from pathlib import Path
 from typing import Any
 
 from invmeter._utils.io import atomic_write
+from invmeter._utils.schemas import ZOO_ROW_SCHEMA_VERSION
 from invmeter._utils.validation import check_output_folder
 from invmeter.errors import InvalidParameterError, InvmeterError
+from invmeter.pipeline.patterns import expand_patterns
+from invmeter.report.display import html_table, markdown_table
+from invmeter.report.tables import fmt, interval
 from invmeter.runner import Cell, cell_task, resolve_jobs, run_cells
 
-__all__ = ["zoo", "expand_patterns", "ZooTable", "ZOO_COLUMNS"]
+__all__ = ["zoo", "expand_patterns", "ZooTable", "zoo_columns"]
 
-ZOO_COLUMNS = ("model", "weights", "transform", "status", "reason", "invariance", "invariance_lo", "invariance_hi",
-               "paired_distance_ratio", "l2_ratio", "probe_accuracy", "clean_accuracy", "transformed_accuracy",
-               "accuracy_delta", "consistency", "params", "input_size", "pairing")
+_ROW_COLUMNS = ("model", "weights", "transform", "status", "reason")
+_META_COLUMNS = ("params", "input_size", "pairing")
+
+
+def zoo_columns() -> list[str]:
+    """The columns of ``results.csv``: the row's configuration, every registered metric (registry order) with its
+    interval, then the model's size and the pairing id; a metric a row did not compute is left empty."""
+    from invmeter.metrics import list_metrics
+
+    return [*_ROW_COLUMNS, *(c for m in list_metrics() for c in (m, f"{m}_lo", f"{m}_hi")), *_META_COLUMNS]
 
 
 class ZooTable(list):
-    """The zoo's rows (one dict per model x transform); :meth:`to_pandas` gives a DataFrame when pandas is installed."""
+    """The zoo's rows (one dict per model x transform); :meth:`to_pandas` gives a DataFrame when pandas is installed;
+    a notebook shows a table of every row's metrics with their intervals (or why the row failed)."""
+
+    def _repr_html_(self) -> str:
+        return html_table(*_cells(self))
+
+    def _repr_markdown_(self) -> str:
+        return markdown_table(*_cells(self))
 
     def to_pandas(self) -> Any:
         try:
@@ -42,40 +58,6 @@ class ZooTable(list):
         except ImportError:
             raise InvmeterError("ZooTable.to_pandas needs pandas: pip install pandas (the rows are plain dicts).") from None
         return pd.DataFrame([_flat(r) for r in self])
-
-
-def expand_patterns(patterns: Sequence[str]) -> list[str]:
-    """Model specs from specs and globs: ``'timm:resnet18*'`` over timm names and pretrained tags,
-    ``'torchvision:resnet*'``, ``'cifar:*'``, checkpoint paths and globs of files (``'runs/*/model.safetensors'``).
-    A pattern that matches nothing is an error naming it; each spec is kept once, in the given order."""
-    from invmeter.models import model_catalog
-
-    if isinstance(patterns, str) or not patterns:
-        raise InvalidParameterError("Give at least one model pattern, e.g. 'timm:resnet18*' cifar:vgg11.")
-    specs: list[str] = []
-    for pattern in patterns:
-        if not _is_glob(pattern):
-            specs.append(pattern)
-            continue
-        files = sorted(glob.glob(pattern))
-        if files:
-            specs += files
-            continue
-        prefix, sep, rest = pattern.partition(":")
-        if sep and prefix == "timm":
-            found = [f"timm:{name}" for name, _ in model_catalog(rest) if ":" not in name and fnmatch.fnmatch(name, rest)]
-        else:
-            found = [name for name, _ in model_catalog(pattern)]
-        if not found:
-            raise InvalidParameterError(f"The model pattern {pattern!r} matches no model or file; list models with "
-                                        f"'invmeter models {rest or pattern!r}'.")
-        specs += found
-    return list(dict.fromkeys(specs))
-
-
-def _is_glob(pattern: str) -> bool:
-    """``*`` or ``[`` make a glob; a ``?`` too, unless it starts a spec's options (``cifar:vgg11?width=0.25``)."""
-    return any(c in pattern for c in "*[") or ("?" in pattern and "=" not in pattern)
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -91,9 +73,22 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _cells(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The rows as table cells: model, weights, transform, status (a failed row's reason), then each metric's value
+    with its interval."""
+    names = list(dict.fromkeys(m for r in rows for m in r.get("metrics", {})))
+    cells = []
+    for row in rows:
+        flat = _flat(row)
+        status = "ok" if row.get("status") == "ok" else f"failed: {row.get('reason')}"
+        values = [f"{fmt(flat[m])} {interval((flat[m + '_lo'], flat[m + '_hi']))}" if m in flat else "" for m in names]
+        cells.append([str(flat["model"]), str(flat["weights"]), str(flat["transform"]), status, *values])
+    return ["model", "weights", "transform", "status", *names], cells
+
+
 def _csv(rows: Sequence[dict[str, Any]]) -> str:
     flat = [_flat(r) for r in rows]
-    columns = list(ZOO_COLUMNS) + sorted({k for f in flat for k in f} - set(ZOO_COLUMNS))
+    columns = zoo_columns()
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -110,7 +105,7 @@ def _pairing(config: dict[str, Any], transform: str) -> str:
 
 
 def _failed_rows(config: dict[str, Any], weights: str, reason: str) -> list[dict[str, Any]]:
-    return [{"model": config["model"], "weights": weights, "transform": t, "status": "failed",
+    return [{"schema_version": ZOO_ROW_SCHEMA_VERSION, "model": config["model"], "weights": weights, "transform": t, "status": "failed",
              "reason": reason.splitlines()[0][:500], "metrics": {}, "pairing": _pairing(config, t)}
             for t in config["transforms"]]
 
@@ -118,42 +113,41 @@ def _failed_rows(config: dict[str, Any], weights: str, reason: str) -> list[dict
 @cell_task("zoo_model")
 def zoo_model_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path, _run: Any) -> dict[str, Any]:
     """Score one model on every transform, the clean views once; a model that fails gives rows with the reason."""
-    from invmeter.pipeline.measure import measure
-    from invmeter.pipeline.resolve import resolve_data, resolve_model_with_notes, resolve_transform
+    import numpy as np
+
+    from invmeter.pipeline.measure import measure_each
+    from invmeter.pipeline.prepare import prepare
     from invmeter.pipeline.settings import ScoreSettings
 
     settings = ScoreSettings.create(**config["settings"])
     try:
-        data = resolve_data(config["data"], settings)
-        handle, notes = resolve_model_with_notes(config["model"], settings)
+        plan = next(prepare(config["model"], config["transforms"], data=config["data"], settings=settings).plans())
     except Exception as exc:  # noqa: BLE001 - a model that cannot be had is a row with the reason; the zoo goes on
         return {"rows": _failed_rows(config, str(config["settings"].get("weights", "auto")),
                                      f"{exc.__class__.__name__}: {exc}")}
+    handle = plan.handle
     meta = {"params": sum(p.numel() for p in handle.model.parameters()), "input_size": list(handle.input_size),
             "preprocessing": handle.preprocessing.describe(), "labels": settings.labels}
-    rows, clean, clean_cache = [], None, {}
-    for transform in config["transforms"]:
-        try:
-            report, reps = measure(handle, resolve_transform(transform), data, settings, seed=settings.seed,
-                                   clean=clean, notes=notes, keep_terms=True, clean_cache=clean_cache)
-        except Exception as exc:  # noqa: BLE001 - this transform fails for this model: a row with the reason
-            if clean is None:
-                clean_cache.clear()  # fit on clean views that are not kept
+    rows = []
+    for transform, (_, result) in zip(config["transforms"], measure_each(plan, seed=settings.seed, keep_going=True)):
+        if isinstance(result, Exception):  # this transform fails for this model: a row with the reason
             rows.append(_failed_rows({**config, "transforms": [transform]}, handle.weights,
-                                     f"{exc.__class__.__name__}: {exc}")[0])
+                                     f"{result.__class__.__name__}: {result}")[0])
             continue
-        clean = clean or reps
-        terms = report.extra.pop("terms", {})
-        rows.append({"model": config["model"], "weights": handle.weights, "transform": transform, "status": "ok",
-                     "reason": None, "metrics": {k: {"value": None, "ci95": [None, None], "reason": None, **v.to_dict()}
-                                                 for k, v in report.metrics.items()},
-                     "meta": meta, "terms": terms, "pairing": _pairing(config, transform), "report": report.to_dict()})
+        terms = {name: {k: np.asarray(v, dtype=np.float64).tolist() for k, v in t.items()}
+                 for name, t in result.terms.items()}
+        rows.append({"schema_version": ZOO_ROW_SCHEMA_VERSION, "model": config["model"], "weights": handle.weights,
+                     "transform": transform, "status": "ok", "reason": None,
+                     "metrics": {k: {"value": None, "ci95": [None, None], "reason": None, **v.to_dict()}
+                                 for k, v in result.report.metrics.items()},
+                     "meta": meta, "terms": terms, "pairing": _pairing(config, transform),
+                     "report": result.report.to_dict()})
     return {"rows": rows}
 
 
 def zoo(
     patterns: Sequence[str],
-    transforms: Sequence[str] | None = None,
+    transforms: str | Sequence[str] | None = None,
     *,
     out: str | Path,
     data: str = "transforms2d",
@@ -169,7 +163,8 @@ def zoo(
 
     Args:
         patterns: Model specs or globs (see :func:`expand_patterns`).
-        transforms: Transform specs.
+        transforms: Transform specs, in the one list grammar (``"rotation,color_jitter:hue=0.1,saturation=0.2"``)
+            or a list of them.
         out: Output folder; a re-run reuses every finished model (nothing is recomputed).
         data: ``"transforms2d"`` (built-in) or a folder of images; every model sees the same images.
         rank: The metric that orders the board (any computed metric; its direction comes from the registry).
@@ -178,9 +173,11 @@ def zoo(
         options: :class:`~invmeter.pipeline.settings.ScoreSettings` fields (``image_size``, ``n_images``, ``seed``,
             ``labels``, ``weights``, ``metrics``, ...), the same for every model.
     """
+    from invmeter._utils.device import resolve_device
     from invmeter.leaderboard.board import write_leaderboard
     from invmeter.metrics import get_metric
-    from invmeter.pipeline.resolve import resolve_data, resolve_transform
+    from invmeter.pipeline.prepare import metric_plan
+    from invmeter.pipeline.resolve import resolve_data, resolve_transforms
     from invmeter.pipeline.settings import ScoreSettings
     from invmeter.transforms import PAPER_FAMILIES
 
@@ -190,10 +187,14 @@ def zoo(
     out = check_output_folder(out, "zoo's output")
     metric = get_metric(rank)
     specs = expand_patterns(patterns)
-    names = [str(resolve_transform(t)) for t in (transforms or PAPER_FAMILIES)]  # every spec checked up front
+    specs_t = resolve_transforms(transforms or list(PAPER_FAMILIES))  # every spec checked up front
     if not isinstance(data, str):
         raise InvalidParameterError("The zoo's data is 'transforms2d' or a folder path (the same for every model).")
-    resolve_data(data, settings)  # a bad folder fails before any model is loaded
+    resolved = resolve_data(data, settings)  # a bad folder fails before any model is loaded
+    for spec in specs_t:
+        metric_plan(settings, resolved, spec)  # a metric asked for that a transform cannot give, likewise
+    resolve_device(settings.device)  # and a device this machine does not have
+    names = [str(spec) for spec in specs_t]
     config = {"settings": {k: v for k, v in settings.to_dict().items() if k != "progress"}, "data": data,
               "transforms": names}
     cells = [Cell("zoo_model", {**config, "model": spec}, label=spec) for spec in specs]

@@ -15,11 +15,14 @@ def resample_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarra
     return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
 
 
-def percentile_ci(values: np.ndarray, *, estimate: float | None = None, scale: float = 1.0) -> tuple[float, float]:
+def percentile_ci(values: np.ndarray, *, estimate: float | None = None, scale: float = 1.0,
+                  bounds: tuple[float, float] | None = None) -> tuple[float, float]:
     """95% percentile interval of bootstrap ``values`` (NaN if there are none).
 
     ``scale`` stretches deviations from ``estimate`` (2 for U-statistics over pairs of images, whose resampled
-    per-image row means move half as much as the statistic does between samples).
+    per-image row means move half as much as the statistic does between samples). ``bounds``: the range of the
+    statistic (a metric's, from the registry); the interval is clipped to it (a stretched or jackknife interval
+    can otherwise pass a bound the statistic cannot).
     """
     values = np.asarray(values, dtype=np.float64)
     if scale != 1.0 and estimate is not None:
@@ -28,4 +31,6 @@ def percentile_ci(values: np.ndarray, *, estimate: float | None = None, scale: f
     if len(values) == 0:
         return (float("nan"), float("nan"))
     lo, hi = np.percentile(values, [2.5, 97.5])
+    if bounds is not None:
+        lo, hi = np.clip([lo, hi], *bounds)
     return (float(lo), float(hi))

@@ -14,12 +14,18 @@ import torch
 from torch import Tensor
 
 from invmeter.errors import DataError
-from invmeter.metrics.bootstrap import resample_weights
+from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.distances import ClassDistanceSums, class_distance_sums
 from invmeter.metrics.probe import LinearProbe
+from invmeter.metrics.reductions import Terms
+from invmeter.metrics.registry import get_metric
 from invmeter.types import MetricValue, Representations
 
-__all__ = ["MetricContext", "metric_rng", "stratified_split", "stream_id"]
+__all__ = ["CONSTANT_REPRESENTATION", "MetricContext", "metric_rng", "reduce_terms", "stratified_split", "stream_id"]
+
+# Why a constant representation has no metric (the reason a report, the functional API and the streaming metric give)
+CONSTANT_REPRESENTATION = ("the representations of the clean images are identical for every image (a constant model, "
+                           "or a layer that does not see the input): nothing can be measured")
 
 
 def stream_id(name: str) -> int:
@@ -31,6 +37,23 @@ def metric_rng(seed: int, name: str) -> np.random.Generator:
     """A fresh generator for the stream ``name`` (a metric's name for its intervals): the same draws whatever else is
     computed, so a layer profile resampling with a metric's stream compares layers on that metric's draws."""
     return np.random.default_rng([seed, stream_id(name)])
+
+
+def reduce_terms(name: str, terms: Terms, *, n_boot: int, rng: np.random.Generator) -> MetricValue:
+    """The metric ``name``'s value from its per-image terms, by its registry reduction, with a 95% percentile
+    interval from ``n_boot`` resamples of the images (counts drawn from ``rng``) clipped to its bounds; undefined
+    with the reason for a degenerate input."""
+    metric = get_metric(name)
+    reduction = metric.reduction
+    if reduction is None:
+        raise ValueError(f"Metric {name!r} has no per-image terms to reduce.")
+    reason = reduction.why_undefined(terms)
+    if reason is not None:
+        return MetricValue.undefined(reason)
+    value = reduction.value(terms)
+    n = len(np.asarray(terms[reduction.keys[0]]))
+    boot = reduction.resampled(terms, resample_weights(n, n_boot, rng))
+    return MetricValue(value, percentile_ci(boot, estimate=value, scale=reduction.scale, bounds=metric.bounds))
 
 
 def stratified_split(labels: Tensor, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +108,13 @@ class MetricContext:
         """A fresh generator for the metric ``name``: the same draws whatever else is computed."""
         return metric_rng(self.seed, name)
 
+    def from_terms(self, name: str, terms: dict[str, np.ndarray], rng: np.random.Generator | None = None
+                   ) -> MetricValue:
+        """Keep the metric ``name``'s per-image terms (for paired comparisons) and reduce them
+        (:func:`reduce_terms`); ``rng``: its stream when the metric drew from it already (default: a fresh one)."""
+        self.terms[name] = terms
+        return reduce_terms(name, terms, n_boot=self.n_boot, rng=rng if rng is not None else self.rng(name))
+
     def resamples(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``(n_boot, n)`` bootstrap resample counts over ``n`` images."""
         return resample_weights(n, self.n_boot, rng)
@@ -95,10 +125,7 @@ class MetricContext:
         that does not see the input), else ``None``. Constant *transformed* views are a legitimate result (the
         transform destroyed the content) and are measured."""
         z = self.reps.clean
-        if len(z) > 1 and bool((z == z[0]).all()):
-            return ("the representations of the clean images are identical for every image (a constant model, or a "
-                    "layer that does not see the input): nothing can be measured")
-        return None
+        return CONSTANT_REPRESENTATION if len(z) > 1 and bool((z == z[0]).all()) else None
 
     @cached_property
     def split(self) -> tuple[np.ndarray, np.ndarray]:
@@ -139,9 +166,10 @@ class MetricContext:
 
     def evaluate(self, names: Sequence[str]) -> dict[str, MetricValue]:
         """Each named metric's value from the registry (all undefined, with the reason, for constant
-        representations; NaN or Inf is an error)."""
-        from invmeter.metrics.registry import get_metric
-
+        representations; NaN or Inf, or fewer than 2 images, is an error)."""
+        if len(self.reps) < 2:
+            raise DataError(f"The metrics need at least 2 images (each image's reference is another image); got "
+                            f"{len(self.reps)}.")
         self.check_finite(self.reps)
         if self.constant is not None:
             return {name: MetricValue.undefined(self.constant) for name in names}

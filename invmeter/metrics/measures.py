@@ -15,15 +15,13 @@ import torch
 from torch import Tensor
 
 from invmeter.errors import DataError
-from invmeter.metrics.bootstrap import percentile_ci, resample_weights
 from invmeter.metrics.cka import CKAStats, cka_leave_one_out, pseudo_values
-from invmeter.metrics.context import MetricContext, metric_rng
-from invmeter.metrics.lie import lee_value
+from invmeter.metrics.context import MetricContext, metric_rng, reduce_terms
 from invmeter.metrics.registry import register_metric
 from invmeter.metrics.unit_measures import UnitStats, release_workspace
 from invmeter.types import MetricValue
 
-__all__ = ["CKAProfile", "UnitProfile", "LIE_KEY", "cka_value", "lie_layer_value", "unit_values"]
+__all__ = ["CKAProfile", "UnitProfile", "LIE_KEY", "cka_terms", "cka_value", "lie_layer_value", "unit_values"]
 
 LIE_KEY = "lie_derivative"  # MetricContext.inputs[LIE_KEY]: {layer or representation: (N,) per-image LEE}
 _INF = math.inf
@@ -34,21 +32,29 @@ _UNIT = {"normalized_variance": "normalized_variance", "anova_variant": "anova_v
 def lie_layer_value(per_image: np.ndarray, n_boot: int, seed: int) -> MetricValue:
     """One layer's Lie derivative (the mean of its per-image LEEs) with its bootstrap interval (the metric's own
     resamples, the same for every layer)."""
-    weights = resample_weights(len(per_image), n_boot, metric_rng(seed, "lie_derivative"))
-    return MetricValue(lee_value(per_image), percentile_ci(lee_value(per_image, weights)))
+    return reduce_terms("lie_derivative", {"values": np.asarray(per_image, dtype=np.float64)}, n_boot=n_boot,
+                        rng=metric_rng(seed, "lie_derivative"))
+
+
+def cka_terms(clean: Tensor, transformed: Tensor) -> dict[str, np.ndarray] | str:
+    """Debiased linear CKA's per-image terms (jackknife pseudo-values and leave-one-out values), or why CKA is
+    undefined for these representations."""
+    if len(clean) < 5:
+        return "debiased CKA needs at least 5 images"
+    try:
+        value, loo = cka_leave_one_out(clean, transformed)
+    except DataError as exc:
+        return str(exc).rstrip(".")
+    return {"pseudo": pseudo_values(value, loo), "loo": np.asarray(loo, dtype=np.float64)}
 
 
 def cka_value(clean: Tensor, transformed: Tensor, n_boot: int, seed: int) -> MetricValue:
     """Debiased linear CKA with a percentile-bootstrap interval over its per-image jackknife pseudo-values (the
-    metric's own resamples, the same for every layer)."""
-    if len(clean) < 5:
-        return MetricValue.undefined("debiased CKA needs at least 5 images")
-    try:
-        value, loo = cka_leave_one_out(clean, transformed)
-    except DataError as exc:
-        return MetricValue.undefined(str(exc).rstrip("."))
-    weights = resample_weights(len(loo), n_boot, metric_rng(seed, "cka"))
-    return MetricValue(value, percentile_ci((weights @ pseudo_values(value, loo)) / len(loo)))
+    metric's own resamples, the same for every layer), clipped to CKA's bounds."""
+    terms = cka_terms(clean, transformed)
+    if isinstance(terms, str):
+        return MetricValue.undefined(terms)
+    return reduce_terms("cka", terms, n_boot=n_boot, rng=metric_rng(seed, "cka"))
 
 
 def unit_values(stats: UnitStats) -> dict[str, MetricValue]:
@@ -109,19 +115,18 @@ class UnitProfile:
 @register_metric(
     "cka", formula="debiased linear CKA of the clean and the transformed representations",
     reading="1 = same up to rotation and scale", higher_is_better=True, bounds=(-_INF, 1.0), default=False,
-    profile=CKAProfile)
+    profile=CKAProfile, reduction="jackknife")
 def cka(ctx: MetricContext) -> MetricValue:
-    return cka_value(ctx.reps.clean, ctx.reps.transformed, ctx.n_boot, ctx.seed)
+    terms = cka_terms(ctx.reps.clean, ctx.reps.transformed)
+    return MetricValue.undefined(terms) if isinstance(terms, str) else ctx.from_terms("cka", terms)
 
 
 def _unit_metric(ctx: MetricContext, name: str) -> MetricValue:
-    """The representation's unit measures, from all its images at once: Goodfellow's thresholds from every clean
-    view, then every image counted (tmeasures' two-pass result)."""
+    """The representation's unit measures, as the layer profile computes every layer's (:class:`UnitProfile`):
+    Goodfellow's thresholds from the clean views of the first quarter of the images, firing counted on the rest."""
     if "unit_stats" not in ctx._cache:
         z, z_t = ctx.reps.clean, ctx.reps.transformed
-        calibrate = UnitStats(calibration=len(z))
-        calibrate.update(z, z_t)
-        stats = UnitStats(thresholds=calibrate.thresholds())
+        stats = UnitStats(calibration=_calibration(len(z)))
         stats.update(z, z_t)
         ctx._cache["unit_stats"] = unit_values(stats)
     return ctx._cache["unit_stats"][name]
@@ -136,7 +141,8 @@ def normalized_variance(ctx: MetricContext) -> MetricValue:
 
 
 @register_metric(
-    "anova_variant", formula="fraction of units whose mean differs between the views (paired F test, 0.99, Bonferroni)",
+    "anova_variant", formula="fraction of units whose mean differs between the views (one-way ANOVA F test, views "
+    "as groups, 0.99, Bonferroni over units)",
     reading="0 = no unit moves", higher_is_better=False, bounds=(0.0, 1.0), default=False, profile=UnitProfile)
 def anova_variant(ctx: MetricContext) -> MetricValue:
     return _unit_metric(ctx, "anova_variant")
@@ -153,8 +159,6 @@ def goodfellow(ctx: MetricContext) -> MetricValue:
 @register_metric(
     "lie_derivative", formula="mean_i ||d/dt f(g_t x_i)|_{t=0}||^2 / D (local equivariance error)",
     reading="0 = locally invariant; per (generator unit)^2", higher_is_better=False, bounds=(0.0, _INF),
-    needs=("model",), default=False)
+    needs=("model",), default=False, reduction="mean")
 def lie_derivative(ctx: MetricContext) -> MetricValue:
-    per_image = ctx.inputs[LIE_KEY][ctx.reps.layer]
-    weights = ctx.resamples(len(per_image), ctx.rng("lie_derivative"))
-    return MetricValue(lee_value(per_image), percentile_ci(lee_value(per_image, weights)))
+    return ctx.from_terms("lie_derivative", {"values": np.asarray(ctx.inputs[LIE_KEY][ctx.reps.layer], dtype=np.float64)})

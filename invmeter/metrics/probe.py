@@ -158,7 +158,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
                                         f"({self.classes_.tolist()!r}). Give labels of 2 or more classes.")
         classes, y_idx = self.classes_, torch.from_numpy(inverse.astype(np.int64))
         self.n_features_in_ = X.shape[1]
-        self.solver_ = resolve_solver(self.solver, len(X))
+        self.solver_ = self.solver if self.solver != "auto" else resolve_solver(self.solver, len(X))
         standardize = self.standardize if self.standardize is not None else self.solver_ != "adam"
         if standardize:
             self.mean_ = X.mean(dim=0, keepdim=True)

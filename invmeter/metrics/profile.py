@@ -6,9 +6,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from invmeter.metrics.bootstrap import percentile_ci, resample_weights
-from invmeter.metrics.context import metric_rng
-from invmeter.metrics.invariance import derangement, invariance_from_terms, paired_distances
+from invmeter.metrics.context import metric_rng, reduce_terms
+from invmeter.metrics.invariance import derangement, paired_distances
 from invmeter.types import MetricValue
 
 __all__ = ["InvarianceProfile"]
@@ -45,11 +44,9 @@ class InvarianceProfile:
             d, r = np.concatenate(ds), np.concatenate(rs)
             ok = np.isfinite(r)
             d, r = d[ok], r[ok]
-            if not len(r) or r.mean() <= 0:
-                out[layer] = {"invariance": MetricValue.undefined("the reference change of content does not move this "
-                                                                  "layer")}
+            if not len(r):
+                out[layer] = {"invariance": MetricValue.undefined("no image has a reference in its batch")}
                 continue
-            weights = resample_weights(len(d), self.n_boot, metric_rng(self.seed, self.name))
-            value = MetricValue(invariance_from_terms(d, r), percentile_ci(invariance_from_terms(d, r, weights)))
-            out[layer] = {"invariance": value}
+            out[layer] = {"invariance": reduce_terms("invariance", {"d": d, "r": r}, n_boot=self.n_boot,
+                                                     rng=metric_rng(self.seed, self.name))}
         return out

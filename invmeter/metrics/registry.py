@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from invmeter._utils.validation import unknown_name
 from invmeter.errors import InvalidParameterError
+from invmeter.metrics.reductions import Reduction, get_reduction
 
 if TYPE_CHECKING:
     from invmeter.metrics.context import MetricContext
@@ -28,6 +29,8 @@ NEEDS = {
     "fixed": "fixed transform parameters (a sweep: --magnitudes)",
     "logits": "the model's own classifier outputs",
     "model": "a gradient pass through the model (forward-mode autodiff) and a transform with a continuous generator",
+    "probe": "a linear probe fit on half of each class's images and scored on the other half (labels='data'; with "
+             "labels='model' the clean-fit probe is the model's own classifier on every image)",
 }
 
 
@@ -46,6 +49,10 @@ class Metric:
         compute: ``(context) -> MetricValue``.
         profile: ``(seed, n_boot, n_images) -> LayerReducer`` computing it per layer during the pass over the
             pairs (``--layers``); metrics sharing one factory share one reducer. ``None``: no per-layer profile.
+        reduction: How its value, interval and degenerate cases follow from its per-image terms
+            (:mod:`invmeter.metrics.reductions`); the zoo's paired comparisons use it. ``None``: no per-image terms
+            (a ratio of per-unit sums), so no interval and no paired comparison.
+        sweep: Shown in a sweep's table and curves (``--magnitudes``).
     """
 
     name: str
@@ -57,11 +64,25 @@ class Metric:
     default: bool = True
     compute: Callable[[MetricContext], MetricValue] = field(default=lambda ctx: None, repr=False)  # type: ignore
     profile: Callable[..., Any] | None = field(default=None, repr=False)
+    reduction: Reduction | None = None
+    sweep: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(NEEDS)
         if unknown:
             raise ValueError(f"Metric {self.name!r} needs unknown inputs {sorted(unknown)}; known: {sorted(NEEDS)}.")
+
+    @property
+    def unit_scale(self) -> bool:
+        """Its values lie in [0, 1] or below 1 (upper bound 1, lower bound 0 or none): a fixed 0-1 colour scale
+        reads it (the leaderboard's heatmap)."""
+        return self.bounds[1] == 1.0 and self.bounds[0] in (0.0, -math.inf)
+
+    @property
+    def per_layer(self) -> bool:
+        """Whether a layer profile shows it: a reducer (``profile``), or the gradient pass's per-layer values (a
+        metric that ``needs`` the model: ``lie_derivative``)."""
+        return self.profile is not None or "model" in self.needs
 
     @property
     def direction(self) -> str:
@@ -71,7 +92,8 @@ class Metric:
         lo, hi = self.bounds
         return {"name": self.name, "formula": self.formula, "reading": self.reading, "direction": self.direction,
                 "bounds": [lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None],
-                "needs": sorted(self.needs), "default": self.default, "per_layer": self.profile is not None}
+                "needs": sorted(self.needs), "default": self.default, "per_layer": self.per_layer,
+                "reduction": self.reduction.name if self.reduction else None, "sweep": self.sweep}
 
 
 _REGISTRY: dict[str, Metric] = {}
@@ -80,14 +102,16 @@ _REGISTRY: dict[str, Metric] = {}
 def register_metric(
     name: str, *, formula: str, reading: str, higher_is_better: bool | None, bounds: tuple[float, float],
     needs: tuple[str, ...] = (), default: bool = True, profile: Callable[..., Any] | None = None,
+    reduction: str | None = None, sweep: bool = False,
 ) -> Callable[[Callable[[MetricContext], MetricValue]], Callable[[MetricContext], MetricValue]]:
-    """Decorator: register ``compute(context) -> MetricValue`` as the metric ``name`` (names are unique)."""
+    """Decorator: register ``compute(context) -> MetricValue`` as the metric ``name`` (names are unique);
+    ``reduction`` names its kind of per-image statistic (:data:`invmeter.metrics.reductions.REDUCTIONS`)."""
 
     def register(compute: Callable[[MetricContext], MetricValue]) -> Callable[[MetricContext], MetricValue]:
         if name in _REGISTRY:
             raise ValueError(f"Metric {name!r} is already registered.")
         _REGISTRY[name] = Metric(name, formula, reading, higher_is_better, bounds, frozenset(needs), default, compute,
-                                 profile)
+                                 profile, get_reduction(reduction) if reduction else None, sweep)
         return compute
 
     return register

@@ -2,8 +2,9 @@
 
 The controlled pairs are tmeasures' samples x transformations matrix with T = 2 columns: the clean view and the
 transformed view of each of N images (the transformed column holds each image's own draw of the transform).
-A *unit* is one element of a layer's output (one activation at one position), as tmeasures' default; the
-``per="channel"`` reductions average over positions first, as tmeasures' ``AverageFeatureMaps``.
+A *unit* is one element of a layer's output (one activation at one position), as tmeasures' default (its
+per-channel averages, ``AverageFeatureMaps``, are in ``benchmarks/tmeasures_compat.py``, with the rest of what only
+the cross-check against tmeasures uses).
 
 :class:`UnitStats` is fed each batch's activations of both views during the one forward pass over the pairs
 (``update(clean, transformed)``) and keeps only per-unit sums (O(units) memory, float64):
@@ -21,33 +22,28 @@ A *unit* is one element of a layer's output (one activation at one position), as
 * Goodfellow et al. (2009) firing-rate invariance: a unit *fires* when its activation exceeds a threshold
   ``t = mean + Φ⁻¹(alpha) · std`` of its clean activations (tmeasures' ``NormalPValueThreshold``, alpha 0.99).
   ``goodfellow`` is Goodfellow's score L / G: G = P(fires on x), L = P(fires on t(x) | fires on x) (the local
-  firing rate is conditioned on the unit firing for the untransformed input). ``goodfellow_tmeasures`` is
-  tmeasures' version, whose local rate is unconditioned: P(fires on either view) / P(fires on x).
+  firing rate is conditioned on the unit firing for the untransformed input). tmeasures' version, whose local
+  rate is unconditioned (P(fires on either view) / P(fires on x)), is ``benchmarks/tmeasures_compat.py``'s.
 
 The thresholds need the clean activations' mean and std before anything can be counted. With ``thresholds``
 given (a previous pass, :meth:`UnitStats.thresholds`), every image is counted: the exact two-pass result
-tmeasures computes. Otherwise they are fixed from the clean views of the first ``calibration`` images (whole
-batches), and firing is counted on the images after those: one pass, O(units) memory.
+tmeasures computes. Otherwise they are fixed from the clean views of exactly the first ``calibration`` images (a
+batch that crosses that count is split there), and firing is counted on the images after those: one pass, O(units)
+memory, and the same result however the images are batched (up to float rounding of the sums).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from statistics import NormalDist
-from typing import Protocol
 
-import numpy as np
 import torch
 from scipy import stats as scipy_stats
-from torch import Tensor, nn
+from torch import Tensor
 
 from invmeter.errors import DataError, InvalidParameterError
 
-__all__ = ["UnitStats", "PairAccumulator", "feed_pairs", "release_workspace", "safe_divide", "PER"]
-
-PER = ("unit", "channel")
+__all__ = ["UnitStats", "release_workspace", "safe_divide"]
 
 
 def safe_divide(num: Tensor, den: Tensor) -> Tensor:
@@ -68,7 +64,7 @@ def _scratch(rows: int, cols: int, like: Tensor) -> Tensor:
 
 
 def release_workspace() -> None:
-    """Free the scratch memory of :meth:`UnitStats.update` (``feed_pairs`` does it when its block ends)."""
+    """Free the scratch memory of :meth:`UnitStats.update` (after the pass over the pairs)."""
     _WORKSPACE.clear()
 
 
@@ -95,7 +91,7 @@ class UnitStats:
     Args:
         thresholds: Goodfellow firing thresholds on ``sign × activation`` per unit (a unit's shape), e.g. a previous
             pass's :meth:`thresholds`; every image is counted. ``None``: fixed after ``calibration`` images.
-        calibration: Images (whole batches) whose clean views fix the thresholds when none are given.
+        calibration: Images whose clean views fix the thresholds when none are given (the first ones fed).
         alpha: Goodfellow's threshold quantile ``Φ⁻¹(alpha)`` (tmeasures' default 0.99).
         sign: +1, or -1 to measure a unit's firing below its threshold (tmeasures' ``sign``).
     """
@@ -141,6 +137,11 @@ class UnitStats:
             )
         b = clean.shape[0]
         if b == 0:
+            return
+        if self._threshold is None and self.n < self.calibration < self.n + b:  # thresholds from exactly these
+            k = self.calibration - self.n
+            self.update(clean[:k], transformed[:k])
+            self.update(clean[k:], transformed[k:])
             return
         if self.shape is None:
             self._start(clean, transformed)
@@ -221,27 +222,19 @@ class UnitStats:
         s1, s2 = self._sums[0:2], self._sums[2:4]
         return self._shift.double() + s1 / self.n, (s2 - s1.square() / self.n).clamp_min(0.0)
 
-    def _reduce(self, flat: Tensor, per: str) -> Tensor:
-        if per not in PER:
-            raise InvalidParameterError(f"per must be one of {PER}; got {per!r}.")
-        x = self._unflat(flat)
-        if per == "channel" and x.dim() >= 2:  # tmeasures' AverageFeatureMaps: (C, ...) -> (C,)
-            return x.mean(dim=tuple(range(1, x.dim())))
-        return x
-
-    def transformation_variance(self, per: str = "unit") -> Tensor:
-        """TV: mean over images of the std (ddof 1) of the unit over the 2 views, ``|a - b| / √2``."""
+    def transformation_variance(self) -> Tensor:
+        """TV per unit: mean over images of the std (ddof 1) of the unit over the 2 views, ``|a - b| / √2``."""
         self._need(1, "transformation_variance")
-        return self._reduce(self._sums[5] / (self.n * math.sqrt(2.0)), per)
+        return self._unflat(self._sums[5] / (self.n * math.sqrt(2.0)))
 
-    def sample_variance(self, per: str = "unit") -> Tensor:
-        """SV: mean over the 2 views of the std (ddof 1) of the unit over images."""
+    def sample_variance(self) -> Tensor:
+        """SV per unit: mean over the 2 views of the std (ddof 1) of the unit over images."""
         self._need(2, "sample_variance")
-        return self._reduce((self._moments()[1] / (self.n - 1)).sqrt().mean(dim=0), per)
+        return self._unflat((self._moments()[1] / (self.n - 1)).sqrt().mean(dim=0))
 
-    def normalized_variance(self, per: str = "unit") -> Tensor:
+    def normalized_variance(self) -> Tensor:
         """NV = TV / SV per unit (0/0 = 1, x/0 = inf): 0 = invariant, ~1 = moves as much as a change of image."""
-        return safe_divide(self.transformation_variance(per), self.sample_variance(per))
+        return safe_divide(self.transformation_variance(), self.sample_variance())
 
     def anova_f(self) -> Tensor:
         """One-way ANOVA F per unit, groups = the 2 views (NaN where both groups are constant)."""
@@ -285,65 +278,14 @@ class UnitStats:
         local = both / g
         return local / g
 
-    def goodfellow_tmeasures(self) -> Tensor:
-        """tmeasures' GoodfellowInvariance: P(fires on a view) / P(fires on the clean view) (safe_divide)."""
-        g, t, _ = self._rates()
-        return safe_divide((g + t) / 2, g)
-
-    def layer_means(self, per: str = "unit") -> dict[str, float]:
-        """Per-layer summaries: the means over units (NaN/inf units are left out and counted)."""
-        out: dict[str, float] = {}
-        values = {"normalized_variance": self.normalized_variance(per)}
+    def layer_means(self) -> dict[str, float]:
+        """Per-layer summaries: the means over units of NV and Goodfellow's score (NaN/inf units left out; NaN
+        when no unit is finite) and the fraction of units the ANOVA finds variant."""
+        values = {"normalized_variance": self.normalized_variance()}
         if self.n_counted:
             values["goodfellow"] = self.goodfellow()
-        f = self.anova_f()
-        out["anova_variant_fraction"] = float(self.anova_variant().double().mean())
+        out = {"anova_variant_fraction": float(self.anova_variant().double().mean())}
         for name, v in values.items():
             finite = torch.isfinite(v)
             out[name] = float(v[finite].mean()) if finite.any() else float("nan")
-            out[f"{name}_nonfinite_units"] = int((~finite).sum())
-        out["anova_f_median"] = float(np.nanmedian(f.cpu().numpy()))
         return out
-
-
-class PairAccumulator(Protocol):
-    """Anything fed a layer's paired activations batch by batch (:class:`UnitStats`, ``cka.CKAStats``)."""
-
-    def update(self, clean: Tensor, transformed: Tensor) -> None: ...
-
-
-@contextmanager
-def feed_pairs(
-    model: nn.Module, accumulators: Mapping[str, PairAccumulator | Sequence[PairAccumulator]]
-) -> Iterator[None]:
-    """Forward hooks that feed each named module's output to its accumulator(s) as it is computed.
-
-    Every forward call inside the block must be on ``torch.cat([clean_views, transformed_views])`` (the two
-    views of the same B images, as invmeter's extraction runs them): the output's first half is passed as the
-    clean views, the second as the transformed ones. The hook reads the output before any later in-place
-    operation (an in-place ReLU) can change it, and keeps nothing beyond the accumulators' sums. A module may
-    feed several accumulators (``{"layer1": [UnitStats(), CKAStats()]}``).
-    """
-    modules = dict(model.named_modules())
-    missing = [name for name in accumulators if name not in modules]
-    if missing:
-        raise InvalidParameterError(f"No module named {missing[0]!r} in the model; use model.named_modules() names.")
-
-    def hook(accs: Sequence[PairAccumulator]):  # noqa: ANN202
-        def record(_module: nn.Module, _inputs: object, output: object) -> None:
-            out = output[0] if isinstance(output, (tuple, list)) else output
-            half = out.shape[0] // 2
-            for acc in accs:
-                acc.update(out[:half], out[half:])
-        return record
-
-    handles = [
-        modules[name].register_forward_hook(hook(list(acc) if isinstance(acc, Sequence) else [acc]))
-        for name, acc in accumulators.items()
-    ]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-        release_workspace()

@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from invmeter._utils.io import atomic_write, sha256_file
+from invmeter._utils.schemas import CHECKPOINT_SIDECAR_SCHEMA_VERSION
 from invmeter.errors import CheckpointError
 from invmeter.models.handle import ModelHandle
 from invmeter.models.modules import head_readout
@@ -71,7 +72,8 @@ def save_checkpoint(model: nn.Module, directory: str | Path, meta: dict[str, Any
     weights = directory / f"{stem}.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(weights, lambda tmp: save_file(state, str(tmp)))
-    sidecar = {"format": CHECKPOINT_FORMAT, **meta, "weights_sha256": sha256_file(weights)}
+    sidecar = {"format": CHECKPOINT_FORMAT, "schema_version": CHECKPOINT_SIDECAR_SCHEMA_VERSION, **meta,
+               "weights_sha256": sha256_file(weights)}
     atomic_write(directory / f"{stem}.json", lambda tmp: tmp.write_text(json.dumps(sidecar, indent=2, default=str)))
     return weights
 

@@ -35,7 +35,9 @@ def is_convolutional(model: nn.Module) -> bool:
 def _capture(model: nn.Module, names: Sequence[str], inputs: bool = False) -> Iterator[dict[str, Tensor]]:
     """Record the output (or the input, ``inputs=True``) of named submodules; hooks removed in ``finally``.
 
-    Captured tensors are copied: timm uses in-place ReLUs that would otherwise overwrite them.
+    Captured tensors are copied: timm uses in-place ReLUs that would otherwise overwrite them. The copy keeps a
+    forward-mode tangent (the gradient pass reads the Lie derivative of a hooked representation through it) and
+    drops a reverse-mode graph (:func:`_kept`).
     """
     modules = dict(model.named_modules())
     store: dict[str, Tensor] = {}
@@ -47,14 +49,20 @@ def _capture(model: nn.Module, names: Sequence[str], inputs: bool = False) -> It
                                    hint="List them with --layers blocks or model.named_modules().")
             if inputs:
                 hooks.append(modules[name].register_forward_pre_hook(
-                    lambda _m, args, n=name: store.__setitem__(n, tensor_of(args, n).detach().clone())))
+                    lambda _m, args, n=name: store.__setitem__(n, _kept(tensor_of(args, n)))))
             else:
                 hooks.append(modules[name].register_forward_hook(
-                    lambda _m, _a, out, n=name: store.__setitem__(n, tensor_of(out, n).detach().clone())))
+                    lambda _m, _a, out, n=name: store.__setitem__(n, _kept(tensor_of(out, n)))))
         yield store
     finally:
         for hook in hooks:
             hook.remove()
+
+
+def _kept(t: Tensor) -> Tensor:
+    """A copy of a captured tensor: detached from a reverse-mode graph (a model read while it trains keeps none),
+    but with its forward-mode tangent (``detach`` would drop it: the Lie derivative's JVP reads it)."""
+    return t.detach().clone() if t.requires_grad else t.clone()
 
 
 def tensor_of(out: object, where: str) -> Tensor:

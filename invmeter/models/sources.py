@@ -22,8 +22,8 @@ from invmeter.errors import CheckpointError, InvalidParameterError, UnknownNameE
 from invmeter.models.handle import ModelHandle
 from invmeter.models.weights import CHECKPOINT_SUFFIXES, is_path
 
-__all__ = ["ModelSource", "MODEL_SOURCES", "WEIGHT_CHOICES", "check_model_spec", "load_model", "list_models",
-           "model_catalog", "random_init_copy"]
+__all__ = ["ModelSource", "MODEL_SOURCES", "WEIGHT_CHOICES", "build_model", "check_model_spec", "load_model",
+           "list_models", "model_catalog", "random_init_copy"]
 
 WEIGHT_CHOICES = ("auto", "pretrained", "random")
 
@@ -207,6 +207,13 @@ def load_model(spec: str, *, weights: Any = "auto", image_size: int | None = Non
         init_seed: Seed of any random initialisation.
     """
     source, name = check_model_spec(spec, weights=weights, image_size=image_size)
+    return build_model(source, name, weights=weights, image_size=image_size, init_seed=init_seed)
+
+
+def build_model(source: ModelSource, name: str, *, weights: Any = "auto", image_size: int | None = None,
+                init_seed: int = 0) -> ModelHandle:
+    """Build the model a checked spec routes to (``check_model_spec``'s ``(source, name)``), without checking the
+    spec again; as :func:`load_model` otherwise."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         handle = source.load(name, weights, image_size)

@@ -94,8 +94,9 @@ def extract(
             batch, with the pair source's batch-local references; their results are ``Representations.profile``.
         reducers: Per-layer summaries (e.g. the invariance profile), each fed ``update(layer, clean, transformed,
             reference)``.
+        device: A device string (``auto``: CUDA when available), or a resolved ``torch.device`` (a plan's).
     """
-    dev = resolve_device(device)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)  # a plan's device: resolved already
     readout = readout or handle.readout
     if clean is not None:
         if profile:

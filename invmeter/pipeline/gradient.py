@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from invmeter._utils.device import resolve_device
 from invmeter.data import PairSource
 from invmeter.errors import InvalidParameterError
 from invmeter.metrics.lie import OUTPUT, lie_derivative
@@ -31,17 +30,16 @@ def lie_generators(transform: Any) -> tuple[str, ...]:
 
 
 def lie_pass(handle: ModelHandle, pairs: PairSource, transform: Any, *, readout: Readout, layers: Sequence[str],
-             batch_size: int, device: str) -> dict[str, np.ndarray]:
+             batch_size: int, device: torch.device) -> dict[str, np.ndarray]:
     """Per-image LEE ``(N,)`` of the representation (key: the readout's name) and of each of ``layers``: the mean
     over the family's generators of ``‖d/dt f(g_t x)‖² / D`` at t = 0 (per generator unit squared)."""
     generators = lie_generators(transform)
-    dev = resolve_device(device)
     modules = dict(handle.model.named_modules())
     hooked = {name: modules[name] for name in layers}
     parts: dict[str, list[np.ndarray]] = {}
-    with borrowed(handle.model, dev):
+    with borrowed(handle.model, device):
         for index, _ in pairs.batches(batch_size):
-            clean = pairs.render(index)[0].to(dev)
+            clean = pairs.render(index)[0].to(device)
 
             def forward(x: torch.Tensor) -> torch.Tensor:
                 return representation(handle, handle.preprocessing.normalize(x), readout)

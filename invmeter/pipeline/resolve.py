@@ -1,7 +1,7 @@
 """Strings and the user's objects become checked invmeter objects: the model, the transform, the data, the settings.
 
-Called once per measurement by the API's facades (:mod:`invmeter.api`) and by the zoo's cells; everything below
-takes the resolved objects.
+Called once per measurement, through :func:`invmeter.pipeline.prepare.prepare`, by the API's facades
+(:mod:`invmeter.api`) and the zoo's cells; everything below takes the plan they build.
 """
 
 from __future__ import annotations
@@ -25,33 +25,59 @@ from invmeter.data import (
 )
 from invmeter.errors import DataError, InvalidParameterError, InvmeterWarning
 from invmeter.metrics import get_metric
-from invmeter.models import ModelHandle, load_model, wrap_module
-from invmeter.pipeline.measure import Data
+from invmeter.models import ModelHandle, wrap_module
+from invmeter.models.sources import build_model, check_model_spec
+from invmeter.pipeline.plan import Data, ModelRef
 from invmeter.pipeline.settings import ScoreSettings
-from invmeter.transforms import TransformSpec, parse_dataset_transform, parse_transform
+from invmeter.transforms import TransformSpec, parse_dataset_transform, parse_transform, parse_transform_list
 from invmeter.transforms.callable import CallableTransform
 
-__all__ = ["resolve_model", "resolve_model_with_notes", "resolve_transform", "resolve_data", "make_transforms2d",
-           "resolve_settings", "sweep_specs"]
+__all__ = ["check_model", "build_handle", "resolve_model", "resolve_transform", "resolve_transforms", "resolve_data",
+           "make_transforms2d", "resolve_settings", "sweep_specs"]
+
+
+def check_model(model: str | nn.Module | ModelHandle, settings: ScoreSettings) -> ModelRef:
+    """A model argument checked as far as it can be without building it (a spec string routed to its source, see
+    :func:`invmeter.models.sources.check_model_spec`; a module or handle with settings that apply to it)."""
+    if isinstance(model, ModelHandle):
+        return ModelRef(model)
+    if isinstance(model, nn.Module):
+        if settings.weights != "auto":
+            raise InvalidParameterError("The 'weights' setting applies to model spec strings; a module brings its own "
+                                        "weights (load them into it before scoring).")
+        return ModelRef(model)
+    if isinstance(model, str):
+        return ModelRef(model, check_model_spec(model, weights=settings.weights, image_size=settings.image_size))
+    raise InvalidParameterError(f"The 'model' parameter must be a model name, an nn.Module or a ModelHandle. "
+                                f"Got {type(model).__name__}.")
+
+
+def build_handle(ref: ModelRef, settings: ScoreSettings) -> tuple[ModelHandle, tuple[str, ...]]:
+    """The :class:`ModelHandle` of a checked model (a spec built through its source, once; a module with its own
+    preprocessing if it is a timm model, else ``image_size``/``mean``/``std`` from ``settings``), and the
+    warnings a report must carry about it (e.g. random weights under ``auto``), which the caller sees too."""
+    s = settings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InvmeterWarning)
+        if isinstance(ref.model, ModelHandle):
+            prep = ref.model.preprocessing.with_size(s.image_size) if s.image_size else ref.model.preprocessing
+            handle = replace(ref.model, preprocessing=prep.with_stats(s.mean, s.std) if s.mean else prep)
+        elif isinstance(ref.model, nn.Module):
+            handle = wrap_module(ref.model, image_size=s.image_size, mean=s.mean, std=s.std)
+        else:
+            assert ref.route is not None  # a spec string is routed by check_model
+            handle = build_model(*ref.route, weights=s.weights, image_size=s.image_size, init_seed=s.seed)
+            handle = replace(handle, preprocessing=handle.preprocessing.with_stats(s.mean, s.std)) if s.mean else handle
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return handle, tuple(str(w.message) for w in caught if issubclass(w.category, InvmeterWarning))
 
 
 def resolve_model(model: str | nn.Module | ModelHandle, settings: ScoreSettings | None = None) -> ModelHandle:
     """A :class:`ModelHandle` from a spec string, any ``nn.Module`` (its own preprocessing if it is a timm model;
     else ``image_size``/``mean``/``std`` from ``settings``) or a handle."""
     s = settings or ScoreSettings()
-    if isinstance(model, ModelHandle):
-        prep = model.preprocessing.with_size(s.image_size) if s.image_size else model.preprocessing
-        return replace(model, preprocessing=prep.with_stats(s.mean, s.std) if s.mean else prep)
-    if isinstance(model, nn.Module):
-        if s.weights != "auto":
-            raise InvalidParameterError("The 'weights' setting applies to model spec strings; a module brings its own "
-                                        "weights (load them into it before scoring).")
-        return wrap_module(model, image_size=s.image_size, mean=s.mean, std=s.std)
-    if isinstance(model, str):
-        handle = load_model(model, weights=s.weights, image_size=s.image_size, init_seed=s.seed)
-        return replace(handle, preprocessing=handle.preprocessing.with_stats(s.mean, s.std)) if s.mean else handle
-    raise InvalidParameterError(f"The 'model' parameter must be a model name, an nn.Module or a ModelHandle. "
-                                f"Got {type(model).__name__}.")
+    return build_handle(check_model(model, s), s)[0]
 
 
 def resolve_transform(transform: Any) -> TransformSpec | CallableTransform:
@@ -63,15 +89,31 @@ def resolve_transform(transform: Any) -> TransformSpec | CallableTransform:
     return CallableTransform.wrap(transform)
 
 
-def resolve_data(data: Any, settings: ScoreSettings | None = None) -> Data:
-    """``"transforms2d"`` (built-in, ``n_classes`` procedural objects), a :class:`Transforms2D`, or the user's
-    images: a folder (one subfolder per class, or flat and unlabelled), a ``Dataset``, a ``DataLoader``, a tensor
-    ``(N, 3, H, W)`` or ``(images, labels)``."""
+def resolve_transforms(transforms: Any) -> list[TransformSpec | CallableTransform]:
+    """Several transforms: a list string in the one grammar (``rotation,color_jitter:hue=0.1,saturation=0.2``:
+    :func:`invmeter.transforms.parse_transform_list`), or a sequence whose items are specs, list strings or
+    callables (the command line's repeated ``-t``)."""
+    items = list(transforms) if isinstance(transforms, (list, tuple)) else [transforms]
+    if not items:
+        raise InvalidParameterError("Give at least one transform, e.g. rotation.")
+    return [t for item in items for t in (parse_transform_list(item) if isinstance(item, (str, TransformSpec))
+                                          else [resolve_transform(item)])]
+
+
+def resolve_data(data: Any, settings: ScoreSettings | None = None, *, objects: str | Path | None = None,
+                 backgrounds: str | Path | None = None) -> Data:
+    """``"transforms2d"`` (built-in: ``n_classes`` of the procedural objects or of ``objects``, on the procedural
+    textures or ``backgrounds``), a :class:`Transforms2D`, or the user's images: a folder (one subfolder per class,
+    or flat and unlabelled), a ``Dataset``, a ``DataLoader``, a tensor ``(N, 3, H, W)`` or ``(images, labels)``."""
     s = settings or ScoreSettings()
-    if isinstance(data, Data):  # already resolved (the command line resolves once for every model)
+    if (objects is not None or backgrounds is not None) and not (isinstance(data, str) and data == "transforms2d"):
+        raise InvalidParameterError("--objects and --backgrounds configure the built-in data (objects=, "
+                                    "backgrounds=); they cannot be used with other data (--data DIR).")
+    if isinstance(data, Data):  # already resolved
         return data
     if isinstance(data, Transforms2D) or (isinstance(data, str) and data == "transforms2d"):
-        dataset = data if isinstance(data, Transforms2D) else make_transforms2d(n_classes=s.n_classes)
+        dataset = data if isinstance(data, Transforms2D) else make_transforms2d(
+            objects=objects, backgrounds=backgrounds, n_classes=s.n_classes)
         n, k = s.n_pairs(dataset.n_classes), dataset.n_classes
         if n < 2 * k:
             raise InvalidParameterError(f"The 'n_images' parameter must give at least 2 images per class on "
@@ -132,17 +174,6 @@ def resolve_settings(settings: ScoreSettings | None, options: dict[str, Any]) ->
     if settings is not None and options:
         raise InvalidParameterError(f"Give either settings= or keyword settings ({', '.join(options)}), not both.")
     return settings if settings is not None else ScoreSettings.create(**options)
-
-
-def resolve_model_with_notes(model: Any, settings: ScoreSettings) -> tuple[ModelHandle, list[str]]:
-    """The handle, and the warnings a report must carry (e.g. random weights under ``auto``), re-emitted so that
-    callers see them too."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", InvmeterWarning)
-        handle = resolve_model(model, settings)
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return handle, [str(w.message) for w in caught if issubclass(w.category, InvmeterWarning)]
 
 
 def sweep_specs(transform: str | TransformSpec, magnitudes: Sequence[float | str], settings: ScoreSettings

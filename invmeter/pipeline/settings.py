@@ -7,11 +7,12 @@ checked here, with the message form "parameter, constraint, got, fix".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from invmeter._utils.device import resolve_device
+from invmeter._utils.device import check_device
 from invmeter._utils.validation import (
     check_choice,
     check_image_size,
@@ -62,7 +63,8 @@ class ScoreSettings:
 
     Attributes:
         n_images: Controlled pairs (default: 32 per class on Transforms-2D, every image of the user's data).
-        n_classes: Classes (objects) of the built-in Transforms-2D data.
+        n_classes: Classes (objects) of the built-in Transforms-2D data (default: 10 procedural objects, or every
+            object of an object folder).
         seed: Seeds data, transform draws, splits, probes and bootstrap: same seed, same numbers.
         seeds: Repeat the whole measurement for these seeds (``seed`` is then their first).
         layer: Read the representation from this module's output instead of the model's default readout.
@@ -73,7 +75,8 @@ class ScoreSettings:
             listed in the report's ``skipped_metrics`` with their reason).
         probe: Probe solver: ``auto``, ``ridge``, ``lbfgs`` or ``adam``.
         batch_size: Pairs per forward pass (the model sees ``2 x batch_size`` images per call).
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` (checked here; what ``auto`` means on this machine, and
+            whether the device exists, is resolved once per measurement in its plan).
         n_boot: Bootstrap resamples for the 95% intervals (0 = none).
         progress: A progress bar on stderr.
         image_size: The model's input size instead of its own (square, pixels).
@@ -84,7 +87,7 @@ class ScoreSettings:
     """
 
     n_images: int | None = None
-    n_classes: int = 10
+    n_classes: int | None = None
     seed: int = 0
     seeds: tuple[int, ...] | None = None
     layer: str | None = None
@@ -131,7 +134,8 @@ class ScoreSettings:
     def __post_init__(self) -> None:
         if self.n_images is not None:
             check_int("n_images", self.n_images, 4, 10_000_000, fix="Use at least 4 images (2 per class per split).")
-        check_int("n_classes", self.n_classes, 2, 100_000)
+        if self.n_classes is not None:
+            check_int("n_classes", self.n_classes, 2, 100_000)
         check_seed("seed", self.seed)
         if self.seeds is not None:
             object.__setattr__(self, "seeds", check_seeds(self.seeds))
@@ -144,7 +148,7 @@ class ScoreSettings:
         check_int("n_boot", self.n_boot, 0, MAX_BOOTSTRAP, fix="Use 0 for no intervals, 1000 for 95% intervals.")
         if not isinstance(self.device, str):
             object.__setattr__(self, "device", str(self.device))
-        resolve_device(self.device)
+        check_device(self.device)
         if self.image_size is not None:
             check_image_size(self.image_size)
         for name in ("mean", "std"):
@@ -152,6 +156,9 @@ class ScoreSettings:
             if values is not None and (len(values) not in (1, 3) or not all(isinstance(v, (int, float)) for v in values)):
                 raise InvalidParameterError(f"The {name!r} parameter must be 1 or 3 numbers (per RGB channel). "
                                             f"Got {values!r}.")
+            if values is not None and not all(math.isfinite(v) for v in values):
+                raise InvalidParameterError(f"The {name!r} parameter must be finite numbers (per RGB channel). Got "
+                                            f"{', '.join(str(v) for v in values)}.")
             if values is not None and len(values) == 1:
                 object.__setattr__(self, name, tuple(values) * 3)
         if (self.mean is None) != (self.std is None):

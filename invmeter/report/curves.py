@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from invmeter.report.plots import pyplot, save
+from invmeter.report.plots import save, subplots
 
-__all__ = ["plot_history"]
+__all__ = ["history_figure", "plot_history"]
 
 
 def plot_history(history: Sequence[dict[str, float]], path: str | Path, *, title: str = "") -> Path:
-    """Save the curves of a run's ``history`` (``TrainResult.history`` or ``model.json``'s): validation and
-    training accuracy with the invariance of every tracked transform on the left, their ``l2_ratio`` on the right
-    (one panel without tracking). An epoch that did not track a transform (a resumed run) leaves a gap."""
-    plt = pyplot()
+    """Save :func:`history_figure` of ``history`` to ``path``."""
+    return save(history_figure(history, title=title), path)
+
+
+def history_figure(history: Sequence[dict[str, float]], *, title: str = "") -> Any:
+    """The curves of a run's ``history`` (``TrainResult.history`` or ``model.json``'s), a figure a notebook shows:
+    validation and training accuracy with the invariance of every tracked transform on the left, their
+    ``l2_ratio`` on the right (one panel without tracking). An epoch that did not track a transform (a resumed run)
+    leaves a gap."""
     tracked = list(dict.fromkeys(k.split("/", 1)[1] for row in history for k in row if k.startswith("invariance/")))
-    fig, axes = plt.subplots(1, 2 if tracked else 1, figsize=(11 if tracked else 6, 4), squeeze=False)
+    fig, axes = subplots(1, 2 if tracked else 1, figsize=(11 if tracked else 6, 4), squeeze=False)
     left = axes[0][0]
     epochs = [row["epoch"] for row in history]
 
@@ -42,4 +48,4 @@ def plot_history(history: Sequence[dict[str, float]], path: str | Path, *, title
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     left.set_title(title or "accuracy and invariance per epoch", fontsize=10)
-    return save(fig, path)
+    return fig

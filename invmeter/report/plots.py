@@ -1,27 +1,38 @@
-"""Figures for reports (the ``plot`` extra: matplotlib): sweep curves, layer profiles, comparison heatmaps."""
+"""Figures for reports (the ``plot`` extra: matplotlib): sweep curves, layer profiles, comparison heatmaps.
+
+Every figure invmeter draws (these, training curves, the paper's figures) comes from :func:`subplots`: a
+``matplotlib.figure.Figure`` made without pyplot, so the user's backend (Jupyter's inline one included) and
+pyplot's open figures are never touched; a notebook shows the figure a function returns.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from invmeter.errors import InvmeterError
+from invmeter.errors import InvalidParameterError, InvmeterError
 from invmeter.report.report import Report
+from invmeter.report.tables import sweep_metrics
 
-__all__ = ["heatmap", "plot_reports", "pyplot", "save"]
+__all__ = ["heatmap", "plot_reports", "report_figure", "require_matplotlib", "save", "subplots"]
 
 
-def pyplot() -> Any:
-    """matplotlib.pyplot on the non-interactive Agg backend, or a one-line error naming the extra."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise InvmeterError("Plots need matplotlib: pip install 'invmeter[plot]'.") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def require_matplotlib() -> None:
+    """A one-line error naming the extra when matplotlib is not installed (check before long work)."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InvmeterError("Plots need matplotlib: pip install 'invmeter[plot]'.")
 
-    return plt
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs: Any) -> tuple[Any, Any]:
+    """A new figure and its axes (``Figure.subplots``'s arguments), without pyplot: an
+    :class:`~invmeter.report.figure.InlineFigure`, which a notebook displays and :func:`save` writes."""
+    require_matplotlib()
+    from invmeter.report.figure import InlineFigure
+
+    fig = InlineFigure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def heatmap(fig: Any, ax: Any, grid: Any, xlabels: Sequence[str], ylabels: Sequence[str], *, label: str,
@@ -38,11 +49,9 @@ def heatmap(fig: Any, ax: Any, grid: Any, xlabels: Sequence[str], ylabels: Seque
 
 
 def save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
-    """Lay out ``fig``, write it to ``path`` and close it."""
-    plt = pyplot()
+    """Lay out ``fig`` and write it to ``path`` (the format from its suffix)."""
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     return Path(path)
 
 
@@ -51,12 +60,10 @@ def _ci(entry: dict[str, Any]) -> tuple[float, float]:
     return (entry["value"] if lo is None else lo, entry["value"] if hi is None else hi)
 
 
-def _sweep(plt: Any, reports: Sequence[Report]) -> Any:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    mags = [r.extra["magnitude"] for r in reports]
-    for key in ("invariance", "equivariance", "probe_accuracy", "transformed_accuracy"):
-        if key not in reports[0].metrics:
-            continue
+def _sweep(reports: Sequence[Report]) -> Any:
+    fig, ax = subplots(figsize=(6, 4))
+    mags = [r.magnitude for r in reports]
+    for key in sweep_metrics(reports[0]):
         entries = [r.metrics[key].to_dict() for r in reports]
         values = [e["value"] for e in entries]
         lo, hi = zip(*(_ci(e) for e in entries))
@@ -71,11 +78,11 @@ def _sweep(plt: Any, reports: Sequence[Report]) -> Any:
     return fig
 
 
-def _layers(plt: Any, report: Report) -> Any:
+def _layers(report: Report) -> Any:
     """One panel per profiled metric (invariance, lie_derivative, cka, ...), layers in forward order."""
-    entries = report.extra["layers"]
+    entries = [e.to_dict() for e in report.layers]
     names = list(dict.fromkeys(k for e in entries for k in e if k != "layer"))
-    fig, axes = plt.subplots(1, len(names), figsize=(max(5, 0.6 * len(entries) + 2) * len(names), 4), squeeze=False)
+    fig, axes = subplots(1, len(names), figsize=(max(5, 0.6 * len(entries) + 2) * len(names), 4), squeeze=False)
     xs = range(len(entries))
     for ax, name in zip(axes[0], names):
         points = [e.get(name) or {"value": None, "ci95": [None, None]} for e in entries]
@@ -90,22 +97,22 @@ def _layers(plt: Any, report: Report) -> Any:
     return fig
 
 
-def _comparison(plt: Any, reports: Sequence[Report], metric: str) -> Any:
+def _comparison(reports: Sequence[Report], metric: str) -> Any:
     models = list(dict.fromkeys(r.model["name"] for r in reports))
     transforms = list(dict.fromkeys(r.transform["spec"] for r in reports))
     grid = [[float("nan")] * len(transforms) for _ in models]
     for r in reports:
         grid[models.index(r.model["name"])][transforms.index(r.transform["spec"])] = r[metric]
-    fig, ax = plt.subplots(figsize=(1.4 * len(transforms) + 3, 0.6 * len(models) + 2))
+    fig, ax = subplots(figsize=(1.4 * len(transforms) + 3, 0.6 * len(models) + 2))
     heatmap(fig, ax, grid, transforms, models, label=metric, rotate_x=True)
     ax.set_title(f"{metric}: models x transforms")
     return fig
 
 
-def _bars(plt: Any, report: Report) -> Any:
+def _bars(report: Report) -> Any:
     keys = list(report.metrics)
     entries = [report.metrics[k].to_dict() for k in keys]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     values = [e["value"] for e in entries]
     lo, hi = zip(*(_ci(e) for e in entries))
     ax.bar(keys, values, yerr=[[v - low for v, low in zip(values, lo)], [high - v for v, high in zip(values, hi)]])
@@ -114,16 +121,20 @@ def _bars(plt: Any, report: Report) -> Any:
     return fig
 
 
+def report_figure(reports: Sequence[Report], metric: str = "invariance") -> Any:
+    """The natural figure for ``reports`` (an :class:`~invmeter.report.figure.InlineFigure`): a sweep curve, a layer
+    profile, a models x transforms heatmap of ``metric``, or the metrics of a single report with their intervals."""
+    if not reports:
+        raise InvalidParameterError("There is nothing to plot: give at least one report.")
+    if all(r.magnitude is not None for r in reports):
+        return _sweep(reports)
+    if len(reports) == 1 and reports[0].layers:
+        return _layers(reports[0])
+    if len(reports) > 1:
+        return _comparison(reports, metric)
+    return _bars(reports[0])
+
+
 def plot_reports(reports: Sequence[Report], path: str | Path, metric: str = "invariance") -> Path:
-    """Save the natural figure for ``reports``: a sweep curve, a layer profile, a models x transforms heatmap,
-    or the metrics of a single report with their intervals."""
-    plt = pyplot()
-    if all("magnitude" in r.extra for r in reports):
-        fig = _sweep(plt, reports)
-    elif len(reports) == 1 and "layers" in reports[0].extra:
-        fig = _layers(plt, reports[0])
-    elif len(reports) > 1:
-        fig = _comparison(plt, reports, metric)
-    else:
-        fig = _bars(plt, reports[0])
-    return save(fig, path)
+    """Save :func:`report_figure` of ``reports`` to ``path``."""
+    return save(report_figure(reports, metric), path)

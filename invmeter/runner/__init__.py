@@ -3,6 +3,7 @@ process, or in worker processes) or by Ray (:mod:`invmeter.runner.ray_executor`)
 
 from invmeter.runner.core import (
     EXECUTORS as EXECUTORS,
+    adopt_cells as adopt_cells,
     Cell as Cell,
     CellFailed as CellFailed,
     available_cores as available_cores,
@@ -16,7 +17,6 @@ from invmeter.runner.core import (
     task_ref as task_ref,
     worker_pool as worker_pool,
 )
-from invmeter.runner.store import adopt_finished as adopt_finished
 
-__all__ = ["EXECUTORS", "Cell", "CellFailed", "adopt_finished", "available_cores", "cell_task", "cell_threads",
-           "dispatch", "load_result", "resolve_jobs", "run_cell", "run_cells", "task_ref", "worker_pool"]
+__all__ = ["EXECUTORS", "Cell", "adopt_cells", "CellFailed", "available_cores", "cell_task", "cell_threads", "dispatch",
+           "load_result", "resolve_jobs", "run_cell", "run_cells", "task_ref", "worker_pool"]

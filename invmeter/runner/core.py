@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from invmeter._utils.io import atomic_write
+from invmeter._utils.schemas import CELL_RECORD_SCHEMA_VERSION
 from invmeter._utils.validation import check_output_folder, unknown_name
 from invmeter._utils.versions import versions
 from invmeter._version import __version__
@@ -172,6 +173,7 @@ def run_cell(out: str, cell_id: str, task: str, config: dict[str, Any], label: s
         raise CellFailed(f"Cell {label or cell_id} ({task}) failed: {exc.__class__.__name__}: {exc} "
                          f"(traceback in {workdir / 'error.log'})") from None
     record = {
+        "schema_version": CELL_RECORD_SCHEMA_VERSION,
         "id": cell_id,
         "task": task,
         "label": label,
@@ -370,3 +372,29 @@ def _finished(order: Sequence[Cell], out: Path, log: Callable[[str], None],
             log(f"{dep.label or dep.id}: {problem}; re-running the cell")
             del records[dep.id]
     return records
+
+
+def adopt_cells(cells: Sequence[Cell], source: str | Path, out: str | Path) -> list[str]:
+    """The cells (and dependencies) that another run finished under ``source`` made finished under ``out`` where it has
+    no record of them: the record copied, the work folder linked file by file (copied where links fail). The id hashes
+    the task, config and version, so an adopted cell is the one ``out`` would run; one whose files fail its task's
+    check (a damaged checkpoint) is left to run. Returns the adopted cells' labels."""
+    import shutil
+
+    source, out = Path(source), Path(out)
+    adopted = []
+    for cell in _ordered(cells):
+        record, _ = _read_record(_result_path(source, cell.id))
+        check, work = _CHECKS.get(cell.task), source / "work" / cell.id
+        if record is None or _result_path(out, cell.id).exists() or (check is not None and check(record, work)):
+            continue
+        for path in sorted(p for p in work.rglob("*") if p.is_file()):
+            target = out / "work" / cell.id / path.relative_to(work)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
+        atomic_write(_result_path(out, cell.id), lambda tmp, r=record: tmp.write_text(json.dumps(r, indent=1, default=str)))
+        adopted.append(cell.label or cell.id)
+    return adopted

@@ -10,29 +10,29 @@ smallest keys), so neither the batching nor the split across processes changes w
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from invmeter._utils.images import to_unit_float
+from invmeter._utils.images import checked_pixels, to_unit_float
 from invmeter._utils.validation import check_positive_int, check_seed
-from invmeter.errors import DataError, InvalidParameterError
-from invmeter.metrics.distances import class_distance_sums, l2_ratio_from_sums
+from invmeter.errors import DataError, InvalidParameterError, warn
 from invmeter.metrics.functional import check_same_shape, checked_labels, checked_tensor
-from invmeter.metrics.invariance import invariance_from_terms, paired_distances
+from invmeter.metrics.invariance import paired_distances
 from invmeter.models.guard import borrowed
 from invmeter.models.preprocessing import normalize
 from invmeter.models.representation import read_representation
+from invmeter.streaming.checks import checked_state, first_sightings
 from invmeter.streaming.reservoir import Reservoir, sample_keys
+from invmeter.streaming.state import STREAM_METRICS, SUM_KEYS, check_modes_agree, stream_value
 from invmeter.transforms import SampledTransforms, TransformSpec, apply_transforms, parse_transform
 
 __all__ = ["InvarianceMetric", "SUM_KEYS"]
 
-SUM_KEYS = ("n", "sum_d", "n_ref", "sum_r", "n_logits", "n_same")
-
+_VALUES = ("invariance", "l2_ratio", "consistency")  # compute()'s values (paired_distance_ratio = 1 - invariance)
 
 class InvarianceMetric:
     """Streaming invariance of representations to a transform: ``update`` with batches, ``compute`` at any time.
@@ -50,7 +50,8 @@ class InvarianceMetric:
       give ``consistency``), else the output.
 
     ``compute()`` returns ``{"invariance", "l2_ratio" (when labels were given), "consistency" (when logits were),
-    "n"}``; definitions in docs/streaming.md. Samples are identified by ``index`` (global ids, e.g. dataset
+    "n"}``; definitions in docs/streaming.md. A metric a degenerate stream leaves undefined is NaN with an
+    :class:`~invmeter.errors.UndefinedMetricWarning` giving the reason, as in the functional API (docs/metrics.md). Samples are identified by ``index`` (global ids, e.g. dataset
     indices), else by a running count of this process (offset by ``rank << 40`` under torch.distributed): the
     result does not depend on how the stream is batched (up to float64 rounding of the running sums) nor, with
     ``index``, on how it is split across processes. ``compute()`` merges every process's state (a collective call)
@@ -82,6 +83,10 @@ class InvarianceMetric:
         self.seed = seed
         self.mean = tuple(float(m) for m in mean) if mean is not None else None
         self.std = tuple(float(s) for s in std) if std is not None else None
+        if self.std is not None and not all(math.isfinite(v) for v in (*self.mean, *self.std)) or any(
+                v <= 0 for v in self.std or ()):
+            raise InvalidParameterError(f"'mean' and 'std' must be finite numbers, std > 0. Got mean {self.mean}, "
+                                        f"std {self.std}.")
         self.reset()
 
     def reset(self) -> None:
@@ -90,6 +95,7 @@ class InvarianceMetric:
         self.modes: dict[str, bool] | None = None  # {"reference", "labels", "logits"}: fixed by the first update
         self.reservoir: Reservoir | None = None
         self.counter = 0  # samples seen by this process without an explicit index
+        self.seen: Tensor | None = None  # the explicit index= ids counted (8 bytes each): each counts once
 
     # --- feeding ------------------------------------------------------------------------------------------------
 
@@ -124,6 +130,15 @@ class InvarianceMetric:
         self._check_modes({"reference": z_ref is not None, "labels": labels is not None, "logits": logits is not None},
                           z.shape[1])
         ids = self._ids(b, index)
+        if index is not None and b:  # ids identify samples: each counts once
+            fresh = first_sightings(ids, self.seen)
+            self.seen = ids[fresh] if self.seen is None else torch.cat([self.seen, ids[fresh]])
+            if not bool(fresh.all()):
+                warn(f"{b - int(fresh.sum())} of {b} samples skipped: their index was already counted (in this batch "
+                     "or an earlier update); each sample id counts once.")
+                z, z_t, ids, b = z[fresh], z_t[fresh], ids[fresh], int(fresh.sum())
+                z_ref, labels, logits, logits_t = (None if v is None else v[fresh] for v in (z_ref, labels, logits,
+                                                                                              logits_t))
         if b == 0:
             return
         d = paired_distances(z, z_t)
@@ -149,8 +164,10 @@ class InvarianceMetric:
         index into this batch of each image's reference image (e.g. ``Transforms2DPairs.reference``, whose twins
         a batch must hold whole); ``None``: random other images of the stream.
         """
-        device = next((p.device for p in model.parameters()), images.device if isinstance(images, Tensor) else None)
-        x = _images("images", images).to(device)  # transforms run where the model does
+        weights = next((p for p in model.parameters() if p.dtype.is_floating_point), None)
+        device = weights.device if weights is not None else images.device if isinstance(images, Tensor) else None
+        dtype = weights.dtype if weights is not None else torch.float32
+        x = _images("images", images, dtype).to(device)  # transforms run where the model does, in its dtype
         if transformed is None and self.transform is None:
             raise InvalidParameterError("Updating from a model needs a transform: InvarianceMetric('rotation', ...), "
                                         "or the transformed views (transformed=...).")
@@ -159,7 +176,7 @@ class InvarianceMetric:
         if transformed is None:
             x_t = apply_transforms(x, _draws(self.transform, ids, self.seed))  # type: ignore[arg-type]
         else:
-            x_t = _images("transformed", transformed).to(device)
+            x_t = _images("transformed", transformed, dtype).to(device)
             check_same_shape(x.flatten(1), x_t.flatten(1), "images", "transformed")
         if reference is not None:
             reference = torch.as_tensor(reference).detach().cpu().long()
@@ -173,9 +190,7 @@ class InvarianceMetric:
         z, logits = z.float().cpu(), logits.float().cpu() if logits is not None else None
         self.update_representations(z[:b], z[b:], labels, z_ref=None if reference is None else z[:b][reference],
                                     logits=None if logits is None else logits[:b],
-                                    logits_t=None if logits is None else logits[b:], index=ids)
-        if index is None:
-            self.counter += b
+                                    logits_t=None if logits is None else logits[b:], index=index)  # the same ids
 
     # --- results ------------------------------------------------------------------------------------------------
 
@@ -189,23 +204,12 @@ class InvarianceMetric:
         return state._compute()
 
     def _compute(self) -> dict[str, float]:
-        n = int(self.sums["n"])
-        if n == 0 or self.reservoir is None:
+        """The values of this state (:func:`invmeter.streaming.state.stream_value`, the registry's reductions)."""
+        if int(self.sums["n"]) == 0 or self.modes is None:
             raise DataError("The metric has no samples; call update() before compute().")
-        assert self.modes is not None  # set with the first sample
-        if self.modes["reference"]:
-            mean_r = self.sums["sum_r"] / self.sums["n_ref"]
-        else:
-            if len(self.reservoir) < 2:
-                raise DataError("invariance against random references needs at least 2 images.")
-            mean_r = _mean_pairwise_distance(self.reservoir.clean)
-        out = {"invariance": float(invariance_from_terms(np.array([self.sums["sum_d"] / n]), np.array([mean_r])))}
-        if self.modes["labels"]:
-            held = self.reservoir.by_id()
-            out["l2_ratio"] = float(l2_ratio_from_sums(class_distance_sums(held.transformed, held.labels)))
-        if self.modes["logits"]:
-            out["consistency"] = self.sums["n_same"] / self.sums["n_logits"]
-        out["n"] = n
+        out = {k: stream_value(k, self.sums, self.modes, self.reservoir) for k in _VALUES
+               if STREAM_METRICS[k] is None or self.modes[STREAM_METRICS[k]]}  # type: ignore[index]
+        out["n"] = int(self.sums["n"])
         return out
 
     # --- state: merge, save, sync -------------------------------------------------------------------------------
@@ -218,6 +222,15 @@ class InvarianceMetric:
         if other.reservoir is None:
             return
         self._check_modes(other.modes, other.reservoir.clean.shape[1])
+        if self.seen is not None and other.seen is not None:
+            shared = int(torch.isin(other.seen, self.seen).sum())
+            if shared:
+                raise InvalidParameterError(
+                    f"{shared} sample ids were counted by both metrics (a DistributedSampler pads its last batches "
+                    "with repeated samples): merged, they would count twice. Give each process distinct ids "
+                    "(DistributedSampler(..., drop_last=True)).")
+        self.seen = other.seen if self.seen is None else self.seen if other.seen is None else torch.cat(
+            [self.seen, other.seen])
         for key in SUM_KEYS:
             self.sums[key] += other.sums[key]
         assert self.reservoir is not None  # created by _check_modes
@@ -229,16 +242,19 @@ class InvarianceMetric:
         return {"transform": str(self.transform) if self.transform is not None else None,
                 "reservoir_size": self.reservoir_size, "seed": self.seed, "mean": self.mean, "std": self.std,
                 "sums": dict(self.sums), "modes": dict(self.modes) if self.modes else None, "counter": self.counter,
+                "seen": self.seen,
                 "reservoir": None if res is None else {"ids": res.ids, "keys": res.keys, "clean": res.clean,
                                                        "transformed": res.transformed, "labels": res.labels}}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> InvarianceMetric:
-        """The metric a :meth:`state_dict` describes."""
+        """The metric a :meth:`state_dict` describes (anything else: a one-line error)."""
+        state = checked_state(state, SUM_KEYS)
         metric = cls(state["transform"], reservoir=state["reservoir_size"], seed=state["seed"], mean=state["mean"],
                      std=state["std"])
         metric.sums, metric.counter = dict(state["sums"]), state["counter"]
         metric.modes = dict(state["modes"]) if state["modes"] else None
+        metric.seen = state.get("seen")  # absent from states saved before ids were counted once
         if state["reservoir"] is not None:
             metric.reservoir = Reservoir(metric.reservoir_size, **state["reservoir"])
         return metric
@@ -253,7 +269,7 @@ class InvarianceMetric:
         states: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(states, self.state_dict())
         merged = InvarianceMetric.from_state_dict({**states[0], "sums": dict.fromkeys(SUM_KEYS, 0), "modes": None,
-                                                   "reservoir": None, "counter": 0})
+                                                   "reservoir": None, "counter": 0, "seen": None})
         for state in states:
             merged.merge(InvarianceMetric.from_state_dict(state))
         return merged
@@ -268,11 +284,7 @@ class InvarianceMetric:
             self.modes = dict(modes)
             self.reservoir = Reservoir.empty(self.reservoir_size, dim, modes["labels"])
             return
-        for key, given in modes.items():
-            if given != self.modes[key]:
-                what = {"reference": "z_ref", "labels": "labels", "logits": "logits"}[key]
-                raise InvalidParameterError(f"'{what}' was given in some updates but not in others; give it in every "
-                                            "update or in none (or reset()).")
+        check_modes_agree(self.modes, modes)
         assert self.reservoir is not None
         if dim != self.reservoir.clean.shape[1]:
             raise InvalidParameterError(f"Representations changed dimension: {dim}, earlier {self.reservoir.clean.shape[1]}.")
@@ -310,21 +322,13 @@ def _draws(spec: TransformSpec, ids: Tensor, seed: int) -> SampledTransforms:
     return SampledTransforms(spec, tuple(torch.cat(p) for p in zip(*(s.params for s in per_image))))
 
 
-def _mean_pairwise_distance(z: Tensor) -> float:
-    """Mean of ``‖z_i − z_j‖`` over ordered pairs ``i ≠ j`` (every row's distances to every other row)."""
-    sums = class_distance_sums(z, torch.zeros(len(z), dtype=torch.int64))
-    return float(sums.within.sum() / sums.n_within.sum())
-
-
-def _images(name: str, images: Tensor) -> Tensor:
-    """``(B, C, H, W)`` float images in [0, 1] (uint8 divided by 255), or a one-line error."""
+def _images(name: str, images: Tensor, dtype: torch.dtype) -> Tensor:
+    """``(B, C, H, W)`` images in [0, 1] as ``dtype`` (the model's), checked as ``score`` checks them
+    (:func:`~invmeter._utils.images.checked_pixels`: uint8 divided by 255), or a one-line error."""
     if not isinstance(images, Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise InvalidParameterError(f"'{name}' must be a (B, C, H, W) tensor. Got {shape}.")
-    x = to_unit_float(images)
-    if not bool(torch.isfinite(x).all()):
-        raise DataError(f"'{name}' holds NaN or Inf values.")
-    return x
+    return to_unit_float(checked_pixels(images.detach(), f"'{name}'")).to(dtype)
 
 
 def _distributed() -> bool:

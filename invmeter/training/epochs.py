@@ -69,7 +69,7 @@ class TrainImages:
             self._pool.shutdown(wait=True)
             self._pool, self._ahead = None, {}
 
-    def __enter__(self) -> TrainImages:
+    def __enter__(self) -> TrainImages:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(self, *exc: object) -> None:

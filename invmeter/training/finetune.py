@@ -12,6 +12,7 @@ stacked: the paper's protocol when D equals its number of epochs, at D forward p
 
 from __future__ import annotations
 
+import math
 from copy import deepcopy
 from dataclasses import dataclass, replace
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from invmeter._utils.device import resolve_device
 from invmeter._utils.validation import check_positive_int
 from invmeter.data.build import BuiltSplit
 from invmeter.data.redraw import RedrawnSplit
@@ -28,7 +30,10 @@ from invmeter.models.handle import ModelHandle
 from invmeter.models.readout import Readout
 from invmeter.models.representation import extract_images
 
-__all__ = ["FineTuneResult", "finetune_last_layer"]
+__all__ = ["FT_BATCH", "PAPER_FT_STEPS", "FineTuneResult", "finetune_last_layer"]
+
+FT_BATCH = 512  # the paper's last-layer batch size
+PAPER_FT_STEPS = 25 * math.ceil(50_000 / FT_BATCH)  # the paper's last-layer fit: 25 epochs of 50k images = 2,450 steps
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ def finetune_last_layer(
     lr: float = 1e-3,
     batch_size: int = 512,
     seed: int = 0,
-    device: str = "auto",
+    device: str | torch.device = "auto",
 ) -> FineTuneResult:
     """Freeze the backbone and fit a fresh final linear layer on ``data`` (the paper's transfer protocol).
 
@@ -72,6 +77,11 @@ def finetune_last_layer(
     all the same images: its features are repeated). Labels must be ``0..K-1`` with every class present.
     """
     check_positive_int("draws", draws)
+    if next(handle.model.parameters(), None) is None:
+        raise InvalidParameterError(f"The model {handle.name!r} has no parameters: there is no trained backbone to "
+                                    "freeze and no device to put a new last layer on; fine-tune a model with weights "
+                                    "(a checkpoint of invmeter train, a timm or torchvision model).")
+    device = resolve_device(device)
     if isinstance(data, RedrawnSplit):
         feats = torch.cat([extract_images(handle, data.images(d), device=device) for d in range(1, draws + 1)])
         seen = draws * len(data)

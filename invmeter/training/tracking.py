@@ -4,6 +4,8 @@ model's ``invariance`` and ``l2_ratio`` to each tracked transform on a fixed hel
 The held-out set is rendered once, before the first epoch, from ``seed + 330`` (the splits use ``seed`` + 0 / 110 /
 220), and reused every epoch, so the curves move only because the model does:
 
+``track_images`` is capped at the run's images (``n_train + n_val + n_test``), with a warning.
+
 - Transforms-2D: ``track_images`` fresh scenes of the training objects on untransformed prototypes, each tracked
   transform applied to the object, the reference being the same scene with another object: exactly the pairs
   ``invmeter score --model DIR/model.safetensors -t T --n-images K --seed S`` measures (same numbers).
@@ -29,7 +31,7 @@ from torch import Tensor, nn
 from invmeter._utils.images import to_unit_float
 from invmeter.data.build import BuiltSplit
 from invmeter.data.transforms2d import INVARIANCE_REFERENCE, Transforms2D, Transforms2DPairs
-from invmeter.errors import InvalidParameterError
+from invmeter.errors import InvalidParameterError, warn
 from invmeter.metrics import functional
 from invmeter.models.checkpoint import checkpoint_handle
 from invmeter.models.cifar import CIFAR_MEAN, CIFAR_STD
@@ -38,7 +40,7 @@ from invmeter.models.handle import ModelHandle
 from invmeter.models.modules import head_readout
 from invmeter.models.preprocessing import normalize
 from invmeter.models.representation import read_representation
-from invmeter.transforms import apply_transforms, parse_transform
+from invmeter.transforms import apply_transforms, parse_transform, parse_transform_list
 
 if TYPE_CHECKING:
     from invmeter.training.loop import TrainConfig
@@ -50,20 +52,18 @@ RANDOM_REFERENCE = "a seeded random other image of the held-out set (the same on
 
 
 def parse_track(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """``"rotation,hflip"`` or ``["rotation", "hflip"]`` -> canonical specs; ``None``/``""``/``"none"`` -> ``()``.
+    """``"rotation,hflip"`` or ``["rotation", "hflip"]`` -> canonical specs; ``None``/``"none"``/``()`` -> ``()``;
+    an empty string is refused (``--track ''`` tracked nothing without a word).
 
-    Commas separate transforms except inside a spec's options: ``color_jitter:hue=0.1,saturation=0.2`` is one.
+    The one grammar for transform lists (:func:`invmeter.transforms.parse_transform_list`): ``,`` separates specs
+    and ``key=value`` items continue a spec's options, so ``color_jitter:hue=0.1,saturation=0.2`` is one.
     """
-    if value is None or (isinstance(value, str) and value.strip() in ("", "none")):
+    if isinstance(value, str) and not value.strip():
+        raise InvalidParameterError("The 'track' parameter is empty; give transforms such as rotation,hflip, or 'none' "
+                                    "(or leave it out) to track nothing.")
+    if value is None or (value.strip() == "none" if isinstance(value, str) else not value):
         return ()
-    parts = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    specs: list[str] = []
-    for part in parts:
-        if "=" in part and ":" not in part and specs:  # an option continuing the previous spec
-            specs[-1] += "," + part.strip()
-        else:
-            specs.append(part.strip())
-    out = tuple(str(parse_transform(s)) for s in specs)
+    out = tuple(str(spec) for spec in parse_transform_list(value if isinstance(value, str) else [str(v) for v in value]))
     if len(set(out)) != len(out):
         raise InvalidParameterError(f"A transform is tracked twice in {value!r}; list each once.")
     return out
@@ -94,6 +94,11 @@ class Tracker:
         """Render the held-out pairs of ``config.track`` (see the module); the model will be read and normalised
         as its checkpoint will be (``invmeter score``)."""
         seed, n, specs = config.seed + TRACK_SEED_OFFSET, config.track_images, config.track
+        run_images = config.n_train + config.n_val + config.n_test
+        if n > run_images:  # 100000 pairs for a 32-image run took 530 s per epoch
+            warn(f"track_images={n} is more than the run's {run_images} images (n_train + n_val + n_test): tracking "
+                 f"{run_images} pairs (each costs 1 + one per tracked transform forward passes every epoch).")
+            n = run_images
         meta = {"arch": config.arch, "num_classes": config.data.n_classes, "mean": list(CIFAR_MEAN),
                 "std": list(CIFAR_STD), "input_size": [config.data.image_size] * 2}
         handle = checkpoint_handle(nn.Identity(), meta, name=config.arch, weights="in training")  # model set later
@@ -108,6 +113,9 @@ class Tracker:
             return cls(clean, {s: v[1] for s, v in views.items()}, pairs.labels.clone(), pairs.reference.clone(),
                        handle, seed)
         k = min(n, len(val.labels))
+        if k < n:
+            warn(f"Tracking uses the validation split's {k} images: track_images={n} asks for more than it has "
+                 f"(n_val={k}); raise n_val to track more.")
         clean = to_unit_float(torch.from_numpy(np.array(val.images[:k])))
         transformed = {spec: apply_transforms(clean, parse_transform(spec).sample(k, torch.Generator().manual_seed(seed)))
                        for spec in specs}

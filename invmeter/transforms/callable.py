@@ -11,7 +11,9 @@ from torch import Tensor
 
 from invmeter.errors import InvalidParameterError
 
-__all__ = ["CallableTransform", "CallableDraws"]
+__all__ = ["OVERSHOOT", "CallableDraws", "CallableTransform"]
+
+OVERSHOOT = 0.05  # a callable's output may leave [0, 1] by this much (cubic interpolation), then is clipped
 
 
 @dataclass(frozen=True)
@@ -56,19 +58,51 @@ class CallableTransform:
         return CallableDraws(torch.randint(0, 2**62, (n,), generator=generator, dtype=torch.int64))
 
     def apply(self, images: Tensor, draws: CallableDraws) -> Tensor:
-        """Apply ``fn`` to each image of ``images`` ``(N, 3, H, W)`` under its own seed; returns a new tensor."""
+        """Apply ``fn`` to each image of ``images`` ``(N, 3, H, W)`` under its own seed; returns a new tensor.
+
+        Each output is checked as a built-in transform's would be, before any metric is computed: a float tensor of
+        the image's shape, on its device, finite, in [0, 1] (an overshoot of at most ``OVERSHOOT``, e.g. from cubic
+        interpolation, is clipped). Anything else, or an exception in ``fn``, is a one-line error naming the
+        transform and what it returned.
+        """
         out = []
         for image, seed in zip(images, draws.seeds.tolist()):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                result = self.fn(image.clone())
-            if not isinstance(result, Tensor) or result.shape != image.shape:
-                got = tuple(result.shape) if isinstance(result, Tensor) else type(result).__name__
-                raise InvalidParameterError(
-                    f"The transform {self.name!r} must return a tensor of the image's shape {tuple(image.shape)}; got "
-                    f"{got}. A controlled pair keeps the model's input size: resize inside the transform if needed.")
-            out.append(result.to(images.dtype))
+                try:
+                    result = self.fn(image.clone())
+                except Exception as exc:  # noqa: BLE001 - the user's callable failed: say which and why, in one line
+                    first = (str(exc).strip().splitlines() or [""])[0][:200]
+                    raise InvalidParameterError(
+                        f"The transform {self.name!r} raised {exc.__class__.__name__}: {first} (called on a float "
+                        f"image {tuple(image.shape)} in [0, 1], as every callable transform is).") from None
+            out.append(self._checked(result, image))
         return torch.stack(out) if out else images.clone()
+
+    def _checked(self, result: Any, image: Tensor) -> Tensor:
+        """``result`` as float pixels in [0, 1] like ``image``, or a one-line error saying what it is instead."""
+        fix = "a callable transform maps a float image in [0, 1] to one of the same shape, dtype and device"
+        if not isinstance(result, Tensor) or result.shape != image.shape:
+            got = f"a tensor of shape {tuple(result.shape)}" if isinstance(result, Tensor) else type(result).__name__
+            raise InvalidParameterError(
+                f"The transform {self.name!r} must return a tensor of the image's shape {tuple(image.shape)}; got "
+                f"{got}. A controlled pair keeps the model's input size: resize inside the transform if needed.")
+        if not result.dtype.is_floating_point:
+            raise InvalidParameterError(
+                f"The transform {self.name!r} returned a {str(result.dtype).removeprefix('torch.')} tensor for a float "
+                f"image in [0, 1]; {fix} (convert back with v2.ToDtype(torch.float32, scale=True)).")
+        if result.device != image.device:
+            raise InvalidParameterError(f"The transform {self.name!r} returned a tensor on {result.device} for an "
+                                        f"image on {image.device}; {fix}.")
+        if not bool(torch.isfinite(result).all()):
+            raise InvalidParameterError(f"The transform {self.name!r} returned NaN or infinite values; {fix}.")
+        lo, hi = float(result.min()), float(result.max())
+        if lo < -OVERSHOOT or hi > 1 + OVERSHOOT:
+            raise InvalidParameterError(
+                f"The transform {self.name!r} returned values in [{lo:.3g}, {hi:.3g}] for an image in [0, 1]; {fix}. "
+                "A Normalize inside it normalises twice (invmeter applies the model's normalisation after the "
+                "transform): remove it.")
+        return result.to(image.dtype).clamp(0.0, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {"spec": self.name, "callable": repr(self.fn)[:300], "level": "image",

@@ -14,7 +14,7 @@ from invmeter.transforms import functional as K
 from invmeter.transforms.registry import TransformFamily, get_family
 
 __all__ = ["TransformStep", "TransformSpec", "SampledTransforms", "parse_transform", "parse_transform_list",
-           "parse_dataset_transform", "parse_magnitude", "apply_transforms"]
+           "split_transform_list", "parse_dataset_transform", "parse_magnitude", "apply_transforms"]
 
 INTERPOLATION = "bilinear"
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic")
@@ -258,24 +258,63 @@ def _parse_step(text: str) -> TransformStep:
 
 
 def parse_transform(text: str | TransformSpec, *, interpolation: str = INTERPOLATION, fill: float = FILL) -> TransformSpec:
-    """Parse ``'rotation'``, ``'rotation:45'``, ``'color_jitter:hue=0.1'`` or compositions ``'rotation:45+blur'``
-    (``interpolation`` and ``fill`` apply to the geometric steps)."""
+    """Parse ``'rotation'``, ``'rotation:45'``, ``'color_jitter:hue=0.1,saturation=0.2'`` or compositions
+    ``'rotation:45+blur'`` (``interpolation`` and ``fill`` apply to the geometric steps). A list of several specs
+    (``'rotation,hflip'``) is refused: :func:`parse_transform_list` reads lists."""
     if isinstance(text, TransformSpec):
         return text
     if not isinstance(text, str) or not text.strip():
         raise InvalidParameterError(f"A transform must be a name such as 'rotation'. Got {text!r}.")
+    items = split_transform_list(text)
+    if len(items) > 1:
+        raise InvalidParameterError(f"{text!r} is a list of {len(items)} transforms (',' separates specs); one is "
+                                    f"expected here. Give them one at a time, or compose them with '+': "
+                                    f"{'+'.join(items)!r}.")
     return TransformSpec(tuple(_parse_step(part) for part in text.split("+")), interpolation=interpolation, fill=fill)
 
 
+def _is_option(item: str) -> bool:
+    """``key=value`` with no family before it: an option continuing the spec before it."""
+    key, eq, _ = item.partition("=")
+    return bool(eq) and ":" not in key and "+" not in key
+
+
+def split_transform_list(text: str) -> list[str]:
+    """The one grammar for lists of transform specs, as strings: ``,`` separates specs, ``+`` composes within one,
+    and an item ``key=value`` continues the options of the spec before it, so
+    ``rotation,color_jitter:hue=0.1,saturation=0.2`` is two specs (``rotation``; ``color_jitter`` with two
+    options). Empty items and an option with no spec taking options before it are one-line errors."""
+    specs: list[str] = []
+    for part in text.split(","):
+        item = part.strip()
+        if not item:
+            raise InvalidParameterError(f"Empty transform spec in {text!r}: expected a comma-separated list of "
+                                        "transform specs, e.g. rotation,blur.")
+        if not _is_option(item):
+            specs.append(item)
+        elif specs and _is_option(specs[-1].rpartition("+")[2].partition(":")[2].rpartition(",")[2]):
+            specs[-1] += "," + item
+        else:
+            before = f"follows {specs[-1]!r}, which takes none" if specs else "starts the list"
+            raise InvalidParameterError(f"{item!r} in {text!r} is an option (key=value) but {before}; write options "
+                                        "after their family, e.g. color_jitter:hue=0.1,saturation=0.2.")
+    return specs
+
+
 def parse_transform_list(text: str | TransformSpec | list[str | TransformSpec]) -> list[TransformSpec]:
-    """The one grammar for lists: ``,`` separates specs and ``+`` composes within one (``rotation+blur,hflip`` is
-    two specs: rotate then blur, and flip)."""
+    """The one grammar for lists (:func:`split_transform_list`): ``,`` separates specs, ``+`` composes within one
+    (``rotation+blur,hflip`` is two specs: rotate then blur, and flip), and ``key=value`` items continue a spec's
+    options (``color_jitter:hue=0.1,saturation=0.2`` is one spec). A list of strings: each item is such a list."""
     if isinstance(text, TransformSpec):
         return [text]
-    items = [t for t in text.split(",")] if isinstance(text, str) else list(text)
-    if not items or any(isinstance(t, str) and not t.strip() for t in items):
-        raise InvalidParameterError(f"Expected a comma-separated list of transform specs, e.g. rotation,blur. Got {text!r}.")
-    return [parse_transform(t) for t in items]
+    if isinstance(text, str):
+        if not text.strip():
+            raise InvalidParameterError(f"A transform must be a name such as 'rotation'. Got {text!r}.")
+        return [parse_transform(item) for item in split_transform_list(text)]
+    items = list(text)
+    if not items:
+        raise InvalidParameterError("Expected at least one transform spec, e.g. rotation.")
+    return [spec for item in items for spec in parse_transform_list(item)]
 
 
 def parse_dataset_transform(text: str | TransformSpec | None) -> TransformSpec | None:
