@@ -163,10 +163,14 @@ def test_the_docs_tables_are_the_committed_results() -> None:
 
 def test_the_tables_count_verdicts_and_compare_effects_with_the_paper(tmp_path: Path) -> None:
     claims = judge(fig2.claims, _fig2_rows([0.14, 0.2, 0.05]), "cpu")  # gaps: the paper's is 0.07
-    results = {"fig2": {"claims": [c.to_dict() for c in claims]}}
+    redrawn, fixed = {"config": {"redraw": True}}, {"config": {}}
+    results = {"fig2": {"claims": [c.to_dict() for c in claims], "scale": {"redraw": True}, "cells": [fixed, redrawn]},
+               "fig3": {"claims": [c.to_dict() for c in claims[:1]], "scale": {}},  # a run from before --redraw
+               "fig4": {"claims": [c.to_dict() for c in claims[:1]], "scale": {"redraw": True}, "cells": [fixed]}}
     tally = tally_table(results)
-    assert "| fig2 | 2 | 1 | 0 |" in tally and "C2-gap[resnet18] ✘ (0: ✘ · 1: ✔ · 2: ✘)" in tally
-    assert "| **all** | **2** | **1** | **0** | of 3 claims |" in tally
+    assert "| fig2 | drawn every epoch | 2 | 1 | 0 |" in tally and "C2-gap[resnet18] ✘ (0: ✘ · 1: ✔ · 2: ✘)" in tally
+    assert "| fig3 | fixed splits | 0 | 1 | 0 |" in tally and "| fig4 | nothing to draw | 0 | 1 | 0 |" in tally
+    assert "| **all** | | **2** | **3** | **0** | of 5 claims |" in tally
     effects = effects_table(results)
     assert "| fig2 | C2-gap[resnet18] | 0.130 (0.140, 0.200, 0.050) | 0.070 | 1.86× | yes |" in effects
     assert "| fig2 | C2-none[resnet18] | 0.050 (0.050, 0.050, 0.050) | 0.050 | 1.00× | yes |" in effects

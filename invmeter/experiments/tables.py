@@ -21,7 +21,7 @@ from typing import Any
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments.claims import STATUSES, SYMBOLS
 
-__all__ = ["MARKERS", "effects_table", "load_results", "tally_table", "write_tables"]
+__all__ = ["MARKERS", "effects_table", "load_results", "protocol", "tally_table", "write_tables"]
 
 MARKERS = ("tally", "effects")
 _END = "<!-- /tables -->"
@@ -39,9 +39,22 @@ def _seeds(claim: dict[str, Any]) -> str:
     return " · ".join(f"{s}: {SYMBOLS[v['status']]}" for s, v in claim["per_seed"].items())
 
 
+def protocol(result: dict[str, Any]) -> str:
+    """The training protocol a run used, from its record: transforms drawn again every epoch (the paper's), fixed
+    splits (``--fixed-split``, and every run recorded before the option: its scale has no ``redraw``), or nothing to
+    draw (no cell's data has transforms: its cells are the same under both)."""
+    if not result.get("scale", {}).get("redraw"):
+        return "fixed splits"
+    if any(cell.get("config", {}).get("redraw") for cell in result.get("cells", ())):
+        return "drawn every epoch"
+    return "nothing to draw"
+
+
 def tally_table(results: Mapping[str, dict[str, Any]]) -> str:
-    """Markdown: per figure, its tally and each claim's verdict with its per-seed verdicts; then the totals."""
-    lines = ["| figure | holds | fails | inconclusive | claims: verdict (per seed) |", "| --- | --- | --- | --- | --- |"]
+    """Markdown: per figure, the protocol its run used, its tally and each claim's verdict with its per-seed verdicts;
+    then the totals."""
+    lines = ["| figure | protocol | holds | fails | inconclusive | claims: verdict (per seed) |",
+             "| --- | --- | --- | --- | --- | --- |"]
     totals = dict.fromkeys(STATUSES, 0)
     for name, result in results.items():
         claims = result["claims"]
@@ -51,9 +64,9 @@ def tally_table(results: Mapping[str, dict[str, Any]]) -> str:
         for s in STATUSES:
             totals[s] += counts[s]
         shown = "; ".join(f"{c['id']} {SYMBOLS[c['status']]} ({_seeds(c)})" for c in claims)
-        lines.append(f"| {name} | {counts['holds']} | {counts['fails']} | {counts['inconclusive']} | {shown} |")
+        lines.append(f"| {name} | {protocol(result)} | {counts['holds']} | {counts['fails']} | {counts['inconclusive']} | {shown} |")
     n = sum(totals.values())
-    lines.append(f"| **all** | **{totals['holds']}** | **{totals['fails']}** | **{totals['inconclusive']}** | of {n} "
+    lines.append(f"| **all** | | **{totals['holds']}** | **{totals['fails']}** | **{totals['inconclusive']}** | of {n} "
                  "claims |")
     return "\n".join(lines)
 
