@@ -6,7 +6,7 @@
 #      rendered on the GPU) per architecture, in float32 and bf16 + channels-last, ResNet-18 also compiled and as 4
 #      cells at once (benchmarks/bench_gpu_epoch.py);
 #   3. the dry run of the whole paper preset at the measured rates (float32, and --amp --jobs 4).
-# Needs invmeter's dependencies (pip install -e '.[dev]'); run from anywhere: bash benchmarks/gpu_check.sh
+# Needs invmeter's dependencies (pip install -e '.[test]'); run from anywhere: bash benchmarks/gpu_check.sh
 # Writes its log and the measurements to ${OUT:-benchmarks/results/gpu_check} (gpu_check.log, gpu_epoch.json,
 # dry_run.txt); `invmeter reproduce --dry-run` run from the repository root reads gpu_epoch.json from there.
 set -euo pipefail
@@ -22,7 +22,7 @@ step() { echo; echo "== $1 (at $((SECONDS - start)) s)"; }
 step "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "nvidia-smi not found"
 echo "cores: $(nproc)"
-"$PYTHON" -c "import invmeter" 2>/dev/null || { echo "invmeter does not import: pip install -e '.[dev]' first"; exit 1; }
+"$PYTHON" -c "import invmeter" 2>/dev/null || { echo "invmeter does not import: pip install -e '.[test]' first"; exit 1; }
 "$PYTHON" -c "import torch, sys; ok = torch.cuda.is_available(); print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name() if ok else 'NO CUDA DEVICE'); sys.exit(0 if ok else 1)"
 
 step "1. CUDA tests"

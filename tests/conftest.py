@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -151,4 +152,23 @@ def background_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ch, cw = int(h * rng.uniform(0.4, 0.8)), int(w * rng.uniform(0.4, 0.8))
         top, left = rng.integers(0, h - ch), rng.integers(0, w - cw)
         Image.fromarray(img[top : top + ch, left : left + cw, :3]).resize((cw // 3, ch // 3)).save(root / f"bg{k}.jpg")
+    return root
+
+
+@pytest.fixture(scope="session")
+def si_score_folder(tmp_path_factory: pytest.TempPathFactory, background_folder: Path) -> Path:
+    """A folder in SI-score's layout: ``foregrounds/<class>/<id>_<n>.png`` (RGBA) and ``backgrounds/*.jpg``. 10 object
+    classes cut from the scikit-image photos (seeded 64x48 crops with an elliptical alpha), the 6 background photos."""
+    root = tmp_path_factory.mktemp("si-score")
+    rng = np.random.default_rng(2)
+    photos = list(_photos().items())
+    for k in range(10):
+        name, img = photos[k % len(photos)]
+        h, w = img.shape[:2]
+        top, left = rng.integers(0, h // 2), rng.integers(0, w // 2)
+        crop = np.asarray(Image.fromarray(img[top : top + h // 2, left : left + w // 2, :3]).resize((48, 64)))
+        folder = root / "foregrounds" / f"{name}{k}"
+        folder.mkdir(parents=True)
+        Image.fromarray(np.dstack([crop, _ellipse_alpha(64, 48)]), "RGBA").save(folder / f"{k:04d}_1_1.png")
+    shutil.copytree(background_folder, root / "backgrounds")
     return root
