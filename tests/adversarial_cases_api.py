@@ -19,8 +19,9 @@ from torch.utils.data import DataLoader, TensorDataset
 import invmeter
 from invmeter import functional as F
 from invmeter.api import make_transforms2d
-from invmeter.data import BuiltSplit
+from invmeter.data import BuiltSplit, Transforms2D
 from invmeter.data._files import read_rgb
+from invmeter.data.redraw import RedrawnSplit
 from invmeter.metrics import LinearProbe
 from invmeter.pipeline.settings import ScoreSettings
 from invmeter.streaming.metric import InvarianceMetric
@@ -253,6 +254,13 @@ _MODELS = [
     Case("api-train-config-vgg-16px", lambda fx: TrainConfig.for_transforms2d(arch="cifar:vgg11", image_size=16),
          Error(r"cifar:vgg11 needs images of at least 32 pixels")),
     Case("api-train-config-data", lambda fx: TrainConfig(data=42), Error(r"'data' parameter must be a dataset")),
+    Case("api-train-config-redraw-text", lambda fx: TrainConfig(redraw="no"),
+         Error(r"'redraw' parameter must be True or False. Got 'no'")),
+    Case("api-redrawn-split-without-transforms", lambda fx: RedrawnSplit(Transforms2D(objects=(0, 1)), "train", 8, 0),
+         Error(r"Only a Transforms-2D dataset with transforms can be drawn again every epoch")),
+    Case("api-redrawn-split-epoch-zero", lambda fx: RedrawnSplit(
+        Transforms2D(objects=(0, 1), transforms=invmeter.parse_transform("rotation"), image_size=16), "train", 8,
+        0).images(0), Error(r"'epoch' parameter must be an integer >= 1")),
 ]
 
 _TRANSFORMS = [

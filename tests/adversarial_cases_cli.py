@@ -647,6 +647,8 @@ _REPRODUCE = [
          Error(r"--throughput only applies to --dry-run")),
     Case("reproduce-throughput-not-a-number", fig2("--throughput", "fast", "--dry-run"),
          Error(r"--throughput takes images per second.*Got 'fast'")),
+    Case("reproduce-throughput-file-missing", fig2("--throughput", "{out}/gpu_epoch.json", "--dry-run"),
+         Error(r"--throughput .*gpu_epoch.json.*no such file; run benchmarks/gpu_check.sh")),
     Case("reproduce-paper-without-data", ("reproduce", "fig2", "--preset", "paper", "--out", "{out}/r"),
          Error(r"paper preset needs the paper's data.*--allow-standin")),
     Case("reproduce-out-is-a-file", fig7("--out", "{afile}"),

@@ -1,5 +1,6 @@
-"""CUDA code paths: a training step (float32 and bfloat16 autocast), feature extraction and score against the CPU,
-resume, and cells sharing one GPU. Skipped without CUDA (benchmarks/gpu_check.sh runs them on a GPU box)."""
+"""CUDA code paths: a training step (float32 and bfloat16 autocast), an epoch rendered on the GPU, feature
+extraction and score against the CPU, resume, and cells sharing one GPU. Skipped without CUDA
+(benchmarks/gpu_check.sh runs them on a GPU box)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import torch
 
 import invmeter
 from invmeter.data.build import build_split
+from invmeter.data.redraw import RedrawnSplit
+from invmeter.data.transforms2d import Transforms2D
 from invmeter.experiments import reproduce
 from invmeter.models.representation import extract_images
 from invmeter.runner.settings import use_deterministic
 from invmeter.training.loop import STATE_FILE, TrainConfig, train
+from invmeter.transforms import parse_transform
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -46,6 +50,18 @@ def test_a_training_step_on_the_gpu(amp: bool) -> None:
     assert all(np.isfinite(row["train_loss"]) for row in result.history)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] * 1.5
     assert 0.0 <= result.test_accuracy <= 1.0
+
+
+def test_an_epoch_rendered_on_the_gpu_matches_the_cpu(exact_gpu: None) -> None:
+    """The trainer renders redrawn epochs on the GPU: the same scenes and parameters as on the CPU, the pixels equal
+    up to float rounding (a level of 255 at a few edge pixels); rotation + scale + brightness + blur cover the
+    warp, colour and convolution kernels."""
+    data = Transforms2D(objects=tuple(range(5)), transforms=parse_transform("scale+rotation+brightness+blur"))
+    gpu, cpu = RedrawnSplit(data, "train", 500, 0, device="cuda"), RedrawnSplit(data, "train", 500, 0)
+    a, b = gpu.images(3), cpu.images(3)
+    assert a.is_cuda and a.dtype == torch.uint8
+    diff = (a.cpu().int() - b.int()).abs()
+    assert int(diff.max()) <= 1 and float((diff > 0).float().mean()) < 0.01
 
 
 def test_features_and_score_on_the_gpu_match_the_cpu(exact_gpu: None) -> None:

@@ -79,6 +79,23 @@ def test_fig7_writes_the_example_grids(smoke_all: Path) -> None:
         assert grid.height == scale.image_size * 3 and grid.width > scale.n_test * scale.image_size * 3
 
 
+def test_figure_4_reuses_the_models_figure_3_trained(smoke_all: Path) -> None:
+    """reproduce all runs a cell once: Figure 4's reference, α = 0 and β = 0 models are Figure 3's (same ids), and
+    Figure 4's folder holds their records and hard links to their checkpoints."""
+    def models(fig: str) -> set[str]:
+        return {p.parent.name for p in (smoke_all / fig / "work").glob("*/model.safetensors")}
+
+    shared = models("fig3") & models("fig4")
+    assert len(shared) == 4  # C, C+O with CIFAR labels (= α 0), C+O with object labels, O; β = 0 is C
+    fig4_records = {p.stem for p in (smoke_all / "fig4" / "cells").glob("*.json")}
+    assert len({p.stem for p in (smoke_all / "fig3" / "cells").glob("*.json")} & fig4_records) == 4 + 4 * 2
+    for cell_id in shared:
+        original, linked = (smoke_all / f / "work" / cell_id / "model.safetensors" for f in ("fig3", "fig4"))
+        assert original.stat().st_ino == linked.stat().st_ino
+        assert (smoke_all / "fig4" / "cells" / f"{cell_id}.json").read_text() == (
+            smoke_all / "fig3" / "cells" / f"{cell_id}.json").read_text()
+
+
 def test_a_rerun_reuses_every_finished_cell(smoke_all: Path) -> None:
     before = json.loads((smoke_all / "fig2" / "results.json").read_text())
     lines: list[str] = []

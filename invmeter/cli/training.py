@@ -26,7 +26,7 @@ def _train_default(name: str) -> Any:
 @click.option("--classes", type=int, default=10, show_default=True, help="Transforms-2D objects (classes) 0..K-1.")
 @click.option("--image-size", type=int, default=32, show_default=True, help="Image side in pixels.")
 @click.option("--n-train", type=int, default=_train_default("n_train"), show_default=True,
-              help="Training images (one fixed split, cached).")
+              help="Training scenes (images per epoch).")
 @click.option("--n-val", type=int, default=_train_default("n_val"), show_default=True, help="Validation images (every epoch).")
 @click.option("--n-test", type=int, default=_train_default("n_test"), show_default=True, help="Test images (once, at the end).")
 @click.option("--epochs", type=int, default=_train_default("epochs"), show_default=True, help="Passes over the training split.")
@@ -40,7 +40,12 @@ def _train_default(name: str) -> Any:
               help="CPU threads (0 = PyTorch's default, one per core); fewer help on a busy machine.")
 @click.option("--amp/--no-amp", default=_train_default("amp"), show_default=True, help="bfloat16 autocast on CUDA.")
 @click.option("--channels-last/--no-channels-last", default=_train_default("channels_last"), show_default=True,
-              help="NHWC weights on CUDA.")
+              help="NHWC weights and inputs on CUDA.")
+@click.option("--compile/--no-compile", default=_train_default("compile"), show_default=True,
+              help="torch.compile the model on CUDA.")
+@click.option("--redraw/--fixed-split", default=_train_default("redraw"), show_default=True,
+              help="Draw the training split's transform parameters again every epoch (the paper's protocol), or "
+                   "train on one fixed split, rendered once and cached.")
 @click.option("--track", default=None, metavar="T1,T2",
               help="Measure invariance and l2_ratio to these transforms after every epoch, e.g. rotation,hflip.")
 @click.option("--track-images", type=int, default=_train_default("track_images"), show_default=True,
@@ -136,6 +141,10 @@ def data_preview(out: str, n: int, **options: Any) -> None:
 @click.option("--address", default=None, help="Ray cluster address (--executor ray); default: a local instance.")
 @click.option("--gpus-per-cell", type=float, default=0.0, show_default=True, help="GPUs each Ray task requests.")
 @click.option("--amp", is_flag=True, help="Train with bfloat16 autocast on a GPU (default: float32, as the paper).")
+@click.option("--compile", is_flag=True, help="torch.compile every trained model on a GPU.")
+@click.option("--fixed-split", is_flag=True,
+              help="Train and fit last layers on fixed splits drawn once (the earlier protocol; reproduces its "
+                   "committed results) instead of transforms drawn again every epoch (the paper's).")
 @click.option("--deterministic", is_flag=True, help="Deterministic cuDNN/cuBLAS kernels on a GPU (slower).")
 @click.option("--data-cache/--no-data-cache", default=None,
               help="Keep rendered splits on disk [default: yes, except at the paper preset: rendered in memory].")

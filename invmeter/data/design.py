@@ -8,7 +8,7 @@ Transform sets are composed in the paper's order unless asked otherwise (:func:`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -22,6 +22,8 @@ __all__ = [
     "KIND_ORDER",
     "PAPER_OBJECT_COUNT",
     "PAPER_ORDER",
+    "TMLR_CATALOGUE",
+    "TMLR_KINDS",
     "compose",
     "direct_sum",
     "figure2_datasets",
@@ -43,6 +45,17 @@ PAPER_ORDER = (
     "blur", "noise", "pixelate", "erasing",
 )
 """Composition order of a transform set: geometric -> photometric -> corruption (paper.md §1.5, §4.1)."""
+TMLR_CATALOGUE = (
+    "scale", "translation", "vflip", "hflip", "rotation", "shear",  # geometric
+    "hue", "brightness", "grayscale", "posterize", "invert", "sharpen",  # photometric
+    "blur", "noise", "pixelate", "erasing", "contrast",  # corruption (the paper's code also has elastic)
+)
+"""The paper's code's catalogue of 18 transforms (paper.md §1.5) as invmeter's families, in its order: all but
+``elastic``, which invmeter does not implement. ``color_jitter`` (the ICLR text's family) is not in it: the code splits
+it into ``hue``, ``brightness`` and ``contrast``."""
+TMLR_KINDS = {"contrast": "corruption"}
+"""Where the paper's code files a family under another category than invmeter's registry (its corruption list has
+``contrast``)."""
 
 
 def _steps(transforms: TransformSpec | Iterable[str | TransformStep]) -> list[TransformStep]:
@@ -163,15 +176,17 @@ def sample_transform_sets(
 
 
 def sample_transform_sets_by_kind(
-    n_sets: int, *, seed: int, pool: Sequence[str] | None = None
+    n_sets: int, *, seed: int, pool: Sequence[str] | None = None, kinds: Mapping[str, str] | None = None
 ) -> tuple[TransformSpec, ...]:
     """Disjoint transform sets with one family of each kind (geometric, photometric, corruption) each: the
-    paper's Figure 2 design (for each kind, draw ``n_sets`` distinct families; set i gets the i-th).
+    paper's Figure 2 design (for each kind, draw ``n_sets`` distinct families; set i gets the i-th), composed in
+    that kind order. With ``pool=TMLR_CATALOGUE, kinds=TMLR_KINDS`` it is the paper's code's draw (paper.md §4.1).
 
     Args:
         n_sets: Number of sets (the paper: 2, target and disjoint).
         seed: Seeds the draw.
         pool: Transform specs to draw from (default: every registered family).
+        kinds: ``{family: kind}`` where a family's kind differs from the registry's (e.g. :data:`TMLR_KINDS`).
 
     Example:
         >>> t1, t2 = sample_transform_sets_by_kind(2, seed=0)
@@ -182,8 +197,9 @@ def sample_transform_sets_by_kind(
     steps = _pool_steps(list_transforms() if pool is None else pool)
     rng = np.random.default_rng(seed)
     picks: list[list[TransformStep]] = [[] for _ in range(n_sets)]
+    kind_of = {**{s.family: s.info.kind for s in steps}, **(kinds or {})}
     for kind in KIND_ORDER:
-        candidates = [s for s in steps if s.info.kind == kind]
+        candidates = [s for s in steps if kind_of[s.family] == kind]
         if not candidates:
             continue
         if len(candidates) < n_sets:

@@ -153,6 +153,11 @@ class Transforms2D:
         backgrounds = torch.randint(self.background_source.count, (n // 2,), generator=generator)[slots]
         return Scenes(labels, backgrounds, self._sample_transforms(labels, generator, slots)), reference
 
+    def redraw(self, scenes: Scenes, generator: torch.Generator) -> Scenes:
+        """The same scenes (classes, objects, backgrounds) with the dataset's transform parameters drawn again from
+        ``generator``: what the paper's on-the-fly generation gives a scene in another epoch (paper.md §1.4)."""
+        return Scenes(scenes.labels, scenes.backgrounds, self._sample_transforms(scenes.labels, generator))
+
     def _sample_transforms(self, labels: Tensor, generator: torch.Generator, slots: Tensor | None = None
                            ) -> SampledTransforms | None:
         """Per-sample parameters of every class group's spec, concatenated into one spec; a sample's parameters

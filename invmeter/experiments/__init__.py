@@ -22,7 +22,7 @@ from invmeter.experiments import (
     pairs as _pairs,  # noqa: F401 - registers the paired-distance task
     selection,
 )
-from invmeter.experiments.budget import budget, format_budget, parse_throughput
+from invmeter.experiments.budget import budget, format_budget, resolve_rates
 from invmeter.experiments.claims import Claim
 from invmeter.experiments.common import PRESETS, Context, Figure, Scale, scale_for
 from invmeter.experiments.outputs import data_sources, deviations, write_outputs
@@ -47,13 +47,15 @@ def _names(figure: str) -> list[str]:
 
 
 def plan(figure: str, *, preset: str, seeds: Sequence[int] | None = None, archs: Sequence[str] | None = None,
-         context: Context | None = None, amp: bool = False) -> dict[str, tuple[Scale, list[Cell]]]:
-    """``{figure name: (scale, cells)}`` for one figure or ``"all"``, without running anything."""
+         context: Context | None = None, amp: bool = False, compile: bool = False,
+         fixed_split: bool = False) -> dict[str, tuple[Scale, list[Cell]]]:
+    """``{figure name: (scale, cells)}`` for one figure or ``"all"``, without running anything (``fixed_split``:
+    the fixed-split protocol instead of transforms drawn again every epoch, see :class:`Scale`)."""
     context = context or Context()
     out = {}
     for name in _names(figure):
         fig = FIGURES.get(name) or EXPERIMENTS[name]
-        scale = scale_for(fig, preset, seeds, archs, amp)
+        scale = scale_for(fig, preset, seeds, archs, amp, compile=compile, fixed_split=fixed_split)
         out[name] = (scale, fig.cells(scale, context))
     return out
 
@@ -81,22 +83,28 @@ def _check_data(names: Sequence[str], preset: str, context: Context, allow_stand
 
 
 def dry_run(figure: str, *, preset: str, seeds: Sequence[int] | None = None, archs: Sequence[str] | None = None,
-            context: Context | None = None, amp: bool = False, jobs: int = 1, data_cache: bool | None = None,
-            throughput: str | None = None) -> str:
+            context: Context | None = None, amp: bool = False, compile: bool = False, fixed_split: bool = False,
+            jobs: int = 1, data_cache: bool | None = None, throughput: str | None = None) -> str:
     """The report ``reproduce --dry-run`` prints: every figure's cells, image passes, GPU-hours and the peak disk,
-    the data it would use; nothing runs. ``throughput``: see :func:`invmeter.experiments.budget.parse_throughput`."""
+    the data it would use; nothing runs. ``throughput``: measured rates, a gpu_check file or numbers (see
+    :func:`invmeter.experiments.budget.resolve_rates`; default: the gpu_check file if there is one, else the stated
+    assumption)."""
     context = context or Context()
-    rates = parse_throughput(throughput)
-    planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp)
+    rates = resolve_rates(throughput, amp=amp, compile=compile, jobs=max(jobs, 1))
+    planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp, compile=compile,
+                   fixed_split=fixed_split)
     cache = preset != "paper" if data_cache is None else data_cache
-    b = budget({name: cells for name, (_, cells) in planned.items()}, throughput=rates, jobs=max(jobs, 1),
-               data_cache=cache)
+    b = budget({name: cells for name, (_, cells) in planned.items()}, throughput=rates.throughput, jobs=max(jobs, 1),
+               data_cache=cache, packing=rates.packing)
     problems = standin_problems(list(planned), context)
     data = ("Data: the paper's sources are given." if not problems else
             "Data: " + "; ".join(problems) + (". The paper preset refuses to run on them without --allow-standin."
                                               if preset == "paper" else "."))
-    head = f"Dry run of `invmeter reproduce {figure} --preset {preset}`: nothing was run."
-    return "\n\n".join([head, format_budget(b, measured=throughput is not None), data])
+    flags = "".join(f" --{name.replace('_', '-')}" for name, on in (("amp", amp), ("compile", compile),
+                                                                    ("fixed_split", fixed_split)) if on)
+    head = f"Dry run of `invmeter reproduce {figure} --preset {preset}{flags} --jobs {max(jobs, 1)}`: nothing was run."
+    n_seeds = max(len(scale.seeds) for scale, _ in planned.values())
+    return "\n\n".join([head, format_budget(b, rates=rates, seeds=n_seeds), data])
 
 
 def reproduce(
@@ -112,6 +120,8 @@ def reproduce(
     address: str | None = None,
     gpus_per_cell: float = 0.0,
     amp: bool = False,
+    compile: bool = False,
+    fixed_split: bool = False,
     deterministic: bool = False,
     data_cache: bool | None = None,
     allow_standin: bool = False,
@@ -125,6 +135,9 @@ def reproduce(
         jobs: Cells run at once by the local executor (0 = auto: one per core on a CPU-only machine, one with a
             GPU; with a GPU, N > 1 share it, each bounded to 90% / N of its memory).
         amp: Train with bfloat16 autocast on a GPU (the paper: float32); recorded in every cell's provenance.
+        compile: ``torch.compile`` every trained model on a GPU.
+        fixed_split: Train and fit last layers on fixed splits, drawn once (the earlier protocol, whose committed
+            results this reproduces) instead of drawing the transform parameters again every epoch (the paper's).
         deterministic: Deterministic cuDNN/cuBLAS kernels (see :mod:`invmeter.runner.settings`).
         data_cache: Keep rendered splits on disk (default: yes, except at the ``paper`` preset, whose splits would
             take about 80 GB; they are rendered in memory instead, the same bytes).
@@ -134,7 +147,8 @@ def reproduce(
     """
     names = _names(figure)
     context = context or Context()
-    planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp)  # checks every option
+    planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp, compile=compile,
+                   fixed_split=fixed_split)  # checks every option
     if not cached_only:
         _check_data(names, preset, context, allow_standin)
     command = ("invmeter " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -143,18 +157,29 @@ def reproduce(
     settings = RunSettings.for_jobs(jobs, cell_threads(jobs), deterministic=deterministic, amp=amp,
                                     data_cache=preset != "paper" if data_cache is None else data_cache)
     results = {}
+    finished: list[Path] = []  # the folders of this run's finished figures: their cells are shared (fig3's in fig4)
     with worker_pool(jobs) if jobs > 1 and executor == "local" else nullcontext() as pool:  # started once for all
         for name, (scale, cells) in planned.items():
             fig = FIGURES.get(name) or EXPERIMENTS[name]
             fig_out = Path(out) / name if figure == "all" else Path(out)
             log(f"{name} ({preset}): {fig.TITLE}")
-            for other in getattr(fig, "REUSES", ()):  # the same cells another figure finished beside this one
-                if (fig_out.parent / other).is_dir() and (fig_out.parent / other).resolve() != fig_out.resolve():
-                    if reused := adopt_cells(cells, fig_out.parent / other, fig_out):
-                        log(f"{name}: reusing {len(reused)} finished cells of {fig_out.parent / other}")
+            for source in [*finished, *_siblings(fig, name, fig_out)]:  # cells another figure finished: reused
+                if source.is_dir() and source.resolve() != fig_out.resolve() and (
+                        reused := adopt_cells(cells, source, fig_out)):
+                    log(f"{name}: reusing {len(reused)} finished cells of {source}")
             records = run_cells(cells, fig_out, executor=executor, jobs=jobs, pool=pool, address=address,
                                 gpus_per_cell=gpus_per_cell, settings=settings, cached_only=cached_only, log=log)
             notes = [*getattr(fig, "notes", lambda ctx: [])(context), data_sources(fig, context),
                      deviations(fig, preset, scale)]
             results[name] = write_outputs(fig_out, fig, preset, scale, cells, records, command, notes, log)
+            finished.append(fig_out)
     return results
+
+
+def _siblings(fig: Figure, name: str, fig_out: Path) -> list[Path]:
+    """The folders beside ``fig_out`` of the figures whose cells ``fig`` shares (its ``REUSES``): ``<other>`` as
+    ``reproduce all`` names them, and ``<other><suffix>`` when ``fig_out`` is ``<name><suffix>`` (``fig3-cpu``
+    beside ``fig4-cpu``)."""
+    suffix = fig_out.name[len(name):] if fig_out.name.startswith(name) else ""
+    ends = dict.fromkeys(("", suffix))
+    return [fig_out.parent / f"{other}{end}" for other in getattr(fig, "REUSES", ()) for end in ends]

@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from invmeter._utils.device import resolve_device
 from invmeter.data.backgrounds import ProceduralBackgrounds, load_background_source
 from invmeter.data.build import build_split
 from invmeter.data.cifar import Cifar10Folder, load_cifar10
 from invmeter.data.pasted import PastedObjects
 from invmeter.data.prototypes import ImageObjects, ProceduralObjects, load_object_source
+from invmeter.data.redraw import DRAWN_EVERY_EPOCH, RedrawnSplit, redraws
 from invmeter.data.standin import Cifar10StandIn
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import CheckpointError
@@ -143,6 +145,7 @@ def train_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir:
     from invmeter.training.loop import STATE_FILE, TrainConfig, train
 
     options = {k: v for k, v in config.items() if k != "dataset"}
+    options.setdefault("redraw", False)  # a cell without the key trains on a fixed split (the earlier protocol)
     # train with the thread count the runner chose, not every core: same numbers everywhere
     cfg = TrainConfig(data=dataset_from_config(config["dataset"]), threads=settings.threads, **options)
     notes = [note] if (note := _fresh_workdir(workdir)) else []
@@ -159,6 +162,8 @@ def train_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir:
         "epochs": len(result.history),
         "train_seconds": round(result.seconds, 1),
         "precision": "bfloat16 autocast" if _amp_used(cfg) else "float32",
+        "training_data": (f"transforms drawn again every epoch ({DRAWN_EVERY_EPOCH})"
+                          if result.config.redraw and redraws(cfg.data) else "one fixed split"),
         **({"notes": notes} if notes else {}),
     }
 
@@ -169,9 +174,13 @@ def _amp_used(cfg: Any) -> bool:
 
 
 def _target_splits(config: dict[str, Any], cache: bool) -> tuple[Any, Any]:
+    """The target's training scenes (a split redrawn on the device that extracts the features, with ``draws``) and
+    its fixed test split."""
     target = dataset_from_config(config["target"])
-    return (build_split(target, "train", config["n_train"], config["seed"], cache=cache),
-            build_split(target, "test", config["n_test"], config["seed"], cache=cache))
+    n, seed = config["n_train"], config["seed"]
+    train = (RedrawnSplit(target, "train", n, seed, device=resolve_device("auto")) if config.get("draws", 1) > 1
+             else build_split(target, "train", n, seed, cache=cache))
+    return train, build_split(target, "test", config["n_test"], seed, cache=cache)
 
 
 @cell_task("transfer")
@@ -183,8 +192,11 @@ def transfer_cell(config: dict[str, Any], deps: dict[str, dict[str, Any]], workd
 
     handle = load_checkpoint(_checkpoint(workdir, deps["model"]))
     train_split, test_split = _target_splits(config, settings.data_cache)
-    result = finetune_last_layer(handle, train_split, test_split, epochs=config.get("epochs", 25), seed=config["seed"])
-    return {"accuracy": result.test_accuracy, "train_accuracy": result.train_accuracy}
+    draws = config.get("draws", 1)
+    result = finetune_last_layer(handle, train_split, test_split, epochs=config.get("epochs", 25), draws=draws,
+                                 seed=config["seed"])
+    out = {"accuracy": result.test_accuracy, "train_accuracy": result.train_accuracy}
+    return {**out, "draws": draws} if draws > 1 else out
 
 
 def model_for(config: dict[str, Any], deps: dict[str, dict[str, Any]], workdir: Path, target: Any) -> ModelHandle:

@@ -2,12 +2,15 @@
 learn, with the paper's number beside ours.
 
 A figure's ``claims(rows, preset)`` returns one :class:`Check` per claim, computed on whatever rows it is given;
-:func:`judge` calls it on each seed's rows and on all rows (means over seeds) and combines the verdicts:
+:func:`judge` calls it on each seed's rows, then on the rows of the seeds it can judge (means over those seeds), and
+combines the verdicts:
 
 - a check is **inconclusive** when a model it relies on did not learn its own pretraining task (its test accuracy
   within :func:`learnt`'s margin of chance): its transfer numbers then measure failed training, not invariance;
-- a claim **holds** when it holds on the mean and on a majority of seeds; it is **inconclusive** when it is
-  inconclusive on the mean or when no majority of seeds is conclusive; otherwise it **fails**.
+- a seed on which a claim's check is inconclusive is **excluded** from that claim, with its reason: the claim's mean
+  and effect are over the other seeds;
+- a claim **holds** when it holds on that mean and on a majority of the seeds judged; it is **inconclusive** when no
+  more than half of all seeds can be judged, or when it is inconclusive on the mean; otherwise it **fails**.
 """
 
 from __future__ import annotations
@@ -118,9 +121,11 @@ class Claim:
 
     Attributes:
         status: ``holds``, ``fails`` or ``inconclusive`` (see the module docstring).
-        measured: The numbers on the means over seeds; ``effect`` likewise.
-        per_seed: ``{seed: {"status", "effect", "measured", "reason"}}``.
-        reason: Why the claim is inconclusive or fails although it holds somewhere ("" when it holds).
+        measured: The numbers on the means over the seeds judged (every seed on which the claim's check is
+            conclusive); ``effect`` likewise.
+        per_seed: ``{seed: {"status", "effect", "measured", "reason"}}`` (an inconclusive seed is excluded).
+        reason: Why the claim is inconclusive or fails, and which seeds were excluded and why ("" when it holds on
+            every seed judged and none was excluded).
         paper: The paper's numbers (``None`` when the paper reports none).
     """
 
@@ -155,32 +160,41 @@ class Claim:
 
 
 def combine(mean: Check, seeds: dict[str, Check]) -> tuple[str, str]:
-    """The verdict and its reason from the check on the means and the checks of each seed."""
+    """The verdict and its reason from the check on the means (over the seeds judged) and the checks of each seed;
+    a seed whose check is inconclusive is excluded, and its reason is part of the verdict's."""
     n = len(seeds)
     statuses = [c.status for c in seeds.values()]
     held, conclusive = statuses.count("holds"), n - statuses.count("inconclusive")
+    excluded = "; ".join(f"seed {s} excluded: {c.reason}" for s, c in seeds.items() if c.status == "inconclusive")
+    if conclusive * 2 <= n:
+        return "inconclusive", f"conclusive on {conclusive} of {n} seeds ({excluded.replace(' excluded', '')})"
     if mean.status == "inconclusive":
         return "inconclusive", f"on the mean over seeds: {mean.reason}"
-    if mean.holds and held * 2 > n:
-        return "holds", ""
-    if conclusive * 2 <= n:
-        why = "; ".join(f"seed {s}: {c.reason}" for s, c in seeds.items() if c.status == "inconclusive")
-        return "inconclusive", f"conclusive on {conclusive} of {n} seeds ({why})"
-    if not mean.holds:
-        return "fails", f"fails on the mean; holds on {held} of {n} seeds"
-    return "fails", f"holds on the mean but only on {held} of {n} seeds"
+    judged = f"{conclusive} seeds judged" if excluded else f"{n} seeds"
+    if mean.holds and held * 2 > conclusive:
+        return "holds", f"on {judged} ({excluded})" if excluded else ""
+    why = (f"fails on the mean; holds on {held} of {judged}" if not mean.holds
+           else f"holds on the mean but only on {held} of {judged}")
+    return "fails", f"{why} ({excluded})" if excluded else why
 
 
 def judge(check: Callable[[list[dict[str, Any]], str], list[Check]], rows: Sequence[dict[str, Any]],
           preset: str) -> list[Claim]:
-    """Run ``check`` (a figure's ``claims``) on all rows and on each seed's rows; one :class:`Claim` per check."""
+    """Run ``check`` (a figure's ``claims``) on each seed's rows, then on the rows of the seeds each claim can judge
+    (all seeds, less those on which its check is inconclusive); one :class:`Claim` per check."""
     rows = list(rows)
-    mean = check(rows, preset)
+    everything = check(rows, preset)
     seeds = sorted({r["seed"] for r in rows})
     per_seed = {str(s): {c.id: c for c in check([r for r in rows if r["seed"] == s], preset)} for s in seeds}
+    means: dict[tuple[str, ...], dict[str, Check]] = {}
     out = []
-    for c in mean:
+    for c in everything:
         mine = {s: checks[c.id] for s, checks in per_seed.items() if c.id in checks}
+        kept = tuple(s for s, k in mine.items() if k.status != "inconclusive")
+        if kept and len(kept) < len(mine):  # the mean over the seeds judged
+            if kept not in means:
+                means[kept] = {k.id: k for k in check([r for r in rows if str(r["seed"]) in kept], preset)}
+            c = means[kept].get(c.id, c)
         status, reason = combine(c, mine)
         out.append(Claim(
             id=c.id, text=c.text, status=status, measured=c.measured, effect=c.effect, reason=reason, paper=c.paper,

@@ -22,8 +22,8 @@ from invmeter.training.loop import resolve_arch
 from invmeter.transforms import PAPER_FAMILIES
 
 __all__ = [
-    "PAPER_FT_STEPS", "PRESETS", "Context", "Figure", "Scale", "l2_cell", "mean_by", "pair_cell", "scale_for",
-    "train_cell", "transfer_cell",
+    "PAPER_FT_STEPS", "PRESETS", "Context", "Figure", "Scale", "l2_cell", "mean_by", "pair_cell", "redrawn",
+    "scale_for", "train_cell", "transfer_cell",
 ]
 
 PRESETS = ("smoke", "cpu", "paper")
@@ -48,6 +48,14 @@ class Scale:
         families: Transform families the figure draws from (default: the paper's 8).
         amp: Train with bfloat16 autocast on a GPU (``--amp``; the paper trained in float32). Part of a training
             cell's config only when on, so float32 cells keep their ids.
+        compile: ``torch.compile`` the model of every training cell on a GPU (``--compile``); like ``amp``, in a
+            training cell's config only when on.
+        redraw: The paper's protocol: Transforms-2D training data draw their transform parameters again every epoch,
+            and the last layer is fit on ``ft_draws`` draws of the target's training scenes
+            (:mod:`invmeter.data.redraw`). ``False`` (``--fixed-split``): fixed splits, drawn once (invmeter's
+            earlier protocol; its cells keep their ids, so its committed results reproduce).
+        ft_draws: Draws of the target's training scenes the last layer is fit on (with ``redraw``); the last-layer
+            steps (``ft_steps``, or ``ft_epochs`` passes) are spread over all of them.
     """
 
     n_classes: int
@@ -68,6 +76,9 @@ class Scale:
     families: tuple[str, ...] = PAPER_FAMILIES
     widths: dict[str, float] = field(default_factory=dict)
     amp: bool = False
+    compile: bool = False
+    redraw: bool = True
+    ft_draws: int = 1
 
     def width_of(self, arch: str) -> float:
         """The channel multiplier ``arch`` trains at."""
@@ -105,23 +116,35 @@ class Figure(Protocol):
     def plot(self, rows: list[dict[str, Any]], path: Path) -> None: ...
 
 
+def redrawn(dataset: dict[str, Any]) -> bool:
+    """Whether a dataset config has transform parameters to draw again (Transforms-2D with transforms)."""
+    return dataset.get("kind") != "pasted" and bool(dataset.get("transforms") or any(dataset.get("class_transforms")
+                                                                                      or ()))
+
+
 def train_cell(scale: Scale, arch: str, dataset: dict[str, Any], seed: int, label: str, **meta: Any) -> Cell:
-    """Pretrain ``arch`` on ``dataset`` at the preset's sizes."""
+    """Pretrain ``arch`` on ``dataset`` at the preset's sizes. Switches that change the numbers (``amp``,
+    ``compile``, ``redraw``) are part of the config only when on, so cells without them keep their ids."""
     config = {
         "arch": arch, "width": scale.width_of(arch), "dataset": dataset, "n_train": scale.n_train, "n_val": scale.n_val,
         "n_test": scale.n_test, "epochs": scale.epochs, "batch_size": scale.batch_size, "lr": scale.lr, "seed": seed,
     }
-    if scale.amp:
-        config["amp"] = True
+    for switch, on in (("amp", scale.amp), ("compile", scale.compile), ("redraw", scale.redraw and redrawn(dataset))):
+        if on:
+            config[switch] = True
     return Cell("train", config, label=label, meta={"seed": seed, "arch": arch, **meta})
 
 
 def transfer_cell(scale: Scale, model: Cell, dataset: dict[str, Any], seed: int, label: str, **meta: Any) -> Cell:
-    """Fit ``model``'s last layer on ``dataset`` and score it (the row of a transfer table)."""
-    epochs = scale.ft_epochs
+    """Fit ``model``'s last layer on ``dataset`` (on ``ft_draws`` draws of its training scenes when the preset
+    redraws) and score it (the row of a transfer table)."""
+    draws = scale.ft_draws if scale.redraw and redrawn(dataset) else 1
+    epochs = math.ceil(scale.ft_epochs / draws)
     if scale.ft_steps is not None:
-        epochs = math.ceil(scale.ft_steps / math.ceil(scale.n_ft_train / FT_BATCH))
+        epochs = math.ceil(scale.ft_steps / math.ceil(draws * scale.n_ft_train / FT_BATCH))
     config = {"target": dataset, "n_train": scale.n_ft_train, "n_test": scale.n_ft_test, "epochs": epochs, "seed": seed}
+    if draws > 1:
+        config["draws"] = draws
     return Cell("transfer", config, deps={"model": model}, label=label, meta={**model.meta, **meta, "row": True})
 
 
@@ -153,9 +176,10 @@ def mean_by(rows: Sequence[dict[str, Any]], keys: Sequence[str], value: str = "a
 
 
 def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: Sequence[str] | None,
-              amp: bool = False) -> Scale:
+              amp: bool = False, *, compile: bool = False, fixed_split: bool = False) -> Scale:
     """The figure's preset, with ``seeds``/``archs`` overridden when given (distinct non-negative seeds; CIFAR
-    architectures that can run on the preset's image size) and ``amp`` switched on when asked."""
+    architectures that can run on the preset's image size), ``amp`` and ``compile`` switched on when asked, and
+    with ``fixed_split`` the fixed-split protocol instead of transforms drawn again every epoch."""
     if preset not in figure.SCALES:
         raise InvalidParameterError(f"Unknown preset {preset!r}; use one of {', '.join(figure.SCALES)}.")
     scale = figure.SCALES[preset]
@@ -168,4 +192,6 @@ def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: S
         if scale.image_size < minimum:
             raise InvalidParameterError(f"{arch} needs images of at least {minimum} pixels; the {preset} preset of "
                                         f"{figure.NAME} renders {scale.image_size}. Choose another architecture or preset.")
-    return replace(scale, amp=True) if amp else scale
+    if fixed_split:  # the earlier protocol, with the families it drew from (a figure's FIXED_SPLIT_FAMILIES)
+        scale = replace(scale, redraw=False, families=getattr(figure, "FIXED_SPLIT_FAMILIES", scale.families))
+    return replace(scale, amp=scale.amp or amp, compile=scale.compile or compile)

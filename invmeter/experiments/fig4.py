@@ -28,6 +28,7 @@ NAME = "fig4"
 TITLE = "Relevance α and availability β of pasted objects vs CIFAR and object transfer accuracy"
 TARGETS = ("C+O|C", "C+O|O")  # the tasks every model is re-fit on: C+O→C and C+O→O
 REFERENCES = ("C", "C+O|O", "O")  # Figure 3's other models, drawn as dashed lines
+REUSES = ("fig3",)  # its references, α = 0 and β = 0 models are Figure 3's cells: reused from fig3/ (or fig3-cpu/) beside it
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Figure 5: invariance transfers between classes.
 
-Objects O1, O2 and transform sets T1, T2 (disjoint, 3 of the paper's families each) give four datasets over all
-objects O1 ∪ O2: D_T1, D_T2, D_T1⊕T2 (O1 under T1 only, O2 under T2 only) and D_T1∘T2 (everything under both).
-A model is pretrained on each and its last layer re-fit on each.
+Objects O1, O2 and transform sets T1, T2 (disjoint; one geometric, one photometric and one corruption family each,
+drawn as the paper's code draws Figure 2's sets, paper.md §4.1) give four datasets over all objects O1 ∪ O2:
+D_T1, D_T2, D_T1⊕T2 (O1 under T1 only, O2 under T2 only) and D_T1∘T2 (everything under both). A model is
+pretrained on each and its last layer re-fit on each.
 """
 
 from __future__ import annotations
@@ -12,24 +13,29 @@ from typing import Any
 
 import numpy as np
 
-from invmeter.data.design import compose, direct_sum, make_dataset, sample_object_sets, sample_transform_sets
+from invmeter.data.design import TMLR_CATALOGUE, compose, direct_sum, make_dataset, sample_object_sets
 from invmeter.data.transforms2d import Transforms2D
+from invmeter.experiments import fig2
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
-from invmeter.experiments.fig2 import object_pool
+from invmeter.experiments.fig2 import object_pool, transform_sets
 from invmeter.report.plots import heatmap, save, subplots
 from invmeter.runner import Cell
 
 NAME = "fig5"
+FIXED_SPLIT_FAMILIES = fig2.FIXED_SPLIT_FAMILIES  # --fixed-split draws T1/T2 as Figure 2 does (its earlier draw)
 TITLE = "Invariance transfer between classes: T1, T2, T1⊕T2 and T1∘T2"
 DATASETS = ("T1", "T2", "T1+T2", "T1oT2")  # "T1+T2" is the direct sum T1⊕T2, "T1oT2" the composition T1∘T2
 SCALES = {
     "smoke": Scale(n_classes=2, n_train=48, n_val=12, n_test=12, n_ft_train=30, n_ft_test=30, epochs=1, batch_size=16,
-                   width=0.125, seeds=(0,), archs=("cifar:resnet18",), ft_epochs=5, image_size=16),
+                   width=0.125, seeds=(0,), archs=("cifar:resnet18",), ft_epochs=5, image_size=16,
+                   families=TMLR_CATALOGUE),
     "cpu": Scale(n_classes=5, n_train=3000, n_val=500, n_test=1000, n_ft_train=1000, n_ft_test=1000, epochs=10,
-                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",), ft_steps=PAPER_FT_STEPS),
+                 batch_size=64, width=0.25, seeds=(0, 1, 2), archs=("cifar:resnet18",), ft_steps=PAPER_FT_STEPS,
+                 families=TMLR_CATALOGUE),
     "paper": Scale(n_classes=15, n_train=50_000, n_val=10_000, n_test=10_000, n_ft_train=50_000, n_ft_test=10_000,
-                   epochs=50, batch_size=512, width=1.0, seeds=tuple(range(10)), archs=("cifar:resnet18",)),
+                   epochs=50, batch_size=512, width=1.0, seeds=tuple(range(10)), archs=("cifar:resnet18",),
+                   families=TMLR_CATALOGUE),
 }
 NEAR_NATIVE = 0.15  # the T1⊕T2 model on D_T1 / D_T2: at most this far below the native model
 CLEAR_GAP = 0.10  # "poorly": at least this far below the native model
@@ -46,7 +52,7 @@ def cells(scale: Scale, context: Context) -> list[Cell]:
     base = Transforms2D(image_size=scale.image_size)
     for seed in scale.seeds:
         o1, o2 = sample_object_sets((scale.n_classes, scale.n_classes), seed=seed, pool=object_pool(context))
-        t1, t2 = sample_transform_sets((3, 3), seed=seed, pool=scale.families)
+        t1, t2 = transform_sets(scale, seed)
         objects = o1 + o2
         datasets = {
             "T1": make_dataset(base, objects, t1),

@@ -17,6 +17,7 @@ from invmeter._utils.io import atomic_write
 from invmeter._utils.schemas import EXPERIMENT_RESULTS_SCHEMA_VERSION
 from invmeter._utils.versions import versions
 from invmeter.data.cifar import CIFAR10_CLASSES
+from invmeter.data.design import TMLR_CATALOGUE
 from invmeter.experiments.claims import LEARNT_FRACTION, LEARNT_SE, SYMBOLS, Claim, Tally, judge
 from invmeter.experiments.common import Context, Figure, Scale
 from invmeter.runner import Cell
@@ -91,6 +92,14 @@ def deviations(figure: Figure, preset: str, scale: Scale) -> str:
         diffs.append(f"{len(scale.seeds)} seeds (paper {len(paper.seeds)})")
     if set(scale.archs) != set(paper.archs):
         diffs.append(f"architectures {', '.join(scale.archs)} (paper {', '.join(paper.archs)})")
+    if "backgrounds" in figure.DATA:  # a Transforms-2D figure: how its training and target data are drawn
+        if not scale.redraw:
+            diffs.append("fixed training splits, drawn once (--fixed-split; the paper draws the transforms again "
+                         "every epoch)")
+        elif set(scale.families) == set(TMLR_CATALOGUE):
+            diffs.append("transform sets drawn from the paper's code's catalogue less elastic (not implemented)")
+        diffs.append(f"last layer fit on {scale.ft_draws if scale.redraw else 1} draw(s) of the target's scenes "
+                     "(the paper: a new draw every epoch)")
     diffs += getattr(figure, "DEVIATIONS", {}).get(preset, [])
     if not diffs:
         return f"Preset {preset}: the paper's settings."

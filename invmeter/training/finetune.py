@@ -3,6 +3,11 @@
 Features (the input of the final layer) are extracted once per image and cached, and the new layer is a
 :class:`~invmeter.LinearProbe` with ``solver="adam"`` (Adam, 25 epochs by default): the backbone runs once per
 image, not once per epoch. ``invmeter.score(probe="adam")`` uses the same probe.
+
+The paper's probe sees freshly rendered images every epoch (paper.md §2.3). With a
+:class:`~invmeter.data.redraw.RedrawnSplit` and ``draws = D``, the layer is fit on the features of D draws of the
+target's training scenes (epochs 1..D of the split, the same scenes with their transform parameters drawn again),
+stacked: the paper's protocol when D equals its number of epochs, at D forward passes per scene.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import torch
 from torch import nn
 
 from invmeter._utils.device import resolve_device
+from invmeter._utils.validation import check_positive_int
 from invmeter.data.build import BuiltSplit
+from invmeter.data.redraw import RedrawnSplit
 from invmeter.errors import DataError, InvalidParameterError
 from invmeter.metrics.probe import LinearProbe
 from invmeter.models.handle import ModelHandle
@@ -38,7 +45,8 @@ class FineTuneResult:
         probe: The fitted :class:`~invmeter.LinearProbe` (``solver="adam"``) on the cached features.
         train_accuracy: Accuracy on the fine-tuning images (fraction).
         test_accuracy: Accuracy on the test images (fraction), or ``None`` when none were given.
-        images_seen: Images the backbone ran on: one forward pass per image, whatever the number of epochs.
+        images_seen: Images the backbone ran on: one forward pass per image (and per draw), whatever the number of
+            epochs.
     """
 
     handle: ModelHandle
@@ -50,10 +58,11 @@ class FineTuneResult:
 
 def finetune_last_layer(
     handle: ModelHandle,
-    data: BuiltSplit,
+    data: BuiltSplit | RedrawnSplit,
     test: BuiltSplit | None = None,
     *,
     epochs: int = 25,
+    draws: int = 1,
     lr: float = 1e-3,
     batch_size: int = 512,
     seed: int = 0,
@@ -64,15 +73,22 @@ def finetune_last_layer(
     Representations (the input of the final layer) are extracted once per image and cached; the new layer is a
     :class:`~invmeter.LinearProbe` with ``solver="adam"`` (Adam at ``lr``, ``epochs`` passes over the cached
     features in mini-batches of ``batch_size``, seeded by ``seed``), the same protocol as ``score(probe="adam")``.
-    Labels must be ``0..K-1`` with every class present.
+    With ``draws`` > 1 it is fit on the features of ``draws`` draws of ``data`` stacked (a fixed split's draws are
+    all the same images: its features are repeated). Labels must be ``0..K-1`` with every class present.
     """
+    check_positive_int("draws", draws)
     if next(handle.model.parameters(), None) is None:
         raise InvalidParameterError(f"The model {handle.name!r} has no parameters: there is no trained backbone to "
                                     "freeze and no device to put a new last layer on; fine-tune a model with weights "
                                     "(a checkpoint of invmeter train, a timm or torchvision model).")
     device = resolve_device(device)
-    feats = extract_images(handle, data.images, device=device)
-    y = torch.from_numpy(np.array(data.labels)).long()
+    if isinstance(data, RedrawnSplit):
+        feats = torch.cat([extract_images(handle, data.images(d), device=device) for d in range(1, draws + 1)])
+        seen = draws * len(data)
+    else:
+        feats = extract_images(handle, data.images, device=device).repeat(draws, 1)
+        seen = len(data)
+    y = torch.from_numpy(np.array(data.labels)).long().repeat(draws)
     n_classes = int(y.max()) + 1 if len(y) else 0
     if n_classes < 2 or len(torch.unique(y)) != n_classes:
         raise DataError(f"Fine-tuning needs labels 0..K-1 with every class present (K >= 2); got classes "
@@ -86,7 +102,7 @@ def finetune_last_layer(
         probe=probe,
         train_accuracy=probe.score(feats, y),
         test_accuracy=test_accuracy,
-        images_seen=len(y) + (len(test.labels) if test is not None else 0),
+        images_seen=seen + (len(test.labels) if test is not None else 0),
     )
 
 

@@ -1,15 +1,18 @@
 """invmeter's trainer: the paper's CIFAR architectures (or any timm model) trained on Transforms-2D (or on any
 :class:`~invmeter.data.BuildableDataset`, e.g. CIFAR-10 with pasted objects).
 
-``train(config)`` is one loop that reads top to bottom, in nanoGPT's spirit but importable: build the fixed
-train/val/test splits (cached on disk), seed, build the model and Adam, resume if asked, then every epoch shuffle,
-step through mini-batches, score validation accuracy, log one line and save a resumable state atomically. At the
-end the held-out test split is scored once and the model is written as ``DIR/model.safetensors`` +
-``DIR/model.json``, which ``invmeter score --model DIR/model.safetensors`` loads.
+``train(config)`` is one loop that reads top to bottom, in nanoGPT's spirit but importable: build the validation
+and test splits (fixed, cached on disk) and the training images, seed, build the model and Adam, resume if asked,
+then every epoch take that epoch's training images, shuffle, step through mini-batches, score validation accuracy,
+log one line and save a resumable state atomically. At the end the held-out test split is scored once and the model
+is written as ``DIR/model.safetensors`` + ``DIR/model.json``, which ``invmeter score --model DIR/model.safetensors``
+loads.
 
-Data: the paper renders its training images on the fly (fresh transform parameters every epoch, paper.md §1.4).
-invmeter trains on fixed, pre-built splits (rendered once, cached, memory-mapped): much faster on a CPU and
-exactly reproducible; ``n_train`` sets how densely the transform distribution is covered.
+Data: as the paper (paper.md §1.4), a Transforms-2D training split draws its transform parameters again every epoch
+(``redraw``, the default): classes, objects and backgrounds per index are fixed, and epoch e's parameters are seeded
+by (seed, e), so a run is reproducible and resumes mid-training exactly (:mod:`invmeter.training.epochs`). With
+``redraw=False`` it trains on one fixed split, rendered once and cached (invmeter's protocol until the paper's was
+adopted; results committed under it reproduce with it). Validation and test splits are fixed in both modes.
 
 The paper's transfer protocol (re-fitting the last layer of a trained model) is :mod:`invmeter.training.finetune`.
 """
@@ -33,7 +36,7 @@ from invmeter._utils.images import to_unit_float
 from invmeter._utils.progress import Progress
 from invmeter._utils.validation import check_image_size, check_positive_int, check_range, check_seed, unknown_name
 from invmeter._utils.versions import versions
-from invmeter.data.build import BuildableDataset, BuiltSplit, build_split
+from invmeter.data.build import BuildableDataset, build_split
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import InvalidParameterError, UnknownNameError
 from invmeter.models.checkpoint import build_architecture, checkpoint_handle, save_checkpoint
@@ -41,6 +44,7 @@ from invmeter.models.cifar import CIFAR_ARCHS, CIFAR_MEAN, CIFAR_STD, check_arch
 from invmeter.models.handle import ModelHandle
 from invmeter.models.preprocessing import normalize
 from invmeter.training.defaults import TRAIN_DEFAULTS
+from invmeter.training.epochs import TrainImages
 from invmeter.training.state import STATE_FILE, open_run, save_state
 from invmeter.training.tracking import Tracker, log_text, parse_track
 from invmeter.transforms import parse_dataset_transform, parse_transform
@@ -88,7 +92,7 @@ class TrainConfig:
     width: float = TRAIN_DEFAULTS["width"]  # channel multiplier of the cifar architectures; timm models: 1 only
     # the training distribution: D(O, T) (Transforms2D) or any BuildableDataset (e.g. PastedObjects)
     data: BuildableDataset = field(default_factory=lambda: Transforms2D(transforms=parse_transform("rotation")))
-    n_train: int = TRAIN_DEFAULTS["n_train"]  # training images: one fixed split, rendered once and cached
+    n_train: int = TRAIN_DEFAULTS["n_train"]  # training scenes (images per epoch)
     n_val: int = TRAIN_DEFAULTS["n_val"]  # validation images, scored after every epoch
     n_test: int = TRAIN_DEFAULTS["n_test"]  # held-out test images, scored once at the end
     epochs: int = TRAIN_DEFAULTS["epochs"]  # full passes over the training split
@@ -99,7 +103,11 @@ class TrainConfig:
     device: str = TRAIN_DEFAULTS["device"]  # auto | cpu | cuda | cuda:N
     threads: int = TRAIN_DEFAULTS["threads"]  # CPU threads for the whole process (0 = PyTorch's choice)
     amp: bool = TRAIN_DEFAULTS["amp"]  # bfloat16 autocast on CUDA (ignored on CPU)
-    channels_last: bool = TRAIN_DEFAULTS["channels_last"]  # NHWC weights on CUDA (ignored on CPU)
+    channels_last: bool = TRAIN_DEFAULTS["channels_last"]  # NHWC weights and inputs on CUDA (ignored on CPU)
+    compile: bool = TRAIN_DEFAULTS["compile"]  # torch.compile the model on CUDA (ignored on CPU)
+    # Transforms-2D: draw the training split's transform parameters again every epoch (the paper); False: one fixed
+    # split, rendered once and cached. Other datasets (nothing to draw) always train on their fixed split.
+    redraw: bool = TRAIN_DEFAULTS["redraw"]
     track: tuple[str, ...] = ()  # transforms whose invariance and l2_ratio are measured every epoch (invmeter.training.tracking)
     track_images: int = TRAIN_DEFAULTS["track_images"]  # controlled pairs in tracking's fixed held-out set
 
@@ -133,6 +141,9 @@ class TrainConfig:
         check_range("lr", self.lr, 1e-9, 10.0, "TrainConfig")
         check_range("weight_decay", self.weight_decay, 0.0, 1.0, "TrainConfig")
         check_seed("seed", self.seed)
+        for name in ("amp", "channels_last", "compile", "redraw"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidParameterError(f"The {name!r} parameter must be True or False. Got {getattr(self, name)!r}.")
         object.__setattr__(self, "track", parse_track(self.track))
         check_positive_int("track_images", self.track_images, 2 * self.data.n_classes if self.track else 2)
 
@@ -162,7 +173,8 @@ class TrainResult:
         handle: The trained model (eval mode) with its preprocessing; pass it to ``invmeter.score``.
         config: The config it was trained with.
         history: One row per epoch: ``epoch``, ``train_loss``, ``train_accuracy``, ``val_accuracy`` (fractions),
-            ``images_per_s`` (training steps only) and ``seconds`` (training + validation + tracking); with
+            ``images_per_s`` (the epoch's training steps, and its rendering where it was not done ahead: on a GPU, the
+            rendered-and-trained rate) and ``seconds`` (training + validation + tracking); with
             ``config.track``, ``invariance/<t>`` and ``l2_ratio/<t>`` per tracked transform and ``track_seconds``.
         test_accuracy: Top-1 accuracy on the held-out test split (fraction).
         checkpoint: ``DIR/model.safetensors`` when an output folder was given, else ``None``.
@@ -237,19 +249,23 @@ def train(
         torch.set_num_threads(config.threads)
     amp = config.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
 
-    # 1) data: fixed splits, rendered once (cached), held on the device as uint8
-    sizes = {"train": config.n_train, "val": config.n_val, "test": config.n_test}
+    # 1) data: fixed validation and test splits (cached) and the training images of every epoch, on the device
     splits = {name: build_split(config.data, name, n, config.seed, cache=cache, progress=verbose)
-              for name, n in sizes.items()}
+              for name, n in (("val", config.n_val), ("test", config.n_test))}
     images = {name: torch.from_numpy(np.array(s.images)).to(device) for name, s in splits.items()}
     labels = {name: torch.from_numpy(np.array(s.labels)).long().to(device) for name, s in splits.items()}
+    training = TrainImages(config.data, config.n_train, config.seed, device, redraw=config.redraw, cache=cache,
+                           progress=verbose)
+    specs = {"train": training.spec, **{name: s.spec for name, s in splits.items()}}
     tracker = Tracker.build(config, splits["val"]) if config.track else None  # --track: fixed held-out pairs
 
     # 2) model and optimiser: a seeded initialisation, or the saved state
     torch.manual_seed(config.seed)
     model = build_architecture(config.arch, num_classes=config.data.n_classes, width=config.width).to(device)
-    if config.channels_last and device.type == "cuda":
+    channels_last = config.channels_last and device.type == "cuda"
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if config.compile and device.type == "cuda" else model  # same weights
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: list[dict[str, float]] = []
     if state is not None:
@@ -263,43 +279,48 @@ def train(
 
     # 3) the loop: shuffle, step, validate, log, save
     steps = config.n_train // config.batch_size
-    for epoch in range(len(history) + 1, config.epochs + 1):
-        t_epoch = time.perf_counter()
-        model.train()
-        order = torch.from_numpy(np.random.default_rng([config.seed, epoch]).permutation(config.n_train)).to(device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        bar = Progress(steps * config.batch_size, f"epoch {epoch}/{config.epochs}", enabled=verbose)
-        for step in range(steps):
-            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x, y = _inputs(images["train"][idx]), labels["train"][idx]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach()
-            correct += (logits.argmax(1) == y).sum()
-            bar.update(config.batch_size)
-        bar.close()
-        train_loss, train_accuracy = loss_sum.item() / steps, correct.item() / (steps * config.batch_size)
-        train_seconds = time.perf_counter() - t_epoch
-        val_accuracy = evaluate(model, images["val"], labels["val"], batch_size=max(256, config.batch_size), amp=amp)
-        tracked = tracker.measure(model, device) if tracker is not None else {}
-        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy, "val_accuracy": val_accuracy,
-               "images_per_s": steps * config.batch_size / train_seconds, **tracked,
-               "seconds": time.perf_counter() - t_epoch}
-        history.append(row)
-        log(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, train acc {train_accuracy:.3f}, "
-            f"val acc {val_accuracy:.3f}, " + (log_text(row, config.track) + ", " if tracked else "")
-            + f"{row['images_per_s']:.0f} img/s, {row['seconds']:.1f} s")
-        if out_dir is not None:
-            save_state(out_dir, model, optimizer, config, history)
+    with training:  # a redrawn split renders the next epoch while this one trains
+        for epoch in range(len(history) + 1, config.epochs + 1):
+            t_epoch = time.perf_counter()
+            train_images = training.epoch(epoch, next_epoch=epoch + 1 if epoch < config.epochs else None)
+            model.train()
+            order = torch.from_numpy(np.random.default_rng([config.seed, epoch]).permutation(config.n_train)).to(device)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), dtype=torch.long, device=device)
+            bar = Progress(steps * config.batch_size, f"epoch {epoch}/{config.epochs}", enabled=verbose)
+            for step in range(steps):
+                idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+                x, y = _inputs(train_images[idx]), training.labels[idx]
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    logits = step_model(x)
+                    loss = F.cross_entropy(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.detach()
+                correct += (logits.argmax(1) == y).sum()
+                bar.update(config.batch_size)
+            bar.close()
+            train_loss, train_accuracy = loss_sum.item() / steps, correct.item() / (steps * config.batch_size)
+            train_seconds = time.perf_counter() - t_epoch
+            val_accuracy = evaluate(model, images["val"], labels["val"], batch_size=max(256, config.batch_size),
+                                    amp=amp)
+            tracked = tracker.measure(model, device) if tracker is not None else {}
+            row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
+                   "val_accuracy": val_accuracy, "images_per_s": steps * config.batch_size / train_seconds, **tracked,
+                   "seconds": time.perf_counter() - t_epoch}
+            history.append(row)
+            log(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, train acc {train_accuracy:.3f}, "
+                f"val acc {val_accuracy:.3f}, " + (log_text(row, config.track) + ", " if tracked else "")
+                + f"{row['images_per_s']:.0f} img/s, {row['seconds']:.1f} s")
+            if out_dir is not None:
+                save_state(out_dir, model, optimizer, config, history)
 
     # 4) test once, write the checkpoint
     test_accuracy = evaluate(model, images["test"], labels["test"], batch_size=max(256, config.batch_size), amp=amp)
-    meta = _checkpoint_meta(config, splits, history, test_accuracy, device)
+    meta = _checkpoint_meta(config, specs, history, test_accuracy, device)
     if tracker is not None:
         meta["track"] = tracker.describe()
     checkpoint = save_checkpoint(model, out_dir, meta) if out_dir is not None else None
@@ -324,7 +345,7 @@ def _quiet(line: str) -> None:
 
 
 def _checkpoint_meta(
-    config: TrainConfig, splits: dict[str, BuiltSplit], history: list[dict[str, float]], test_accuracy: float,
+    config: TrainConfig, specs: dict[str, dict[str, Any]], history: list[dict[str, float]], test_accuracy: float,
     device: torch.device,
 ) -> dict[str, Any]:
     """The JSON sidecar: architecture, preprocessing, config, dataset specs, versions and final metrics."""
@@ -338,7 +359,7 @@ def _checkpoint_meta(
         "mean": list(CIFAR_MEAN),
         "std": list(CIFAR_STD),
         "config": config.to_dict(),
-        "dataset": {name: split.spec for name, split in splits.items()},
+        "dataset": specs,
         "metrics": {"test_accuracy": test_accuracy, "val_accuracy": last["val_accuracy"],
                     "train_accuracy": last["train_accuracy"], "train_loss": last["train_loss"]},
         "history": history,
