@@ -245,8 +245,8 @@ def _stopwatch(fn, store: dict[str, float], key: str):  # noqa: ANN001, ANN202
 # ------------------------------------------------------------------------------------------------- invmeter side
 
 # every metric computed from these representations (lie_derivative runs the model again; paired_distance_ratio needs
-# a second draw of the transform)
-FROM_REPRESENTATIONS = tuple(m for m in METRICS if not get_metric(m).needs & {"model", "redraw"})
+# a second draw of the transform; the learned gains need the architecture's random-init baseline)
+FROM_REPRESENTATIONS = tuple(m for m in METRICS if not get_metric(m).needs & {"model", "redraw", "baseline"})
 
 
 def run_invmeter_pairs(handle: invmeter.ModelHandle, pairs: MemoryPairs, batch: int) -> tuple[Timed, invmeter.Representations]:
