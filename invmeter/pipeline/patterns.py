@@ -37,6 +37,6 @@ def expand_patterns(patterns: Sequence[str]) -> list[str]:
         found = sorted(glob.glob(pattern)) or [spec for spec, _ in model_catalog(pattern)]
         if not found:
             raise InvalidParameterError(f"The model pattern {pattern!r} matches no model or file; list models with "
-                                        f"'invmeter models {pattern!r}'.")
+                                        f"`invmeter models {pattern!r}`.")
         specs += found
     return list(dict.fromkeys(specs))
