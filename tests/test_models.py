@@ -171,3 +171,18 @@ def test_cifar_architectures(arch: str) -> None:
     full = sum(p.numel() for p in create_cifar_model(arch).parameters())
     small = sum(p.numel() for p in model.parameters())
     assert small < full / 4
+
+
+def test_normalize_into_a_channels_last_tensor_gives_the_same_values_and_leaves_the_images_alone() -> None:
+    from invmeter.models.preprocessing import normalize
+
+    images = torch.rand(3, 3, 5, 7)
+    before = images.clone()
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    by_hand = torch.stack([(images[:, c] - mean[c]) / std[c] for c in range(3)], dim=1)
+    out = torch.empty_like(images, memory_format=torch.channels_last)
+    result = normalize(images, mean, std, out=out)
+    assert result is out and out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(out, by_hand, rtol=0, atol=1e-6) and torch.equal(out, normalize(images, mean, std))
+    assert torch.equal(images, before)
+    assert torch.equal(normalize(images, None, None, out=torch.empty_like(images)), images)  # no mean/std: a copy

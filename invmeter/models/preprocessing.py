@@ -19,13 +19,15 @@ from torch import Tensor
 __all__ = ["Preprocessing", "normalize", "timm_preprocessing", "torchvision_preprocessing", "plain_preprocessing"]
 
 
-def normalize(images: Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> Tensor:
-    """``(images - mean) / std`` per channel (after transforms); identity when ``mean`` is None."""
+def normalize(images: Tensor, mean: Sequence[float] | None, std: Sequence[float] | None, *,
+              out: Tensor | None = None) -> Tensor:
+    """``(images - mean) / std`` per channel (after transforms); identity when ``mean`` is None. ``out``: a tensor
+    of the images' shape to write into, in its own memory format (e.g. channels-last), the same values."""
     if mean is None or std is None:
-        return images
+        return images if out is None else out.copy_(images)
     m = torch.tensor(mean, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1)
     s = torch.tensor(std, dtype=images.dtype, device=images.device).reshape(1, -1, 1, 1)
-    return (images - m) / s
+    return (images - m) / s if out is None else torch.sub(images, m, out=out).div_(s)
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,9 @@ class Preprocessing:
             image = TF.to_dtype(TF.to_image(image), torch.float32, scale=True)
         return image.float().clamp(0.0, 1.0)  # a copy: the image may be a view of the caller's tensor
 
-    def normalize(self, images: Tensor) -> Tensor:
-        """``(images - mean) / std`` per channel; identity when ``mean`` is None."""
-        return normalize(images, self.mean, self.std)
+    def normalize(self, images: Tensor, *, out: Tensor | None = None) -> Tensor:
+        """``(images - mean) / std`` per channel; identity when ``mean`` is None (``out``: see :func:`normalize`)."""
+        return normalize(images, self.mean, self.std, out=out)
 
     def with_size(self, size: int) -> Preprocessing:
         """The same preprocessing at a square input ``size`` (the resize keeps its crop fraction)."""

@@ -111,8 +111,9 @@ def extract(
     channels_last = is_convolutional(handle.model)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
-    def prepare(views: Tensor) -> Tensor:
-        return handle.preprocessing.normalize(views.to(dev, non_blocking=True)).contiguous(memory_format=memory_format)
+    def prepare(views: Tensor) -> Tensor:  # normalised straight into the model's memory format (one new tensor)
+        views = views.to(dev, non_blocking=True)
+        return handle.preprocessing.normalize(views, out=torch.empty_like(views, memory_format=memory_format))
 
     with Progress(total=len(pairs), label="extracting features", enabled=progress) as bar, \
             borrowed(handle.model, dev, channels_last=channels_last), torch.inference_mode():
