@@ -6,7 +6,7 @@ labelled folder, at the same settings; the zoo computes its default metrics with
 transform, select its estimators (LogME, LEEP, NCE, H-score, kNN, probe) on the clean views and invariance and the
 accuracy delta under every transform, with the same intervals. Per model: the zoo's cell time (from its record)
 and select's time for that model (``seconds`` of its row), each from building the model to its last number,
-medians of alternating repeats after a warm-up of both (imports, first kernel calls).
+the median of alternating repeats' paired ratios after a warm-up of both (imports, first kernel calls).
 
     python benchmarks/bench_select.py [--n-images 320] [--image-size 224] [--repeats 2]
 """
@@ -18,6 +18,8 @@ import json
 import statistics
 import tempfile
 from pathlib import Path
+
+from timing import against, alternating, paired_ratio
 
 LIMIT = 1.10
 MODELS = ["timm:resnet18", "timm:resnet34", "timm:mobilenetv3_large_100", "timm:efficientnet_b0"]
@@ -77,15 +79,14 @@ def main() -> None:
         zoo_seconds(args.models[0], data, warm), select_seconds(args.models[0], data, warm)
         worst = 0.0
         for spec in args.models:
-            zoo, sel = [], []
-            for _ in range(args.repeats):  # alternating, so both see the same machine
-                zoo.append(zoo_seconds(spec, data, options))
-                sel.append(select_seconds(spec, data, options))
-            ratio = statistics.median(sel) / statistics.median(zoo)
+            runs = alternating({"zoo": lambda: zoo_seconds(spec, data, options),
+                                "select": lambda: select_seconds(spec, data, options)}, args.repeats)
+            zoo, sel = runs["zoo"], runs["select"]
+            ratio = paired_ratio(sel, zoo)
             worst = max(worst, ratio)
             print(f"{spec:<30} select {statistics.median(sel):7.2f} s, zoo {statistics.median(zoo):7.2f} s -> ratio "
                   f"{ratio:.3f} (limit {LIMIT}); repeats: select {sel}, zoo {zoo}")
-    print(f"worst ratio {worst:.3f} {'<=' if worst <= LIMIT else '>'} limit {LIMIT}")
+    print(f"worst ratio {against(worst, LIMIT)}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Time: for each model, the bare loop runs ``model(x)`` on exactly the (1 + T)·N 
 views once, each transform's views once), rendered beforehand and normalised, in the zoo's batches and memory format;
 the zoo's cell is timed end to end per model (building the model, rendering, the forward passes, every metric with
 its intervals), in a zoo of that model alone, after a warm-up zoo (imports, the data) and an untimed bare loop of
-that model (oneDNN creates its kernels on a shape's first call); medians of alternating repeats. Peak memory: the
+that model (oneDNN creates its kernels on a shape's first call); the median of alternating repeats' paired
+ratios. Peak memory: the
 high-water mark (``VmHWM``) of a fresh process running a zoo of 1 and of 8 models, jobs = 1, measured first.
 
     python benchmarks/bench_zoo.py [--n-images 320] [--image-size 224] [--repeats 2]
@@ -21,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import against, alternating, paired_ratio
 
 LIMIT = 1.10
 MODELS = ["timm:resnet18", "timm:resnet34", "timm:mobilenetv3_large_100", "timm:efficientnet_b0"]
@@ -52,6 +55,15 @@ def bare_seconds(spec: str, n: int, size: int, batch: int) -> float:
         for x in batches:
             model(x)
         return time.perf_counter() - start
+
+
+def zoo_cell_seconds(spec: str, options: dict) -> float:
+    """Seconds of ``spec``'s cell (its record's) in a zoo of that model alone."""
+    import invmeter
+
+    with tempfile.TemporaryDirectory() as out:
+        invmeter.zoo([spec], TRANSFORMS, out=out, **options)
+        return json.loads(next(Path(out, "cells").glob("*.json")).read_text())["provenance"]["seconds"]
 
 
 RESNET18_TAGS = ["timm:resnet18", "timm:resnet18.a1_in1k", "timm:resnet18.a2_in1k", "timm:resnet18.a3_in1k",
@@ -94,18 +106,16 @@ def main() -> None:
         invmeter.zoo(["timm:resnet18"], TRANSFORMS, out=out, **{**options, "n_images": 20})
     worst = 0.0
     for spec in MODELS:
-        cell, bare = [], []
         bare_seconds(spec, args.n_images, args.image_size, args.batch_size)  # untimed: the kernels' first calls
-        for _ in range(args.repeats):  # alternating, so both see the same machine
-            with tempfile.TemporaryDirectory() as out:
-                invmeter.zoo([spec], TRANSFORMS, out=out, **options)
-                cell.append(json.loads(next(Path(out, "cells").glob("*.json")).read_text())["provenance"]["seconds"])
-            bare.append(bare_seconds(spec, args.n_images, args.image_size, args.batch_size))
-        ratio = statistics.median(cell) / statistics.median(bare)
+        runs = alternating({"zoo": lambda: zoo_cell_seconds(spec, options),
+                            "bare": lambda: bare_seconds(spec, args.n_images, args.image_size, args.batch_size)},
+                           args.repeats)
+        cell, bare = runs["zoo"], runs["bare"]
+        ratio = paired_ratio(cell, bare)
         worst = max(worst, ratio)
         print(f"{spec:<30} zoo {statistics.median(cell):7.2f} s, bare forward {statistics.median(bare):7.2f} s "
               f"-> ratio {ratio:.3f} (limit {LIMIT}); repeats: zoo {cell}, bare {[round(b, 2) for b in bare]}")
-    print(f"worst ratio {worst:.3f} {'<=' if worst <= LIMIT else '>'} limit {LIMIT}")
+    print(f"worst ratio {against(worst, LIMIT)}")
 
 
 if __name__ == "__main__":

@@ -172,3 +172,22 @@ def si_score_folder(tmp_path_factory: pytest.TempPathFactory, background_folder:
         Image.fromarray(np.dstack([crop, _ellipse_alpha(64, 48)]), "RGBA").save(folder / f"{k:04d}_1_1.png")
     shutil.copytree(background_folder, root / "backgrounds")
     return root
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No network (HF_HUB_OFFLINE, and torch hub downloads fail) and empty Hugging Face / torch hub caches."""
+    import urllib.error
+
+    import huggingface_hub.constants as hf
+    import torchvision.models._api as tv_api
+
+    monkeypatch.setattr(hf, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torchhub"))
+
+    def no_download(*_args: object, **_kwargs: object) -> None:
+        raise urllib.error.URLError("offline (test)")
+
+    monkeypatch.setattr(tv_api, "load_state_dict_from_url", no_download)
+    return tmp_path

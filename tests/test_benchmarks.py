@@ -45,7 +45,8 @@ NOT_RUN: dict[str, str] = {
     "reference_distances": "needs trained models (paths to model.safetensors) as arguments",
     "verdict_threshold": "trains six models before it measures: minutes",
 }
-HELPERS = {"tmeasures_compat": "the tmeasures adapters crosscheck_tmeasures.py and bench_measures.py import"}
+HELPERS = {"tmeasures_compat": "the tmeasures adapters crosscheck_tmeasures.py and bench_measures.py import",
+           "timing": "alternating repeats, paired ratios and limit lines that the timing scripts import"}
 NEEDS_TMEASURES = {"bench_tmeasures", "crosscheck_tmeasures"}  # the ``bench`` extra
 SLOW = {  # over a few seconds
     "bench_jobs", "bench_l2", "bench_probe", "bench_scale", "bench_score", "bench_select",
@@ -95,3 +96,16 @@ def test_script_runs_at_its_smallest_size(name: str) -> None:
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr, (
         f"{name}.py {' '.join(SMOKE[name])} failed:\n{result.stderr[-3000:]}")
     assert result.stdout.strip(), f"{name}.py printed nothing"
+
+
+def test_the_paired_ratio_is_the_median_of_the_rounds_ratios_not_the_ratio_of_the_medians() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from timing import against, alternating, paired_ratio
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert paired_ratio([4.0, 3.0, 10.0], [2.0, 1.0, 2.0]) == 3.0  # rounds 2, 3, 5; the medians' ratio is 4 / 2
+    order: list[str] = []
+    seconds = alternating({"a": lambda: order.append("a") or 1.0, "b": lambda: order.append("b") or 2.0}, 2)
+    assert order == ["a", "b", "a", "b"] and seconds == {"a": [1.0, 1.0], "b": [2.0, 2.0]}
+    assert against(1.1, 1.1) == "1.100 <= limit 1.1" and against(1.1004, 1.1) == "1.100 > limit 1.1"

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from invmeter.errors import InvalidParameterError
 from invmeter.experiments import fig2, fig3, fig5, fig8
 from invmeter.experiments.claims import Check, Paper, Reference, combine, judge, learnt
 from invmeter.experiments.common import scale_for
 from invmeter.experiments.outputs import deviations, summary
-from invmeter.experiments.tables import effects_table, load_results, tally_table, write_tables
+from invmeter.experiments.tables import effects_table, load_results, tables_of, tally_table, write_tables
 
 
 def test_learnt_needs_a_margin_over_chance() -> None:
@@ -210,12 +211,15 @@ def test_a_check_that_could_not_measure_is_inconclusive() -> None:
 
 
 def test_the_docs_tables_are_the_committed_results() -> None:
-    """docs/reproduce.md's tally and effect-size tables are generated from the committed results, never typed."""
-    results = load_results(COMMITTED)
-    docs = (COMMITTED.parents[1] / "docs" / "reproduce.md").read_text()
-    for name, table in (("tally", tally_table(results)), ("effects", effects_table(results))):
-        assert f"<!-- tables:{name} -->\n{table}\n<!-- /tables -->" in docs, (
-            f"regenerate: python -m invmeter.experiments.tables benchmarks/results --write docs/reproduce.md ({name})")
+    """docs/reproduce.md's tally and effect-size tables and docs/select.md's τ table are generated from the committed
+    results, never typed."""
+    tables = tables_of(COMMITTED)
+    assert tables["tally"] == tally_table(load_results(COMMITTED)) and set(tables) == {"tally", "effects", "selection"}
+    for doc, names in (("reproduce.md", ("tally", "effects")), ("select.md", ("selection",))):
+        text = (COMMITTED.parents[1] / "docs" / doc).read_text()
+        for name in names:
+            assert f"<!-- tables:{name} -->\n{tables[name]}\n<!-- /tables -->" in text, (
+                f"regenerate: python -m invmeter.experiments.tables benchmarks/results --write docs/{doc} ({name})")
 
 
 def test_the_tables_count_verdicts_and_compare_effects_with_the_paper(tmp_path: Path) -> None:
@@ -233,9 +237,15 @@ def test_the_tables_count_verdicts_and_compare_effects_with_the_paper(tmp_path: 
     assert "| fig2 | C2-none[resnet18] | 0.050 (0.050, 0.050, 0.050) | 0.050 | 1.00× | yes |" in effects
     (tmp_path / "doc.md").write_text("a\n<!-- tables:tally -->\nold\n<!-- /tables -->\nb\n<!-- tables:effects -->\n"
                                      "<!-- /tables -->\n")
-    write_tables(tmp_path / "doc.md", results)
+    write_tables(tmp_path / "doc.md", {"tally": tally, "effects": effects})
     assert (tmp_path / "doc.md").read_text() == (f"a\n<!-- tables:tally -->\n{tally}\n<!-- /tables -->\nb\n"
                                                  f"<!-- tables:effects -->\n{effects}\n<!-- /tables -->\n")
+    (tmp_path / "select.md").write_text("<!-- tables:selection -->\n<!-- /tables -->\n")
+    with pytest.raises(InvalidParameterError, match="no selection results"):
+        write_tables(tmp_path / "select.md", {"tally": tally, "effects": effects})
+    (tmp_path / "none.md").write_text("no markers\n")
+    with pytest.raises(InvalidParameterError, match="none of the markers"):
+        write_tables(tmp_path / "none.md", {"tally": tally})
 
 
 def test_the_readme_tally_is_the_committed_results() -> None:

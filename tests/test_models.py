@@ -15,25 +15,6 @@ from invmeter.errors import CheckpointError, InvmeterError, InvmeterWarning, Unk
 from invmeter.models import Readout, create_cifar_model, list_models, load_model, save_checkpoint, wrap_module
 
 
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No network (HF_HUB_OFFLINE, and torch hub downloads fail) and empty Hugging Face / torch hub caches."""
-    import urllib.error
-
-    import huggingface_hub.constants as hf
-    import torchvision.models._api as tv_api
-
-    monkeypatch.setattr(hf, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torchhub"))
-
-    def no_download(*_args: object, **_kwargs: object) -> None:
-        raise urllib.error.URLError("offline (test)")
-
-    monkeypatch.setattr(tv_api, "load_state_dict_from_url", no_download)
-    return tmp_path
-
-
 def test_timm_by_bare_name_and_prefix() -> None:
     handle = load_model("test_resnet", weights="random")
     assert handle.name == "timm:test_resnet" and handle.readout == Readout("pre_logits")

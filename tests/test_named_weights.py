@@ -6,7 +6,6 @@ whose weights cannot be had unless asked (``include_random``)."""
 
 from __future__ import annotations
 
-import urllib.error
 import warnings
 from pathlib import Path
 
@@ -22,23 +21,6 @@ from invmeter.models import load_model
 from invmeter.models.sources import check_model_spec, named_weights_unavailable
 
 TINY = dict(image_size=32, n_images=12, n_classes=3, n_boot=20)
-
-
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No network (HF_HUB_OFFLINE; torch hub downloads fail) and empty Hugging Face / torch hub caches under tmp."""
-    import huggingface_hub.constants as hf
-    import torchvision.models._api as tv_api
-
-    monkeypatch.setattr(hf, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torchhub"))
-
-    def no_download(*_args: object, **_kwargs: object) -> None:
-        raise urllib.error.URLError("offline (test)")
-
-    monkeypatch.setattr(tv_api, "load_state_dict_from_url", no_download)
-    return tmp_path
 
 
 def _hf_cache_file(root: Path, repo: str, content: bytes | None = None) -> Path:

@@ -1,12 +1,13 @@
-"""The tables docs/reproduce.md shows for a set of finished runs, generated from their ``results.json`` (never typed):
-the tally of verdicts per figure with each claim's per-seed verdicts, and every claim's effect beside the paper's.
+"""The tables the docs show for a set of finished runs, generated from their ``results.json`` (never typed): the
+tally of verdicts per figure with each claim's per-seed verdicts and every claim's effect beside the paper's
+(docs/reproduce.md), and the selection experiment's Kendall τ per seed and target (docs/select.md).
 
-    python -m invmeter.experiments.tables benchmarks/results            # print both tables
-    python -m invmeter.experiments.tables benchmarks/results --write docs/reproduce.md   # replace them there
+    python -m invmeter.experiments.tables benchmarks/results            # print the tables
+    python -m invmeter.experiments.tables benchmarks/results --write docs/reproduce.md --write docs/select.md
 
-``--write`` replaces the text between ``<!-- tables:tally -->`` / ``<!-- tables:effects -->`` and the next
-``<!-- /tables -->`` marker in the file; a test checks that the committed docs hold exactly what the committed
-results give.
+``--write`` replaces the text between each ``<!-- tables:NAME -->`` marker the file has (``tally``, ``effects``,
+``selection``) and the next ``<!-- /tables -->``; a test checks that the committed docs hold exactly what the
+committed results give.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any
 from invmeter.errors import InvalidParameterError
 from invmeter.experiments.claims import STATUSES, SYMBOLS
 
-__all__ = ["MARKERS", "effects_table", "load_results", "protocol", "tally_table", "write_tables"]
+__all__ = ["MARKERS", "effects_table", "load_results", "protocol", "selection_table", "tally_table", "tables_of",
+           "write_tables"]
 
-MARKERS = ("tally", "effects")
+MARKERS = ("tally", "effects", "selection")
 _END = "<!-- /tables -->"
 
 
@@ -92,13 +94,37 @@ def effects_table(results: Mapping[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_tables(path: str | Path, results: Mapping[str, dict[str, Any]]) -> None:
-    """Replace each ``<!-- tables:NAME -->`` ... ``<!-- /tables -->`` block of the file at ``path``."""
+def selection_table(result: dict[str, Any]) -> str:
+    """Markdown: the selection experiment's Kendall τ of every signal per seed and target, from its results.json."""
+    from invmeter.experiments.selection import tau_markdown
+
+    return tau_markdown(result["rows"]).rstrip("\n")
+
+
+def tables_of(root: str | Path, preset: str = "cpu") -> dict[str, str]:
+    """``{marker: table}`` for the finished runs under ``root``: the figures' tally and effects, and the selection
+    experiment's τ table when ``root/selection-<preset>/results.json`` exists."""
+    figures = load_results(root, preset)
+    tables = {"tally": tally_table(figures), "effects": effects_table(figures)}
+    selection = Path(root) / f"selection-{preset}" / "results.json"
+    if selection.exists():
+        tables["selection"] = selection_table(json.loads(selection.read_text()))
+    return tables
+
+
+def write_tables(path: str | Path, tables: Mapping[str, str]) -> None:
+    """Replace each ``<!-- tables:NAME -->`` ... ``<!-- /tables -->`` block of the file at ``path`` with
+    ``tables[NAME]``; the file must have at least one of the markers, and a marker without a table is an error."""
     text = Path(path).read_text()
-    for name, table in (("tally", tally_table(results)), ("effects", effects_table(results))):
+    present = [name for name in MARKERS if f"<!-- tables:{name} -->" in text]
+    if not present:
+        raise InvalidParameterError(f"{str(path)!r} has none of the markers " +
+                                    ", ".join(f"<!-- tables:{m} -->" for m in MARKERS) + ".")
+    for name in present:
         start = f"<!-- tables:{name} -->"
-        if start not in text:
-            raise InvalidParameterError(f"{str(path)!r} has no {start} marker.")
+        if name not in tables:
+            raise InvalidParameterError(f"{str(path)!r} has {start} but no {name} results were found.")
+        table = tables[name]
         head, _, rest = text.partition(start)
         _, end, tail = rest.partition(_END)
         if not end:
@@ -111,14 +137,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", help="Folder of <figure>-<preset> result folders, e.g. benchmarks/results.")
     parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--write", default=None, metavar="FILE", help="Replace the tables in FILE (its markers).")
+    parser.add_argument("--write", action="append", default=[], metavar="FILE",
+                        help="Replace the tables in FILE (the markers it has); repeatable.")
     args = parser.parse_args()
-    results = load_results(args.root, args.preset)
-    if args.write:
-        write_tables(args.write, results)
-        print(f"wrote the tables of {len(results)} figures into {args.write}")
-    else:
-        print(tally_table(results), effects_table(results), sep="\n\n")
+    tables = tables_of(args.root, args.preset)
+    for path in args.write:
+        write_tables(path, tables)
+        print(f"wrote the tables into {path}")
+    if not args.write:
+        print(*tables.values(), sep="\n\n")
 
 
 if __name__ == "__main__":
