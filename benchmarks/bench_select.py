@@ -74,9 +74,10 @@ def main() -> None:
           "images per model, in both")
     options = dict(weights="random", n_images=args.n_images, image_size=args.image_size, batch_size=args.batch_size)
     with tempfile.TemporaryDirectory() as folder:
-        data = labelled_folder(Path(folder), 10, max(2, -(-args.n_images // 10)), 64)
+        data = labelled_folder(Path(folder) / "data", 10, max(2, -(-args.n_images // 10)), 64)
+        warm_data = labelled_folder(Path(folder) / "warm-up", 10, 2, 64)  # all 20 images: 2 per class, as select needs
         warm = {**options, "n_images": 20}
-        zoo_seconds(args.models[0], data, warm), select_seconds(args.models[0], data, warm)
+        zoo_seconds(args.models[0], warm_data, warm), select_seconds(args.models[0], warm_data, warm)
         worst = 0.0
         for spec in args.models:
             runs = alternating({"zoo": lambda: zoo_seconds(spec, data, options),
