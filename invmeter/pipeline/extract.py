@@ -8,12 +8,14 @@ The caller's model is borrowed (:func:`~invmeter.models.guard.borrowed`) and giv
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor
 
+from invmeter._utils.cores import available_cores
 from invmeter._utils.device import resolve_device
 from invmeter._utils.progress import Progress
 from invmeter.data import PairSource
@@ -24,7 +26,7 @@ from invmeter.models.readout import Readout
 from invmeter.models.representation import forward, is_convolutional
 from invmeter.types import LayerReducer, Representations
 
-__all__ = ["extract"]
+__all__ = ["extract", "reading_threads"]
 
 
 def _first_batch_error(handle: ModelHandle, x: Tensor, exc: Exception) -> InvalidParameterError:
@@ -43,11 +45,18 @@ def _check_finite(handle: ModelHandle, readout: Readout, feats: Tensor, n_seen: 
                         f"{n_seen} images; check its weights and input range.")
 
 
+def reading_threads() -> int:
+    """Threads that read image files while the model runs: the cores this process may use beyond torch's intra-op
+    threads, at least 1 (torch's own thread settings are left as they are)."""
+    return max(1, available_cores() - torch.get_num_threads())
+
+
 def _prefetched(pairs: PairSource, batches: list[tuple[slice, Tensor | None]], prepare: Callable[[Tensor], Tensor],
-                with_clean: bool) -> Iterator[tuple[slice, Tensor | None, int, Tensor]]:
-    """Each batch rendered and made into the model's input (normalised, in its memory format). Image files are read
-    in a thread while the model runs on the batch before (decoding releases the GIL); rendering with torch ops in a
-    thread was measured slower on 2 cores (benchmarks/RESULTS.md), so other sources render in turn."""
+                with_clean: bool, threads: int = 1) -> Iterator[tuple[slice, Tensor | None, int, Tensor]]:
+    """Each batch rendered and made into the model's input (normalised, in its memory format), in order. Image files
+    are read in ``threads`` threads, each reading a batch ahead, while the model runs on the batch before (decoding
+    releases the GIL); rendering with torch ops in a thread was measured slower on 2 cores (benchmarks/RESULTS.md),
+    so other sources render in turn."""
 
     def make(index: slice) -> tuple[int, Tensor]:
         clean_img, transformed_img = pairs.render(index)
@@ -58,13 +67,16 @@ def _prefetched(pairs: PairSource, batches: list[tuple[slice, Tensor | None]], p
         for index, ref in batches:
             yield (index, ref, *make(index))
         return
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(make, batches[0][0])
+    pool = ThreadPoolExecutor(max(1, min(threads, len(batches))), thread_name_prefix="invmeter-read")
+    try:
+        ahead = deque(pool.submit(make, index) for index, _ in batches[:threads])  # at most `threads` batches held
         for k, (index, ref) in enumerate(batches):
-            b, x = pending.result()
-            if k + 1 < len(batches):
-                pending = pool.submit(make, batches[k + 1][0])
+            b, x = ahead.popleft().result()
+            if k + threads < len(batches):
+                ahead.append(pool.submit(make, batches[k + threads][0]))
             yield index, ref, b, x
+    finally:  # an error or an early stop: batches not started are dropped, those running finish
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def extract(
@@ -118,7 +130,7 @@ def extract(
     with Progress(total=len(pairs), label="extracting features", enabled=progress) as bar, \
             borrowed(handle.model, dev, channels_last=channels_last), torch.inference_mode():
         t0 = time.perf_counter()
-        for index, local_ref, b, x in _prefetched(pairs, batches, prepare, with_clean=clean is None):
+        for index, local_ref, b, x in _prefetched(pairs, batches, prepare, clean is None, reading_threads()):
             t1 = time.perf_counter()
             try:
                 feats, logits, readout, extra = forward(handle, readout, x, [*layers, *profile])
