@@ -90,3 +90,69 @@ def test_one_and_three_reading_threads_give_the_same_representations(jpeg_folder
     assert one.clean.shape == (21, 32) and torch.equal(one.labels, torch.arange(21) // 7)
     for name in ("clean", "transformed", "logits_clean", "logits_transformed"):
         assert torch.equal(getattr(one, name), getattr(three, name)), name
+        assert not getattr(one, name).is_inference()  # ordinary tensors: the caller may change them in place
+
+
+SLOW_MODEL = '''
+import time
+
+from torch import nn
+
+
+class Slow(nn.Module):
+    """A small CNN that takes 0.15 s per batch: a run of several batches outlasts tqdm's 0.2 s refresh interval."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        time.sleep(0.15)
+        return self.head(self.body(x))
+
+
+def factory():
+    return Slow()
+'''
+
+
+def test_the_cli_draws_a_progress_bar_with_an_eta_on_a_terminal(jpeg_folder: Path, tmp_path: Path) -> None:
+    """``invmeter score`` on a folder, its output a pseudo-terminal: tqdm's bar counts the images against their
+    total with the time left (``[elapsed<remaining, rate]``) once the rate is known."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    (tmp_path / "slow_model.py").write_text(SLOW_MODEL)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "invmeter", "score", "-m", "slow_model:factory",
+               "--image-size", "16", "--mean", "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--data", str(jpeg_folder),
+               "--metrics", "invariance", "--bootstrap", "0", "--batch-size", "4", "-t", "rotation"]
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a 120-column terminal
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal closed: the child has exited
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert child.wait(timeout=120) == 0, b"".join(chunks).decode(errors="replace")[-2000:]
+    screen = b"".join(chunks).decode(errors="replace")
+    assert re.search(r"extracting features: +0%\|[^|]*\| 0/21 \[00:00<\?", screen), screen[-2000:]
+    frames = re.findall(r"extracting features: +\d+%\|[^|]*\| (\d+)/21 \[(\d\d:\d\d)<(\d\d:\d\d), +[\d.]+img/s\]",
+                        screen)
+    assert frames and all(0 < int(done) < 21 for done, _elapsed, _left in frames), screen[-2000:]  # with an ETA
+    assert "invariance" in screen  # and the table after it

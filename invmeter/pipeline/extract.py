@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -43,6 +44,20 @@ def _check_finite(handle: ModelHandle, readout: Readout, feats: Tensor, n_seen: 
         raise DataError(f"Model {handle.name!r} produced NaN or Inf representations (layer {readout.name!r}) for "
                         f"{int(bad.sum())} of {len(feats)} images ({float(bad.float().mean()):.0%}) in a batch after "
                         f"{n_seen} images; check its weights and input range.")
+
+
+_FEATURES, _LOGITS = object(), object()  # keys of the representation and the logits among the kept layers' names
+
+
+def _keep(kept: dict[tuple[Any, str], Tensor], key: tuple[Any, str], index: slice, rows: Tensor, n: int) -> None:
+    """Write ``rows`` at ``index`` of ``kept[key]``, an ``(n, ...)`` tensor allocated at the first batch: one block
+    per output, not a piece per batch concatenated at the end (a second copy at the peak), and no small pieces left
+    between the batches' freed buffers, where they kept the allocator from returning memory (RSS grew by about 10 kB
+    per image beyond the representations on 5,000 images; benchmarks/bench_folder_scale.py)."""
+    if key not in kept:
+        with torch.inference_mode(False):  # a normal tensor, as torch.cat outside inference mode gave
+            kept[key] = torch.empty((n, *rows.shape[1:]), dtype=rows.dtype)
+    kept[key][index] = rows
 
 
 def reading_threads() -> int:
@@ -116,8 +131,8 @@ def extract(
         if clean.labels is not None and pairs.labels is not None and not torch.equal(clean.labels, pairs.labels):
             raise InvalidParameterError("The reused clean representations belong to different images.")
         readout = clean.readout or readout
-    keep: dict[str, list[Tensor]] = {"clean": [], "transformed": [], "logits_clean": [], "logits_transformed": []}
-    kept: dict[str, tuple[list[Tensor], list[Tensor]]] = {name: ([], []) for name in layers}
+    kept: dict[tuple[str, str], Tensor] = {}  # (what, view) -> (N, ...) rows, written batch by batch
+    n = len(pairs)
     seconds = {"render": 0.0, "forward": 0.0}
     batches = pairs.batches(batch_size)
     channels_last = is_convolutional(handle.model)
@@ -147,15 +162,11 @@ def extract(
                 feats = torch.cat([clean.clean[index], feats])
                 c_logits = clean.logits_clean[index] if clean.logits_clean is not None else None
                 logits = torch.cat([c_logits, logits]) if c_logits is not None and logits is not None else None
-            keep["clean"].append(feats[:b])
-            keep["transformed"].append(feats[b:])
-            if logits is not None:
-                keep["logits_clean"].append(logits[:b])
-                keep["logits_transformed"].append(logits[b:])
-            for name in layers:
-                value = extra[name].flatten(1).float().cpu()
-                kept[name][0].append(value[:b])
-                kept[name][1].append(value[b:])
+            batch = {_FEATURES: feats, **({_LOGITS: logits} if logits is not None else {}),
+                     **{name: extra[name].flatten(1).float().cpu() for name in layers}}
+            for what, value in batch.items():
+                _keep(kept, (what, "clean"), index, value[:b], n)
+                _keep(kept, (what, "transformed"), index, value[b:], n)
             if profile:
                 outputs = {**{name: extra[name] for name in profile}, readout.name: feats}
                 for reducer in reducers:
@@ -168,14 +179,14 @@ def extract(
             bar.update(b)
         results = {r.name: r.result() for r in reducers} if profile else {}  # the reducers' tensors are inference
     return Representations(
-        clean=torch.cat(keep["clean"]),
-        transformed=torch.cat(keep["transformed"]),
+        clean=kept[_FEATURES, "clean"],
+        transformed=kept[_FEATURES, "transformed"],
         labels=pairs.labels.clone() if pairs.labels is not None else None,
-        logits_clean=torch.cat(keep["logits_clean"]) if keep["logits_clean"] else None,
-        logits_transformed=torch.cat(keep["logits_transformed"]) if keep["logits_transformed"] else None,
+        logits_clean=kept.get((_LOGITS, "clean")),
+        logits_transformed=kept.get((_LOGITS, "transformed")),
         layer=readout.name,
         readout=readout,
-        layers={k: (torch.cat(v[0]), torch.cat(v[1])) for k, v in kept.items()},
+        layers={name: (kept[name, "clean"], kept[name, "transformed"]) for name in layers},
         seconds=seconds,
         profile=results,
         reference=pairs.reference.clone() if pairs.reference is not None else None,
