@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from bench_score import photo_folder  # benchmarks/ is on sys.path when a script runs
 from PIL import Image
+from timing import alternating
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
 from invmeter.data._files import open_image, read_rgb
@@ -103,13 +104,16 @@ def cpu_ms(paths: list[Path], steps: dict[str, Callable[[Path], object]], repeat
     """Median CPU milliseconds per image of each step, rounds interleaved (a shared machine drifts)."""
     for step in steps.values():  # warm-up: imports, allocator
         step(paths[0])
-    rounds: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
+
+    def per_image(step: Callable[[Path], object]) -> Callable[[], float]:
+        def run() -> float:
             start = time.process_time()
             for path in paths:
                 step(path)
-            rounds[name].append(1e3 * (time.process_time() - start) / len(paths))
+            return 1e3 * (time.process_time() - start) / len(paths)
+        return run
+
+    rounds = alternating({name: per_image(step) for name, step in steps.items()}, repeats)
     return {name: statistics.median(values) for name, values in rounds.items()}
 
 
