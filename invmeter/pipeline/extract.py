@@ -131,7 +131,7 @@ def extract(
         if clean.labels is not None and pairs.labels is not None and not torch.equal(clean.labels, pairs.labels):
             raise InvalidParameterError("The reused clean representations belong to different images.")
         readout = clean.readout or readout
-    kept: dict[tuple[str, str], Tensor] = {}  # (what, view) -> (N, ...) rows, written batch by batch
+    kept: dict[tuple[Any, str], Tensor] = {}  # (what, view) -> (N, ...) rows, written batch by batch
     n = len(pairs)
     seconds = {"render": 0.0, "forward": 0.0}
     batches = pairs.batches(batch_size)
