@@ -64,11 +64,32 @@ def test_timm_models_see_exactly_timms_eval_transform(photos_of_several_sizes: P
     report = invmeter.score(handle, "hflip", data=str(photos_of_several_sizes), **FAST)
     files = sorted(photos_of_several_sizes.rglob("*.png"))
     expected = _their_transform(files, create_transform(**resolve_model_data_config(model)))
-    assert (_clean_views(seen) - expected).abs().mean() < 0.02  # normalised units
-    assert torch.allclose(_clean_views(seen), expected, atol=1e-4)  # the very same operations
+    assert torch.equal(_clean_views(seen), expected)  # the very same operations, bit for bit
     prep = report.model["preprocessing"]
     assert (prep["resize_shorter_side"], prep["input_size"], prep["interpolation"]) == (235, [224, 224], "bicubic")
     assert prep["crop_pct"] == pytest.approx(0.95, abs=0.01) and prep["mean"] == [0.485, 0.456, 0.406]
+
+
+def test_a_jpeg_folder_reaches_a_timm_model_as_timms_eval_transform_of_pil_decoded_files(tmp_path: Path) -> None:
+    """JPEG photos saved with 4:4:4, 4:2:2 and 4:2:0 chroma subsampling, baseline and progressive: the clean views
+    invmeter feeds the model equal, bit for bit, timm's own eval transform of ``Image.open(f).convert("RGB")``."""
+    import timm
+    from skimage import data
+    from timm.data import create_transform, resolve_model_data_config
+
+    variants = [{"subsampling": 0}, {"subsampling": 1}, {"subsampling": 2}, {"progressive": True},
+                {"progressive": True, "subsampling": 0}]
+    for name, photo in (("cat", data.chelsea()), ("rocket", data.rocket())):
+        (tmp_path / name).mkdir()
+        for k, options in enumerate(variants):
+            image = Image.fromarray(photo).resize((257 + 31 * k, 190 + 17 * k), Image.BILINEAR)  # odd sizes: partial
+            image.save(tmp_path / name / f"{k}.jpg", quality=85 + 2 * k, **options)  # 8x8 and 16x16 blocks
+    model = timm.create_model("resnet18.a1_in1k", pretrained=False, num_classes=2).eval()
+    seen = _inputs_reaching(model)
+    invmeter.score(model, "rotation", data=str(tmp_path), batch_size=3, **FAST)
+    files = sorted(tmp_path.rglob("*.jpg"))
+    expected = _their_transform(files, create_transform(**resolve_model_data_config(model)))
+    assert torch.equal(_clean_views(seen), expected)
 
 
 @pytest.mark.parametrize("weights", ["IMAGENET1K_V2", "enum"])
@@ -101,7 +122,7 @@ def test_torchvision_models_see_their_weights_transforms(photos_of_several_sizes
     report = invmeter.score(handle, "rotation", data=str(photos_of_several_sizes), **FAST)
     files = sorted(photos_of_several_sizes.rglob("*.png"))
     expected = _their_transform(files, ResNet50_Weights.IMAGENET1K_V2.transforms())
-    assert (_clean_views(seen) - expected).abs().mean() < 0.02
+    assert torch.equal(_clean_views(seen), expected)
     prep = report.model["preprocessing"]
     assert (prep["resize_shorter_side"], prep["input_size"], prep["interpolation"]) == (232, [224, 224], "bilinear")
 

@@ -21,6 +21,8 @@ BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 SMOKE: dict[str, list[str]] = {
     "bench_cache": ["--n", "500", "--rounds", "1"],
     "bench_cli_startup": ["--repeats", "1"],
+    "bench_decode": ["--smoke"],
+    "bench_folder_scale": ["--smoke"],
     "bench_data": ["--n", "300", "--rounds", "1", "--per-image-n", "50"],
     "bench_jobs": ["--arch", "resnet18", "--width", "0.125", "--batch-size", "4", "--steps", "1"],
     "bench_l2": ["--sizes", "500,1000", "--dim", "16"],
@@ -49,8 +51,8 @@ HELPERS = {"tmeasures_compat": "the tmeasures adapters crosscheck_tmeasures.py a
            "timing": "alternating repeats, paired ratios and limit lines that the timing scripts import"}
 NEEDS_TMEASURES = {"bench_tmeasures", "crosscheck_tmeasures"}  # the ``bench`` extra
 SLOW = {  # over a few seconds
-    "bench_jobs", "bench_l2", "bench_probe", "bench_scale", "bench_score", "bench_select",
-    "bench_tmeasures", "bench_track", "bench_train", "crosscheck_lie", "crosscheck_tmeasures", "peers",
+    "bench_decode", "bench_folder_scale", "bench_jobs", "bench_l2", "bench_probe", "bench_scale", "bench_score",
+    "bench_select", "bench_tmeasures", "bench_track", "bench_train", "crosscheck_lie", "crosscheck_tmeasures", "peers",
 }
 
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py"))

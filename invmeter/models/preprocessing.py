@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from invmeter._utils.images import to_unit_float
+
 __all__ = ["Preprocessing", "normalize", "timm_preprocessing", "torchvision_preprocessing", "plain_preprocessing"]
 
 
@@ -62,10 +64,11 @@ class Preprocessing:
     def prepare(self, image: Any) -> Tensor:
         """A PIL image, or a ``(3, H, W)`` tensor in [0, 1] (or uint8), resized and centre-cropped to
         ``input_size``: float32 ``(3, H, W)`` in [0, 1], not normalised."""
+        from torchvision.transforms.functional import pil_to_tensor
         from torchvision.transforms.v2 import functional as TF
 
-        if isinstance(image, Tensor) and image.dtype == torch.uint8:
-            image = image.float().div_(255.0)
+        if isinstance(image, Tensor):
+            image = to_unit_float(image)
         if self.ops is not None:
             for op in self.ops:
                 image = op(image)
@@ -74,8 +77,8 @@ class Preprocessing:
             size = self.resize if self.resize is not None else min(self.input_size)
             image = TF.center_crop(TF.resize(image, [size], interpolation=interpolation, antialias=True),
                                    list(self.input_size))
-        if not isinstance(image, Tensor):
-            image = TF.to_dtype(TF.to_image(image), torch.float32, scale=True)
+        if not isinstance(image, Tensor):  # levels / 255 as timm's ToTensor and torchvision's presets divide (not
+            image = to_unit_float(pil_to_tensor(image))  # times 1/255, which differs in the last bit)
         return image.float().clamp(0.0, 1.0)  # a copy: the image may be a view of the caller's tensor
 
     def normalize(self, images: Tensor, *, out: Tensor | None = None) -> Tensor:

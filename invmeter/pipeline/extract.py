@@ -8,12 +8,15 @@ The caller's model is borrowed (:func:`~invmeter.models.guard.borrowed`) and giv
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from invmeter._utils.cores import available_cores
 from invmeter._utils.device import resolve_device
 from invmeter._utils.progress import Progress
 from invmeter.data import PairSource
@@ -24,7 +27,7 @@ from invmeter.models.readout import Readout
 from invmeter.models.representation import forward, is_convolutional
 from invmeter.types import LayerReducer, Representations
 
-__all__ = ["extract"]
+__all__ = ["extract", "reading_threads"]
 
 
 def _first_batch_error(handle: ModelHandle, x: Tensor, exc: Exception) -> InvalidParameterError:
@@ -43,11 +46,32 @@ def _check_finite(handle: ModelHandle, readout: Readout, feats: Tensor, n_seen: 
                         f"{n_seen} images; check its weights and input range.")
 
 
+_FEATURES, _LOGITS = object(), object()  # keys of the representation and the logits among the kept layers' names
+
+
+def _keep(kept: dict[tuple[Any, str], Tensor], key: tuple[Any, str], index: slice, rows: Tensor, n: int) -> None:
+    """Write ``rows`` at ``index`` of ``kept[key]``, an ``(n, ...)`` tensor allocated at the first batch: one block
+    per output, not a piece per batch concatenated at the end (a second copy at the peak), and no small pieces left
+    between the batches' freed buffers, where they kept the allocator from returning memory (RSS grew by about 10 kB
+    per image beyond the representations on 5,000 images; benchmarks/bench_folder_scale.py)."""
+    if key not in kept:
+        with torch.inference_mode(False):  # a normal tensor, as torch.cat outside inference mode gave
+            kept[key] = torch.empty((n, *rows.shape[1:]), dtype=rows.dtype)
+    kept[key][index] = rows
+
+
+def reading_threads() -> int:
+    """Threads that read image files while the model runs: the cores this process may use beyond torch's intra-op
+    threads, at least 1 (torch's own thread settings are left as they are)."""
+    return max(1, available_cores() - torch.get_num_threads())
+
+
 def _prefetched(pairs: PairSource, batches: list[tuple[slice, Tensor | None]], prepare: Callable[[Tensor], Tensor],
-                with_clean: bool) -> Iterator[tuple[slice, Tensor | None, int, Tensor]]:
-    """Each batch rendered and made into the model's input (normalised, in its memory format). Image files are read
-    in a thread while the model runs on the batch before (decoding releases the GIL); rendering with torch ops in a
-    thread was measured slower on 2 cores (benchmarks/RESULTS.md), so other sources render in turn."""
+                with_clean: bool, threads: int = 1) -> Iterator[tuple[slice, Tensor | None, int, Tensor]]:
+    """Each batch rendered and made into the model's input (normalised, in its memory format), in order. Image files
+    are read in ``threads`` threads, each reading a batch ahead, while the model runs on the batch before (decoding
+    releases the GIL); rendering with torch ops in a thread was measured slower on 2 cores (benchmarks/RESULTS.md),
+    so other sources render in turn."""
 
     def make(index: slice) -> tuple[int, Tensor]:
         clean_img, transformed_img = pairs.render(index)
@@ -58,13 +82,16 @@ def _prefetched(pairs: PairSource, batches: list[tuple[slice, Tensor | None]], p
         for index, ref in batches:
             yield (index, ref, *make(index))
         return
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(make, batches[0][0])
+    pool = ThreadPoolExecutor(max(1, min(threads, len(batches))), thread_name_prefix="invmeter-read")
+    try:
+        ahead = deque(pool.submit(make, index) for index, _ in batches[:threads])  # at most `threads` batches held
         for k, (index, ref) in enumerate(batches):
-            b, x = pending.result()
-            if k + 1 < len(batches):
-                pending = pool.submit(make, batches[k + 1][0])
+            b, x = ahead.popleft().result()
+            if k + threads < len(batches):
+                ahead.append(pool.submit(make, batches[k + threads][0]))
             yield index, ref, b, x
+    finally:  # an error or an early stop: batches not started are dropped, those running finish
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def extract(
@@ -104,8 +131,8 @@ def extract(
         if clean.labels is not None and pairs.labels is not None and not torch.equal(clean.labels, pairs.labels):
             raise InvalidParameterError("The reused clean representations belong to different images.")
         readout = clean.readout or readout
-    keep: dict[str, list[Tensor]] = {"clean": [], "transformed": [], "logits_clean": [], "logits_transformed": []}
-    kept: dict[str, tuple[list[Tensor], list[Tensor]]] = {name: ([], []) for name in layers}
+    kept: dict[tuple[Any, str], Tensor] = {}  # (what, view) -> (N, ...) rows, written batch by batch
+    n = len(pairs)
     seconds = {"render": 0.0, "forward": 0.0}
     batches = pairs.batches(batch_size)
     channels_last = is_convolutional(handle.model)
@@ -118,7 +145,7 @@ def extract(
     with Progress(total=len(pairs), label="extracting features", enabled=progress) as bar, \
             borrowed(handle.model, dev, channels_last=channels_last), torch.inference_mode():
         t0 = time.perf_counter()
-        for index, local_ref, b, x in _prefetched(pairs, batches, prepare, with_clean=clean is None):
+        for index, local_ref, b, x in _prefetched(pairs, batches, prepare, clean is None, reading_threads()):
             t1 = time.perf_counter()
             try:
                 feats, logits, readout, extra = forward(handle, readout, x, [*layers, *profile])
@@ -135,15 +162,11 @@ def extract(
                 feats = torch.cat([clean.clean[index], feats])
                 c_logits = clean.logits_clean[index] if clean.logits_clean is not None else None
                 logits = torch.cat([c_logits, logits]) if c_logits is not None and logits is not None else None
-            keep["clean"].append(feats[:b])
-            keep["transformed"].append(feats[b:])
-            if logits is not None:
-                keep["logits_clean"].append(logits[:b])
-                keep["logits_transformed"].append(logits[b:])
-            for name in layers:
-                value = extra[name].flatten(1).float().cpu()
-                kept[name][0].append(value[:b])
-                kept[name][1].append(value[b:])
+            batch = {_FEATURES: feats, **({_LOGITS: logits} if logits is not None else {}),
+                     **{name: extra[name].flatten(1).float().cpu() for name in layers}}
+            for what, value in batch.items():
+                _keep(kept, (what, "clean"), index, value[:b], n)
+                _keep(kept, (what, "transformed"), index, value[b:], n)
             if profile:
                 outputs = {**{name: extra[name] for name in profile}, readout.name: feats}
                 for reducer in reducers:
@@ -156,14 +179,14 @@ def extract(
             bar.update(b)
         results = {r.name: r.result() for r in reducers} if profile else {}  # the reducers' tensors are inference
     return Representations(
-        clean=torch.cat(keep["clean"]),
-        transformed=torch.cat(keep["transformed"]),
+        clean=kept[_FEATURES, "clean"],
+        transformed=kept[_FEATURES, "transformed"],
         labels=pairs.labels.clone() if pairs.labels is not None else None,
-        logits_clean=torch.cat(keep["logits_clean"]) if keep["logits_clean"] else None,
-        logits_transformed=torch.cat(keep["logits_transformed"]) if keep["logits_transformed"] else None,
+        logits_clean=kept.get((_LOGITS, "clean")),
+        logits_transformed=kept.get((_LOGITS, "transformed")),
         layer=readout.name,
         readout=readout,
-        layers={k: (torch.cat(v[0]), torch.cat(v[1])) for k, v in kept.items()},
+        layers={name: (kept[name, "clean"], kept[name, "transformed"]) for name in layers},
         seconds=seconds,
         profile=results,
         reference=pairs.reference.clone() if pairs.reference is not None else None,

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from invmeter._utils.cores import available_cores
 from invmeter._utils.io import atomic_write
 from invmeter._utils.schemas import CELL_RECORD_SCHEMA_VERSION
 from invmeter._utils.validation import check_output_folder, unknown_name
@@ -133,15 +134,6 @@ def cell_threads(jobs: int) -> int:
     executor uses it, so a cell gives the same numbers wherever it runs (PyTorch's CPU results depend on the
     thread count)."""
     return int(os.environ.get("INVMETER_THREADS", 0)) or max(1, available_cores() // jobs)
-
-
-def available_cores() -> int:
-    """The cores this process may use (its affinity on Linux), on every platform."""
-    if hasattr(os, "process_cpu_count"):  # Python 3.13+
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def task_ref(name: str) -> str:
