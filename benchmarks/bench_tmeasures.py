@@ -117,9 +117,10 @@ def fixed_rotation(angle: float, n: int) -> SampledTransforms:
     return SampledTransforms(parse_transform("rotation"), (torch.full((n, 1), float(angle), dtype=torch.float64),))
 
 
-def make_images(n: int) -> tuple[Tensor, Tensor]:
+def make_images(n: int, image_size: int = 32) -> tuple[Tensor, Tensor]:
     """N clean Transforms-2D renders (10 classes, seed 0), quantised to 8 bits so a PNG round trip is exact."""
-    pairs = Transforms2DPairs(make_transforms2d(n_classes=10, image_size=32), parse_transform("rotation"), n, seed=0)
+    pairs = Transforms2DPairs(make_transforms2d(n_classes=10, image_size=image_size), parse_transform("rotation"), n,
+                              seed=0)
     clean, _ = pairs.render(slice(0, n))
     return (clean * 255).round() / 255, pairs.labels.clone()
 
@@ -177,22 +178,29 @@ class IdentityAndRotation(PyTorchTransformationSet):
         return IdentityAndRotation(self.angle)
 
 
-class Penultimate(tm.pytorch.ActivationsModule):
-    """One activation: the input of the model's final ``linear`` layer (normalisation applied first)."""
+class NamedActivations(tm.pytorch.ActivationsModule):
+    """The outputs of named modules of ``model`` (``inputs=True``: their inputs), normalisation applied first; stored
+    by reference, as tmeasures' own ``AutoActivationsModule`` stores them. ``["linear"], inputs=True``: one
+    activation, the penultimate representation of invmeter's CIFAR ResNet."""
 
-    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...], names: list[str],
+                 inputs: bool = False) -> None:
         super().__init__()
-        self.model = model
-        self.norm = Normalize(mean, std)
+        self.model, self.norm, self.names = model, Normalize(mean, std), list(names)
         self.store: dict[str, Tensor] = {}
-        model.linear.register_forward_pre_hook(lambda _m, args: self.store.__setitem__("z", args[0].detach()))
+        modules = dict(model.named_modules())
+        for name in self.names:
+            if inputs:
+                modules[name].register_forward_pre_hook(lambda _m, a, n=name: self.store.__setitem__(n, a[0].detach()))
+            else:
+                modules[name].register_forward_hook(lambda _m, _a, out, n=name: self.store.__setitem__(n, out.detach()))
 
     def activation_names(self) -> list[str]:
-        return ["penultimate"]
+        return self.names
 
     def forward_activations(self, x: Tensor) -> list[Tensor]:
         self.model(self.norm(x))
-        return [self.store.pop("z")]
+        return [self.store.pop(name) for name in self.names]
 
 
 class Normalize(nn.Module):
@@ -299,7 +307,7 @@ def main() -> None:
     images, labels = make_images(args.n)
     pairs = MemoryPairs(images, labels, fixed_rotation(args.angle, args.n))
 
-    penultimate = Penultimate(tm_model, handle.mean, handle.std)
+    penultimate = NamedActivations(tm_model, handle.mean, handle.std, ["linear"], inputs=True)
     all_layers = tm.pytorch.AutoActivationsModule(nn.Sequential(Normalize(handle.mean, handle.std), copy.deepcopy(tm_model)))
     runs = ["tm", "pairs", "score"] + ([] if args.skip_all_layers else ["tm_all"])
     times: dict[str, list[Timed]] = {k: [] for k in runs}

@@ -65,7 +65,7 @@ class Representations:
         layer: Where the features were read (the display name of ``readout``).
         layers: Layers kept in full: ``{layer name: (clean, transformed)}`` flattened features; else empty.
         seconds: Wall time spent rendering images and in forward passes.
-        profile: Per-layer results of the layer reducers, ``{layer name: {reducer name: result}}``; the
+        profile: Per-layer results of the layer reducers, ``{reducer name: {layer name: result}}``; the
             representation's own layer comes last.
         reference: ``(N,)`` index of each image's reference for ``invariance`` (on Transforms-2D the same scene
             with another object); ``None``: a seeded random other image.
@@ -98,8 +98,9 @@ class Representations:
 class LayerReducer(Protocol):
     """A per-layer summary computed batch by batch during extraction (no layer is kept in full).
 
-    ``update`` gets one batch of one layer's flattened outputs for both views, and the batch-local index of each
-    image's reference (``None``: the reducer chooses); ``result`` returns ``{layer: {metric: MetricValue}}``.
+    ``update`` gets one batch of one layer's outputs ``(B, ...)`` for both views, as the layer returned them (on the
+    model's device, in its memory format), and the batch-local index of each image's reference (``None``: the
+    reducer chooses); ``result`` returns ``{layer: {metric: MetricValue}}``.
     """
 
     name: str

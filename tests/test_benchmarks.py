@@ -50,6 +50,7 @@ NOT_RUN: dict[str, str] = {
 HELPERS = {"tmeasures_compat": "the tmeasures adapters crosscheck_tmeasures.py and bench_measures.py import",
            "timing": "alternating repeats, paired ratios and limit lines that the timing scripts import"}
 NEEDS_TMEASURES = {"bench_tmeasures", "crosscheck_tmeasures"}  # the ``bench`` extra
+PART_NEEDS_TMEASURES = {"peers": "b. every leaf: tmeasures NV"}  # a line printed only with the bench extra
 SLOW = {  # over a few seconds
     "bench_decode", "bench_folder_scale", "bench_jobs", "bench_l2", "bench_probe", "bench_scale", "bench_score",
     "bench_select", "bench_tmeasures", "bench_track", "bench_train", "crosscheck_lie", "crosscheck_tmeasures", "peers",
@@ -98,6 +99,8 @@ def test_script_runs_at_its_smallest_size(name: str) -> None:
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr, (
         f"{name}.py {' '.join(SMOKE[name])} failed:\n{result.stderr[-3000:]}")
     assert result.stdout.strip(), f"{name}.py printed nothing"
+    if name in PART_NEEDS_TMEASURES and _has_tmeasures():
+        assert PART_NEEDS_TMEASURES[name] in result.stdout, f"{name}.py skipped its tmeasures part:\n{result.stdout}"
 
 
 def test_the_paired_ratio_is_the_median_of_the_rounds_ratios_not_the_ratio_of_the_medians() -> None:

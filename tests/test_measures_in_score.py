@@ -12,9 +12,12 @@ from click.testing import CliRunner
 from scipy import stats as scipy_stats
 
 import invmeter
+from invmeter.api import make_transforms2d
 from invmeter.cli import cli
+from invmeter.data import Transforms2DPairs
 from invmeter.errors import InvalidParameterError
 from invmeter.metrics import get_metric, list_metrics
+from invmeter.metrics.measures import unit_values
 from invmeter.metrics.unit_measures import UnitStats
 
 BASE = ["score", "-m", "timm:test_resnet", "--weights", "random", "-t", "rotation", "--image-size", "32",
@@ -139,3 +142,27 @@ def test_metrics_all_computes_every_metric_that_applies_and_says_why_for_the_res
     assert json.loads(rotation.output)["skipped_metrics"] == {
         "equivariance": "needs fixed transform magnitudes (a sweep: --magnitudes)", **gains}
     assert "paired_distance_ratio" in json.loads(rotation.output)["metrics"]  # two draws of a rotation differ
+
+
+def test_every_leaf_profile_reads_layers_in_place_with_the_values_of_flattened_copies() -> None:
+    """The unit measures' layer profile reads each layer's output where it is (channels-last, no copy) and the
+    classifier's output too (a pre_logits readout): every leaf module of a timm ResNet gets the values of UnitStats
+    fed the flattened copies that extraction keeps, in the same batches (the former path)."""
+    handle = invmeter.load_model("timm:test_resnet", weights="random", image_size=32)
+    leaves = [name for name, m in handle.model.named_modules() if name and not list(m.children())]
+    pairs = Transforms2DPairs(make_transforms2d(n_classes=3, image_size=32), invmeter.parse_transform("rotation"), 24,
+                              seed=0)
+    profile = get_metric("normalized_variance").profile(0, 0, len(pairs))
+    invmeter.extract(handle, pairs, profile=leaves, reducers=[profile], batch_size=8, device="cpu")
+    ours = profile.result()
+    kept = invmeter.extract(handle, pairs, layers=leaves, batch_size=8, device="cpu").layers
+    assert "fc" in leaves and set(ours) == {*leaves, handle.readout.name}
+    for name in leaves:
+        stats = UnitStats(calibration=max(2, len(pairs) // 4))  # a quarter of the images fix Goodfellow's thresholds
+        for start in range(0, len(pairs), 8):
+            stats.update(kept[name][0][start : start + 8], kept[name][1][start : start + 8])
+        for metric, value in unit_values(stats).items():
+            expected = pytest.approx(value.value, rel=1e-6, abs=1e-12, nan_ok=True)
+            assert ours[name][metric].value == expected, (name, metric)
+    nv = {name: ours[name]["normalized_variance"].value for name in ("bn1", "act1")}
+    assert nv["bn1"] != nv["act1"], nv  # bn1 is read before the in-place ReLU overwrites its output

@@ -20,6 +20,7 @@ from invmeter.metrics.cka import (
     linear_cka,
     pseudo_values,
 )
+from invmeter.metrics import unit_measures
 from invmeter.metrics.unit_measures import UnitStats, _floor_float32
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # tmeasures' compatibility: tooling
@@ -101,6 +102,24 @@ def test_anova_variant_is_an_upper_tail_bonferroni_test() -> None:
     assert s.anova_variant(alpha=0.99).tolist() == (p < 0.01 / 50).tolist()
     assert s.anova_variant(alpha=0.99, bonferroni=False).tolist() == (p < 0.01).tolist()
     assert bool(s.anova_variant()[:10].all()) and int(s.anova_variant()[10:].sum()) == 0
+
+
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
+def test_blocks_of_units_give_the_values_of_one_block(monkeypatch: pytest.MonkeyPatch, fmt: torch.memory_format) -> None:
+    """On a CPU, update() runs over blocks of units that fit the cache: blocks of 1 to 5 units (uneven last
+    blocks, a batch split at the calibration count) give every per-unit value and count of a single block."""
+    clean, transformed = (x.contiguous(memory_format=fmt) for x in pairs(n=60, shape=(3, 4, 5)))
+    whole = fed(clean, transformed, calibration=20)
+    given = fed(clean, transformed, thresholds=whole.thresholds())
+    monkeypatch.setattr(unit_measures, "_BLOCK_BYTES", 3 * 4 * 5)  # 5 // B units per block: 1 for B > 2
+    blocks = fed(clean, transformed, calibration=20)
+    assert unit_measures._block_units(1, clean.flatten(1)) == 5 and unit_measures._block_units(13, clean.flatten(1)) == 1
+    for name in ("transformation_variance", "sample_variance", "normalized_variance", "anova_f", "thresholds",
+                 "goodfellow"):
+        torch.testing.assert_close(getattr(blocks, name)(), getattr(whole, name)(), rtol=1e-6, atol=1e-9,
+                                   equal_nan=True, msg=name)
+    assert torch.equal(blocks.fires, whole.fires) and blocks.n_counted == whole.n_counted == 40
+    assert torch.equal(fed(clean, transformed, thresholds=whole.thresholds()).fires, given.fires)
 
 
 def test_goodfellow_with_given_thresholds_matches_brute_force() -> None:

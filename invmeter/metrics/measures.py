@@ -87,7 +87,8 @@ class CKAProfile:
         self._stats: dict[str, CKAStats] = {}
 
     def update(self, layer: str, clean: Tensor, transformed: Tensor, reference: Tensor | None) -> None:
-        self._stats.setdefault(layer, CKAStats(seed=self.seed)).update(clean, transformed)
+        stats = self._stats.setdefault(layer, CKAStats(seed=self.seed))
+        stats.update(clean.cpu().flatten(1), transformed.cpu().flatten(1))  # sketched on the CPU: deterministic
 
     def result(self) -> dict[str, dict[str, MetricValue]]:
         return {layer: {"cka": cka_value(torch.cat(s.clean), torch.cat(s.transformed), self.n_boot, self.seed)}
@@ -96,7 +97,8 @@ class CKAProfile:
 
 class UnitProfile:
     """Per-layer unit measures (:class:`~invmeter.metrics.unit_measures.UnitStats`, one set of sums per layer for
-    all three) as a layer reducer."""
+    all three) as a layer reducer. Each layer's outputs are read where they are (on the model's device, in its memory
+    format), without a copy."""
 
     name = "units"
 

@@ -28,6 +28,7 @@ class InvarianceProfile:
         self._terms: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
 
     def update(self, layer: str, clean: Tensor, transformed: Tensor, reference: Tensor | None) -> None:
+        clean, transformed = clean.cpu().flatten(1), transformed.cpu().flatten(1)
         d = paired_distances(clean, transformed)
         if reference is None and len(clean) < 2:
             r = np.full(len(clean), np.nan)

@@ -68,6 +68,18 @@ def release_workspace() -> None:
     _WORKSPACE.clear()
 
 
+_BLOCK_BYTES = 6 << 20  # one block's scratch on a CPU: 4 to 16 MiB were the fastest with a 32 MiB L3 cache
+
+
+def _block_units(b: int, x: Tensor) -> int:
+    """Units per block of :meth:`UnitStats.update`: on a CPU, blocks whose ``(3B, units)`` scratch stays in cache
+    through the block's passes (subtract, sum, square, sum, compare, sum), so the layer's memory is read once; on a
+    GPU, every unit at once."""
+    if x.device.type != "cpu":
+        return max(1, x.shape[1])
+    return max(1, _BLOCK_BYTES // (3 * b * x.element_size()))
+
+
 def _memory_order(x: Tensor) -> tuple[int, ...]:
     """The unit dims of ``(B, *unit)`` from the outermost to the innermost in memory (channels-last: H, W, C)."""
     return tuple(sorted(range(1, x.dim()), key=lambda d: -x.stride(d)))
@@ -83,10 +95,10 @@ class UnitStats:
     """Streaming per-unit statistics of one layer's activations on controlled pairs.
 
     Each batch's two views are read as ``(B, units)`` matrices in their own memory order (no copy, also for
-    channels-last maps) and reduced over images with matrix products against blocks of ones, in float32 (float64
-    inputs: float64) per batch and float64 across batches. Sums are of ``x - K`` with K the first batch's mean of
-    that view, so units with a large mean and a small spread (a constant corner of a rotated image) keep their
-    precision.
+    channels-last maps), a block of units at a time on a CPU (one that fits the cache), and reduced over images with
+    matrix products against blocks of ones, in float32 (float64 inputs: float64) per batch and float64 across
+    batches. Sums are of ``x - K`` with K the first batch's mean of that view, so units with a large mean and a
+    small spread (a constant corner of a rotated image) keep their precision.
 
     Args:
         thresholds: Goodfellow firing thresholds on ``sign × activation`` per unit (a unit's shape), e.g. a previous
@@ -150,25 +162,34 @@ class UnitStats:
             raise InvalidParameterError(f"Activations changed shape from {was} to {now}; use one UnitStats per layer.")
         dtype = torch.float64 if clean.dtype == torch.float64 else torch.float32
         c, t = self._flat(clean.to(dtype)), self._flat(transformed.to(dtype))
-        units = c.shape[1]
         ones = torch.block_diag(*[torch.ones(1, b, dtype=dtype, device=c.device)] * 3)  # (3, 3B): sums of 3 blocks
-        work = _scratch(3 * b, units, c)
-        torch.sub(c, self._shift[0], out=work[:b])
-        torch.sub(t, self._shift[1], out=work[b : 2 * b])
+        step = _block_units(b, c)
+        for start in range(0, c.shape[1], step):
+            units = slice(start, start + step)
+            self._add(c[:, units], t[:, units], ones, units)
+        if self._threshold is not None:
+            self.n_counted += b
+        self.n += b
+        if self._threshold is None and self.n >= self.calibration:
+            self._set_thresholds(self._flat_thresholds())
+
+    def _add(self, c: Tensor, t: Tensor, ones: Tensor, units: slice) -> None:
+        """Add one block of units of a batch to the sums (and the firing counts once thresholds are set)."""
+        b = len(c)
+        work = _scratch(3 * b, c.shape[1], c)
+        torch.sub(c, self._shift[0, units], out=work[:b])
+        torch.sub(t, self._shift[1, units], out=work[b : 2 * b])
         torch.sub(c, t, out=work[2 * b :])
         linear = ones @ work  # Σ(c - K), Σ(t - K), Σ(c - t)
         work[: 2 * b].square_()
         work[2 * b :].abs_()
         quadratic = ones @ work  # Σ(c - K)², Σ(t - K)², Σ|c - t|
-        self._sums[0:2] += linear[0:2]
-        self._sums[2:4] += quadratic[0:2]
-        self._sums[4] += linear[2]
-        self._sums[5] += quadratic[2]
+        self._sums[0:2, units] += linear[0:2]
+        self._sums[2:4, units] += quadratic[0:2]
+        self._sums[4, units] += linear[2]
+        self._sums[5, units] += quadratic[2]
         if self._threshold is not None:
-            self._count(c, t, ones, work)
-        self.n += b
-        if self._threshold is None and self.n >= self.calibration:
-            self._set_thresholds(self._flat_thresholds())
+            self._count(c, t, ones, work, units)
 
     def _start(self, *views: Tensor) -> None:
         x = views[0]
@@ -188,17 +209,16 @@ class UnitStats:
     def _set_thresholds(self, flat: Tensor) -> None:
         self._threshold, self._threshold32 = flat, _floor_float32(flat)
 
-    def _count(self, c: Tensor, t: Tensor, ones: Tensor, work: Tensor) -> None:
+    def _count(self, c: Tensor, t: Tensor, ones: Tensor, work: Tensor, units: slice) -> None:
         """Firing counts: ``sign·x > threshold`` for both views and for both at once (as 0/1 in ``work``)."""
         b = len(c)
-        threshold = self._threshold if c.dtype == torch.float64 else self._threshold32
+        threshold = (self._threshold if c.dtype == torch.float64 else self._threshold32)[units]
         compare = torch.gt if self.sign == 1 else torch.lt  # sign = -1: -x > θ  ⇔  x < -θ
         bound = threshold if self.sign == 1 else -threshold
         compare(c, bound, out=work[:b])
         compare(t, bound, out=work[b : 2 * b])
         torch.mul(work[:b], work[b : 2 * b], out=work[2 * b :])
-        self._fires += ones @ work
-        self.n_counted += b
+        self._fires[:, units] += ones @ work
 
     # ------------------------------------------------------------------------------------------------ results
 

@@ -104,27 +104,38 @@ def forward(handle: ModelHandle, readout: Readout, x: Tensor, layers: Sequence[s
     """One forward pass: (representation, logits or None, where it was read, {layer: output})."""
     model = handle.model
     if readout.kind == "pre_logits":
-        with _capture(model, layers) as store:
+        with _capture(model, layers) as store:  # the head inside: a profile may read the classifier's output
             pre = model.forward_head(model.forward_features(x), pre_logits=True)
-        head = model.get_classifier() if handle.num_classes else None
-        logits = head(pre) if isinstance(head, nn.Module) else None
-        return _vectors(pre, handle.name, len(x)), logits, readout, dict(store)
+            head = model.get_classifier() if handle.num_classes else None
+            logits = head(pre) if isinstance(head, nn.Module) else None
+        return _vectors(pre, handle.name, len(x)), logits, readout, _ran(store, layers, handle)
     if readout.kind == "head_input":
         head = readout.module
         with _capture(model, [head], inputs=True) as head_in, _capture(model, [head, *layers]) as store:
             out = tensor_of(model(x), handle.name)
         head_out = store.get(head) if head in layers else store.pop(head, None)
         if head_out is not None and head_out.shape == out.shape and torch.equal(head_out, out):
-            return _vectors(head_in[head], handle.name, len(x)), out, readout, dict(store)
-        return _vectors(out, handle.name, len(x)), None, Readout("output"), dict(store)  # the last Linear: not a head
+            return _vectors(head_in[head], handle.name, len(x)), out, readout, _ran(store, layers, handle)
+        return _vectors(out, handle.name, len(x)), None, Readout("output"), _ran(store, layers, handle)  # not a head
     names = [*layers, readout.module] if readout.kind == "module" else list(layers)
     with _capture(model, names) as store:
         out = tensor_of(model(x), handle.name)
     if readout.kind == "module":
+        _ran(store, [readout.module], handle)
         rep = store[readout.module] if readout.module in layers else store.pop(readout.module)
         logits = out.flatten(1) if handle.num_classes and out.dim() == 2 and out.shape[1] == handle.num_classes else None
-        return _vectors(rep, readout.module, len(x)), logits, readout, dict(store)
-    return _vectors(out, handle.name, len(x)), None, readout, dict(store)
+        return _vectors(rep, readout.module, len(x)), logits, readout, _ran(store, layers, handle)
+    return _vectors(out, handle.name, len(x)), None, readout, _ran(store, layers, handle)
+
+
+def _ran(store: dict[str, Tensor], names: Sequence[str], handle: ModelHandle) -> dict[str, Tensor]:
+    """The captured outputs, or a one-line error naming a module the forward pass did not run."""
+    missing = [name for name in names if name not in store]
+    if missing:
+        raise InvalidParameterError(f"Layer {missing[0]!r} of {handle.name!r} produced no output: the forward pass "
+                                    "that reads the representation does not run it. Choose a module that it runs "
+                                    "(--layers blocks lists the main ones).")
+    return dict(store)
 
 
 def representation(handle: ModelHandle, images: Tensor, readout: Readout | None = None) -> Tensor:

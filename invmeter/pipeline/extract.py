@@ -120,7 +120,8 @@ def extract(
         profile: Named modules whose outputs (and then the representation's) go to each of ``reducers`` batch by
             batch, with the pair source's batch-local references; their results are ``Representations.profile``.
         reducers: Per-layer summaries (e.g. the invariance profile), each fed ``update(layer, clean, transformed,
-            reference)``.
+            reference)`` with each view's ``(B, ...)`` outputs as the layer returned them (on the device, in the
+            model's memory format: no copy is made for a reducer that reads them in place).
         device: A device string (``auto``: CUDA when available), or a resolved ``torch.device`` (a plan's).
     """
     dev = device if isinstance(device, torch.device) else resolve_device(device)  # a plan's device: resolved already
@@ -169,9 +170,9 @@ def extract(
                 _keep(kept, (what, "transformed"), index, value[b:], n)
             if profile:
                 outputs = {**{name: extra[name] for name in profile}, readout.name: feats}
-                for reducer in reducers:
+                for reducer in reducers:  # as the layer returned them: a reducer flattens or copies what it needs
                     for name, value in outputs.items():
-                        reducer.update(name, value[:b].cpu().flatten(1), value[b:].cpu().flatten(1), local_ref)
+                        reducer.update(name, value[:b], value[b:], local_ref)
             t2 = time.perf_counter()
             seconds["render"] += t1 - t0
             seconds["forward"] += t2 - t1
