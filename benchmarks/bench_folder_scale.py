@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from timing import against
+from timing import against, vm_hwm_mib
 
 MODEL = "cifar:resnet18?width=0.25"
 IMAGE_SIZE = 32
@@ -54,18 +54,6 @@ def write_folder(root: Path, n: int) -> Path:
     return root
 
 
-def vm_hwm_mib(pid: int) -> float:
-    """The process's peak resident memory so far (``VmHWM``, MiB), 0 once it has exited."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def run_child(folder: Path, n: int, out: Path) -> tuple[float, float, dict]:
     """``invmeter score`` on ``folder`` in a child process: (wall seconds, peak RSS MiB, its JSON report)."""
     command = [sys.executable, "-m", "invmeter", "score", "-m", MODEL, "--weights", "random", "--image-size",
@@ -80,7 +68,7 @@ def run_child(folder: Path, n: int, out: Path) -> tuple[float, float, dict]:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
         if pid:
             break
-        peak = max(peak, vm_hwm_mib(child.pid))
+        peak = max(peak, vm_hwm_mib(child.pid))  # NaN once it has exited: max keeps the peak so far
         time.sleep(0.05)
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen

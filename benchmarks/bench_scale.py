@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from timing import vm_hwm_mib
+
 TIME_LIMIT_S = 60.0
 MEMORY_LIMIT_GIB = 4.0
 GROWTH_LIMIT = 1.2
@@ -34,15 +36,6 @@ LIMIT_AT = (50_000, 2048)  # the (N, D) the time and memory limits apply to
 GROWTH_FROM = 10_000
 CKA_MAX_N = 20_000  # two N x N float64 Gram matrices: 6 GiB here, 37 GiB at 50k
 CLASSES = 100
-
-
-def peak_mib() -> float:
-    """This process's peak resident memory (``VmHWM``, MiB): its own address space, unlike ``ru_maxrss``."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return math.nan
 
 
 def child(n: int, dim: int, cka: bool) -> dict:
@@ -57,7 +50,7 @@ def child(n: int, dim: int, cka: bool) -> dict:
     clean = torch.randn(CLASSES, dim, generator=g)[labels] + torch.randn(n, dim, generator=g)
     transformed = clean + 0.5 * torch.randn(n, dim, generator=g)
     reps = Representations(clean, transformed, labels, None, None, layer="synthetic")
-    data_mib = peak_mib()
+    data_mib = vm_hwm_mib()
     solver = resolve_solver("auto", n // 2)
     ctx = MetricContext(reps, seed=0, n_boot=1000, probe=solver)
     seconds: dict[str, float] = {}
@@ -71,14 +64,14 @@ def child(n: int, dim: int, cka: bool) -> dict:
         seconds[name] = time.perf_counter() - start
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     out = {"n": n, "dim": dim, "seconds": wall, "cpu_seconds": cpu, "per_metric": seconds, "solver": solver,
-           "peak_mib": peak_mib(), "data_mib": data_mib, "sampling": dict(getattr(ctx, "sampling", {})),
+           "peak_mib": vm_hwm_mib(), "data_mib": data_mib, "sampling": dict(getattr(ctx, "sampling", {})),
            "values": {k: [v.value, *v.ci95] for k, v in values.items()}}
     if cka:
         start = time.perf_counter()
         value = get_metric("cka").compute(ctx)
         out["cka_seconds"] = time.perf_counter() - start
         out["cka"] = [value.value, *value.ci95]
-        out["peak_mib"] = peak_mib()
+        out["peak_mib"] = vm_hwm_mib()
     return out
 
 

@@ -1,7 +1,9 @@
-"""What the timing scripts share: alternating repeats, the ratio they report, and its line against a limit."""
+"""What the timing scripts share: alternating repeats, the ratio they report, its line against a limit, and a
+process's peak resident memory."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Mapping
 
@@ -25,3 +27,17 @@ def paired_ratio(timed: list[float], base: list[float]) -> float:
 def against(value: float, limit: float, digits: int = 3) -> str:
     """``'1.031 <= limit 1.1'``: a measured value beside its upper limit."""
     return f"{value:.{digits}f} {'<=' if value <= limit else '>'} limit {limit}"
+
+
+def vm_hwm_mib(pid: int | str = "self") -> float:
+    """A process's peak resident memory so far (``VmHWM`` of ``/proc/PID/status``, MiB): its own address space,
+    unlike ``ru_maxrss``, which carries the launching process's peak over fork and exec; NaN where it cannot be read
+    (no ``/proc``, or the process has exited)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return math.nan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +192,11 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
     monkeypatch.setattr(tv_api, "load_state_dict_from_url", no_download)
     return tmp_path
+
+
+@pytest.fixture
+def restore_threads() -> Iterator[None]:
+    """torch's intra-op thread count as it was before the test (code under test may set it, e.g. the trainer)."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)

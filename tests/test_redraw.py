@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,11 +27,7 @@ TINY = {"transforms": "rotation", "classes": 2, "image_size": 16, "arch": "cifar
         "n_train": 64, "n_val": 16, "n_test": 16, "epochs": 3, "batch_size": 16, "device": "cpu", "threads": 1}
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads() -> Iterator[None]:
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("restore_threads")  # the trainer sets torch's threads (threads=1)
 
 
 def test_each_epoch_draws_new_transform_parameters_for_the_same_scenes() -> None:
