@@ -73,16 +73,16 @@ RESNET18_TAGS = ["timm:resnet18", "timm:resnet18.a1_in1k", "timm:resnet18.a2_in1
 
 def peak_rss_mib(n_models: int, n: int, size: int) -> float:
     """Peak resident memory (MiB) of a fresh process running a zoo of the first ``n_models`` RESNET18_TAGS: the
-    kernel's high-water mark of its own address space (``VmHWM``; ``ru_maxrss`` would carry over the launching
-    process's peak across fork and exec), ``ru_maxrss`` where there is no ``/proc``."""
+    kernel's high-water mark of its own address space (:func:`timing.vm_hwm_mib`, read by the process itself; NaN
+    where there is no ``/proc``)."""
     with tempfile.TemporaryDirectory() as out:
-        code = (f"import resource, invmeter\ninvmeter.zoo({RESNET18_TAGS[:n_models]!r}, {TRANSFORMS!r}, out={out!r}, "
+        code = (f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nimport invmeter\n"
+                "from timing import vm_hwm_mib\n"
+                f"invmeter.zoo({RESNET18_TAGS[:n_models]!r}, {TRANSFORMS!r}, out={out!r}, "
                 f"weights='random', n_images={n}, image_size={size}, n_boot=200)\n"
-                "try:\n    hwm = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
-                "    print(int(hwm.split()[1]))\n"
-                "except OSError:\n    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+                "print(vm_hwm_mib())\n")
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        return int(result.stdout.strip().splitlines()[-1]) / 1024
+        return float(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
