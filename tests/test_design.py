@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from invmeter.data import Transforms2D
@@ -16,6 +17,7 @@ from invmeter.data.design import (
     sample_object_sets,
     sample_transform_sets,
     sample_transform_sets_by_kind,
+    tvo_draw,
 )
 from invmeter.errors import InvalidParameterError
 from invmeter.transforms import PAPER_FAMILIES, get_family, list_transforms, parse_transform
@@ -51,6 +53,35 @@ def test_transform_sets_by_kind_take_one_family_of_each_kind() -> None:
     with pytest.raises(InvalidParameterError, match="need 2 corruption families but the pool has 1 \\(blur\\)"):
         sample_transform_sets_by_kind(2, seed=0, pool=PAPER_FAMILIES)
     assert len(sample_transform_sets_by_kind(3, seed=1, pool=list_transforms())) == 3
+
+
+# The paper's code's lists (paper.md §1.5) under its own names, and what invmeter calls them
+_CODE = (["scale", "translate", "v_flip", "h_flip", "rotate", "shear"],
+         ["hue", "brightness", "grayscale", "posterize", "invert", "sharpen"],
+         ["blur", "noise", "pixelate", "elastic", "erasing", "contrast"])
+_OURS = {"translate": "translation", "v_flip": "vflip", "h_flip": "hflip", "rotate": "rotation"}
+
+
+@pytest.mark.parametrize("config_seed", [59832, 113, 5902, 5483, 78, 494, 3405, 746, 36684, 605, 7])
+def test_tvo_draw_is_the_paper_codes_draw(config_seed: int) -> None:
+    # the reference: the code's own calls (rng.choice on its name lists, then 60 of its 61 objects), one generator
+    rng = np.random.default_rng(config_seed)
+    pairs = [rng.choice(names, 2, replace=False) for names in _CODE]
+    objects = [int(i) for i in rng.choice(np.arange(61), 60, replace=False)]
+    draw = tvo_draw(config_seed)
+    assert draw.target == tuple(_OURS.get(str(p[0]), str(p[0])) for p in pairs)
+    assert draw.disjoint == tuple(_OURS.get(str(p[1]), str(p[1])) for p in pairs)
+    assert (list(draw.target_objects), list(draw.training_objects)) == (objects[:30], objects[30:])
+    assert draw.unimplemented == [f for f in (*draw.target, *draw.disjoint) if f == "elastic"]
+
+
+def test_tvo_draw_knows_the_papers_runs_and_checks_its_pool() -> None:
+    run0 = tvo_draw(59832)  # the paper's run 0 (paper.md §4.1)
+    assert (run0.target, run0.disjoint) == (("translation", "invert", "pixelate"), ("rotation", "posterize", "erasing"))
+    assert tvo_draw(113).disjoint == ("scale", "hue", "elastic") and tvo_draw(113).unimplemented == ["elastic"]
+    assert len(tvo_draw(5, n_classes=3).target_objects) == 3
+    with pytest.raises(InvalidParameterError, match="needs 62 distinct objects but the pool has 61"):
+        tvo_draw(0, n_classes=31)
 
 
 def test_paper_order_puts_placement_last_among_geometric_steps() -> None:

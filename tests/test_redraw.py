@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from invmeter.data import Transforms2D, build_split
-from invmeter.data.design import direct_sum
+from invmeter.data.design import direct_sum, tvo_draw
 from invmeter.data.redraw import DRAWN_EVERY_EPOCH, RedrawnSplit, epoch_seed, redraws
 from invmeter.errors import InvalidParameterError
-from invmeter.experiments import fig2, fig3
+from invmeter.experiments import fig2, fig3, plan
 from invmeter.experiments.common import Context
 from invmeter.training.finetune import finetune_last_layer
 from invmeter.training.loop import TrainConfig, train
@@ -116,6 +116,20 @@ def test_the_last_layer_can_be_fit_on_several_draws_of_the_target(tmp_path: Path
     assert repeated.images_seen == 32 + 32 and not torch.equal(repeated.probe.coef_, three.probe.coef_)
     with pytest.raises(InvalidParameterError, match="'draws' parameter must be an integer >= 1"):
         finetune_last_layer(model, redrawn, test, draws=0)
+
+
+def test_figure2_seeds_are_the_papers_runs() -> None:
+    trains = {c.meta["seed"]: c.deps["model"] for c in fig2.cells(fig2.SCALES["cpu"], Context())
+              if c.meta["target"] == "all" and c.meta["arch"] == "cifar:resnet18"}
+    assert sorted(trains) == [0, 2, 3]
+    run0 = trains[0]  # the paper's run 0: pretrained on its disjoint transforms and the target's objects
+    assert (run0.meta["T1"], run0.meta["T2"], run0.meta["config_seed"]) == (
+        "rotation+posterize+erasing", "translation+invert+pixelate", 59832)
+    assert tuple(run0.config["dataset"]["objects"]) == tvo_draw(59832).target_objects
+    with pytest.raises(InvalidParameterError, match="seed 1 draws elastic .* choose other seeds, e.g. 0,2,3"):
+        plan("fig2", preset="cpu", seeds=[1])
+    fixed, _ = plan("fig2", preset="cpu", fixed_split=True)["fig2"]
+    assert fixed.seeds == (0, 1, 2)  # the earlier protocol keeps its seeds and draws (its committed cells)
 
 
 def test_a_preset_with_last_layer_draws_spreads_its_steps_over_them() -> None:

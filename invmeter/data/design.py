@@ -9,7 +9,7 @@ Transform sets are composed in the paper's order unless asked otherwise (:func:`
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,7 +23,9 @@ __all__ = [
     "PAPER_OBJECT_COUNT",
     "PAPER_ORDER",
     "TMLR_CATALOGUE",
+    "TMLR_CODE_LISTS",
     "TMLR_KINDS",
+    "TvODraw",
     "compose",
     "direct_sum",
     "figure2_datasets",
@@ -33,6 +35,7 @@ __all__ = [
     "sample_object_sets",
     "sample_transform_sets",
     "sample_transform_sets_by_kind",
+    "tvo_draw",
 ]
 
 PAPER_OBJECT_COUNT = 61  # foreground objects in the paper's base data (SI-score foregrounds)
@@ -56,6 +59,15 @@ it into ``hue``, ``brightness`` and ``contrast``."""
 TMLR_KINDS = {"contrast": "corruption"}
 """Where the paper's code files a family under another category than invmeter's registry (its corruption list has
 ``contrast``)."""
+
+TMLR_CODE_LISTS = (
+    ("scale", "translation", "vflip", "hflip", "rotation", "shear"),
+    ("hue", "brightness", "grayscale", "posterize", "invert", "sharpen"),
+    ("blur", "noise", "pixelate", "elastic", "erasing", "contrast"),
+)
+"""The paper's code's ``GEOMETRIC_TRANSFORMS``, ``PHOTOMETRIC_TRANSFORMS`` and ``CORRUPTION_TRANSFORMS`` lists, in
+their order, under invmeter's family names (paper.md §1.5): ``elastic`` is kept, although invmeter does not implement
+it, so that a draw from them is the code's own draw for the same seed."""
 
 
 def _steps(transforms: TransformSpec | Iterable[str | TransformStep]) -> list[TransformStep]:
@@ -249,3 +261,48 @@ def figure2_datasets(
         "objects": make_dataset(base, o1, t2),
         "none": make_dataset(base, o2, t2),
     }
+
+
+@dataclass(frozen=True)
+class TvODraw:
+    """One run's structure in the paper's "transforms vs other factors" experiment (its Figure 2 analogue).
+
+    Attributes:
+        config_seed: The seed drawn from.
+        target: The target task's transforms (one family per category, in category order).
+        disjoint: The other transforms (disjoint from ``target``, one per category).
+        target_objects: The target task's classes (object ids); ``training_objects``: the 30 others.
+    """
+
+    config_seed: int
+    target: tuple[str, ...]
+    disjoint: tuple[str, ...]
+    target_objects: tuple[int, ...]
+    training_objects: tuple[int, ...]
+
+    @property
+    def unimplemented(self) -> list[str]:
+        """The families of the draw that invmeter does not implement (``elastic``)."""
+        known = set(list_transforms())
+        return [f for f in (*self.target, *self.disjoint) if f not in known]
+
+
+def tvo_draw(config_seed: int, *, n_classes: int = 30, pool: int = PAPER_OBJECT_COUNT) -> TvODraw:
+    """The transforms and classes the paper's code draws for a run of its Figure 2 analogue (paper.md §4.1), draw for
+    draw: one ``numpy.random.default_rng(config_seed)``; for each of :data:`TMLR_CODE_LISTS` two distinct families
+    (the first for the target, the second for the disjoint set); then ``2 n_classes`` distinct objects of ``pool``
+    (the first ``n_classes`` are the target's). With the paper's config seeds it gives the paper's own runs.
+
+    Example:
+        >>> draw = tvo_draw(59832)  # the paper's run 0
+        >>> draw.target, draw.disjoint
+        (('translation', 'invert', 'pixelate'), ('rotation', 'posterize', 'erasing'))
+    """
+    check_positive_int("n_classes", n_classes)
+    if 2 * n_classes > pool:
+        raise InvalidParameterError(f"The draw needs {2 * n_classes} distinct objects but the pool has {pool}.")
+    rng = np.random.default_rng(config_seed)
+    pairs = [[names[i] for i in rng.choice(len(names), 2, replace=False)] for names in TMLR_CODE_LISTS]
+    objects = [int(i) for i in rng.choice(pool, 2 * n_classes, replace=False)]
+    return TvODraw(int(config_seed), tuple(p[0] for p in pairs), tuple(p[1] for p in pairs),
+                   tuple(objects[:n_classes]), tuple(objects[n_classes:]))

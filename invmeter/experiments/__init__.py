@@ -103,8 +103,9 @@ def dry_run(figure: str, *, preset: str, seeds: Sequence[int] | None = None, arc
     flags = "".join(f" --{name.replace('_', '-')}" for name, on in (("amp", amp), ("compile", compile),
                                                                     ("fixed_split", fixed_split)) if on)
     head = f"Dry run of `invmeter reproduce {figure} --preset {preset}{flags} --jobs {max(jobs, 1)}`: nothing was run."
-    n_seeds = max(len(scale.seeds) for scale, _ in planned.values())
-    return "\n\n".join([head, format_budget(b, rates=rates, seeds=n_seeds), data])
+    refused = {s for name in planned for s in getattr(FIGURES.get(name), "REFUSED_SEEDS", ())}  # fig2's elastic runs
+    seeds = max((scale.seeds for scale, _ in planned.values()), key=len)
+    return "\n\n".join([head, format_budget(b, rates=rates, seeds=seeds, refused=refused), data])
 
 
 def reproduce(

@@ -17,7 +17,7 @@ import functools
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -341,23 +341,27 @@ def _total(figures: Sequence[FigureBudget]) -> FigureBudget:
     return total
 
 
-def _goal(b: Budget, rates: Rates, seeds: int) -> str:
-    """What the goal of :data:`GOAL_HOURS` GPU-hours needs, and how many seeds fit it at these rates."""
+def _goal(b: Budget, rates: Rates, seeds: Sequence[int], refused: Collection[int]) -> str:
+    """What the goal of :data:`GOAL_HOURS` GPU-hours needs, and how many of ``seeds`` fit it at these rates (the
+    first of them that no figure refuses)."""
     factor = b.gpu_hours / GOAL_HOURS
     line = (f"The {GOAL_HOURS:g}-hour goal needs {factor:.1f}x these rates: {factor * rates.throughput['resnet18']:,.0f} "
             "ResNet-18 img/s rendered and trained, or the equivalent")
     if factor <= 1.0:
         return line + f"; it is met ({b.gpu_hours:.1f} of {GOAL_HOURS:g} GPU-hours)."
-    fit = math.floor(GOAL_HOURS / (b.gpu_hours / seeds)) if seeds else 0
+    fit = math.floor(GOAL_HOURS / (b.gpu_hours / len(seeds))) if seeds else 0
     if fit >= 1:
-        line += (f". At these rates {GOAL_HOURS:g} GPU-hours fit {fit} of the {seeds} seeds (--seeds "
-                 f"{','.join(map(str, range(fit)))}: {b.gpu_hours * fit / seeds:.1f} GPU-hours)")
+        line += (f". At these rates {GOAL_HOURS:g} GPU-hours fit {fit} of the {len(seeds)} seeds (--seeds "
+                 f"{','.join(map(str, [s for s in seeds if s not in refused][:fit]))}: "
+                 f"{b.gpu_hours * fit / len(seeds):.1f} GPU-hours)")
     return line + "."
 
 
-def format_budget(b: Budget, *, rates: Rates | None = None, seeds: int = 0) -> str:
+def format_budget(b: Budget, *, rates: Rates | None = None, seeds: Sequence[int] = (),
+                  refused: Collection[int] = ()) -> str:
     """The dry run's report: a table per figure, the totals, the rates and where they come from, the goal, the
-    rendering the run needs and the peak disk. ``seeds``: the most seeds any figure runs (for the goal's line)."""
+    rendering the run needs and the peak disk. ``seeds``: those of the figure that runs the most; ``refused``: seeds
+    a figure refuses (the goal's line suggests the first seeds that fit, less these)."""
     rates = rates or Rates(b.throughput, "float32", ASSUMED_SOURCE, False)
     tasks = ("train", "transfer", "l2", "paired_distance", "examples")
     if any(f.cells["estimate"] for f in b.figures):  # invmeter.select's cells (reproduce selection)
@@ -387,7 +391,7 @@ def format_budget(b: Budget, *, rates: Rates | None = None, seeds: int = 0) -> s
         (f"Rates ({rates.mode}): {shown}, rendered and trained at width 1, 32 px, batch 512 ({rates.source}). "
          f"Other architectures and widths scale by forward FLOPs per image; inference passes run at "
          f"{INFERENCE_SPEEDUP:g}x. Cell start-up and last-layer fits are not counted."),
-        f"GPU-hours: {b.gpu_hours:.1f} on one GPU ({packing}). {_goal(b, rates, seeds)}",
+        f"GPU-hours: {b.gpu_hours:.1f} on one GPU ({packing}). {_goal(b, rates, seeds, refused)}",
         (f"Rendering: {_n(total.redrawn_images)} images drawn again on the device (each training epoch's transforms, "
          f"and the last layer's draws), {_n(total.rendered_images - total.redrawn_images)} rendered once (fixed "
          f"splits, pairs); to keep pace the device renders {total.redrawn_images / max(hours, 1):,.0f} img/s on "

@@ -192,6 +192,8 @@ def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: S
         if scale.image_size < minimum:
             raise InvalidParameterError(f"{arch} needs images of at least {minimum} pixels; the {preset} preset of "
                                         f"{figure.NAME} renders {scale.image_size}. Choose another architecture or preset.")
-    if fixed_split:  # the earlier protocol, with the families it drew from (a figure's FIXED_SPLIT_FAMILIES)
+    if fixed_split:  # the earlier protocol, with the families and seeds it drew (a figure's FIXED_SPLIT_*)
         scale = replace(scale, redraw=False, families=getattr(figure, "FIXED_SPLIT_FAMILIES", scale.families))
+        if seeds is None:
+            scale = replace(scale, seeds=getattr(figure, "FIXED_SPLIT_SEEDS", {}).get(preset, scale.seeds))
     return replace(scale, amp=scale.amp or amp, compile=scale.compile or compile)

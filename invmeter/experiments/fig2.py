@@ -2,9 +2,11 @@
 
 A model pretrained on D(O1, T1) has its last layer re-fit on four targets: D_all = D(O1, T1), D_transforms =
 D(O2, T1) (same transforms, other objects), D_objects = D(O1, T2) (same objects, other transforms) and D_none =
-D(O2, T2), with O1 ∩ O2 = ∅ and T1 ∩ T2 = ∅, for every architecture and seed. T1 and T2 are drawn as the paper's
-code draws them (paper.md §4.1): one geometric, one photometric and one corruption family each, from its catalogue
-(:data:`~invmeter.data.design.TMLR_CATALOGUE`); every row records its seed's T1 and T2.
+D(O2, T2), with O1 ∩ O2 = ∅ and T1 ∩ T2 = ∅, for every architecture and seed. Seed i < 10 is the paper's run i:
+its T1, T2, O1 and O2 are what the paper's code drew for that run (:func:`~invmeter.data.design.tvo_draw` with the
+run's config seed, paper.md §4.1; a seed i >= 10 draws with config seed i). T1 is the run's "disjoint" transforms and
+T2 its target's, O1 its target's objects and O2 the others, so D_objects and D_none are the paper's own transfers:
+from the disjoint transforms to the target's. Every row records its seed's T1 and T2.
 """
 
 from __future__ import annotations
@@ -14,23 +16,29 @@ from typing import Any
 
 from invmeter.data.design import (
     TMLR_CATALOGUE,
-    TMLR_KINDS,
     figure2_datasets,
     sample_object_sets,
     sample_transform_sets,
-    sample_transform_sets_by_kind,
+    tvo_draw,
 )
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.experiments.claims import NOT_REPORTED, Check, Paper, references
+from invmeter.errors import InvalidParameterError
 from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.report.plots import save, subplots
 from invmeter.runner import Cell
-from invmeter.transforms import PAPER_FAMILIES, TransformSpec
+from invmeter.transforms import PAPER_FAMILIES, TransformSpec, parse_transform
 
 NAME = "fig2"
 TITLE = "Transfer to targets sharing transforms, objects, both or neither"
 TARGETS = ("all", "transforms", "objects", "none")
 ARCHS = ("cifar:resnet18", "cifar:vgg11", "cifar:densenet121")
+# The config seeds of the paper's 10 runs (paper.md §4.1): seed i < 10 draws what the paper's run i drew.
+PAPER_CONFIG_SEEDS = (59832, 113, 5902, 5483, 78, 494, 3405, 746, 36684, 605)
+# Seeds that would draw a family invmeter does not implement (elastic: the paper's runs 1, 5 and 9), refused
+REFUSED_SEEDS = tuple(i for i, c in enumerate(PAPER_CONFIG_SEEDS) if tvo_draw(c, n_classes=30).unimplemented)
+PAPER_SEEDS = tuple(i for i in range(len(PAPER_CONFIG_SEEDS)) if i not in REFUSED_SEEDS)  # the runs it can render
+CPU_SEEDS = PAPER_SEEDS[:3]
 SCALES = {
     "smoke": Scale(n_classes=3, n_train=48, n_val=12, n_test=12, n_ft_train=30, n_ft_test=30, epochs=1, batch_size=16,
                    width=0.125, seeds=(0,), archs=("cifar:resnet18",), ft_epochs=5, image_size=16,
@@ -38,10 +46,10 @@ SCALES = {
     # DenseNet-121 at width 1/2 (growth rate 6, 263k parameters): at 1/4 (growth 3, 71k) it could not learn the hardest
     # seed's pretraining task in 10 epochs (test accuracy 0.71 against 0.93 for ResNet-18; docs/reproduce.md)
     "cpu": Scale(n_classes=30, n_train=4500, n_val=600, n_test=1500, n_ft_train=4500, n_ft_test=1500, epochs=10,
-                 batch_size=64, width=0.25, widths={"cifar:densenet121": 0.5}, seeds=(0, 1, 2), archs=ARCHS,
+                 batch_size=64, width=0.25, widths={"cifar:densenet121": 0.5}, seeds=CPU_SEEDS, archs=ARCHS,
                  ft_steps=PAPER_FT_STEPS, families=TMLR_CATALOGUE),
     "paper": Scale(n_classes=30, n_train=50_000, n_val=10_000, n_test=10_000, n_ft_train=50_000, n_ft_test=10_000,
-                   epochs=50, batch_size=512, width=1.0, seeds=tuple(range(10)), archs=ARCHS, families=TMLR_CATALOGUE),
+                   epochs=50, batch_size=512, width=1.0, seeds=PAPER_SEEDS, archs=ARCHS, families=TMLR_CATALOGUE),
 }
 GAP = {"smoke": 0.15, "cpu": 0.15, "paper": 0.07}  # the paper's D_transforms - D_objects gap (TMLR: 0.98 vs 0.91)
 CLOSE = 0.10
@@ -56,8 +64,11 @@ PAPER = {
 PAPER_SOURCE = "TMLR Fig. 2 analogue (transforms vs other factors), ResNet-18 and architecture plots; paper.md §5.1"
 DATA = ("objects", "backgrounds")  # the sources this figure's data come from (summaries name them)
 FIXED_SPLIT_FAMILIES = PAPER_FAMILIES  # the families the fixed-split protocol draws T1 and T2 from (its earlier draw)
+FIXED_SPLIT_SEEDS = {"cpu": (0, 1, 2), "paper": tuple(range(10))}  # and its seeds, where they differ from the preset's
+_RUNS = "seeds are the paper's runs with those numbers (their transforms and objects); runs 1, 5 and 9 draw elastic"
 DEVIATIONS = {"cpu": ["DenseNet-121 at width 1/2, chosen after it could not learn seed 1's pretraining task at width 1/4 "
-                      "(docs/reproduce.md)"]}
+                      "(docs/reproduce.md)", _RUNS],
+              "paper": [_RUNS + ": 7 of the paper's 10 runs"]}
 
 
 def object_pool(context: Context) -> int:
@@ -69,27 +80,37 @@ def object_pool(context: Context) -> int:
     return 61
 
 
-def transform_sets(scale: Scale, seed: int) -> tuple[TransformSpec, TransformSpec]:
-    """The seed's T1 and T2 as the paper's code draws them: one geometric, one photometric and one corruption family
-    each, from ``scale.families`` (the paper's catalogue). The fixed-split protocol (``--fixed-split``) keeps its
-    earlier draw, 3 + 3 of :data:`FIXED_SPLIT_FAMILIES`, so that its committed results reproduce."""
+def draw(scale: Scale, seed: int, context: Context
+         ) -> tuple[tuple[Any, Any], tuple[TransformSpec, TransformSpec], dict[str, int]]:
+    """The seed's objects (O1, O2), transforms (T1, T2) and what its rows record of the draw. With transforms drawn every epoch (the paper's protocol):
+    the paper's own run ``seed`` (see the module docstring). The fixed-split protocol (``--fixed-split``) keeps its
+    earlier draw, O1 and O2 from ``seed`` and T1, T2 as 3 + 3 of :data:`FIXED_SPLIT_FAMILIES`, so that its committed
+    results reproduce."""
+    pool = object_pool(context)
     if not scale.redraw:
-        t1, t2 = sample_transform_sets((3, 3), seed=seed, pool=scale.families)
-    else:
-        t1, t2 = sample_transform_sets_by_kind(2, seed=seed, pool=scale.families, kinds=TMLR_KINDS)
-    return t1, t2
+        objects = sample_object_sets((scale.n_classes, scale.n_classes), seed=seed, pool=pool)
+        return objects, sample_transform_sets((3, 3), seed=seed, pool=scale.families), {}
+    config_seed = PAPER_CONFIG_SEEDS[seed] if seed < len(PAPER_CONFIG_SEEDS) else seed
+    run = tvo_draw(config_seed, n_classes=scale.n_classes, pool=pool)
+    if run.unimplemented:
+        raise InvalidParameterError(
+            f"Figure 2's seed {seed} draws {', '.join(run.unimplemented)} (the paper's run with config seed "
+            f"{config_seed}: T1 {'+'.join(run.disjoint)}, T2 {'+'.join(run.target)}), which invmeter does not "
+            f"implement; choose other seeds, e.g. {','.join(map(str, CPU_SEEDS))}.")
+    return ((run.target_objects, run.training_objects),
+            (parse_transform("+".join(run.disjoint)), parse_transform("+".join(run.target))),
+            {"config_seed": config_seed})
 
 
 def cells(scale: Scale, context: Context) -> list[Cell]:
     out = []
     base = Transforms2D(image_size=scale.image_size)
     for seed in scale.seeds:
-        objects = sample_object_sets((scale.n_classes, scale.n_classes), seed=seed, pool=object_pool(context))
-        transforms = transform_sets(scale, seed)
+        objects, transforms, drawn = draw(scale, seed, context)
         datasets = {k: context.dataset(v) for k, v in figure2_datasets(base, objects, transforms).items()}
         for arch in scale.archs:
             model = train_cell(scale, arch, datasets["all"], seed, f"seed {seed} {arch} train D(O1,T1)",
-                               T1=str(transforms[0]), T2=str(transforms[1]))
+                               T1=str(transforms[0]), T2=str(transforms[1]), **drawn)
             out += [transfer_cell(scale, model, datasets[t], seed, f"seed {seed} {arch} -> D_{t}", target=t)
                     for t in TARGETS]
     return out
