@@ -28,9 +28,9 @@ from invmeter.experiments import fig2
 from invmeter.experiments.claims import Check, Paper, references
 from invmeter.experiments.common import PAPER_FT_STEPS, Context, Scale, mean_by, train_cell, transfer_cell
 from invmeter.experiments.fig2 import object_pool
-from invmeter.transforms import TransformSpec
 from invmeter.report.plots import heatmap, save, subplots
 from invmeter.runner import Cell
+from invmeter.transforms import TransformSpec
 
 NAME = "fig5"
 FIXED_SPLIT_FAMILIES = fig2.FIXED_SPLIT_FAMILIES  # --fixed-split draws T1/T2 as Figure 2 does (its earlier draw)
