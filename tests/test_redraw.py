@@ -130,6 +130,8 @@ def test_figure2_seeds_are_the_papers_runs() -> None:
         plan("fig2", preset="cpu", seeds=[1])
     fixed, _ = plan("fig2", preset="cpu", fixed_split=True)["fig2"]
     assert fixed.seeds == (0, 1, 2)  # the earlier protocol keeps its seeds and draws (its committed cells)
+    wide, cells = plan("fig2", preset="cpu", width=1)["fig2"]  # --width: every architecture, DenseNet's too
+    assert (wide.width, wide.widths) == (1.0, {}) and {c.deps["model"].config["width"] for c in cells} == {1.0}
 
 
 def test_a_preset_with_last_layer_draws_spreads_its_steps_over_them() -> None:

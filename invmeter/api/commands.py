@@ -183,7 +183,7 @@ def preview(*, objects: str | None, backgrounds: str | None, n_classes: int | No
 
 def _reproduce_options(preset: str, seeds: str | None, archs: str | None, objects_dir: str | None,
                        backgrounds_dir: str | None, cifar_root: str | None, amp: bool, compile: bool = False,
-                       fixed_split: bool = False) -> dict[str, Any]:
+                       fixed_split: bool = False, width: float | None = None) -> dict[str, Any]:
     from invmeter.experiments.common import Context
     from invmeter.pipeline.settings import ScoreSettings
 
@@ -192,18 +192,18 @@ def _reproduce_options(preset: str, seeds: str | None, archs: str | None, object
         raise InvalidParameterError(f"--archs is empty; give e.g. resnet18,vgg11. Got {archs!r}.")
     context = Context(objects_dir=objects_dir, backgrounds_dir=backgrounds_dir, cifar_root=cifar_root)
     return {"preset": preset, "seeds": run_seeds, "archs": [a.strip() for a in archs.split(",")] if archs else None,
-            "context": context, "amp": amp, "compile": compile, "fixed_split": fixed_split}
+            "context": context, "amp": amp, "compile": compile, "fixed_split": fixed_split, "width": width}
 
 
 def reproduce_plan(figure: str, *, preset: str, seeds: str | None, archs: str | None, objects_dir: str | None,
                    backgrounds_dir: str | None, cifar_root: str | None, amp: bool, jobs: int, data_cache: bool | None,
                    throughput: str | None, compile: bool = False, fixed_split: bool = False,
-                   **_ignored: Any) -> str:
+                   width: float | None = None, **_ignored: Any) -> str:
     """The ``--dry-run`` report: every figure's cells, image passes, GPU-hours and peak disk; nothing runs."""
     from invmeter.experiments import dry_run
 
     options = _reproduce_options(preset, seeds, archs, objects_dir, backgrounds_dir, cifar_root, amp, compile,
-                                 fixed_split)
+                                 fixed_split, width)
     return dry_run(figure, **options, jobs=jobs, data_cache=data_cache, throughput=throughput)
 
 
@@ -211,7 +211,7 @@ def reproduce(figure: str, *, preset: str, out: str, seeds: str | None, archs: s
               backgrounds_dir: str | None, cifar_root: str | None, allow_standin: bool, executor: str, jobs: int,
               address: str | None, gpus_per_cell: float, amp: bool, deterministic: bool, data_cache: bool | None,
               cached_only: bool, throughput: str | None, log: Callable[[str], None], compile: bool = False,
-              fixed_split: bool = False) -> dict[str, list[Any]]:
+              fixed_split: bool = False, width: float | None = None) -> dict[str, list[Any]]:
     """Reproduce a paper figure (or ``all``) at a preset; returns its judged claims."""
     from invmeter.experiments import reproduce as run
 
@@ -220,7 +220,7 @@ def reproduce(figure: str, *, preset: str, out: str, seeds: str | None, archs: s
     if throughput is not None:
         raise InvalidParameterError("--throughput only applies to --dry-run.")
     options = _reproduce_options(preset, seeds, archs, objects_dir, backgrounds_dir, cifar_root, amp, compile,
-                                 fixed_split)
+                                 fixed_split, width)
     return run(figure, **options, out=out, executor=executor, jobs=jobs, address=address, gpus_per_cell=gpus_per_cell,
                deterministic=deterministic, data_cache=data_cache, allow_standin=allow_standin, cached_only=cached_only,
                log=log)

@@ -128,6 +128,8 @@ def data_preview(out: str, n: int, **options: Any) -> None:
 @click.option("--out", default=None, help="Output folder (finished cells there are reused: re-running resumes).")
 @click.option("--seeds", default=None, help="Override the preset's seeds (distinct), e.g. 0,1,2.")
 @click.option("--archs", default=None, help="Override the preset's architectures, e.g. resnet18,vgg11.")
+@click.option("--width", type=float, default=None,
+              help="Override the preset's channel width multiplier of every CIFAR architecture (1 = the paper's).")
 @click.option("--objects", "objects_dir", default=None, help="Foreground objects folder (RGBA images or SI-score).")
 @click.option("--backgrounds", "backgrounds_dir", default=None, help="Background photos folder (or SI-score).")
 @click.option("--cifar-root", default=None, help="CIFAR-10 in torchvision's layout (never downloaded); else a stand-in.")

@@ -48,14 +48,15 @@ def _names(figure: str) -> list[str]:
 
 def plan(figure: str, *, preset: str, seeds: Sequence[int] | None = None, archs: Sequence[str] | None = None,
          context: Context | None = None, amp: bool = False, compile: bool = False,
-         fixed_split: bool = False) -> dict[str, tuple[Scale, list[Cell]]]:
+         fixed_split: bool = False, width: float | None = None) -> dict[str, tuple[Scale, list[Cell]]]:
     """``{figure name: (scale, cells)}`` for one figure or ``"all"``, without running anything (``fixed_split``:
-    the fixed-split protocol instead of transforms drawn again every epoch, see :class:`Scale`)."""
+    the fixed-split protocol instead of transforms drawn again every epoch, see :class:`Scale`; ``width``: every
+    CIFAR architecture at this channel width multiplier instead of the preset's)."""
     context = context or Context()
     out = {}
     for name in _names(figure):
         fig = FIGURES.get(name) or EXPERIMENTS[name]
-        scale = scale_for(fig, preset, seeds, archs, amp, compile=compile, fixed_split=fixed_split)
+        scale = scale_for(fig, preset, seeds, archs, amp, compile=compile, fixed_split=fixed_split, width=width)
         out[name] = (scale, fig.cells(scale, context))
     return out
 
@@ -84,7 +85,8 @@ def _check_data(names: Sequence[str], preset: str, context: Context, allow_stand
 
 def dry_run(figure: str, *, preset: str, seeds: Sequence[int] | None = None, archs: Sequence[str] | None = None,
             context: Context | None = None, amp: bool = False, compile: bool = False, fixed_split: bool = False,
-            jobs: int = 1, data_cache: bool | None = None, throughput: str | None = None) -> str:
+            jobs: int = 1, data_cache: bool | None = None, throughput: str | None = None,
+            width: float | None = None) -> str:
     """The report ``reproduce --dry-run`` prints: every figure's cells, image passes, GPU-hours and the peak disk,
     the data it would use; nothing runs. ``throughput``: measured rates, a gpu_check file or numbers (see
     :func:`invmeter.experiments.budget.resolve_rates`; default: the gpu_check file if there is one, else the stated
@@ -92,7 +94,7 @@ def dry_run(figure: str, *, preset: str, seeds: Sequence[int] | None = None, arc
     context = context or Context()
     rates = resolve_rates(throughput, amp=amp, compile=compile, jobs=max(jobs, 1))
     planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp, compile=compile,
-                   fixed_split=fixed_split)
+                   fixed_split=fixed_split, width=width)
     cache = preset != "paper" if data_cache is None else data_cache
     b = budget({name: cells for name, (_, cells) in planned.items()}, throughput=rates.throughput, jobs=max(jobs, 1),
                data_cache=cache, packing=rates.packing)
@@ -102,6 +104,7 @@ def dry_run(figure: str, *, preset: str, seeds: Sequence[int] | None = None, arc
                                               if preset == "paper" else "."))
     flags = "".join(f" --{name.replace('_', '-')}" for name, on in (("amp", amp), ("compile", compile),
                                                                     ("fixed_split", fixed_split)) if on)
+    flags += f" --width {width:g}" if width is not None else ""
     head = f"Dry run of `invmeter reproduce {figure} --preset {preset}{flags} --jobs {max(jobs, 1)}`: nothing was run."
     refused = {s for name in planned for s in getattr(FIGURES.get(name), "REFUSED_SEEDS", ())}  # fig2's elastic runs
     seeds = max((scale.seeds for scale, _ in planned.values()), key=len)
@@ -127,6 +130,7 @@ def reproduce(
     data_cache: bool | None = None,
     allow_standin: bool = False,
     cached_only: bool = False,
+    width: float | None = None,
     log: Callable[[str], None] = lambda line: None,
 ) -> dict[str, list[Claim]]:
     """Run one figure (or ``"all"``) at a preset, writing each figure's outputs under ``out`` (``out/<fig>`` for
@@ -145,11 +149,12 @@ def reproduce(
         allow_standin: Run the ``paper`` preset on procedural objects/backgrounds or the CIFAR-10 stand-in.
         cached_only: Run no cell: judge the claims and rewrite the outputs from the finished cells alone (a claim
             whose cells are missing is inconclusive). Re-judges an old run under new rules in seconds.
+        width: Every CIFAR architecture at this channel width multiplier (1 = the paper's) instead of the preset's.
     """
     names = _names(figure)
     context = context or Context()
     planned = plan(figure, preset=preset, seeds=seeds, archs=archs, context=context, amp=amp, compile=compile,
-                   fixed_split=fixed_split)  # checks every option
+                   fixed_split=fixed_split, width=width)  # checks every option
     if not cached_only:
         _check_data(names, preset, context, allow_standin)
     command = ("invmeter " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from invmeter._utils.validation import check_seeds
+from invmeter._utils.validation import check_range, check_seeds
 from invmeter.data.pasted import PastedObjects
 from invmeter.data.transforms2d import Transforms2D
 from invmeter.errors import InvalidParameterError
@@ -176,15 +176,20 @@ def mean_by(rows: Sequence[dict[str, Any]], keys: Sequence[str], value: str = "a
 
 
 def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: Sequence[str] | None,
-              amp: bool = False, *, compile: bool = False, fixed_split: bool = False) -> Scale:
-    """The figure's preset, with ``seeds``/``archs`` overridden when given (distinct non-negative seeds; CIFAR
-    architectures that can run on the preset's image size), ``amp`` and ``compile`` switched on when asked, and
-    with ``fixed_split`` the fixed-split protocol instead of transforms drawn again every epoch."""
+              amp: bool = False, *, compile: bool = False, fixed_split: bool = False,
+              width: float | None = None) -> Scale:
+    """The figure's preset, with ``seeds``/``archs``/``width`` overridden when given (distinct non-negative seeds;
+    CIFAR architectures that can run on the preset's image size; one width multiplier for every architecture), ``amp``
+    and ``compile`` switched on when asked, and with ``fixed_split`` the fixed-split protocol instead of transforms
+    drawn again every epoch."""
     if preset not in figure.SCALES:
         raise InvalidParameterError(f"Unknown preset {preset!r}; use one of {', '.join(figure.SCALES)}.")
     scale = figure.SCALES[preset]
     if seeds is not None:
         scale = replace(scale, seeds=check_seeds(seeds))
+    if width is not None:
+        check_range("width", width, 0.03, 4.0, "reproduce")  # as TrainConfig's
+        scale = replace(scale, width=float(width), widths={})
     if archs:
         scale = replace(scale, archs=tuple(resolve_arch(a if ":" in a else f"cifar:{a}") for a in archs))
     for arch in scale.archs:

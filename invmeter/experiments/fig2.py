@@ -66,8 +66,7 @@ DATA = ("objects", "backgrounds")  # the sources this figure's data come from (s
 FIXED_SPLIT_FAMILIES = PAPER_FAMILIES  # the families the fixed-split protocol draws T1 and T2 from (its earlier draw)
 FIXED_SPLIT_SEEDS = {"cpu": (0, 1, 2), "paper": tuple(range(10))}  # and its seeds, where they differ from the preset's
 _RUNS = "seeds are the paper's runs with those numbers (their transforms and objects); runs 1, 5 and 9 draw elastic"
-DEVIATIONS = {"cpu": [("DenseNet-121 at width 1/2, chosen after it could not learn seed 1's pretraining task at width "
-                       "1/4 (docs/reproduce.md)"), _RUNS],
+DEVIATIONS = {"cpu": [_RUNS],
               "paper": [_RUNS + ": 7 of the paper's 10 runs"]}
 
 
