@@ -1,5 +1,4 @@
-"""What a reproduction costs before it runs (``reproduce --dry-run``): cells, image passes, images rendered, GPU-hours,
-peak disk.
+"""What a reproduction costs before it runs (``--dry-run``): cells, image passes, images rendered, GPU-hours, peak disk.
 
 GPU time comes from rendered-and-trained images per second of a width-1 CIFAR ResNet-18 at 32 px (batch 512): the
 rate at which a GPU renders a redrawn training split on the device and trains on it, in the run's precision (float32,
@@ -342,8 +341,7 @@ def _total(figures: Sequence[FigureBudget]) -> FigureBudget:
 
 
 def _goal(b: Budget, rates: Rates, seeds: Sequence[int], refused: Collection[int]) -> str:
-    """What the goal of :data:`GOAL_HOURS` GPU-hours needs, and how many of ``seeds`` fit it at these rates (the
-    first of them that no figure refuses)."""
+    """What the goal of :data:`GOAL_HOURS` GPU-hours needs, and how many of ``seeds`` fit it (less ``refused``)."""
     factor = b.gpu_hours / GOAL_HOURS
     line = (f"The {GOAL_HOURS:g}-hour goal needs {factor:.1f}x these rates: {factor * rates.throughput['resnet18']:,.0f} "
             "ResNet-18 img/s rendered and trained, or the equivalent")
@@ -357,11 +355,9 @@ def _goal(b: Budget, rates: Rates, seeds: Sequence[int], refused: Collection[int
     return line + "."
 
 
-def format_budget(b: Budget, *, rates: Rates | None = None, seeds: Sequence[int] = (),
-                  refused: Collection[int] = ()) -> str:
-    """The dry run's report: a table per figure, the totals, the rates and where they come from, the goal, the
-    rendering the run needs and the peak disk. ``seeds``: those of the figure that runs the most; ``refused``: seeds
-    a figure refuses (the goal's line suggests the first seeds that fit, less these)."""
+def format_budget(b: Budget, *, rates: Rates | None = None, seeds: Sequence[int] = (), refused: Collection = ()) -> str:
+    """The dry run's report (figures, totals, rates, goal, rendering, peak disk); ``seeds``: the most any figure
+    runs, ``refused``: those a figure refuses."""
     rates = rates or Rates(b.throughput, "float32", ASSUMED_SOURCE, False)
     tasks = ("train", "transfer", "l2", "paired_distance", "examples")
     if any(f.cells["estimate"] for f in b.figures):  # invmeter.select's cells (reproduce selection)

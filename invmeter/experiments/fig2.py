@@ -65,9 +65,8 @@ PAPER_SOURCE = "TMLR Fig. 2 analogue (transforms vs other factors), ResNet-18 an
 DATA = ("objects", "backgrounds")  # the sources this figure's data come from (summaries name them)
 FIXED_SPLIT_FAMILIES = PAPER_FAMILIES  # the families the fixed-split protocol draws T1 and T2 from (its earlier draw)
 FIXED_SPLIT_SEEDS = {"cpu": (0, 1, 2), "paper": tuple(range(10))}  # and its seeds, where they differ from the preset's
-_RUNS = "seeds are the paper's runs with those numbers (their transforms and objects); runs 1, 5 and 9 draw elastic"
-DEVIATIONS = {"cpu": [_RUNS],
-              "paper": [_RUNS + ": 7 of the paper's 10 runs"]}
+DRAW_NOTE = ("seeds are the paper's own runs (their transforms and objects, replayed from its code's draw); its runs "
+             "1, 5 and 9 draw elastic, which invmeter does not implement, and are not run")
 
 
 def object_pool(context: Context) -> int:
