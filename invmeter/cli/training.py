@@ -126,7 +126,8 @@ def data_preview(out: str, n: int, **options: Any) -> None:
 @click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu", show_default=True,
               help="smoke: seconds, every code path; cpu: this class of machine; paper: the paper's settings (GPU).")
 @click.option("--out", default=None, help="Output folder (finished cells there are reused: re-running resumes).")
-@click.option("--seeds", default=None, help="Override the preset's seeds (distinct), e.g. 0,1,2.")
+@click.option("--seeds", default=None,
+              help="Override the preset's seeds (distinct), e.g. 0,2,3 (Figure 2 refuses 1, 5 and 9).")
 @click.option("--archs", default=None, help="Override the preset's architectures, e.g. resnet18,vgg11.")
 @click.option("--width", type=float, default=None,
               help="Override the preset's channel width multiplier of every CIFAR architecture (1 = the paper's).")

@@ -48,18 +48,6 @@ PAPER_ORDER = (
     "blur", "noise", "pixelate", "erasing",
 )
 """Composition order of a transform set: geometric -> photometric -> corruption (paper.md §1.5, §4.1)."""
-TMLR_CATALOGUE = (
-    "scale", "translation", "vflip", "hflip", "rotation", "shear",  # geometric
-    "hue", "brightness", "grayscale", "posterize", "invert", "sharpen",  # photometric
-    "blur", "noise", "pixelate", "erasing", "contrast",  # corruption (the paper's code also has elastic)
-)
-"""The paper's code's catalogue of 18 transforms (paper.md §1.5) as invmeter's families, in its order: all but
-``elastic``, which invmeter does not implement. ``color_jitter`` (the ICLR text's family) is not in it: the code splits
-it into ``hue``, ``brightness`` and ``contrast``."""
-TMLR_KINDS = {"contrast": "corruption"}
-"""Where the paper's code files a family under another category than invmeter's registry (its corruption list has
-``contrast``)."""
-
 TMLR_CODE_LISTS = (
     ("scale", "translation", "vflip", "hflip", "rotation", "shear"),
     ("hue", "brightness", "grayscale", "posterize", "invert", "sharpen"),
@@ -68,6 +56,13 @@ TMLR_CODE_LISTS = (
 """The paper's code's ``GEOMETRIC_TRANSFORMS``, ``PHOTOMETRIC_TRANSFORMS`` and ``CORRUPTION_TRANSFORMS`` lists, in
 their order, under invmeter's family names (paper.md §1.5): ``elastic`` is kept, although invmeter does not implement
 it, so that a draw from them is the code's own draw for the same seed."""
+TMLR_CATALOGUE = tuple(f for names in TMLR_CODE_LISTS for f in names if f in list_transforms())
+"""The paper's code's catalogue of 18 transforms (paper.md §1.5) as invmeter's families, in its order: all that
+invmeter implements (all but ``elastic``). ``color_jitter`` (the ICLR text's family) is not in it: the code splits it
+into ``hue``, ``brightness`` and ``contrast``."""
+TMLR_KINDS = {"contrast": "corruption"}
+"""Where the paper's code files a family under another category than invmeter's registry (its corruption list has
+``contrast``)."""
 
 
 def _steps(transforms: TransformSpec | Iterable[str | TransformStep]) -> list[TransformStep]:
