@@ -649,8 +649,6 @@ _REPRODUCE = [
          Error(r"'width' parameter of reproduce must be in \[0.03, 4\]. Got 0")),
     Case("reproduce-width-text", fig2("--width", "wide", "--out", "{out}/r"),
          Error(r"'--width': 'wide' is not a valid float", code=2)),
-    Case("reproduce-seed-draws-elastic", fig2("--seeds", "1", "--out", "{out}/r"),
-         Error(r"Figure 2's seed 1 draws elastic .* choose other seeds, e.g. 0,2,3")),
     Case("reproduce-jobs-negative", fig2("-j", "-1", "--out", "{out}/r"), Error(r"'jobs' parameter must be >= 0")),
     Case("reproduce-executor-unknown", fig2("--executor", "slurm", "--out", "{out}/r"),
          Error(r"'executor' parameter must be one of local, ray")),

@@ -132,10 +132,10 @@ def test_deviations_name_every_setting_that_differs_from_the_paper_preset() -> N
     assert deviations(fig8, "paper", fig8.SCALES["paper"]) == (
         "Preset paper differs from the paper's settings: last layer fit on 1 draw(s) of the target's scenes (the "
         "paper: a new draw every epoch).")
-    assert "catalogue less elastic" in deviations(fig5, "paper", fig5.SCALES["paper"])
-    assert "runs 1, 5 and 9 draw elastic" in deviations(fig2, "paper", fig2.SCALES["paper"])
+    assert "from its catalogue of 18" in deviations(fig5, "paper", fig5.SCALES["paper"])
+    assert "the paper's own runs" in deviations(fig2, "paper", fig2.SCALES["paper"])
     fixed = deviations(fig2, "cpu", scale_for(fig2, "cpu", None, None, fixed_split=True))
-    assert "fixed training splits, drawn once" in fixed and "families 8" in fixed and "elastic" not in fixed
+    assert "fixed training splits, drawn once" in fixed and "families 8" in fixed and "own runs" not in fixed
 
 
 COMMITTED = Path(__file__).resolve().parents[1] / "benchmarks" / "results"

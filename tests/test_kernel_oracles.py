@@ -61,3 +61,20 @@ def test_posterize_matches_torchvision_on_8_bit_values(photo: torch.Tensor) -> N
     as_uint8 = (photo * 255).round().to(torch.uint8)
     ours = (_ours(as_uint8.float() / 255, "posterize", [3.0]) * 255).round().to(torch.uint8)
     assert torch.equal(ours, TF.posterize(as_uint8, 3))
+
+
+
+@pytest.mark.parametrize(("alpha", "sigma"), [(150.0, 5.0), (40.0, 2.5), (80.0, 0.0)])
+def test_elastic_matches_torchvision_for_the_same_seed(photo: torch.Tensor, alpha: float, sigma: float) -> None:
+    # torchvision's field for the seed (its ElasticTransform draws x then y from the global generator), resampled with
+    # plain zero padding: its default fill=0 also multiplies border pixels by their coverage, a second darkening
+    from torchvision.transforms import v2
+
+    seed = 1234
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        field = v2.ElasticTransform(alpha=alpha, sigma=sigma).make_params([photo])["displacement"]
+    expected = TF.elastic(photo, field, interpolation=BILINEAR, fill=None)
+    difference = (_ours(photo, "elastic", [alpha, sigma, seed]) - expected).abs()
+    assert float((photo - expected).abs().mean()) > 0.05  # the deformation is visible
+    assert float(difference.max()) <= 1e-4 and float(difference.mean()) <= 1e-6

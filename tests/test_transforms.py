@@ -129,6 +129,16 @@ def test_hue_shift_of_a_third_turn_cycles_primaries() -> None:
     torch.testing.assert_close(green[0, :, 0, 0], torch.tensor([0.0, 1.0, 0.0]), atol=1e-5, rtol=0)
 
 
+def test_elastic_keeps_an_object_premultiplied_and_its_field_per_seed() -> None:
+    x = _images(3, 4)
+    x[:, :3] *= x[:, 3:]
+    params = torch.tensor([[150.0, 5.0, 7.0], [150.0, 5.0, 7.0], [150.0, 5.0, 8.0]], dtype=torch.float64)
+    y = apply_transforms(x[:1].expand(3, -1, -1, -1).contiguous(),
+                         SampledTransforms(parse_transform("elastic"), (params,)))
+    assert bool((y[:, :3] <= y[:, 3:] + 1e-6).all())  # colour never exceeds coverage: no bleeding from transparency
+    assert torch.equal(y[0], y[1]) and not torch.equal(y[0], y[2])  # the field is the seed's, not the batch position's
+
+
 def test_colour_ops_keep_alpha_and_transparent_pixels() -> None:
     x = _images(4, 4)
     x[:, 3, :, :16] = 0.0
@@ -170,6 +180,8 @@ def test_same_seed_same_parameters() -> None:
         ("rotation:abc", InvalidParameterError, "must be a number"),
         ("hflip:3", InvalidParameterError, "takes no magnitude"),
         ("color_jitter:sat=1", InvalidParameterError, "has no option 'sat'"),
+        ("elastic:2000", InvalidParameterError, r"must be in \[0, 1000\]"),
+        ("elastic:sigma=50", InvalidParameterError, r"'sigma' option of transform 'elastic' must be in \[0, 20\]"),
         ("", InvalidParameterError, "must be a name"),
         ("rotation+", InvalidParameterError, "Empty transform name"),
     ],

@@ -45,7 +45,7 @@ PAPER_ORDER = (
     "scale", "hflip", "vflip", "rotation", "shear", "translation",
     # photometric, then corruption (the paper's category order)
     "color_jitter", "hue", "brightness", "contrast", "grayscale", "posterize", "invert", "sharpen",
-    "blur", "noise", "pixelate", "erasing",
+    "blur", "noise", "pixelate", "elastic", "erasing",
 )
 """Composition order of a transform set: geometric -> photometric -> corruption (paper.md §1.5, §4.1)."""
 TMLR_CODE_LISTS = (
@@ -54,11 +54,11 @@ TMLR_CODE_LISTS = (
     ("blur", "noise", "pixelate", "elastic", "erasing", "contrast"),
 )
 """The paper's code's ``GEOMETRIC_TRANSFORMS``, ``PHOTOMETRIC_TRANSFORMS`` and ``CORRUPTION_TRANSFORMS`` lists, in
-their order, under invmeter's family names (paper.md §1.5): ``elastic`` is kept, although invmeter does not implement
-it, so that a draw from them is the code's own draw for the same seed."""
-TMLR_CATALOGUE = tuple(f for names in TMLR_CODE_LISTS for f in names if f in list_transforms())
-"""The paper's code's catalogue of 18 transforms (paper.md §1.5) as invmeter's families, in its order: all that
-invmeter implements (all but ``elastic``). ``color_jitter`` (the ICLR text's family) is not in it: the code splits it
+their order, under invmeter's family names (paper.md §1.5), so that a draw from them is the code's own draw for the
+same seed."""
+TMLR_CATALOGUE = tuple(f for names in TMLR_CODE_LISTS for f in names)
+"""The paper's code's catalogue of 18 transforms (paper.md §1.5) as invmeter's families, in its order.
+``color_jitter`` (the ICLR text's family) is not in it: the code splits it
 into ``hue``, ``brightness`` and ``contrast``."""
 TMLR_KINDS = {"contrast": "corruption"}
 """Where the paper's code files a family under another category than invmeter's registry (its corruption list has
@@ -274,12 +274,6 @@ class TvODraw:
     disjoint: tuple[str, ...]
     target_objects: tuple[int, ...]
     training_objects: tuple[int, ...]
-
-    @property
-    def unimplemented(self) -> list[str]:
-        """The families of the draw that invmeter does not implement (``elastic``)."""
-        known = set(list_transforms())
-        return [f for f in (*self.target, *self.disjoint) if f not in known]
 
 
 def tvo_draw(config_seed: int, *, n_classes: int = 30, pool: int = PAPER_OBJECT_COUNT) -> TvODraw:

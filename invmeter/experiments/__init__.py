@@ -106,9 +106,8 @@ def dry_run(figure: str, *, preset: str, seeds: Sequence[int] | None = None, arc
                                                                     ("fixed_split", fixed_split)) if on)
     flags += f" --width {width:g}" if width is not None else ""
     head = f"Dry run of `invmeter reproduce {figure} --preset {preset}{flags} --jobs {max(jobs, 1)}`: nothing was run."
-    refused = {s for name in planned for s in getattr(FIGURES.get(name), "REFUSED_SEEDS", ())}  # fig2's elastic runs
     seeds = max((scale.seeds for scale, _ in planned.values()), key=len)
-    return "\n\n".join([head, format_budget(b, rates=rates, seeds=seeds, refused=refused), data])
+    return "\n\n".join([head, format_budget(b, rates=rates, seeds=seeds), data])
 
 
 def reproduce(

@@ -16,7 +16,7 @@ import functools
 import json
 import math
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -340,8 +340,8 @@ def _total(figures: Sequence[FigureBudget]) -> FigureBudget:
     return total
 
 
-def _goal(b: Budget, rates: Rates, seeds: Sequence[int], refused: Collection[int]) -> str:
-    """What the goal of :data:`GOAL_HOURS` GPU-hours needs, and how many of ``seeds`` fit it (less ``refused``)."""
+def _goal(b: Budget, rates: Rates, seeds: Sequence[int]) -> str:
+    """What the goal of :data:`GOAL_HOURS` GPU-hours needs, and how many of ``seeds`` fit it."""
     factor = b.gpu_hours / GOAL_HOURS
     line = (f"The {GOAL_HOURS:g}-hour goal needs {factor:.1f}x these rates: {factor * rates.throughput['resnet18']:,.0f} "
             "ResNet-18 img/s rendered and trained, or the equivalent")
@@ -350,14 +350,14 @@ def _goal(b: Budget, rates: Rates, seeds: Sequence[int], refused: Collection[int
     fit = math.floor(GOAL_HOURS / (b.gpu_hours / len(seeds))) if seeds else 0
     if fit >= 1:
         line += (f". At these rates {GOAL_HOURS:g} GPU-hours fit {fit} of the {len(seeds)} seeds (--seeds "
-                 f"{','.join(map(str, [s for s in seeds if s not in refused][:fit]))}: "
+                 f"{','.join(map(str, seeds[:fit]))}: "
                  f"{b.gpu_hours * fit / len(seeds):.1f} GPU-hours)")
     return line + "."
 
 
-def format_budget(b: Budget, *, rates: Rates | None = None, seeds: Sequence[int] = (), refused: Collection = ()) -> str:
+def format_budget(b: Budget, *, rates: Rates | None = None, seeds: Sequence[int] = ()) -> str:
     """The dry run's report (figures, totals, rates, goal, rendering, peak disk); ``seeds``: the most any figure
-    runs, ``refused``: those a figure refuses."""
+    runs."""
     rates = rates or Rates(b.throughput, "float32", ASSUMED_SOURCE, False)
     tasks = ("train", "transfer", "l2", "paired_distance", "examples")
     if any(f.cells["estimate"] for f in b.figures):  # invmeter.select's cells (reproduce selection)
@@ -387,7 +387,7 @@ def format_budget(b: Budget, *, rates: Rates | None = None, seeds: Sequence[int]
         (f"Rates ({rates.mode}): {shown}, rendered and trained at width 1, 32 px, batch 512 ({rates.source}). "
          f"Other architectures and widths scale by forward FLOPs per image; inference passes run at "
          f"{INFERENCE_SPEEDUP:g}x. Cell start-up and last-layer fits are not counted."),
-        f"GPU-hours: {b.gpu_hours:.1f} on one GPU ({packing}). {_goal(b, rates, seeds, refused)}",
+        f"GPU-hours: {b.gpu_hours:.1f} on one GPU ({packing}). {_goal(b, rates, seeds)}",
         (f"Rendering: {_n(total.redrawn_images)} images drawn again on the device (each training epoch's transforms, "
          f"and the last layer's draws), {_n(total.rendered_images - total.redrawn_images)} rendered once (fixed "
          f"splits, pairs); to keep pace the device renders {total.redrawn_images / max(hours, 1):,.0f} img/s on "

@@ -97,8 +97,8 @@ def deviations(figure: Figure, preset: str, scale: Scale) -> str:
             diffs.append("fixed training splits, drawn once (--fixed-split; the paper draws the transforms again "
                          "every epoch)")
         elif set(scale.families) == set(TMLR_CATALOGUE):  # a figure that replays the paper's draws says so
-            diffs.append(getattr(figure, "DRAW_NOTE", "transform sets drawn from the paper's code's catalogue less "
-                                                      "elastic (not implemented)"))
+            diffs.append(getattr(figure, "DRAW_NOTE", "transform sets drawn as the paper's code draws them, from its "
+                                                      "catalogue of 18"))
         diffs.append(f"last layer fit on {scale.ft_draws if scale.redraw else 1} draw(s) of the target's scenes "
                      "(the paper: a new draw every epoch)")
     diffs += getattr(figure, "DEVIATIONS", {}).get(preset, [])

@@ -1,7 +1,7 @@
 """Transformation families, specs and batched kernels (see ``invmeter transforms`` for the list)."""
 
+from invmeter.transforms.families import PAPER_FAMILIES as PAPER_FAMILIES  # registers the built-in families
 from invmeter.transforms.registry import (
-    PAPER_FAMILIES as PAPER_FAMILIES,
     TransformFamily as TransformFamily,
     get_family as get_family,
     list_transforms as list_transforms,
