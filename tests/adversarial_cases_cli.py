@@ -649,6 +649,9 @@ _REPRODUCE = [
          Error(r"'width' parameter of reproduce must be in \[0.03, 4\]. Got 0")),
     Case("reproduce-width-text", fig2("--width", "wide", "--out", "{out}/r"),
          Error(r"'--width': 'wide' is not a valid float", code=2)),
+    Case("reproduce-timm-at-a-width", fig2("--archs", "timm:resnet18", "--out", "{out}/r"),
+         Error(r"timm:resnet18 has no channel multiplier but the smoke preset of fig2 trains at width 0.125; add "
+               r"--width 1")),
     Case("reproduce-jobs-negative", fig2("-j", "-1", "--out", "{out}/r"), Error(r"'jobs' parameter must be >= 0")),
     Case("reproduce-executor-unknown", fig2("--executor", "slurm", "--out", "{out}/r"),
          Error(r"'executor' parameter must be one of local, ray")),

@@ -176,3 +176,14 @@ def test_the_goal_line_says_what_it_needs_and_how_many_seeds_fit(tmp_path, monke
     (_, cells), = plan("fig2", preset="paper", seeds=[0], amp=True).values()
     small = budget({"fig2": cells}, throughput=rates.throughput, jobs=1, data_cache=False)
     assert "it is met" in format_budget(small, rates=rates, seeds=[0])
+
+
+def test_a_timm_architecture_is_priced_where_its_last_feature_map_is_one_pixel() -> None:
+    # 16 px: timm's ResNet-18 ends on 1x1 maps, where batch norm in training mode refuses a single image
+    import timm
+
+    params, flops = _model_size("timm:resnet18", 1.0, 16, 3)
+    assert params == sum(p.numel() for p in timm.create_model("resnet18", num_classes=3).parameters())
+    assert flops > 0
+    ((_, cells),) = plan("fig2", preset="smoke", archs=["timm:resnet18"], width=1).values()
+    assert budget({"fig2": cells}, throughput={"resnet18": 15_000.0}, jobs=1, data_cache=False).gpu_hours > 0

@@ -61,7 +61,7 @@ def _model_size(arch: str, width: float, image_size: int, n_classes: int) -> tup
             flops.append(2 * output.numel() * module.in_features)
 
     with torch.device("meta"):
-        model = build_architecture(arch, num_classes=n_classes, width=width)
+        model = build_architecture(arch, num_classes=n_classes, width=width).eval()  # batch norm takes one image
         hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         model(torch.empty(1, 3, image_size, image_size))
     for hook in hooks:

@@ -193,6 +193,10 @@ def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: S
     if archs:
         scale = replace(scale, archs=tuple(resolve_arch(a if ":" in a else f"cifar:{a}") for a in archs))
     for arch in scale.archs:
+        if not arch.startswith("cifar:") and scale.width_of(arch) != 1.0:  # timm builds a model at its own width
+            raise InvalidParameterError(f"{arch} has no channel multiplier but the {preset} preset of {figure.NAME} "
+                                        f"trains at width {scale.width_of(arch):g}; add --width 1 (every "
+                                        "architecture at the paper's width) or choose a CIFAR architecture.")
         minimum = getattr(CIFAR_ARCHS.get(arch.removeprefix("cifar:")), "MIN_SIZE", 1) if arch.startswith("cifar:") else 1
         if scale.image_size < minimum:
             raise InvalidParameterError(f"{arch} needs images of at least {minimum} pixels; the {preset} preset of "
