@@ -26,7 +26,7 @@ SMALLER = {
     "train": "200 / 40 / 40 training / validation / test images, an eighth of the epochs (rounded up, at least 2) and a tracking "
              f"set of at most max({QUICK_PAIRS}, 2 per class) pairs: the defaults (6,000 images, 15 epochs) take "
              "minutes",
-    "reproduce": "the smoke preset (every code path, seconds) for cpu or paper, which take 10 to 45 minutes a figure "
+    "reproduce": "the smoke preset (every code path, seconds) for cpu or paper, which take 9 to 56 minutes a figure "
                  "on 2 cores, or a GPU; a --dry-run runs nothing and keeps its preset",
 }
 

@@ -190,6 +190,12 @@ def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: S
     if width is not None:
         check_range("width", width, 0.03, 4.0, "reproduce")  # as TrainConfig's
         scale = replace(scale, width=float(width), widths={})
+    if fixed_split:  # the earlier protocol, with the families, seeds and width it ran (a figure's FIXED_SPLIT_*)
+        scale = replace(scale, redraw=False, families=getattr(figure, "FIXED_SPLIT_FAMILIES", scale.families))
+        if seeds is None:
+            scale = replace(scale, seeds=getattr(figure, "FIXED_SPLIT_SEEDS", {}).get(preset, scale.seeds))
+        if width is None:
+            scale = replace(scale, width=getattr(figure, "FIXED_SPLIT_WIDTHS", {}).get(preset, scale.width))
     if archs:
         scale = replace(scale, archs=tuple(resolve_arch(a if ":" in a else f"cifar:{a}") for a in archs))
     for arch in scale.archs:
@@ -201,8 +207,4 @@ def scale_for(figure: Figure, preset: str, seeds: Sequence[int] | None, archs: S
         if scale.image_size < minimum:
             raise InvalidParameterError(f"{arch} needs images of at least {minimum} pixels; the {preset} preset of "
                                         f"{figure.NAME} renders {scale.image_size}. Choose another architecture or preset.")
-    if fixed_split:  # the earlier protocol, with the families and seeds it drew (a figure's FIXED_SPLIT_*)
-        scale = replace(scale, redraw=False, families=getattr(figure, "FIXED_SPLIT_FAMILIES", scale.families))
-        if seeds is None:
-            scale = replace(scale, seeds=getattr(figure, "FIXED_SPLIT_SEEDS", {}).get(preset, scale.seeds))
     return replace(scale, amp=scale.amp or amp, compile=scale.compile or compile)

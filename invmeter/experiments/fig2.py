@@ -66,6 +66,7 @@ PAPER_SOURCE = "TMLR Fig. 2 analogue (transforms vs other factors), ResNet-18 an
 DATA = ("objects", "backgrounds")  # the sources this figure's data come from (summaries name them)
 FIXED_SPLIT_FAMILIES = PAPER_FAMILIES  # the families the fixed-split protocol draws T1 and T2 from (its earlier draw)
 FIXED_SPLIT_SEEDS = {"cpu": (0, 1, 2), "paper": tuple(range(10))}  # and its seeds, where they differ from the preset's
+FIXED_SPLIT_WIDTHS = {"cpu": 0.25}  # and its width (DenseNet-121's stays the preset's 1/2)
 DRAW_NOTE = "seeds are the paper's own runs (their transforms and objects, replayed from its code's draw)"
 
 

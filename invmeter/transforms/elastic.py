@@ -12,18 +12,16 @@ from invmeter.transforms.functional import _filter_matrices
 __all__ = ["elastic"]
 
 
-def _displacement_axis(gen: torch.Generator, sigma: float, h: int, w: int) -> Tensor:
-    """One axis of a displacement field: uniform noise in [-1, 1] blurred as torchvision's ``ElasticTransform``
-    does (Gaussian of ``sigma`` pixels, kernel ``int(8·sigma + 1)`` made odd, reflect padding; the radius is capped at
-    the side − 1 on images too small for it)."""
-    noise = torch.rand(h, w, generator=gen) * 2 - 1
+def _smoothing(sigma: float, size: int) -> Tensor:
+    """The ``(size, size)`` matrix of torchvision's ``ElasticTransform`` blur along one axis: a Gaussian of ``sigma``
+    pixels, kernel ``int(8·sigma + 1)`` made odd, reflect padding (the radius capped at ``size`` − 1 on images too
+    small for it); the identity at ``sigma`` 0."""
     if sigma <= 0:
-        return noise
-    radius = min((int(8 * sigma + 1) | 1) // 2, h - 1, w - 1)
+        return torch.eye(size)
+    radius = min((int(8 * sigma + 1) | 1) // 2, size - 1)
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
     taps = torch.exp(-0.5 * (x / sigma) ** 2)
-    taps = (taps / taps.sum()).unsqueeze(0)
-    return _filter_matrices(taps, h)[0] @ noise @ _filter_matrices(taps, w)[0].T
+    return _filter_matrices((taps / taps.sum()).unsqueeze(0), size)[0]
 
 
 def elastic(images: Tensor, alpha: Tensor, sigma: Tensor, seed: Tensor) -> Tensor:
@@ -36,20 +34,21 @@ def elastic(images: Tensor, alpha: Tensor, sigma: Tensor, seed: Tensor) -> Tenso
     """
     _, _, h, w = images.shape
     out = images.clone()
-    rows = (alpha != 0).nonzero().flatten().tolist()
-    if not rows:
+    rows = (alpha != 0).nonzero().flatten()
+    if not len(rows):
         return out
-    fields = []
-    for i in rows:
-        gen = torch.Generator().manual_seed(int(seed[i]))
-        s = float(sigma[i])
-        dx = _displacement_axis(gen, s, h, w) * (float(alpha[i]) / h)  # torchvision scales x by alpha / height
-        dy = _displacement_axis(gen, s, h, w) * (float(alpha[i]) / w)
-        fields.append(torch.stack([dx, dy], dim=-1))
+    seeds, sigmas, alphas = seed[rows].tolist(), sigma[rows].cpu().double(), alpha[rows].cpu().double()  # fields: CPU
+    noise = torch.stack([torch.rand(2, h, w, generator=torch.Generator().manual_seed(int(s))) for s in seeds]) * 2 - 1
+    field = torch.empty_like(noise)
+    for value in torch.unique(sigmas):  # one pair of smoothing matrices per distinct sigma (few), not per image
+        group = (sigmas == value).nonzero().flatten()
+        field[group] = _smoothing(float(value), h) @ noise[group] @ _smoothing(float(value), w).T
+    scale = torch.stack([alphas / h, alphas / w], dim=1).to(torch.float32)  # torchvision scales x by alpha / height
+    field = field * scale[:, :, None, None]
     u = (torch.arange(w, dtype=torch.float32) * 2 + 1) / w - 1  # pixel centres, align_corners=False
     v = (torch.arange(h, dtype=torch.float32) * 2 + 1) / h - 1
     identity = torch.stack([u.expand(h, w), v.unsqueeze(1).expand(h, w)], dim=-1)
-    grid = (identity + torch.stack(fields)).to(device=images.device, dtype=images.dtype)
-    index = torch.tensor(rows, device=images.device)
+    grid = (identity + field.permute(0, 2, 3, 1)).to(device=images.device, dtype=images.dtype)
+    index = rows.to(images.device)
     warped = F.grid_sample(images[index], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.index_copy_(0, index, warped)
