@@ -127,7 +127,7 @@ def data_preview(out: str, n: int, **options: Any) -> None:
               help="smoke: seconds, every code path; cpu: this class of machine; paper: the paper's settings (GPU).")
 @click.option("--out", default=None, help="Output folder (finished cells there are reused: re-running resumes).")
 @click.option("--seeds", default=None,
-              help="Override the preset's seeds (distinct), e.g. 0,2,3 (Figure 2 refuses 1, 5 and 9).")
+              help="Override the preset's seeds (distinct), e.g. 0,1,2 (Figure 2: the paper's runs with those numbers).")
 @click.option("--archs", default=None, help="Override the preset's architectures, e.g. resnet18,vgg11.")
 @click.option("--width", type=float, default=None,
               help="Override the preset's channel width multiplier of every CIFAR architecture (1 = the paper's).")
